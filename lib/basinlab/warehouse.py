@@ -1,0 +1,255 @@
+"""The DuckDB warehouse: connections, versioned migrations, atomic publishing.
+
+One DuckDB file holds the schemas ``raw``, ``staging``, ``marts`` and
+``metadata``. The schema of ``raw`` and ``metadata`` comes from versioned,
+checksummed migrations in ``sql/migrations/`` (``V001__name.sql``, …); each
+applied migration is recorded with its sha256 in ``metadata.schema_migrations``
+and an applied migration whose file changed afterwards is refused.
+
+Writers never touch the published file in place: the runner builds into a
+copy and :func:`publish` swaps it in with an atomic rename, keeping the
+previous file as a snapshot (a hard link, so it costs no copy).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from . import config
+
+log = logging.getLogger(__name__)
+
+MIGRATION_RE = re.compile(r"^V(\d{3,})__([A-Za-z0-9_]+)\.sql$")
+
+
+class WarehouseError(Exception):
+    """A warehouse problem with a message meant for the user."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the DuckDB file."""
+
+
+class MigrationError(WarehouseError):
+    """A migration is invalid, changed after it was applied, or failed."""
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The DuckDB file. Created (with its folder) when opened read-write.
+    read_only : bool
+        Analysts and the report open the published file read-only, so they
+        never block, and are never blocked by, a scheduled run.
+
+    Raises
+    ------
+    WarehouseError
+        The file is missing (read-only) or another process holds it.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(
+            f"warehouse {path} does not exist yet: run `basinlab run --month YYYY-MM` "
+            "(or `basinlab run --month YYYY-MM --demo`) to build and publish it"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:  # lock conflicts arrive as IOException
+        msg = str(exc)
+        if "lock" in msg.lower():
+            raise WarehouseLockedError(
+                f"warehouse {path} is locked by another process ({msg.splitlines()[0]}). "
+                "Close the notebook kernel or wait for the run that holds it."
+            ) from exc
+        raise WarehouseError(f"cannot open warehouse {path}: {msg}") from exc
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    status: str  # applied | pending | changed | missing
+    applied_at: datetime | None
+    checksum: str
+
+
+def discover_migrations(migrations_dir: Path = config.MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files in version order; bad names and duplicate versions are errors."""
+    found: dict[int, Migration] = {}
+    for p in sorted(Path(migrations_dir).glob("*.sql")):
+        m = MIGRATION_RE.match(p.name)
+        if not m:
+            raise MigrationError(f"{p}: migration files are named V<NNN>__<name>.sql (e.g. V003__add_tables.sql)")
+        version = int(m.group(1))
+        if version in found:
+            raise MigrationError(f"{p}: version {version} is also used by {found[version].path.name}")
+        found[version] = Migration(version, m.group(2), p, p.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str, datetime]]:
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'metadata' and table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = con.execute("select version, name, checksum_sha256, applied_at from metadata.schema_migrations").fetchall()
+    return {int(v): (n, c, a) for v, n, c, a in rows}
+
+
+def migration_status(
+    con: duckdb.DuckDBPyConnection, migrations_dir: Path = config.MIGRATIONS_DIR
+) -> list[MigrationState]:
+    """Applied, pending and changed migrations (``basinlab db status``)."""
+    applied = _applied(con)
+    out: list[MigrationState] = []
+    files = {m.version: m for m in discover_migrations(migrations_dir)}
+    for v in sorted(set(files) | set(applied)):
+        f = files.get(v)
+        a = applied.get(v)
+        if f and a:
+            status = "applied" if a[1] == f.checksum else "changed"
+            out.append(MigrationState(v, f.name, status, a[2], f.checksum))
+        elif f:
+            out.append(MigrationState(v, f.name, "pending", None, f.checksum))
+        else:
+            out.append(MigrationState(v, a[0], "missing", a[2], a[1]))
+    return out
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations_dir: Path = config.MIGRATIONS_DIR) -> list[Migration]:
+    """Apply pending migrations in version order, each in its own transaction.
+
+    Returns the migrations applied now (empty when up to date).
+
+    Raises
+    ------
+    MigrationError
+        An applied migration's file changed (named, with both checksums), or a
+        migration failed (named, with DuckDB's message; nothing of it is kept).
+    """
+    migrations = discover_migrations(migrations_dir)
+    applied = _applied(con)
+    for m in migrations:
+        if m.version in applied and applied[m.version][1] != m.checksum:
+            raise MigrationError(
+                f"migration {m.filename} was changed after it was applied "
+                f"(applied sha256 {applied[m.version][1][:12]}…, file now {m.checksum[:12]}…). "
+                "Applied migrations are immutable: revert the file and add a new migration instead."
+            )
+    done: list[Migration] = []
+    for m in migrations:
+        if m.version in applied:
+            continue
+        t0 = time.perf_counter()
+        con.execute("begin transaction")
+        try:
+            con.execute(m.sql)
+            con.execute(
+                "insert into metadata.schema_migrations values (?, ?, ?, current_timestamp::timestamp, ?)",
+                [m.version, m.name, m.checksum, (time.perf_counter() - t0) * 1000.0],
+            )
+            con.execute("commit")
+        except duckdb.Error as exc:
+            con.execute("rollback")
+            raise MigrationError(f"migration {m.filename} failed: {exc}") from exc
+        log.info("applied migration %s", m.filename)
+        done.append(m)
+    return done
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def copy_for_build(published: Path, build: Path) -> Path:
+    """Start a build file as a copy of the published warehouse (or empty when there is none)."""
+    build.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (build, build.with_name(build.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    if published.exists():
+        shutil.copy2(published, build)
+    return build
+
+
+def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = config.DEFAULT_SNAPSHOTS_KEPT,
+            label: str = "") -> Path | None:
+    """Atomically replace ``published`` with ``build``; keep the old file as a snapshot.
+
+    The build's connection must be closed (checkpointed) first. A reader that
+    has the old file open keeps reading the old data; new openers see the new
+    file at once. Returns the snapshot path (None on the first publish).
+    """
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        raise WarehouseError(f"build {build} still has a write-ahead log: close its connection before publishing")
+    snapshot = None
+    if published.exists():
+        snapshots_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        snapshot = snapshots_dir / f"warehouse-{stamp}{('-' + label) if label else ''}.duckdb"
+        try:
+            os.link(published, snapshot)
+        except OSError:  # filesystems without hard links
+            shutil.copy2(published, snapshot)
+    os.replace(build, published)
+    prune_snapshots(snapshots_dir, keep)
+    return snapshot
+
+
+def prune_snapshots(snapshots_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` snapshots; returns the deleted paths."""
+    if not snapshots_dir.exists():
+        return []
+    snaps = sorted(snapshots_dir.glob("warehouse-*.duckdb"), key=lambda p: p.name)
+    doomed = snaps[: max(0, len(snaps) - keep)]
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed
+
+
+def table_counts(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = ("raw", "staging", "marts")) -> dict[str, int]:
+    """Row counts of every table and view in the given schemas, as ``schema.table``."""
+    rows = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        f"where table_schema in ({', '.join('?' for _ in schemas)}) order by 1, 2",
+        list(schemas),
+    ).fetchall()
+    out = {}
+    for s, t in rows:
+        out[f"{s}.{t}"] = int(con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0])
+    return out
