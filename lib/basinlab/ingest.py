@@ -1,0 +1,401 @@
+"""Ingestion: files dropped in ``<data-dir>/inbox/<kind>/`` land in ``raw.*``.
+
+Guarantees, per file:
+
+* **Idempotent.** A file is identified by its sha256 in ``metadata.ingested_files``;
+  the same content again loads nothing. A changed file under the same name is
+  loaded as a new version and the rows of the version it replaces are
+  superseded (status ``superseded``), not deleted.
+* **Nothing silently dropped.** Every row is either loaded into its raw table
+  or written to ``raw.rejected_rows`` with its file, line and reason:
+  ``rows_read = rows_loaded + rows_rejected``, recorded per file.
+* **All or nothing.** A file that cannot be parsed at all (wrong format,
+  missing required columns, a bad ``mapping.yml``) loads nothing and fails
+  the step with a message naming the file and the reason.
+
+Validation runs inside DuckDB (``try_cast`` and row rules over the whole file
+at once), so checking costs little over a bare ``read_csv``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import config
+from .sources import canonical
+from .sources.base import SourceError, SourceRead
+from .sources.canonical import DATE, INTEGER, MONEY, MONTH, NUMBER, TEXT, KindSpec
+from .sources.files import FORMATS, MAPPING_FILE, load_mappings, mapping_for, stage_file
+
+log = logging.getLogger(__name__)
+
+META_COLUMNS = ("_source_file", "_source_row", "_file_id", "_batch_id", "_ingested_at")
+IGNORED_FILES = {MAPPING_FILE, "README.md", "README.txt", ".gitkeep"}
+
+
+class IngestError(Exception):
+    """One or more files could not be ingested; the message names each file and reason."""
+
+    def __init__(self, failures: list["FileResult"]):
+        self.failures = failures
+        lines = [f"  - {f.file_name}: {f.error}" for f in failures]
+        super().__init__(f"{len(failures)} file(s) could not be ingested:\n" + "\n".join(lines))
+
+
+@dataclass
+class FileResult:
+    kind: str
+    file_name: str
+    status: str               # loaded | duplicate | failed
+    file_id: int | None = None
+    version: int | None = None
+    sha256: str = ""
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    superseded: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class IngestReport:
+    batch_id: str
+    files: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    def frame(self) -> pd.DataFrame:
+        cols = ["kind", "file_name", "status", "version", "rows_read", "rows_loaded", "rows_rejected",
+                "seconds", "error", "note"]
+        return pd.DataFrame([{k: asdict(f)[k] for k in cols} for f in self.files], columns=cols)
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            raise IngestError(self.failures)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- SQL validation
+
+
+def _typed_expr(ctype: str, t: str) -> str:
+    """SQL turning the trimmed text ``t`` into the column type (NULL when it does not parse)."""
+    if ctype == TEXT:
+        return t
+    if ctype == NUMBER:
+        return f"try_cast({t} as double)"
+    if ctype == INTEGER:
+        return f"try_cast(try_cast({t} as double) as integer)"
+    if ctype == MONEY:
+        return f"try_cast({t} as decimal(18, 2))"
+    if ctype == MONTH:
+        return (f"date_trunc('month', coalesce(try_strptime({t}, '%Y-%m'), try_cast({t} as timestamp), "
+                f"try_strptime({t}, '%Y/%m'), try_strptime({t}, '%m/%d/%Y')))::date")
+    if ctype == DATE:
+        return (f"coalesce(try_cast({t} as date), try_cast(try_cast({t} as timestamp) as date), "
+                f"try_cast(try_strptime({t}, '%m/%d/%Y') as date))")
+    raise ValueError(ctype)
+
+
+_TYPE_WORDS = {NUMBER: "number", INTEGER: "integer", MONEY: "amount", MONTH: "month", DATE: "date"}
+
+
+def _validation_sql(spec: KindSpec, raw_table: str, text_exprs: dict[str, str], factors: dict[str, float],
+                    rates: str | None) -> str:
+    text_cols, typed_cols, reasons = [], [], []
+    for c in spec.columns:
+        tname = f'"{c.name}__t"'
+        if c.name in text_exprs:
+            text_cols.append(f"nullif(trim({text_exprs[c.name]}), '') as {tname}")
+        else:
+            text_cols.append(f"cast(null as varchar) as {tname}")
+        typed = _typed_expr(c.type, tname)
+        if c.name in factors and factors[c.name] != 1.0:
+            typed = f"({typed}) * {factors[c.name]!r}"
+        typed_cols.append(f"{typed} as {c.name}")
+        if c.required:
+            reasons.append(f"case when {tname} is null then 'missing {c.name}' end")
+        if c.type != TEXT:
+            reasons.append(
+                f"case when {tname} is not null and {c.name} is null then "
+                f"'unparseable {_TYPE_WORDS[c.type]} in {c.name}: \"' || left({tname}, 40) || '\"' end"
+            )
+    select_cols = [c.name for c in spec.columns]
+    conv = list(select_cols)
+    if rates:
+        days = "days_on" if rates == "producing_day" else "day(last_day(production_month))"
+        for vol in ("oil_bbl", "gas_mcf", "water_bbl"):
+            conv[conv.index(vol)] = f"{vol} * {days} as {vol}"
+        reasons.append("case when days_on is null and (oil_bbl is not null or gas_mcf is not null "
+                       "or water_bbl is not null) then 'daily rates given but days_on missing' end"
+                       if rates == "producing_day" else "null")
+    rules = [f"case when {r.sql} then {r.reason_sql} end" for r in spec.rules]
+    return f"""
+        with text_values as (
+            select rowid - (select min(rowid) from {raw_table}) as _rid, {', '.join(text_cols)} from {raw_table}
+        ),
+        typed as (
+            select *, {', '.join(typed_cols)} from text_values
+        ),
+        parsed as (
+            select _rid, {', '.join(select_cols)},
+                   concat_ws('; ', {', '.join(reasons) if reasons else 'null'}) as _parse_reason
+            from typed
+        ),
+        converted as (
+            select _rid, {', '.join(conv)}, _parse_reason from parsed
+        )
+        select _rid, {', '.join(select_cols)},
+               nullif(concat_ws('; ', nullif(_parse_reason, ''), {', '.join(rules) if rules else 'null'}), '')
+                   as _reason
+        from converted
+    """
+
+
+# --------------------------------------------------------------------------- per file
+
+
+def _new_file_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("select nextval('metadata.ingested_files_seq')").fetchone()[0])
+
+
+def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
+    con.execute(
+        "update metadata.ingested_files set status = 'superseded', superseded_by = ? "
+        "where file_name = ? and status = 'loaded'",
+        [res.file_id, res.file_name],
+    )
+    con.execute(
+        """insert into metadata.ingested_files
+           (file_id, kind, file_name, sha256, size_bytes, version, status, superseded_by,
+            rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds)
+           values (?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, current_timestamp::timestamp, ?)""",
+        [res.file_id, res.kind, res.file_name, res.sha256, size, res.version, res.rows_read,
+         res.rows_loaded, res.rows_rejected, batch_id, res.seconds],
+    )
+
+
+def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mappings, file_id: int, batch_id: str,
+                        res: FileResult) -> None:
+    staged = stage_file(con, path, spec, mapping_for(path, mappings))
+    con.execute("drop table if exists _bl_typed")
+    con.execute("create temp table _bl_typed as " + _validation_sql(
+        spec, staged.raw_table, staged.text_exprs, staged.factors, staged.rates))
+    cols = ", ".join(spec.names)
+    meta = [rel, batch_id]
+    con.execute(
+        f"""insert into raw.{spec.table} ({cols}, {', '.join(META_COLUMNS)})
+            select {cols}, ?, _rid + {staged.line_offset}, {file_id}, ?, current_timestamp::timestamp
+            from _bl_typed where _reason is null order by _rid""",
+        meta,
+    )
+    con.execute(
+        f"""insert into raw.rejected_rows
+            select ?, ?, t._rid + {staged.line_offset}, t._reason, to_json(r._rec)::varchar, {file_id}, ?,
+                   current_timestamp::timestamp
+            from _bl_typed t
+            join (select rowid - (select min(rowid) from {staged.raw_table}) as _rid, src as _rec
+                  from {staged.raw_table} src) r
+              on r._rid = t._rid
+            where t._reason is not null order by t._rid""",
+        [spec.kind, rel, batch_id],
+    )
+    loaded, rejected = con.execute(
+        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from _bl_typed"
+    ).fetchone()
+    res.rows_read, res.rows_loaded, res.rows_rejected = staged.rows_read, int(loaded), int(rejected)
+    con.execute("drop table if exists _bl_typed")
+    con.execute(f"drop table if exists {staged.raw_table}")
+
+
+def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: str, res: FileResult) -> None:
+    if kind == "volve":
+        from .sources.volve import read_volve
+
+        read: SourceRead = read_volve(path)
+    else:  # pragma: no cover - guarded by the caller
+        raise SourceError(rel, f"no adapter for kind {kind}")
+    for table, df in read.tables.items():
+        if df is None or df.empty:
+            continue
+        target_cols = [r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ? "
+            "order by ordinal_position", [table]).fetchall()]
+        if not target_cols:
+            raise SourceError(rel, f"adapter produced unknown raw table {table!r}")
+        data_cols = [c for c in target_cols if c not in META_COLUMNS]
+        missing = [c for c in data_cols if c not in df.columns]
+        frame = df.copy()
+        for c in missing:
+            frame[c] = None
+        con.register("_bl_adapter_df", frame[data_cols + ["_source_row"]])
+        try:
+            con.execute(
+                f"""insert into raw.{table} ({', '.join(data_cols)}, {', '.join(META_COLUMNS)})
+                    select {', '.join(data_cols)}, ?, _source_row, {file_id}, ?, current_timestamp::timestamp
+                    from _bl_adapter_df""",
+                [rel, batch_id],
+            )
+        finally:
+            con.unregister("_bl_adapter_df")
+    for rej in read.rejects:
+        con.execute(
+            "insert into raw.rejected_rows values (?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp)",
+            [kind, rel, rej.line, rej.reason, json.dumps(rej.record, default=str), file_id, batch_id],
+        )
+    if read.rows_read != read.rows_loaded + len(read.rejects):
+        raise SourceError(rel, f"adapter accounting mismatch: read {read.rows_read} != loaded "
+                               f"{read.rows_loaded} + rejected {len(read.rejects)}")
+    res.rows_read, res.rows_loaded, res.rows_rejected = read.rows_read, read.rows_loaded, len(read.rejects)
+    res.note = "; ".join(read.notes) or None
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id: str,
+                rel_name: str | None = None, mappings: list | None = None) -> FileResult:
+    """Load one file of a kind, in its own transaction. Never raises for a bad file: see ``status``."""
+    t0 = time.perf_counter()
+    rel = rel_name or f"{kind}/{path.name}"
+    res = FileResult(kind=kind, file_name=rel, status="failed")
+    try:
+        res.sha256 = file_sha256(path)
+        size = path.stat().st_size
+        seen = con.execute(
+            "select file_id, file_name, status from metadata.ingested_files where sha256 = ? and kind = ? "
+            "order by file_id desc limit 1", [res.sha256, kind]).fetchone()
+        if seen:
+            res.status, res.file_id = "duplicate", int(seen[0])
+            res.note = f"same content already ingested as {seen[1]} (file_id {seen[0]}, {seen[2]})"
+            res.seconds = time.perf_counter() - t0
+            return res
+        prev = con.execute("select coalesce(max(version), 0), list(file_id) filter (where status = 'loaded') "
+                           "from metadata.ingested_files where file_name = ?", [rel]).fetchone()
+        con.execute("begin transaction")
+        try:
+            file_id = _new_file_id(con)
+            res.file_id, res.version = file_id, int(prev[0]) + 1
+            if kind in canonical.ADAPTER_KINDS:
+                _load_adapter(con, path, rel, kind, file_id, batch_id, res)
+            else:
+                spec = canonical.KINDS[kind]
+                maps = mappings if mappings is not None else load_mappings(path.parent, spec)
+                _load_sql_validated(con, path, rel, spec, maps, file_id, batch_id, res)
+            res.seconds = time.perf_counter() - t0
+            res.superseded = [int(x) for x in (prev[1] or [])]
+            _record_file(con, res, batch_id, size)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        res.status = "loaded"
+    except SourceError as exc:
+        res.error = exc.reason if exc.file.endswith(path.name) else str(exc)
+        res.rows_read = res.rows_loaded = res.rows_rejected = 0
+    except duckdb.Error as exc:
+        res.error = f"database error while loading: {str(exc).splitlines()[0]}"
+        res.rows_read = res.rows_loaded = res.rows_rejected = 0
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def discover_files(inbox: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(kind, path) for every loadable file in the inbox, in load order, and warnings for the rest."""
+    found: list[tuple[str, Path]] = []
+    warnings: list[str] = []
+    if not inbox.exists():
+        return found, [f"inbox {inbox} does not exist: nothing to ingest"]
+    for entry in sorted(inbox.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            if entry.name not in IGNORED_FILES:
+                warnings.append(f"{entry.name}: files go in a kind folder (inbox/<kind>/), "
+                                f"one of {', '.join(config.SOURCE_KINDS)}; skipped")
+            continue
+        if entry.name not in config.SOURCE_KINDS:
+            warnings.append(f"{entry.name}/: unknown kind folder (expected one of "
+                            f"{', '.join(config.SOURCE_KINDS)}); skipped")
+    for kind in canonical.KIND_ORDER:
+        kdir = inbox / kind
+        if not kdir.is_dir():
+            continue
+        for p in sorted(kdir.rglob("*")):
+            if not p.is_file() or p.name.startswith(".") or p.name in IGNORED_FILES:
+                continue
+            if p.suffix.lower() not in FORMATS:
+                warnings.append(f"{kind}/{p.relative_to(kdir)}: unsupported file type {p.suffix!r} "
+                                "(CSV, Parquet or XLSX); skipped")
+                continue
+            found.append((kind, p))
+    return found, warnings
+
+
+def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: str | Path, batch_id: str,
+                 progress: Callable[[str], None] | None = None) -> IngestReport:
+    """Ingest every file under ``inbox/<kind>/``. Per-file failures are in the report
+    (call :meth:`IngestReport.raise_for_failures` to stop on them)."""
+    inbox = Path(inbox)
+    files, warnings = discover_files(inbox)
+    report = IngestReport(batch_id=batch_id, warnings=warnings)
+    mapping_cache: dict[Path, list] = {}
+    for i, (kind, path) in enumerate(files, 1):
+        rel = str(path.relative_to(inbox))
+        maps = None
+        if kind not in canonical.ADAPTER_KINDS:
+            try:
+                if path.parent not in mapping_cache:
+                    mapping_cache[path.parent] = load_mappings(path.parent, canonical.KINDS[kind])
+                maps = mapping_cache[path.parent]
+            except SourceError as exc:
+                report.files.append(FileResult(kind=kind, file_name=rel, status="failed", error=str(exc)))
+                continue
+        res = ingest_file(con, path, kind, batch_id, rel_name=rel, mappings=maps)
+        report.files.append(res)
+        if progress:
+            detail = {"loaded": f"{res.rows_loaded:,} rows loaded, {res.rows_rejected:,} rejected",
+                      "duplicate": "unchanged, skipped",
+                      "failed": f"FAILED: {res.error}"}[res.status]
+            progress(f"[{i}/{len(files)}] {rel}: {detail} ({res.seconds:.2f}s)")
+    return report
+
+
+def rejected_summary(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> pd.DataFrame:
+    """Rejected rows grouped by file and reason (the reason's first clause)."""
+    where = "where _batch_id = ?" if batch_id else ""
+    return con.execute(
+        f"""select source_file, regexp_replace(split_part(reason, ';', 1), '[-0-9.]+|"[^"]*"', '…', 'g') as reason,
+                   count(*) as rows, min(source_line) as first_line
+            from raw.rejected_rows {where} group by all order by rows desc, source_file""",
+        [batch_id] if batch_id else [],
+    ).df()
