@@ -1,0 +1,245 @@
+"""The ``basinlab`` command line.
+
+    basinlab demo   --wells N --months M --end-month YYYY-MM --seed S [--out DIR]
+    basinlab run    --month YYYY-MM [--demo] [--data-dir D] [--reports-dir R]
+    basinlab db     migrate|status [--warehouse PATH]
+    basinlab models [--mermaid] [--select NAME+] [--run]
+    basinlab check  [--month YYYY-MM]
+    basinlab lab    [--port P]
+
+Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__, config
+
+
+def _err(msg: str) -> None:
+    print(f"basinlab: error: {msg}", file=sys.stderr)
+
+
+def _month(value: str) -> str:
+    try:
+        config.parse_month(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return n
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import generate_demo
+
+    out = Path(a.out).resolve() if a.out else config.Paths.resolve(a.data_dir).inbox
+    res = generate_demo(out, wells=a.wells, months=a.months, end_month=a.end_month, seed=a.seed,
+                        progress=lambda s: print(f"  {s}"))
+    for kind, path, rows in res.files:
+        print(f"{kind:16s} {rows:>9,} rows  {path}")
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .runner import RunError, run_month
+
+    try:
+        run_month(a.month, data_dir=a.data_dir, reports_dir=a.reports_dir, demo=a.demo,
+                  demo_wells=a.wells, demo_months=a.months, demo_seed=a.seed)
+    except RunError as exc:
+        _err(str(exc))
+        return 1
+    return 0
+
+
+def cmd_db(a: argparse.Namespace) -> int:
+    from . import warehouse
+
+    paths = config.Paths.resolve(a.data_dir)
+    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
+    try:
+        if a.action == "migrate":
+            if path == paths.warehouse and path.exists():
+                _err(f"{path} is the published warehouse; the runner migrates it on the next run "
+                     "(use --warehouse for another file)")
+                return 1
+            con = warehouse.connect(path)
+            applied = warehouse.migrate(con)
+            con.close()
+            print(f"{path}: " + (", ".join(m.filename for m in applied) + " applied" if applied else "up to date"))
+            return 0
+        if not path.exists():
+            states = warehouse.migration_status(__import__("duckdb").connect(":memory:"))
+            print(f"{path} does not exist yet; every migration is pending:")
+        else:
+            con = warehouse.connect(path, read_only=True)
+            states = warehouse.migration_status(con)
+            con.close()
+            print(f"{path}:")
+        for s in states:
+            when = f"  applied {s.applied_at:%Y-%m-%d %H:%M}" if s.applied_at else ""
+            print(f"  V{s.version:03d} {s.name:30s} {s.status:8s} {s.checksum[:12]}{when}")
+        return 1 if any(s.status in ("changed", "missing") for s in states) else 0
+    except warehouse.WarehouseError as exc:
+        _err(str(exc))
+        return 1
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from . import transform, warehouse
+
+    try:
+        project = transform.load_project()
+        if a.mermaid:
+            print(project.mermaid())
+            return 0
+        names = project.select(a.select) if a.select else None
+        if a.run:
+            paths = config.Paths.resolve(a.data_dir)
+            path = Path(a.warehouse).resolve() if a.warehouse else paths.dev_warehouse
+            if path == paths.warehouse:
+                _err("models never run on the published warehouse in place; use `basinlab run`")
+                return 1
+            con = warehouse.connect(path)
+            warehouse.migrate(con)
+            for r in transform.run_models(con, select=a.select, project=project,
+                                          progress=lambda s: print(f"  {s}")):
+                pass
+            con.close()
+            return 0
+        for m in project.models.values() if hasattr(project, "models") else []:
+            if names is not None and m.name not in names:
+                continue
+            deps = ", ".join(sorted(m.depends_on)) or "-"
+            print(f"{m.schema}.{m.name:32s} {m.materialization:5s} <- {deps}")
+        return 0
+    except Exception as exc:  # model errors carry user-facing messages
+        _err(str(exc))
+        return 1
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from . import quality, warehouse
+
+    paths = config.Paths.resolve(a.data_dir)
+    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        _err(str(exc))
+        return 1
+    try:
+        results = quality.run_checks(con, month=a.month, persist=False)
+    finally:
+        con.close()
+    frame = quality.checks_summary_frame(results)
+    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 160):
+        print(frame.to_string(index=False))
+    errors = [r for r in results if r.status == "fail" and r.severity == "error"]
+    warns = [r for r in results if r.status == "fail" and r.severity == "warn"]
+    print(f"\n{len(results)} checks: {len(results) - len(errors) - len(warns)} passed, "
+          f"{len(warns)} warnings, {len(errors)} errors")
+    return 1 if errors else 0
+
+
+def cmd_lab(a: argparse.Namespace) -> int:
+    paths = config.Paths.resolve(a.data_dir)
+    env = os.environ | {
+        "BASINLAB_DATA_DIR": str(paths.data_dir),
+        "BASINLAB_REPORTS_DIR": str(paths.reports_dir),
+        "PLOOMBER_STATS_ENABLED": "false",
+    }
+    if not paths.warehouse.exists():
+        print(f"note: no published warehouse at {paths.warehouse} yet; run `basinlab run --month YYYY-MM --demo`")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={config.REPO_ROOT}",
+           f"--ServerApp.root_dir={config.REPO_ROOT}", f"--port={a.port}"]
+    if a.no_browser:
+        cmd.append("--no-browser")
+    if a.ip:
+        cmd.append(f"--ip={a.ip}")
+    print("JupyterLab on", config.REPO_ROOT, "— notebooks open the published warehouse read-only")
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="basinlab", description="Oil & gas analytics workbench: "
+                                "DuckDB warehouse, notebooks, monthly PDF/Excel reports.")
+    p.add_argument("--version", action="version", version=f"basinlab {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_dir(sp):
+        sp.add_argument("--data-dir", help="data dir holding inbox/ and warehouse.duckdb (default: repo data/)")
+
+    d = sub.add_parser("demo", help="write deterministic demo source files into the inbox")
+    d.add_argument("--wells", type=_positive, default=200)
+    d.add_argument("--months", type=_positive, default=60)
+    d.add_argument("--end-month", type=_month, required=True, help="last month of data, YYYY-MM")
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--out", help="inbox dir to write (default: <data-dir>/inbox)")
+    data_dir(d)
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="run the monthly pipeline and write the PDF and Excel report")
+    r.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
+    r.add_argument("--demo", action="store_true", help="generate the demo inbox for the month first")
+    r.add_argument("--wells", type=_positive, default=200, help="demo wells (with --demo)")
+    r.add_argument("--months", type=_positive, default=60, help="demo months of history (with --demo)")
+    r.add_argument("--seed", type=int, default=42, help="demo seed (with --demo)")
+    data_dir(r)
+    r.add_argument("--reports-dir", help="reports dir (default: repo reports/)")
+    r.set_defaults(fn=cmd_run)
+
+    db = sub.add_parser("db", help="warehouse migrations")
+    db.add_argument("action", choices=["migrate", "status"])
+    db.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
+    data_dir(db)
+    db.set_defaults(fn=cmd_db)
+
+    m = sub.add_parser("models", help="list the SQL model DAG, print it as Mermaid, or run a selection")
+    m.add_argument("--select", help="NAME, NAME+ (and downstream) or +NAME (and upstream)")
+    m.add_argument("--mermaid", action="store_true", help="print the DAG as a Mermaid graph")
+    m.add_argument("--run", action="store_true", help="run the selection on --warehouse (default: the sandbox)")
+    m.add_argument("--warehouse")
+    data_dir(m)
+    m.set_defaults(fn=cmd_models)
+
+    c = sub.add_parser("check", help="run every data-quality check on the published warehouse (read-only)")
+    c.add_argument("--month", type=_month, help="month that must be present (freshness)")
+    c.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
+    data_dir(c)
+    c.set_defaults(fn=cmd_check)
+
+    lab = sub.add_parser("lab", help="open JupyterLab on the notebooks (warehouse read-only)")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--ip", help="interface to listen on (e.g. 0.0.0.0 in a container)")
+    lab.add_argument("--no-browser", action="store_true")
+    data_dir(lab)
+    lab.set_defaults(fn=cmd_lab)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

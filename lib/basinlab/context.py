@@ -1,0 +1,101 @@
+"""What a notebook needs to start: resolved paths, the month, a connection.
+
+Notebooks keep their ``parameters`` cell to typed literals; this module turns
+those literals into a working context, with the defaults an analyst expects
+when running a notebook on its own in JupyterLab:
+
+* writer notebooks (ingest, transform, decline, quality) default to the
+  sandbox warehouse ``<data-dir>/dev.duckdb`` — never the published file,
+  which only the runner replaces;
+* reader notebooks (report, exploration) open the published warehouse
+  read-only (the sandbox when nothing is published yet);
+* an empty ``month`` means the latest month with production in the warehouse.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from . import config, warehouse
+
+os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
+
+
+@dataclass
+class NotebookContext:
+    role: str                      # writer | reader
+    run_id: str
+    month: str
+    paths: config.Paths
+    warehouse_path: Path
+    con: duckdb.DuckDBPyConnection
+    standalone: bool
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+
+    def describe(self) -> str:
+        mode = "read-only" if self.role == "reader" else "read-write"
+        how = "standalone" if self.standalone else f"run {self.run_id}"
+        return f"{how} · month {self.month or '(latest)'} · warehouse {self.warehouse_path} ({mode})"
+
+
+def latest_month(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Latest production month in the warehouse as YYYY-MM (raw data, so it works before transform)."""
+    try:
+        row = con.execute("select max(production_month) from raw.well_production").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0].strftime("%Y-%m") if row and row[0] else None
+
+
+def previous_month(today: date | None = None) -> str:
+    d = today or date.today()
+    y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
+    return f"{y:04d}-{m:02d}"
+
+
+def open_context(role: str, *, run_id: str = "", month: str = "", warehouse_path: str = "",
+                 data_dir: str = "", reports_dir: str = "") -> NotebookContext:
+    """Resolve a notebook's parameters into paths, month and a connection.
+
+    Parameters
+    ----------
+    role : {"writer", "reader"}
+        Writers open read-write (migrations applied); readers open read-only.
+    run_id, month, warehouse_path, data_dir, reports_dir : str
+        The notebook's parameters; empty strings take the defaults above.
+    """
+    if role not in ("writer", "reader"):
+        raise ValueError(f"role must be writer or reader, got {role!r}")
+    paths = config.Paths.resolve(data_dir or None, reports_dir or None)
+    standalone = not run_id
+    notes = []
+    if warehouse_path:
+        wh = Path(warehouse_path).expanduser().resolve()
+    elif role == "writer":
+        wh = paths.dev_warehouse
+        notes.append(f"standalone: writing to the sandbox {wh}, not the published warehouse")
+    else:
+        wh = paths.warehouse if paths.warehouse.exists() else paths.dev_warehouse
+        if wh == paths.dev_warehouse:
+            notes.append(f"nothing published yet at {paths.warehouse}: reading the sandbox {wh}")
+    if month:
+        config.parse_month(month)
+    if role == "writer":
+        con = warehouse.connect(wh)
+        warehouse.migrate(con)
+    else:
+        con = warehouse.connect(wh, read_only=True)
+    if not month:
+        month = latest_month(con) or ""
+    return NotebookContext(role, run_id or f"standalone-{datetime.now():%Y%m%dT%H%M%S}", month, paths, wh, con,
+                           standalone, notes)
