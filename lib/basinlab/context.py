@@ -99,3 +99,16 @@ def open_context(role: str, *, run_id: str = "", month: str = "", warehouse_path
         month = latest_month(con) or ""
     return NotebookContext(role, run_id or f"standalone-{datetime.now():%Y%m%dT%H%M%S}", month, paths, wh, con,
                            standalone, notes)
+
+
+def ensure_demo_inbox(inbox: Path, *, wells: int = 40, months: int = 36, end_month: str = "", seed: int = 42):
+    """Write a demo inbox when ``inbox`` holds no source files (standalone notebooks).
+
+    Returns the demo result, or None when the inbox already had files.
+    """
+    inbox = Path(inbox)
+    if inbox.exists() and any(p.is_file() and not p.name.startswith(".") for p in inbox.rglob("*")):
+        return None
+    from .demo import generate_demo
+
+    return generate_demo(inbox, wells=wells, months=months, end_month=end_month or previous_month(), seed=seed)

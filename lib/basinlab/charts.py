@@ -1,0 +1,91 @@
+"""Plotly figures the notebooks and the report share.
+
+Every builder takes a tidy DataFrame (or a connection and a month) and returns
+a styled figure; show it with :func:`basinlab.report.show`. Units are in the
+axis titles. Rates are per calendar day unless a title says otherwise.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .report import style_figure
+
+MCF_PER_BOE = 6.0
+
+
+def ingest_files(files: pd.DataFrame) -> go.Figure:
+    """Rows loaded vs rejected per ingested file (rows in = loaded + rejected)."""
+    df = files[files["status"] == "loaded"]
+    fig = go.Figure()
+    fig.add_bar(y=df["file_name"], x=df["rows_loaded"], name="loaded", orientation="h")
+    fig.add_bar(y=df["file_name"], x=df["rows_rejected"], name="rejected", orientation="h")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="log")
+    return style_figure(fig, "Rows per file this batch", height=max(240, 60 + 36 * len(df)),
+                        x_title="rows (log scale)")
+
+
+def model_timings(models: pd.DataFrame) -> go.Figure:
+    """Seconds per SQL model, coloured by schema."""
+    df = models.sort_values("seconds")
+    fig = go.Figure(go.Bar(y=df["model"], x=df["seconds"], orientation="h",
+                           text=[f"{r:,}" if pd.notna(r) else "" for r in df.get("row_count", [None] * len(df))],
+                           textposition="outside"))
+    return style_figure(fig, "Model run time (labels: rows)", height=max(260, 40 + 22 * len(df)),
+                        x_title="seconds", legend="none")
+
+
+def production_by_group(monthly: pd.DataFrame, group: str = "key", value: str = "boe_per_day_cal",
+                        title: str = "Production by field", y_title: str = "BOE/d (calendar day)") -> go.Figure:
+    """Stacked area of a monthly rate per group (e.g. fields from mart_production_monthly)."""
+    fig = go.Figure()
+    for name, g in monthly.sort_values("production_month").groupby(group, sort=True):
+        fig.add_scatter(x=g["production_month"], y=g[value], name=str(name), stackgroup="one", mode="lines")
+    return style_figure(fig, title, x_title="month", y_title=y_title)
+
+
+def kpi_trend(kpis: pd.DataFrame, y: list[str], title: str, y_title: str, secondary: str | None = None) -> go.Figure:
+    """Lines of company KPIs per month."""
+    fig = go.Figure()
+    for col in y:
+        fig.add_scatter(x=kpis["month"], y=kpis[col], name=col.replace("_", " "), mode="lines+markers")
+    return style_figure(fig, title, x_title="month", y_title=y_title)
+
+
+def check_status(checks: pd.DataFrame) -> go.Figure:
+    """Checks passed / warned / failed by check type."""
+    df = checks.copy()
+    df["outcome"] = df.apply(lambda r: "pass" if r["status"] == "pass" else
+                             ("warn" if r["severity"] == "warn" else "error"), axis=1)
+    pivot = df.groupby(["check_type", "outcome"]).size().unstack(fill_value=0)
+    fig = go.Figure()
+    colors = {"pass": "#3a8a3f", "warn": "#d9822b", "error": "#b5453a"}
+    for outcome in ("pass", "warn", "error"):
+        if outcome in pivot:
+            fig.add_bar(y=pivot.index, x=pivot[outcome], name=outcome, orientation="h",
+                        marker_color=colors[outcome])
+    fig.update_layout(barmode="stack")
+    return style_figure(fig, "Data-quality checks", height=max(240, 60 + 30 * len(pivot)), x_title="checks")
+
+
+def rejects_by_reason(rejects: pd.DataFrame) -> go.Figure:
+    """Rejected rows per reason (from :func:`basinlab.ingest.rejected_summary`)."""
+    df = rejects.groupby("reason", as_index=False)["rows"].sum().sort_values("rows")
+    fig = go.Figure(go.Bar(y=df["reason"], x=df["rows"], orientation="h", marker_color="#b5453a"))
+    return style_figure(fig, "Rejected rows by reason", height=max(220, 60 + 30 * len(df)),
+                        x_title="rows", legend="none")
+
+
+def waterfall_netback(fin: pd.Series) -> go.Figure:
+    """Revenue → costs → net operating income for one period (USD)."""
+    steps = [("Revenue", fin["revenue_usd"], "absolute"),
+             ("LOE", -fin["loe_usd"], "relative"),
+             ("Workovers", -fin["workover_usd"], "relative"),
+             ("Severance tax", -fin["severance_tax_usd"], "relative"),
+             ("Gathering & transport", -fin["gathering_transport_usd"], "relative"),
+             ("Net operating income", fin["net_operating_income_usd"], "total")]
+    fig = go.Figure(go.Waterfall(x=[s[0] for s in steps], y=[s[1] for s in steps],
+                                 measure=[s[2] for s in steps],
+                                 connector={"line": {"color": "#9aa5b1"}}))
+    return style_figure(fig, "Revenue to net operating income", y_title="USD", legend="none")
