@@ -1,0 +1,635 @@
+"""Run the SQL models in ``sql/`` in dependency order, dbt-style, on one DuckDB connection.
+
+Layout (one obvious way to add a model: drop a ``.sql`` file in the right folder)::
+
+    sql/staging/*.sql        schema ``staging``, materialized as views by default
+    sql/intermediate/*.sql   schema ``marts``,   tables by default (``int_*``)
+    sql/marts/*.sql          schema ``marts``,   tables by default
+    sql/<folder>/_<folder>.yml   per-model description, columns, tests, ``config: {materialized: view|table}``
+                                 and ``sources:`` (external tables a Python step writes, e.g. marts.decline_params)
+
+The file name is the table name. The order comes from the SQL itself: every model's
+table references are parsed with sqlglot (DuckDB dialect, CTE names excluded) and
+must be schema-qualified: ``raw.well_production``, ``staging.stg_production``,
+``marts.int_production_cumulative``. A reference resolves to
+
+* another model (an edge in the DAG),
+* a source: a ``raw.*`` / ``metadata.*`` table that exists in the connection's catalog,
+  or an external source declared under ``sources:`` in a yml file. A model that depends
+  (directly or through its upstream models) on a declared external source that does not
+  exist is skipped with status ``skipped`` and a reason; it does not fail the run.
+
+Anything else is an error naming the model and its file (:class:`MissingReferenceError`);
+a cycle is an error naming the models in it (:class:`CycleError`).
+
+Each model is created with ``create or replace view|table <schema>.<name> as <sql>``
+and recorded in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
+tell cheaply, the upstream column of each directly-selected output column) are recorded
+in ``metadata.data_lineage``. A failing model is recorded and raises :class:`ModelError`
+naming the model, its file and DuckDB's message.
+
+Configuration constants (reporting currency, gas heating value, oil differentials,
+tolerances) live in the tables ``metadata.transform_settings`` and
+``metadata.oil_differentials`` (migration V002) and reach the models through the view
+``staging.stg_settings``. ``run_models(settings={...})`` upserts overrides first, so
+the values a run used stay visible in the warehouse.
+"""
+from __future__ import annotations
+
+import fnmatch
+import graphlib
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+import sqlglot
+from sqlglot import exp
+
+from basinlab import config
+
+DIALECT = "duckdb"
+
+#: folder under sql/ -> (schema, default materialization)
+LAYERS: dict[str, tuple[str, str]] = {
+    "staging": ("staging", "view"),
+    "intermediate": ("marts", "table"),
+    "marts": ("marts", "table"),
+}
+
+#: schemas whose tables are sources when they exist in the catalog
+SOURCE_SCHEMAS = ("raw", "metadata")
+
+#: settings keys accepted by run_models(settings=...) (see V002 for their meaning)
+SETTINGS_KEYS = (
+    "reporting_currency",
+    "gas_heating_value_mmbtu_per_mcf",
+    "default_oil_differential_usd_per_bbl",
+    "revenue_variance_tolerance_pct",
+    "shut_in_months",
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProjectError(Exception):
+    """The sql/ project cannot be loaded (bad yml, bad SQL, missing reference, cycle)."""
+
+
+class MissingReferenceError(ProjectError):
+    def __init__(self, model: str, path: Path | str, reference: str, detail: str = ""):
+        self.model, self.path, self.reference = model, str(path), reference
+        msg = f"model {model} ({path}) references {reference}, which is neither a model nor a known source"
+        super().__init__(msg + (f": {detail}" if detail else ""))
+
+
+class CycleError(ProjectError):
+    def __init__(self, models: list[str]):
+        self.models = models
+        super().__init__("dependency cycle between models: " + " -> ".join(models))
+
+
+class ModelError(Exception):
+    """A model failed in DuckDB. Carries the model's name, file and DuckDB's message."""
+
+    def __init__(self, model: str, path: Path | str, message: str):
+        self.model, self.path, self.message = model, str(path), message
+        super().__init__(f"model {model} ({path}) failed: {message}")
+
+
+# --------------------------------------------------------------------------- project
+
+
+@dataclass
+class Model:
+    name: str
+    path: Path
+    schema: str
+    materialization: str
+    sql: str
+    depends_on: list[str] = field(default_factory=list)   # qualified names: models and sources
+    description: str = ""
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    tests: list[Any] = field(default_factory=list)
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class Source:
+    name: str            # table name
+    schema: str
+    description: str = ""
+    declared: bool = True  # declared in yml (external) vs discovered raw./metadata.
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class ModelResult:
+    model: str
+    schema: str
+    materialization: str
+    status: str                  # success | skipped | error
+    row_count: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    path: str = ""
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.model}"
+
+
+class Project:
+    """The models of a sql/ dir, their dependencies and yml metadata."""
+
+    def __init__(self, sql_dir: Path, models: dict[str, Model], sources: dict[str, Source]):
+        self.sql_dir = sql_dir
+        self.models = models            # name -> Model
+        self.sources = sources          # relation -> declared external Source
+        self._by_relation = {m.relation: m for m in models.values()}
+        self.order = self._toposort()
+
+    # -- graph
+    def model_for(self, relation: str) -> Model | None:
+        return self._by_relation.get(relation)
+
+    def upstream_models(self, name: str) -> list[str]:
+        return [self._by_relation[d].name for d in self.models[name].depends_on if d in self._by_relation]
+
+    def downstream_models(self, name: str) -> list[str]:
+        rel = self.models[name].relation
+        return [m.name for m in self.models.values() if rel in m.depends_on]
+
+    def _toposort(self) -> list[str]:
+        graph = {name: set(self.upstream_models(name)) for name in sorted(self.models)}
+        ts = graphlib.TopologicalSorter(graph)
+        try:
+            return list(ts.static_order())
+        except graphlib.CycleError as e:
+            cycle = list(e.args[1]) if len(e.args) > 1 else []
+            raise CycleError(cycle) from None
+
+    # -- selection
+    def _resolve_name(self, token: str) -> tuple[str, str]:
+        """token -> ('model', name) | ('source', relation)."""
+        if token in self.models:
+            return "model", token
+        if token in self._by_relation:
+            return "model", self._by_relation[token].name
+        if token in self.sources:
+            return "source", token
+        matches = [rel for rel in self.sources if rel.split(".", 1)[1] == token]
+        if len(matches) == 1:
+            return "source", matches[0]
+        raise ProjectError(
+            f"selection {token!r} matches no model or declared source "
+            f"(models: {', '.join(sorted(self.models))})"
+        )
+
+    def _descendants(self, relation: str) -> set[str]:
+        out: set[str] = set()
+        stack = [relation]
+        while stack:
+            rel = stack.pop()
+            for m in self.models.values():
+                if rel in m.depends_on and m.name not in out:
+                    out.add(m.name)
+                    stack.append(m.relation)
+        return out
+
+    def _ancestors(self, name: str) -> set[str]:
+        out: set[str] = set()
+        stack = [name]
+        while stack:
+            for up in self.upstream_models(stack.pop()):
+                if up not in out:
+                    out.add(up)
+                    stack.append(up)
+        return out
+
+    def select(self, spec: str | None) -> list[str]:
+        """Model names selected by ``spec``, in run order.
+
+        ``NAME`` the model; ``NAME+`` the model and everything downstream; ``+NAME`` the
+        model and everything upstream; ``+NAME+`` both. NAME may be a model name, a
+        schema-qualified relation, a declared source (``decline_params+`` = every model
+        downstream of marts.decline_params) or a glob (``stg_*``). Several specs may be
+        separated by spaces or commas (union). ``None``/empty selects everything.
+        """
+        if not spec or not str(spec).strip():
+            return list(self.order)
+        chosen: set[str] = set()
+        for token in re.split(r"[,\s]+", str(spec).strip()):
+            if not token:
+                continue
+            up = token.startswith("+")
+            down = token.endswith("+")
+            name = token.strip("+")
+            if any(ch in name for ch in "*?["):
+                names = [n for n in self.models if fnmatch.fnmatch(n, name)]
+                if not names:
+                    raise ProjectError(f"selection {token!r} matches no model")
+                targets = [("model", n) for n in names]
+            else:
+                targets = [self._resolve_name(name)]
+            for kind, ident in targets:
+                if kind == "model":
+                    chosen.add(ident)
+                    if down:
+                        chosen |= self._descendants(self.models[ident].relation)
+                    if up:
+                        chosen |= self._ancestors(ident)
+                else:  # a source: only what is downstream of it
+                    chosen |= self._descendants(ident)
+        return [n for n in self.order if n in chosen]
+
+    # -- docs
+    def mermaid(self) -> str:
+        """A mermaid ``graph LR`` of sources and models (paste into markdown / a notebook)."""
+
+        def node_id(rel: str) -> str:
+            return re.sub(r"[^A-Za-z0-9_]", "_", rel)
+
+        lines = ["graph LR"]
+        seen_sources: set[str] = set()
+        for name in self.order:
+            m = self.models[name]
+            for dep in m.depends_on:
+                if dep not in self._by_relation and dep not in seen_sources:
+                    seen_sources.add(dep)
+                    lines.append(f"    {node_id(dep)}[({dep})]")
+        for name in self.order:
+            m = self.models[name]
+            shape = f"{node_id(m.relation)}[\"{m.relation}<br/><i>{m.materialization}</i>\"]"
+            lines.append(f"    {shape}")
+        for name in self.order:
+            m = self.models[name]
+            for dep in m.depends_on:
+                lines.append(f"    {node_id(dep)} --> {node_id(m.relation)}")
+        lines.append("    classDef source fill:#eef,stroke:#88a")
+        if seen_sources:
+            lines.append("    class " + ",".join(node_id(s) for s in sorted(seen_sources)) + " source")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"Project({self.sql_dir}, {len(self.models)} models)"
+
+
+def _read_yml(folder: Path) -> dict[str, Any]:
+    docs: dict[str, Any] = {"models": [], "sources": []}
+    for yml in sorted(list(folder.glob("*.yml")) + list(folder.glob("*.yaml"))):
+        try:
+            data = yaml.safe_load(yml.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ProjectError(f"{yml}: invalid yml: {e}") from None
+        if not isinstance(data, dict):
+            raise ProjectError(f"{yml}: expected a mapping with models:/sources:")
+        for entry in data.get("models") or []:
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise ProjectError(f"{yml}: every models: entry needs a name")
+            entry = dict(entry)
+            entry["_yml"] = str(yml)
+            docs["models"].append(entry)
+        for src in data.get("sources") or []:
+            if not isinstance(src, dict):
+                raise ProjectError(f"{yml}: every sources: entry needs schema/name and tables")
+            schema = src.get("schema") or src.get("name")
+            for tbl in src.get("tables") or []:
+                tname = tbl["name"] if isinstance(tbl, dict) else str(tbl)
+                desc = tbl.get("description", "") if isinstance(tbl, dict) else ""
+                docs["sources"].append(Source(tname, schema, desc, True))
+    return docs
+
+
+def table_references(sql: str, model: str = "?", path: Path | str = "?") -> list[tuple[str, str]]:
+    """``[(schema, table), ...]`` referenced by ``sql`` (CTE names and table functions excluded).
+
+    Unqualified names that are not CTEs come back with schema ``''``.
+    """
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except sqlglot.errors.ParseError as e:
+        raise ProjectError(f"model {model} ({path}): SQL does not parse: {e}") from None
+    if len(statements) != 1:
+        raise ProjectError(f"model {model} ({path}): expected exactly one select statement, found {len(statements)}")
+    tree = statements[0]
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    refs: list[tuple[str, str]] = []
+    for tbl in tree.find_all(exp.Table):
+        if not isinstance(tbl.this, exp.Identifier):
+            continue  # table function: range(), generate_series(), read_csv() ...
+        name, db = tbl.name.lower(), (tbl.db or "").lower()
+        if not db and name in ctes:
+            continue
+        if tbl.catalog:
+            db = f"{tbl.catalog.lower()}.{db}"
+        ref = (db, name)
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
+    """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
+
+    Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
+    is neither a model nor a declared source (or an unqualified, unknown name), and
+    :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
+    against the catalog when the models run.
+    """
+    sql_dir = Path(sql_dir)
+    models: dict[str, Model] = {}
+    sources: dict[str, Source] = {}
+    yml_models: dict[str, dict[str, Any]] = {}
+    for folder, (schema, default_mat) in LAYERS.items():
+        d = sql_dir / folder
+        if not d.is_dir():
+            continue
+        docs = _read_yml(d)
+        for entry in docs["models"]:
+            yml_models[entry["name"]] = entry
+        for src in docs["sources"]:
+            sources[src.relation] = src
+        for path in sorted(d.glob("*.sql")):
+            name = path.stem
+            if name in models:
+                raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
+            models[name] = Model(name, path, schema, default_mat, path.read_text())
+    for name, entry in yml_models.items():
+        if name not in models:
+            raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
+        m = models[name]
+        cfg = entry.get("config") or {}
+        mat = cfg.get("materialized", entry.get("materialized", m.materialization))
+        if mat not in ("view", "table"):
+            raise ProjectError(f"{entry['_yml']}: model {name}: materialized must be view or table, got {mat!r}")
+        m.materialization = mat
+        m.description = str(entry.get("description") or "").strip()
+        m.columns = list(entry.get("columns") or [])
+        m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
+
+    relations = {m.relation: m for m in models.values()}
+    for m in models.values():
+        deps: list[str] = []
+        for db, name in table_references(m.sql, m.name, m.path):
+            if not db:
+                # unqualified: allowed only if it names exactly one model
+                if name in models:
+                    rel = models[name].relation
+                else:
+                    raise MissingReferenceError(m.name, m.path, name, "references must be schema-qualified (raw.x, staging.x, marts.x)")
+            else:
+                rel = f"{db}.{name}"
+                if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:
+                    raise MissingReferenceError(m.name, m.path, rel)
+            if rel == m.relation:
+                raise CycleError([m.name, m.name])
+            if rel not in deps:
+                deps.append(rel)
+        m.depends_on = deps
+    return Project(sql_dir, models, sources)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _catalog(con) -> dict[str, str]:
+    """relation -> 'table' | 'view' for every relation in the current database."""
+    rows = con.execute(
+        """
+        select schema_name || '.' || table_name, 'table' from duckdb_tables() where database_name = current_database()
+        union all
+        select schema_name || '.' || view_name, 'view' from duckdb_views()
+        where database_name = current_database() and not internal
+        """
+    ).fetchall()
+    return {r[0].lower(): r[1] for r in rows}
+
+
+def _columns(con, relation: str) -> dict[str, str]:
+    schema, name = relation.split(".", 1)
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def apply_settings(con, settings: dict[str, Any] | None) -> None:
+    """Upsert ``settings`` into metadata.transform_settings (keys from :data:`SETTINGS_KEYS`)."""
+    if not settings:
+        return
+    for key, value in settings.items():
+        if key not in SETTINGS_KEYS:
+            raise ValueError(f"unknown transform setting {key!r}; known: {', '.join(SETTINGS_KEYS)}")
+        if key == "reporting_currency":
+            value = str(value).strip().upper()
+            if not re.fullmatch(r"[A-Z]{3}", value):
+                raise ValueError(f"reporting_currency must be an ISO 4217 code like CAD, got {value!r}")
+        else:
+            value = str(float(value))
+        con.execute(
+            "insert into metadata.transform_settings (setting, value) values (?, ?) "
+            "on conflict (setting) do update set value = excluded.value",
+            [key, value],
+        )
+
+
+def _record_run(con, run_id: str, r: ModelResult) -> None:
+    con.execute(
+        "insert into metadata.model_runs (run_id, model, schema_name, materialization, status, row_count, seconds, error, ran_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, r.model, r.schema, r.materialization, r.status, r.row_count, r.seconds, r.error, datetime.now()],
+    )
+
+
+def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, str, str]]:
+    """[(output column, source relation, source column)] for output columns that are a direct
+    (possibly renamed) reference to an upstream column, traced through CTEs and subqueries.
+    Best effort: returns [] when sqlglot cannot qualify the model."""
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import Scope, build_scope
+
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for rel in deps:
+        s, t = rel.split(".", 1)
+        cols = _columns(con, rel)
+        if cols:
+            schema.setdefault(s, {})[t] = cols
+    tree = sqlglot.parse_one(model.sql, dialect=DIALECT)
+    tree = qualify(tree, schema=schema, dialect=DIALECT, validate_qualify_columns=False,
+                   identify=False, quote_identifiers=False)
+    root = build_scope(tree)
+    if root is None:
+        return []
+
+    def trace(scope: Scope, expr: exp.Expression, depth: int = 0) -> tuple[str, str] | None:
+        if depth > 30:
+            return None
+        while isinstance(expr, exp.Alias):
+            expr = expr.this
+        if not isinstance(expr, exp.Column) or not expr.table:
+            return None
+        src = scope.sources.get(expr.table)
+        if isinstance(src, exp.Table):
+            if not src.db:
+                return None
+            return f"{src.db}.{src.name}".lower(), expr.name
+        if isinstance(src, Scope):
+            sel = src.expression
+            if not isinstance(sel, exp.Select):
+                return None
+            for proj in sel.expressions:
+                if proj.alias_or_name == expr.name:
+                    return trace(src, proj, depth + 1)
+        return None
+
+    out: list[tuple[str, str, str]] = []
+    select = root.expression
+    if not isinstance(select, exp.Select):
+        return []
+    for proj in select.expressions:
+        hit = trace(root, proj)
+        if hit:
+            out.append((proj.alias_or_name, hit[0], hit[1]))
+    return out
+
+
+def _record_lineage(con, run_id: str, model: Model, column_lineage: bool) -> None:
+    now = datetime.now()
+    rows: list[tuple] = [(run_id, model.relation, dep, None, None, now) for dep in model.depends_on]
+    if column_lineage:
+        try:
+            for col, src, src_col in _column_lineage(model, con, model.depends_on):
+                rows.append((run_id, model.relation, src, col, src_col, now))
+        except Exception:  # noqa: BLE001 - column lineage is best effort, never fails a run
+            pass
+    if rows:
+        con.executemany(
+            "insert into metadata.data_lineage (run_id, model, source_table, column_name, source_column, recorded_at) "
+            "values (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def run_models(
+    con,
+    run_id: str | None = None,
+    select: str | None = None,
+    project: Project | None = None,
+    progress: Callable[[str], None] | None = None,
+    settings: dict[str, Any] | None = None,
+    column_lineage: bool = True,
+) -> list[ModelResult]:
+    """Build the selected models (default: all) in DAG order on ``con``.
+
+    Returns one :class:`ModelResult` per selected model (status success | skipped).
+    A model whose upstream includes a missing declared external source is skipped
+    (and so is everything downstream of it). A reference to a ``raw.``/``metadata.``
+    table that does not exist raises :class:`MissingReferenceError` before anything
+    runs; a model that fails in DuckDB is recorded with status ``error`` and raises
+    :class:`ModelError`.
+    """
+    project = project or load_project()
+    run_id = run_id or f"adhoc-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    say = progress or (lambda _msg: None)
+    apply_settings(con, settings)
+    selected = project.select(select)
+    catalog = _catalog(con)
+
+    # validate sources before touching anything
+    for name in selected:
+        m = project.models[name]
+        for dep in m.depends_on:
+            if project.model_for(dep) or dep in project.sources:
+                continue
+            if dep not in catalog:
+                raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
+
+    for schema in sorted({project.models[n].schema for n in selected}):
+        con.execute(f"create schema if not exists {schema}")
+
+    results: list[ModelResult] = []
+    skipped: dict[str, str] = {}   # relation -> reason
+    for name in selected:
+        m = project.models[name]
+        reason = None
+        for dep in m.depends_on:
+            if dep in skipped:
+                reason = f"upstream {dep} skipped ({skipped[dep]})"
+                break
+            if dep in project.sources and dep not in catalog:
+                reason = f"external source {dep} does not exist yet"
+                break
+            up = project.model_for(dep)
+            if up is not None and up.name not in selected and dep not in catalog:
+                reason = f"upstream model {dep} is not built (select it too)"
+                break
+        if reason:
+            skipped[m.relation] = reason
+            r = ModelResult(m.name, m.schema, m.materialization, "skipped", None, 0.0, reason, str(m.path))
+            _record_run(con, run_id, r)
+            results.append(r)
+            say(f"skip  {m.relation}: {reason}")
+            continue
+
+        t0 = time.perf_counter()
+        kind = "view" if m.materialization == "view" else "table"
+        other = "table" if kind == "view" else "view"
+        try:
+            # switching materialization: drop the other kind first
+            if catalog.get(m.relation) == other:
+                con.execute(f"drop {other} if exists {m.relation} cascade")
+            body = m.sql.strip().rstrip(";")
+            con.execute(f"create or replace {kind} {m.relation} as\n{body}\n")
+            n = con.execute(f"select count(*) from {m.relation}").fetchone()[0]
+        except Exception as e:  # duckdb.Error and friends
+            r = ModelResult(m.name, m.schema, m.materialization, "error", None,
+                            time.perf_counter() - t0, str(e).strip(), str(m.path))
+            try:
+                _record_run(con, run_id, r)
+            finally:
+                results.append(r)
+            say(f"FAIL  {m.relation}: {e}")
+            raise ModelError(m.name, m.path, str(e).strip()) from e
+        secs = time.perf_counter() - t0
+        catalog[m.relation] = kind
+        r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
+        _record_run(con, run_id, r)
+        _record_lineage(con, run_id, m, column_lineage)
+        results.append(r)
+        say(f"ok    {m.relation} ({kind}, {n} rows, {secs:.2f}s)")
+    return results
+
+
+def results_frame(results: list[ModelResult]):
+    """The results of :func:`run_models` as a pandas DataFrame (for notebooks)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"model": r.relation, "materialization": r.materialization, "status": r.status,
+             "row_count": r.row_count, "seconds": round(r.seconds, 3), "error": r.error}
+            for r in results
+        ],
+        columns=["model", "materialization", "status", "row_count", "seconds", "error"],
+    )
+
+
+__all__ = [
+    "CycleError", "MissingReferenceError", "Model", "ModelError", "ModelResult", "Project",
+    "ProjectError", "Source", "SETTINGS_KEYS", "apply_settings", "load_project", "results_frame",
+    "run_models", "table_references",
+]

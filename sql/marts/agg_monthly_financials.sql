@@ -1,0 +1,204 @@
+-- Monthly financials per well, field and basin (grain: level, key, month), all in USD.
+-- GL lines are matched to production by month: accounting_month (transaction date) = production
+-- month (accrual booking, as in the demo GL).
+--
+--   revenue_booked_usd        GL 4000/4010/4020, credit - debit. Booked NET to the company
+--                             (volume x realised price x NRI), per the GL conventions.
+--   revenue_calculated_usd    mart_revenue.net_revenue_usd (volumes x price deck x NRI)
+--   revenue_variance_usd/_pct booked - calculated; pct of calculated (null when calculated = 0)
+--
+-- Operating costs are booked gross (8/8ths) with the partners billed their share through JIB
+-- (Cr 5900). LOE NETTING RULE: net cost = gross cost x the well's working_interest, applied to
+-- LOE (5000), workover (5100) and gathering & transport (5300) on well-attributed lines. Lines
+-- without a well are taken as the company's own cost (net = gross). The 5900 JIB recovery is
+-- NOT subtracted again (that would double count); it is shown as opex_jib_recovery_usd and the
+-- check jib_recovery_matches_partner_share compares it with gross x (1 - WI).
+-- Severance tax (5200) is taken as booked (the company's own tax on its net revenue).
+-- Capex = 1500 debits net of the 1590 JIB capex recovery (capex_net_usd = gross - recovery).
+--
+-- G&A (6000) is NOT allocated to wells: lines without a well_id (G&A, corporate costs, JIB
+-- journals without a well) are reported under key 'CORPORATE' at the field and basin levels,
+-- so well rows do not sum to field totals for those classes; field/basin totals are complete.
+--
+--   noi_usd                   revenue_booked - loe_net - workover_net - severance - g&t_net
+--   net_wi_boe                gross BOE x working_interest (the volumes the net costs pay for)
+--   loe_per_boe_usd           loe_net_usd / net_wi_boe
+--   netback_per_boe_usd       noi_usd / net_wi_boe  (revenue is after royalties, so this is the
+--                             usual "operating netback per working-interest BOE")
+with gl as (
+    select * from marts.fct_gl_transactions
+),
+
+wells as (
+    select well_id, field, basin, working_interest from staging.stg_well_header
+),
+
+production as (
+    select
+        key as well_id,
+        production_month as month,
+        gross_oil_bbl,
+        gross_gas_mcf,
+        gross_boe,
+        net_wi_boe
+    from marts.mart_production_monthly
+    where level = 'well'
+),
+
+revenue as (
+    select well_id, production_month as month, net_revenue_usd, reporting_currency, reporting_units_per_usd
+    from marts.mart_revenue
+),
+
+fx as (
+    select month, reporting_currency, reporting_units_per_usd from marts.int_price_fx_monthly
+),
+
+gl_well_month as (
+    select
+        coalesce(well_id, 'CORPORATE')                                               as well_id,
+        accounting_month                                                              as month,
+        sum(signed_amount_usd) filter (where account_class = 'revenue')               as revenue_booked_usd,
+        sum(signed_amount_usd) filter (where account_class = 'loe')                   as loe_gross_usd,
+        sum(signed_amount_usd) filter (where account_class = 'workover')              as workover_gross_usd,
+        sum(signed_amount_usd) filter (where account_class = 'severance_tax')         as severance_tax_usd,
+        sum(signed_amount_usd) filter (where account_class = 'gathering_transport')   as gathering_transport_gross_usd,
+        sum(signed_amount_usd) filter (where account_class = 'g_and_a')               as g_and_a_usd,
+        sum(signed_amount_usd) filter (where account_class = 'capex')                 as capex_gross_usd,
+        sum(signed_amount_usd) filter (where account_code = '1590')                   as capex_jib_recovery_usd,
+        sum(signed_amount_usd) filter (where account_code = '5900')                   as opex_jib_recovery_usd
+    from gl
+    where account_class <> 'balance_sheet'
+    group by 1, 2
+),
+
+well_month as (
+    select
+        coalesce(g.well_id, p.well_id)                                                 as well_id,
+        coalesce(g.month, p.month)                                                     as month,
+        coalesce(g.revenue_booked_usd, 0)                                              as revenue_booked_usd,
+        coalesce(r.net_revenue_usd, 0)                                                 as revenue_calculated_usd,
+        coalesce(g.loe_gross_usd, 0)                                                   as loe_gross_usd,
+        coalesce(g.workover_gross_usd, 0)                                              as workover_gross_usd,
+        coalesce(g.gathering_transport_gross_usd, 0)                                   as gathering_transport_gross_usd,
+        -- net of partners' share: gross x WI (no well / no WI: taken as the company's own cost)
+        coalesce(g.loe_gross_usd, 0) * coalesce(w.working_interest, 1.0)               as loe_net_usd,
+        coalesce(g.workover_gross_usd, 0) * coalesce(w.working_interest, 1.0)          as workover_net_usd,
+        coalesce(g.gathering_transport_gross_usd, 0) * coalesce(w.working_interest, 1.0) as gathering_transport_net_usd,
+        coalesce(g.severance_tax_usd, 0)                                               as severance_tax_usd,
+        coalesce(g.g_and_a_usd, 0)                                                     as g_and_a_usd,
+        coalesce(g.capex_gross_usd, 0)                                                 as capex_gross_usd,
+        coalesce(g.capex_jib_recovery_usd, 0)                                          as capex_jib_recovery_usd,
+        coalesce(g.opex_jib_recovery_usd, 0)                                           as opex_jib_recovery_usd,
+        coalesce(p.gross_oil_bbl, 0)                                                   as gross_oil_bbl,
+        coalesce(p.gross_gas_mcf, 0)                                                   as gross_gas_mcf,
+        coalesce(p.gross_boe, 0)                                                       as gross_boe,
+        coalesce(p.net_wi_boe, 0)                                                      as net_wi_boe
+    from gl_well_month as g
+    full outer join production as p
+        on p.well_id = g.well_id
+       and p.month = g.month
+    left join revenue as r
+        on r.well_id = coalesce(g.well_id, p.well_id)
+       and r.month = coalesce(g.month, p.month)
+    left join wells as w
+        on w.well_id = coalesce(g.well_id, p.well_id)
+),
+
+attributed as (
+    select
+        m.*,
+        case when m.well_id = 'CORPORATE' then 'CORPORATE' else coalesce(w.field, 'UNKNOWN') end as field,
+        case when m.well_id = 'CORPORATE' then 'CORPORATE' else coalesce(w.basin, 'UNKNOWN') end as basin
+    from well_month as m
+    left join wells as w
+        on w.well_id = m.well_id
+),
+
+by_level as (
+    select 'well' as level, well_id as key, any_value(field) as field, any_value(basin) as basin, month,
+        sum(revenue_booked_usd) as revenue_booked_usd, sum(revenue_calculated_usd) as revenue_calculated_usd,
+        sum(loe_gross_usd) as loe_gross_usd, sum(loe_net_usd) as loe_net_usd,
+        sum(workover_gross_usd) as workover_gross_usd, sum(workover_net_usd) as workover_net_usd,
+        sum(severance_tax_usd) as severance_tax_usd,
+        sum(gathering_transport_gross_usd) as gathering_transport_gross_usd,
+        sum(gathering_transport_net_usd) as gathering_transport_net_usd,
+        sum(g_and_a_usd) as g_and_a_usd,
+        sum(capex_gross_usd) as capex_gross_usd, sum(capex_jib_recovery_usd) as capex_jib_recovery_usd,
+        sum(opex_jib_recovery_usd) as opex_jib_recovery_usd,
+        sum(gross_oil_bbl) as gross_oil_bbl, sum(gross_gas_mcf) as gross_gas_mcf,
+        sum(gross_boe) as gross_boe, sum(net_wi_boe) as net_wi_boe
+    from attributed
+    where well_id <> 'CORPORATE'
+    group by well_id, month
+
+    union all
+
+    select 'field', field, field, any_value(basin), month,
+        sum(revenue_booked_usd), sum(revenue_calculated_usd),
+        sum(loe_gross_usd), sum(loe_net_usd), sum(workover_gross_usd), sum(workover_net_usd),
+        sum(severance_tax_usd), sum(gathering_transport_gross_usd), sum(gathering_transport_net_usd),
+        sum(g_and_a_usd), sum(capex_gross_usd), sum(capex_jib_recovery_usd), sum(opex_jib_recovery_usd),
+        sum(gross_oil_bbl), sum(gross_gas_mcf), sum(gross_boe), sum(net_wi_boe)
+    from attributed
+    group by field, month
+
+    union all
+
+    select 'basin', basin, null, basin, month,
+        sum(revenue_booked_usd), sum(revenue_calculated_usd),
+        sum(loe_gross_usd), sum(loe_net_usd), sum(workover_gross_usd), sum(workover_net_usd),
+        sum(severance_tax_usd), sum(gathering_transport_gross_usd), sum(gathering_transport_net_usd),
+        sum(g_and_a_usd), sum(capex_gross_usd), sum(capex_jib_recovery_usd), sum(opex_jib_recovery_usd),
+        sum(gross_oil_bbl), sum(gross_gas_mcf), sum(gross_boe), sum(net_wi_boe)
+    from attributed
+    group by basin, month
+),
+
+final as (
+    select
+        b.level,
+        b.key,
+        b.field,
+        b.basin,
+        b.month,
+        b.revenue_booked_usd,
+        b.revenue_calculated_usd,
+        b.revenue_booked_usd - b.revenue_calculated_usd                        as revenue_variance_usd,
+        case when b.revenue_calculated_usd <> 0
+             then 100.0 * (b.revenue_booked_usd - b.revenue_calculated_usd) / b.revenue_calculated_usd
+        end                                                                     as revenue_variance_pct,
+        b.loe_gross_usd,
+        b.loe_net_usd,
+        b.workover_gross_usd,
+        b.workover_net_usd,
+        b.severance_tax_usd,
+        b.gathering_transport_gross_usd,
+        b.gathering_transport_net_usd,
+        b.g_and_a_usd,
+        b.opex_jib_recovery_usd,
+        b.capex_gross_usd,
+        b.capex_jib_recovery_usd,
+        b.capex_gross_usd - b.capex_jib_recovery_usd                            as capex_net_usd,
+        b.revenue_booked_usd - b.loe_net_usd - b.workover_net_usd
+            - b.severance_tax_usd - b.gathering_transport_net_usd               as noi_usd,
+        b.gross_oil_bbl,
+        b.gross_gas_mcf,
+        b.gross_boe,
+        b.net_wi_boe,
+        b.loe_net_usd / nullif(b.net_wi_boe, 0)                                 as loe_per_boe_usd,
+        (b.revenue_booked_usd - b.loe_net_usd - b.workover_net_usd
+            - b.severance_tax_usd - b.gathering_transport_net_usd)
+            / nullif(b.net_wi_boe, 0)                                           as netback_per_boe_usd,
+        fx.reporting_currency,
+        fx.reporting_units_per_usd,
+        b.revenue_booked_usd * fx.reporting_units_per_usd                       as revenue_booked_reporting,
+        (b.revenue_booked_usd - b.loe_net_usd - b.workover_net_usd
+            - b.severance_tax_usd - b.gathering_transport_net_usd)
+            * fx.reporting_units_per_usd                                        as noi_reporting
+    from by_level as b
+    left join fx
+        on fx.month = b.month
+)
+
+select * from final

@@ -1,0 +1,96 @@
+-- GL journal lines classified for reporting (grain: journal_id, line_number).
+-- account_class from the demo chart of accounts (docs/ARCHITECTURE.md):
+--   4000/4010/4020 revenue, 5000 loe, 5100 workover, 5200 severance_tax,
+--   5300 gathering_transport, 6000 g_and_a, 1500 capex, 5900/1590 jib_recovery,
+--   everything else balance_sheet (cash, receivables, payables, ...).
+-- net_amount   = debit - credit (line currency)
+-- signed_amount = the amount in the account's natural direction, line currency:
+--   credit - debit for revenue and jib_recovery (contra accounts) and liabilities,
+--   debit - credit for expenses, capex and assets.
+-- *_usd = line amount / units_per_usd of the line's currency for its month (USD = 1;
+-- a month without a rate uses the latest earlier one).
+-- Fiscal year = calendar year; fiscal_period = calendar month; fiscal_month = 'YYYY-MM'.
+with lines as (
+    select * from staging.stg_gl_lines
+),
+
+fx as (
+    select rate_month, currency, units_per_usd from staging.stg_fx
+),
+
+classified as (
+    select
+        l.*,
+        case
+            when l.account_code in ('4000', '4010', '4020') then 'revenue'
+            when l.account_code = '5000' then 'loe'
+            when l.account_code = '5100' then 'workover'
+            when l.account_code = '5200' then 'severance_tax'
+            when l.account_code = '5300' then 'gathering_transport'
+            when l.account_code = '6000' then 'g_and_a'
+            when l.account_code = '1500' then 'capex'
+            when l.account_code in ('5900', '1590') then 'jib_recovery'
+            else 'balance_sheet'
+        end as account_class,
+        case
+            when l.account_code like '1%' and l.account_code <> '1590' then 'asset'
+            when l.account_code = '1590' then 'contra_asset'
+            when l.account_code like '2%' or l.account_code like '3%' then 'liability_equity'
+            when l.account_code like '4%' then 'revenue'
+            when l.account_code = '5900' then 'contra_expense'
+            when l.account_code like '5%' or l.account_code like '6%' then 'expense'
+            else 'other'
+        end as account_type
+    from lines as l
+),
+
+converted as (
+    select
+        c.*,
+        case when c.currency = 'USD' then 1.0 else fx.units_per_usd end as units_per_usd
+    from classified as c
+    asof left join fx
+        on fx.currency = c.currency
+       and c.accounting_month >= fx.rate_month
+),
+
+final as (
+    select
+        journal_id,
+        line_number,
+        transaction_date,
+        accounting_month,
+        fiscal_year,
+        fiscal_period,
+        strftime(accounting_month, '%Y-%m')                     as fiscal_month,
+        account_code,
+        account_name,
+        account_class,
+        account_type,
+        description,
+        well_id,
+        afe_number,
+        partner_id,
+        currency,
+        debit_amount,
+        credit_amount,
+        debit_amount - credit_amount                            as net_amount,
+        case when account_type in ('revenue', 'contra_expense', 'contra_asset', 'liability_equity')
+             then credit_amount - debit_amount
+             else debit_amount - credit_amount
+        end                                                     as signed_amount,
+        units_per_usd,
+        cast(debit_amount as double) / units_per_usd            as debit_amount_usd,
+        cast(credit_amount as double) / units_per_usd           as credit_amount_usd,
+        cast(debit_amount - credit_amount as double) / units_per_usd as net_amount_usd,
+        cast(case when account_type in ('revenue', 'contra_expense', 'contra_asset', 'liability_equity')
+                  then credit_amount - debit_amount
+                  else debit_amount - credit_amount
+             end as double) / units_per_usd                     as signed_amount_usd,
+        _source_file,
+        _source_row,
+        _batch_id
+    from converted
+)
+
+select * from final

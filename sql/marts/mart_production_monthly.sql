@@ -1,0 +1,109 @@
+-- Monthly production at three levels (grain: level, key, production_month):
+--   level 'well'  key = well_id;   level 'field' key = field;   level 'basin' key = basin.
+-- gross_* = 8/8ths volumes; net_wi_* = gross x working_interest (the company's cost-bearing
+-- share); net_nri_* = gross x net_revenue_interest (the company's revenue share). Wells without
+-- a header row count in field/basin 'UNKNOWN' and have null net volumes.
+-- boe_per_day_cal = gross BOE / calendar days in the month.
+with production as (
+    select * from marts.int_production_cumulative
+),
+
+wells as (
+    select * from staging.stg_well_header
+),
+
+well_month as (
+    select
+        p.well_id,
+        coalesce(w.field, 'UNKNOWN')                  as field,
+        coalesce(w.basin, 'UNKNOWN')                  as basin,
+        p.production_month,
+        p.days_in_month,
+        p.is_producing,
+        w.working_interest,
+        w.net_revenue_interest,
+        p.oil_bbl,
+        p.gas_mcf,
+        p.water_bbl,
+        p.boe,
+        p.oil_bbl * w.working_interest                as net_wi_oil_bbl,
+        p.gas_mcf * w.working_interest                as net_wi_gas_mcf,
+        p.water_bbl * w.working_interest              as net_wi_water_bbl,
+        p.boe * w.working_interest                    as net_wi_boe,
+        p.oil_bbl * w.net_revenue_interest            as net_nri_oil_bbl,
+        p.gas_mcf * w.net_revenue_interest            as net_nri_gas_mcf,
+        p.boe * w.net_revenue_interest                as net_nri_boe
+    from production as p
+    left join wells as w
+        on w.well_id = p.well_id
+),
+
+by_level as (
+    select
+        'well' as level, well_id as key, any_value(field) as field, any_value(basin) as basin,
+        production_month, any_value(days_in_month) as days_in_month,
+        sum(oil_bbl) as gross_oil_bbl, sum(gas_mcf) as gross_gas_mcf, sum(water_bbl) as gross_water_bbl, sum(boe) as gross_boe,
+        sum(net_wi_oil_bbl) as net_wi_oil_bbl, sum(net_wi_gas_mcf) as net_wi_gas_mcf,
+        sum(net_wi_water_bbl) as net_wi_water_bbl, sum(net_wi_boe) as net_wi_boe,
+        sum(net_nri_oil_bbl) as net_nri_oil_bbl, sum(net_nri_gas_mcf) as net_nri_gas_mcf, sum(net_nri_boe) as net_nri_boe,
+        count(*) filter (where is_producing) as producing_well_count,
+        count(*) as reporting_well_count
+    from well_month
+    group by well_id, production_month
+
+    union all
+
+    select
+        'field', field, field, any_value(basin),
+        production_month, any_value(days_in_month),
+        sum(oil_bbl), sum(gas_mcf), sum(water_bbl), sum(boe),
+        sum(net_wi_oil_bbl), sum(net_wi_gas_mcf), sum(net_wi_water_bbl), sum(net_wi_boe),
+        sum(net_nri_oil_bbl), sum(net_nri_gas_mcf), sum(net_nri_boe),
+        count(*) filter (where is_producing),
+        count(*)
+    from well_month
+    group by field, production_month
+
+    union all
+
+    select
+        'basin', basin, null, basin,
+        production_month, any_value(days_in_month),
+        sum(oil_bbl), sum(gas_mcf), sum(water_bbl), sum(boe),
+        sum(net_wi_oil_bbl), sum(net_wi_gas_mcf), sum(net_wi_water_bbl), sum(net_wi_boe),
+        sum(net_nri_oil_bbl), sum(net_nri_gas_mcf), sum(net_nri_boe),
+        count(*) filter (where is_producing),
+        count(*)
+    from well_month
+    group by basin, production_month
+),
+
+final as (
+    select
+        level,
+        key,
+        field,
+        basin,
+        production_month,
+        cast(extract('year' from production_month) as integer) as production_year,
+        days_in_month,
+        gross_oil_bbl,
+        gross_gas_mcf,
+        gross_water_bbl,
+        gross_boe,
+        gross_oil_bbl / days_in_month as gross_oil_rate_bbl_per_day_cal,
+        gross_gas_mcf / days_in_month as gross_gas_rate_mcf_per_day_cal,
+        gross_boe / days_in_month     as gross_boe_per_day_cal,
+        net_wi_oil_bbl,
+        net_wi_gas_mcf,
+        net_wi_water_bbl,
+        net_wi_boe,
+        net_nri_oil_bbl,
+        net_nri_gas_mcf,
+        net_nri_boe,
+        producing_well_count,
+        reporting_well_count
+    from by_level
+)
+
+select * from final

@@ -1,0 +1,46 @@
+-- GL journal lines: one row per (journal_id, line_number) from the latest loaded file version.
+-- Amounts in the line's currency (default USD); null debit/credit = 0.
+-- Fiscal year = calendar year; fiscal period = calendar month (1..12).
+with source as (
+    select g.*
+    from raw.gl_records as g
+    inner join metadata.ingested_files as f
+        on f.file_id = g._file_id
+    where f.status = 'loaded'
+),
+
+deduplicated as (
+    select *
+    from source
+    qualify row_number() over (
+        partition by trim(journal_id), line_number
+        order by _ingested_at desc, _file_id desc, _source_row desc
+    ) = 1
+),
+
+final as (
+    select
+        trim(journal_id)                                           as journal_id,
+        cast(line_number as integer)                               as line_number,
+        cast(transaction_date as date)                             as transaction_date,
+        cast(date_trunc('month', transaction_date) as date)        as accounting_month,
+        cast(extract('year' from transaction_date) as integer)     as fiscal_year,
+        cast(extract('month' from transaction_date) as integer)    as fiscal_period,
+        trim(account_code)                                         as account_code,
+        nullif(trim(account_name), '')                             as account_name,
+        nullif(trim(description), '')                              as description,
+        nullif(trim(well_id), '')                                  as well_id,
+        nullif(trim(afe_number), '')                               as afe_number,
+        nullif(trim(partner_id), '')                               as partner_id,
+        cast(coalesce(debit_amount, 0) as decimal(18, 2))          as debit_amount,
+        cast(coalesce(credit_amount, 0) as decimal(18, 2))         as credit_amount,
+        coalesce(nullif(upper(trim(currency)), ''), 'USD')         as currency,
+        _source_file,
+        _source_row,
+        _batch_id,
+        _file_id,
+        _ingested_at
+    from deduplicated
+)
+
+select * from final
