@@ -276,7 +276,8 @@ def execute_notebook(step: Step, out_dir: Path, parameters: dict[str, Any], prog
         with open(stderr_path, "w", encoding="utf-8") as err:
             pm.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, stderr_file=err,
-                                cwd=str(config.NOTEBOOKS_DIR), start_timeout=120)
+                                cwd=str(config.NOTEBOOKS_DIR), start_timeout=120,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         msg, cell = _papermill_error_message(exc, stderr_path.read_text(encoding="utf-8", errors="replace"))
         raise StepFailed(step.name, out, msg, cell) from None

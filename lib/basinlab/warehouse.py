@@ -220,10 +220,16 @@ def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = confi
     snapshot = None
     if published.exists():
         snapshots_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S.%f")
         snapshot = snapshots_dir / f"warehouse-{stamp}{('-' + label) if label else ''}.duckdb"
+        n = 1
+        while snapshot.exists():
+            n += 1
+            snapshot = snapshot.with_name(f"warehouse-{stamp}-{n}{('-' + label) if label else ''}.duckdb")
         try:
             os.link(published, snapshot)
+        except FileExistsError:
+            raise
         except OSError:  # filesystems without hard links
             shutil.copy2(published, snapshot)
     os.replace(build, published)
