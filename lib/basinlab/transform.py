@@ -68,6 +68,9 @@ SOURCE_SCHEMAS = ("raw", "metadata")
 SETTINGS_KEYS = (
     "reporting_currency",
     "gas_heating_value_mmbtu_per_mcf",
+    "gas_price_fraction_of_henry_hub",
+    "ngl_yield_bbl_per_mmcf",
+    "ngl_price_fraction_of_wti",
     "default_oil_differential_usd_per_bbl",
     "revenue_variance_tolerance_pct",
     "shut_in_months",

@@ -7,13 +7,16 @@
 --   revenue_calculated_usd    mart_revenue.net_revenue_usd (volumes x price deck x NRI)
 --   revenue_variance_usd/_pct booked - calculated; pct of calculated (null when calculated = 0)
 --
--- Operating costs are booked gross (8/8ths) with the partners billed their share through JIB
--- (Cr 5900). LOE NETTING RULE: net cost = gross cost x the well's working_interest, applied to
--- LOE (5000), workover (5100) and gathering & transport (5300) on well-attributed lines. Lines
--- without a well are taken as the company's own cost (net = gross). The 5900 JIB recovery is
--- NOT subtracted again (that would double count); it is shown as opex_jib_recovery_usd and the
--- check jib_recovery_matches_partner_share compares it with gross x (1 - WI).
--- Severance tax (5200) is taken as booked (the company's own tax on its net revenue).
+-- LOE NETTING RULE: net operating cost = gross booked cost - JIB recovery (5900).
+-- Operated wells book LOE (5000), workover (5100) and gathering & transport (5300) gross (8/8ths)
+-- and bill partners their (1 - WI) share through JIB (Cr 5900, per well); non-operated wells are
+-- booked at our WI share already, with no JIB. "gross - 5900" therefore gives our net cost for
+-- both, from the ledger itself (gross x WI would double-net the non-op wells). The 5900 recovery
+-- of a well-month is split over LOE / workover / G&T pro rata to their gross amounts
+-- (loe_net_usd = loe_gross_usd - recovery x loe_gross / (loe + workover + g&t gross)); a
+-- recovery without any cost in that well-month reduces LOE. The check
+-- jib_recovery_matches_partner_share compares 5900 with gross x (1 - WI) per well-month.
+-- Severance tax (5200) is taken as booked: the company's own tax on its net revenue.
 -- Capex = 1500 debits net of the 1590 JIB capex recovery (capex_net_usd = gross - recovery).
 --
 -- G&A (6000) is NOT allocated to wells: lines without a well_id (G&A, corporate costs, JIB
@@ -30,7 +33,7 @@ with gl as (
 ),
 
 wells as (
-    select well_id, field, basin, working_interest from staging.stg_well_header
+    select well_id, field, basin from staging.stg_well_header
 ),
 
 production as (
@@ -81,10 +84,6 @@ well_month as (
         coalesce(g.loe_gross_usd, 0)                                                   as loe_gross_usd,
         coalesce(g.workover_gross_usd, 0)                                              as workover_gross_usd,
         coalesce(g.gathering_transport_gross_usd, 0)                                   as gathering_transport_gross_usd,
-        -- net of partners' share: gross x WI (no well / no WI: taken as the company's own cost)
-        coalesce(g.loe_gross_usd, 0) * coalesce(w.working_interest, 1.0)               as loe_net_usd,
-        coalesce(g.workover_gross_usd, 0) * coalesce(w.working_interest, 1.0)          as workover_net_usd,
-        coalesce(g.gathering_transport_gross_usd, 0) * coalesce(w.working_interest, 1.0) as gathering_transport_net_usd,
         coalesce(g.severance_tax_usd, 0)                                               as severance_tax_usd,
         coalesce(g.g_and_a_usd, 0)                                                     as g_and_a_usd,
         coalesce(g.capex_gross_usd, 0)                                                 as capex_gross_usd,
@@ -101,8 +100,26 @@ well_month as (
     left join revenue as r
         on r.well_id = coalesce(g.well_id, p.well_id)
        and r.month = coalesce(g.month, p.month)
-    left join wells as w
-        on w.well_id = coalesce(g.well_id, p.well_id)
+),
+
+netted as (
+    select
+        *,
+        loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd             as opex_gross_usd,
+        -- net of the partners' share: gross - JIB recovery, split pro rata to gross
+        loe_gross_usd - opex_jib_recovery_usd * case
+            when loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd <> 0
+            then loe_gross_usd / (loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd)
+            else 1.0 end                                                               as loe_net_usd,
+        workover_gross_usd - opex_jib_recovery_usd * case
+            when loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd <> 0
+            then workover_gross_usd / (loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd)
+            else 0.0 end                                                               as workover_net_usd,
+        gathering_transport_gross_usd - opex_jib_recovery_usd * case
+            when loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd <> 0
+            then gathering_transport_gross_usd / (loe_gross_usd + workover_gross_usd + gathering_transport_gross_usd)
+            else 0.0 end                                                               as gathering_transport_net_usd
+    from well_month
 ),
 
 attributed as (
@@ -110,7 +127,7 @@ attributed as (
         m.*,
         case when m.well_id = 'CORPORATE' then 'CORPORATE' else coalesce(w.field, 'UNKNOWN') end as field,
         case when m.well_id = 'CORPORATE' then 'CORPORATE' else coalesce(w.basin, 'UNKNOWN') end as basin
-    from well_month as m
+    from netted as m
     left join wells as w
         on w.well_id = m.well_id
 ),

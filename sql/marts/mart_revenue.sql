@@ -1,14 +1,18 @@
 -- Calculated revenue per well and production month (grain: well_id, production_month).
---   realised oil price (USD/bbl)  = WTI - oil differential of the well's basin
---                                   (metadata.oil_differentials, else the setting
---                                   default_oil_differential_usd_per_bbl)
---   realised gas price (USD/mcf)  = Henry Hub (USD/MMBtu) x gas_heating_value_mmbtu_per_mcf
---                                   (setting, default 1.0 MMBtu/mcf)
---   gross_*_revenue_usd           = gross (8/8ths) volume x realised price
---   net_*_revenue_usd             = gross revenue x net_revenue_interest (the company's share,
---                                   comparable with revenue booked net in GL 4000/4010)
---   *_reporting                   = USD x units_per_usd of the reporting currency for the month
---                                   (setting reporting_currency, default CAD; USD = 1)
+-- Constants come from staging.stg_settings / metadata.oil_differentials (migration V002):
+--   oil price (USD/bbl) = WTI - oil differential of the well's basin (metadata.oil_differentials,
+--                         else the setting default_oil_differential_usd_per_bbl)
+--   gas price (USD/mcf) = Henry Hub (USD/MMBtu) x gas_heating_value_mmbtu_per_mcf (HEATING VALUE
+--                         ASSUMPTION: default 1.0 MMBtu/mcf) x gas_price_fraction_of_henry_hub
+--                         (default 0.85: basis and processing deductions)
+--   NGL volume (bbl)    = gas_mcf x ngl_yield_bbl_per_mmcf / 1000 (default 80 bbl/MMcf);
+--                         gas sales volume stays the reported gas_mcf (shrink ignored)
+--   NGL price (USD/bbl) = WTI x ngl_price_fraction_of_wti (default 0.30)
+--   gross_*_revenue_usd = gross (8/8ths) volume x price
+--   net_*_revenue_usd   = gross x net_revenue_interest: the company's share, comparable with
+--                         revenue booked net in GL 4000 / 4010 / 4020
+--   *_reporting         = USD x units_per_usd of the reporting currency for the month
+--                         (setting reporting_currency, default CAD; USD = 1)
 -- Prices / FX missing for a month carry the latest earlier value (int_price_fx_monthly).
 with production as (
     select * from marts.int_production_cumulative
@@ -38,6 +42,7 @@ priced as (
         p.production_month,
         p.oil_bbl,
         p.gas_mcf,
+        p.gas_mcf * s.ngl_yield_bbl_per_mmcf / 1000.0              as ngl_bbl,
         p.boe,
         w.working_interest,
         w.net_revenue_interest,
@@ -49,7 +54,10 @@ priced as (
                                                                    as oil_price_usd_per_bbl,
         px.henry_hub_usd_per_mmbtu,
         s.gas_heating_value_mmbtu_per_mcf,
-        px.henry_hub_usd_per_mmbtu * s.gas_heating_value_mmbtu_per_mcf as gas_price_usd_per_mcf,
+        s.gas_price_fraction_of_henry_hub,
+        px.henry_hub_usd_per_mmbtu * s.gas_heating_value_mmbtu_per_mcf * s.gas_price_fraction_of_henry_hub
+                                                                   as gas_price_usd_per_mcf,
+        px.wti_usd_per_bbl * s.ngl_price_fraction_of_wti           as ngl_price_usd_per_bbl,
         coalesce(px.wti_is_carried_forward, false) or coalesce(px.henry_hub_is_carried_forward, false)
                                                                    as price_is_carried_forward,
         px.wti_usd_per_bbl is null or px.henry_hub_usd_per_mmbtu is null as price_is_missing,
@@ -66,6 +74,15 @@ priced as (
         on d.basin_key = upper(w.basin)
 ),
 
+revenue as (
+    select
+        *,
+        oil_bbl * oil_price_usd_per_bbl                            as gross_oil_revenue_usd,
+        gas_mcf * gas_price_usd_per_mcf                            as gross_gas_revenue_usd,
+        ngl_bbl * ngl_price_usd_per_bbl                            as gross_ngl_revenue_usd
+    from priced
+),
+
 final as (
     select
         well_id,
@@ -74,6 +91,7 @@ final as (
         production_month,
         oil_bbl,
         gas_mcf,
+        ngl_bbl,
         boe,
         working_interest,
         net_revenue_interest,
@@ -82,24 +100,28 @@ final as (
         oil_price_usd_per_bbl,
         henry_hub_usd_per_mmbtu,
         gas_heating_value_mmbtu_per_mcf,
+        gas_price_fraction_of_henry_hub,
         gas_price_usd_per_mcf,
+        ngl_price_usd_per_bbl,
         price_is_carried_forward,
         price_is_missing,
-        oil_bbl * oil_price_usd_per_bbl                                   as gross_oil_revenue_usd,
-        gas_mcf * gas_price_usd_per_mcf                                   as gross_gas_revenue_usd,
-        oil_bbl * oil_price_usd_per_bbl + gas_mcf * gas_price_usd_per_mcf as gross_revenue_usd,
-        oil_bbl * oil_price_usd_per_bbl * net_revenue_interest            as net_oil_revenue_usd,
-        gas_mcf * gas_price_usd_per_mcf * net_revenue_interest            as net_gas_revenue_usd,
-        (oil_bbl * oil_price_usd_per_bbl + gas_mcf * gas_price_usd_per_mcf) * net_revenue_interest
-                                                                          as net_revenue_usd,
+        gross_oil_revenue_usd,
+        gross_gas_revenue_usd,
+        gross_ngl_revenue_usd,
+        gross_oil_revenue_usd + gross_gas_revenue_usd + gross_ngl_revenue_usd as gross_revenue_usd,
+        gross_oil_revenue_usd * net_revenue_interest               as net_oil_revenue_usd,
+        gross_gas_revenue_usd * net_revenue_interest               as net_gas_revenue_usd,
+        gross_ngl_revenue_usd * net_revenue_interest               as net_ngl_revenue_usd,
+        (gross_oil_revenue_usd + gross_gas_revenue_usd + gross_ngl_revenue_usd) * net_revenue_interest
+                                                                   as net_revenue_usd,
         reporting_currency,
         reporting_units_per_usd,
         fx_is_carried_forward,
-        (oil_bbl * oil_price_usd_per_bbl + gas_mcf * gas_price_usd_per_mcf) * reporting_units_per_usd
-                                                                          as gross_revenue_reporting,
-        (oil_bbl * oil_price_usd_per_bbl + gas_mcf * gas_price_usd_per_mcf) * net_revenue_interest
-            * reporting_units_per_usd                                     as net_revenue_reporting
-    from priced
+        (gross_oil_revenue_usd + gross_gas_revenue_usd + gross_ngl_revenue_usd) * reporting_units_per_usd
+                                                                   as gross_revenue_reporting,
+        (gross_oil_revenue_usd + gross_gas_revenue_usd + gross_ngl_revenue_usd) * net_revenue_interest
+            * reporting_units_per_usd                              as net_revenue_reporting
+    from revenue
 )
 
 select * from final

@@ -46,6 +46,12 @@ insert into metadata.transform_settings (setting, value, description) values
         'ISO 4217 currency of the *_reporting columns; converted from USD with staging.stg_fx.units_per_usd of the month (USD = 1)'),
     ('gas_heating_value_mmbtu_per_mcf', '1.0',
         'heating value used to price gas at Henry Hub (USD/MMBtu): 1 mcf = this many MMBtu'),
+    ('gas_price_fraction_of_henry_hub', '0.85',
+        'realised gas price = Henry Hub x heating value x this fraction (basis and processing deductions)'),
+    ('ngl_yield_bbl_per_mmcf', '80.0',
+        'NGL recovered per million cubic feet of gas (bbl/MMcf); NGL volume = gas_mcf x yield / 1000'),
+    ('ngl_price_fraction_of_wti', '0.30',
+        'realised NGL price = WTI x this fraction (USD/bbl)'),
     ('default_oil_differential_usd_per_bbl', '0.0',
         'oil price = WTI - differential (USD/bbl) for basins not listed in metadata.oil_differentials'),
     ('revenue_variance_tolerance_pct', '5.0',
@@ -59,3 +65,10 @@ create table if not exists metadata.oil_differentials (
     differential_usd_per_bbl double  not null,   -- realised oil price = WTI - differential
     description              varchar
 );
+
+insert into metadata.oil_differentials (basin, differential_usd_per_bbl, description) values
+    ('Midland',      2.0, 'Permian - Midland: WTI Midland vs Cushing plus trucking'),
+    ('Delaware',     3.0, 'Permian - Delaware: sour / gathering constrained'),
+    ('Western Gulf', 2.5, 'Eagle Ford: LLS-linked, Gulf Coast access'),
+    ('Williston',    5.5, 'Bakken: rail / pipeline to Cushing')
+on conflict do nothing;

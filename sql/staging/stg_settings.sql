@@ -10,6 +10,12 @@ final as (
             as reporting_currency,
         coalesce(max(case when setting = 'gas_heating_value_mmbtu_per_mcf' then try_cast(value as double) end), 1.0)
             as gas_heating_value_mmbtu_per_mcf,
+        coalesce(max(case when setting = 'gas_price_fraction_of_henry_hub' then try_cast(value as double) end), 1.0)
+            as gas_price_fraction_of_henry_hub,
+        coalesce(max(case when setting = 'ngl_yield_bbl_per_mmcf' then try_cast(value as double) end), 0.0)
+            as ngl_yield_bbl_per_mmcf,
+        coalesce(max(case when setting = 'ngl_price_fraction_of_wti' then try_cast(value as double) end), 0.0)
+            as ngl_price_fraction_of_wti,
         coalesce(max(case when setting = 'default_oil_differential_usd_per_bbl' then try_cast(value as double) end), 0.0)
             as default_oil_differential_usd_per_bbl,
         coalesce(max(case when setting = 'revenue_variance_tolerance_pct' then try_cast(value as double) end), 5.0)
