@@ -293,6 +293,25 @@ def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], mapping
     return exprs
 
 
+def _csv_shape_problem(path: Path, delim: str) -> str | None:
+    """The first line whose field count differs from the header's (for a readable error)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delim)
+            header = next(reader, None)
+            if header is None:
+                return "the file is empty"
+            for row in reader:
+                if row and len(row) != len(header):
+                    return (f"line {reader.line_num} has {len(row)} fields, the header has {len(header)} "
+                            f"(delimiter {delim!r})")
+    except csv.Error as exc:
+        return f"{exc}"
+    return None
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mapping: Mapping | None,
                raw_table: str = "_bl_src") -> StagedFile:
     """Read ``path`` into the temp table ``raw_table`` and work out its column expressions.
@@ -307,10 +326,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
     p = str(path).replace("'", "''")
     try:
         if fmt == "csv":
-            opts = ["header = true", "all_varchar = true"]
-            delim = mapping.delimiter if mapping and mapping.delimiter else ("\t" if path.suffix.lower() == ".tsv" else None)
-            if delim:
-                opts.append("delim = '" + delim.replace("'", "''") + "'")
+            opts = ["header = true", "all_varchar = true", "skip = 0"]
+            delim = mapping.delimiter if mapping and mapping.delimiter else ("\t" if path.suffix.lower() == ".tsv" else ",")
+            opts.append("delim = '" + delim.replace("'", "''") + "'")
             con.execute(f"create temp table {raw_table} as select * from read_csv('{p}', {', '.join(opts)})")
             offset = 2  # header on line 1
         elif fmt == "parquet":
@@ -327,7 +345,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
             raise SourceError(str(path), f"unsupported file type {path.suffix!r} (CSV, Parquet or XLSX)")
     except duckdb.Error as exc:
         msg = str(exc).strip().splitlines()
-        raise SourceError(str(path), f"cannot be parsed as {fmt.upper()}: {' '.join(msg[:3])}") from exc
+        detail = _csv_shape_problem(path, delim) if fmt == "csv" else None
+        raise SourceError(str(path), f"cannot be parsed as {fmt.upper()}: {detail or ' '.join(msg[:2])}",
+                          line=None) from exc
     cols = [r[0] for r in con.execute(f"select column_name from (describe {raw_table})").fetchall()]
     rows = int(con.execute(f"select count(*) from {raw_table}").fetchone()[0])
     exprs = _resolve_columns(path, spec, cols, mapping)

@@ -1,0 +1,231 @@
+"""Ingestion: idempotency, versions, rejects that reconcile, all-or-nothing files, mappings."""
+import json
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from basinlab import ingest
+from conftest import PRICES_DIR, PRODUCTION_HEADER, VOLVE_XLSX, write
+
+
+def counts(con, table):
+    return con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+
+
+def test_canonical_csv_loads_with_lineage(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-01,31,100.5,200,10\nW1,2024-02-15,29,90,180,12\n")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    f = rep.files[0]
+    assert (f.status, f.rows_read, f.rows_loaded, f.rows_rejected, f.version) == ("loaded", 2, 2, 0, 1)
+    rows = con.execute("select well_id, production_month::varchar, days_on, oil_bbl, _source_file, _source_row, "
+                       "_batch_id from raw.well_production order by _source_row").fetchall()
+    assert rows == [("W1", "2024-01-01", 31.0, 100.5, "well_production/p.csv", 2, "b1"),
+                    ("W1", "2024-02-01", 29.0, 90.0, "well_production/p.csv", 3, "b1")]
+
+
+def test_same_file_twice_loads_once_even_renamed(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    body = PRODUCTION_HEADER + "W1,2024-01,31,100,200,10\n"
+    write(inbox / "well_production/p.csv", body)
+    ingest.ingest_inbox(con, inbox, "b1")
+    write(inbox / "well_production/copy_of_p.csv", body)
+    rep = ingest.ingest_inbox(con, inbox, "b2")
+    assert [f.status for f in rep.files] == ["duplicate", "duplicate"]
+    assert "well_production/p.csv" in rep.files[0].note
+    assert counts(con, "well_production") == 1
+    assert con.execute("select count(*) from metadata.ingested_files").fetchone()[0] == 1
+
+
+def test_changed_file_is_a_new_version_superseding_the_old_rows(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-01,31,100,200,10\n")
+    ingest.ingest_inbox(con, inbox, "b1")
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-01,31,111,200,10\nW1,2024-02,29,95,190,11\n")
+    rep = ingest.ingest_inbox(con, inbox, "b2")
+    assert rep.files[0].version == 2 and rep.files[0].status == "loaded"
+    files = con.execute("select file_id, version, status, superseded_by from metadata.ingested_files "
+                        "order by file_id").fetchall()
+    assert files[0][1:] == (1, "superseded", files[1][0])
+    assert files[1][1:] == (2, "loaded", None)
+    # superseded rows are kept, not deleted
+    assert counts(con, "well_production") == 3
+    current = con.execute("""select sum(oil_bbl) from raw.well_production p join metadata.ingested_files f
+                             on f.file_id = p._file_id where f.status = 'loaded'""").fetchone()[0]
+    assert current == 111 + 95
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_and_reconcile(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    lines = [
+        "W1,2024-01,31,100,200,10",     # line 2 ok
+        "W1,2024-13,31,1,1,1",           # 3 unparseable month
+        ",2024-02,28,1,1,1",             # 4 missing well_id
+        "W2,2024-02,20,-5,1,1",          # 5 negative oil
+        "W3,2024-02,29.5,1,1,1",         # 6 days_on beyond February 2024 (29 days)
+        "W3,2024-03,31,12,3a,1",         # 7 unparseable number
+        "W4,2024-04,30,,,",              # 8 ok: volumes not reported
+    ]
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "\n".join(lines) + "\n")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (7, 2, 5)
+    assert f.rows_read == f.rows_loaded + f.rows_rejected
+    rej = con.execute("select source_line, reason, record from raw.rejected_rows order by source_line").fetchall()
+    assert [r[0] for r in rej] == [3, 4, 5, 6, 7]
+    reasons = [r[1] for r in rej]
+    assert reasons[0] == 'unparseable month in production_month: "2024-13"'
+    assert reasons[1] == "missing well_id"
+    assert reasons[2].startswith("negative oil_bbl")
+    assert "outside 0..29 for 2024-02" in reasons[3]
+    assert reasons[4] == 'unparseable number in gas_mcf: "3a"'
+    assert json.loads(rej[4][2])["gas_mcf"] == "3a"  # the row as received
+    meta = con.execute("select rows_read, rows_loaded, rows_rejected from metadata.ingested_files").fetchone()
+    assert meta == (7, 2, 5)
+
+
+def test_gl_line_with_both_or_neither_side_is_rejected(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "gl/gl.csv",
+          "journal_id,line_number,transaction_date,account_code,debit_amount,credit_amount\n"
+          "J1,1,2024-01-31,1200,100.00,\n"
+          "J1,2,2024-01-31,4000,,100.00\n"
+          "J2,1,2024-01-31,5000,50,50\n"
+          "J2,2,2024-01-31,2000,,\n")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (2, 2)
+    reasons = [r[0] for r in con.execute("select reason from raw.rejected_rows order by source_line").fetchall()]
+    assert reasons[0].startswith("both debit_amount and credit_amount set")
+    assert reasons[1] == "neither debit_amount nor credit_amount set"
+
+
+def test_unparseable_file_fails_whole_and_loads_nothing(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/good.csv", PRODUCTION_HEADER + "W1,2024-01,31,1,1,1\n")
+    write(inbox / "well_production/wrong_layout.csv", "uwi,date,oil\nW1,2024-01,5\n")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    bad = [f for f in rep.files if f.status == "failed"]
+    assert [f.file_name for f in bad] == ["well_production/wrong_layout.csv"]
+    assert "missing required column(s) well_id, production_month" in bad[0].error
+    with pytest.raises(ingest.IngestError, match="wrong_layout.csv"):
+        rep.raise_for_failures()
+    assert counts(con, "well_production") == 1  # only the good file
+    assert con.execute("select count(*) from metadata.ingested_files").fetchone()[0] == 1
+
+
+def test_ragged_csv_fails_naming_the_file(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/ragged.csv", PRODUCTION_HEADER + "W1,2024-01,31,1,1,1\nW1,2024-02,28,1,1,1,9,9\n")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    assert rep.files[0].status == "failed"
+    assert rep.files[0].error == "cannot be parsed as CSV: line 3 has 8 fields, the header has 6 (delimiter ',')"
+    assert counts(con, "well_production") == 0
+
+
+def test_xlsx_and_parquet_inputs(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "fx").mkdir(parents=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["rate_month", "currency", "units_per_usd"])
+    ws.append(["2024-01", "CAD", 1.35])
+    ws.append(["2024-02", "EUR", -1])
+    wb.save(inbox / "fx/fx.xlsx")
+    (inbox / "prices").mkdir()
+    pd.DataFrame({"price_month": ["2024-01", "2024-02"], "benchmark": ["WTI", "OPEC"],
+                  "price_usd": [75.1, 70.0]}).to_parquet(inbox / "prices/deck.parquet")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    by = {f.kind: f for f in rep.files}
+    assert (by["fx"].rows_loaded, by["fx"].rows_rejected) == (1, 1)
+    assert (by["prices"].rows_loaded, by["prices"].rows_rejected) == (1, 1)
+    rej = dict(con.execute("select kind, reason || '@' || source_line from raw.rejected_rows").fetchall())
+    assert rej["fx"] == "units_per_usd -1.0 is not positive@3"      # sheet row 3
+    assert rej["prices"].startswith("unknown benchmark OPEC") and rej["prices"].endswith("@2")  # parquet row 2
+
+
+def test_mapping_yml_metric_rates_year_month_semicolons(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/mapping.yml", """
+files: "nor_*.csv"
+delimiter: ";"
+decimal: ","
+columns: {well_id: Wellbore, days_on: Days, oil_bbl: OilRate, gas_mcf: GasRate, water_bbl: WaterRate}
+date: {year: Yr, month: Mo}
+units: {oil: Sm3, gas: Sm3, water: m3}
+values: rates
+""")
+    write(inbox / "well_production/nor_2024.csv",
+          "Wellbore;Yr;Mo;Days;OilRate;GasRate;WaterRate\nF-12;2024;1;10;100,0;1000;2,5\nF-12;2024;2;;5;5;5\n")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (1, 1)
+    oil, gas, water, month = con.execute(
+        "select oil_bbl, gas_mcf, water_bbl, production_month::varchar from raw.well_production").fetchone()
+    assert month == "2024-01-01"
+    assert oil == pytest.approx(100.0 * 10 * 6.28981)            # Sm3/d x days x bbl/Sm3
+    assert gas == pytest.approx(1000 * 10 * 35.3147 / 1000)      # Sm3/d x days x scf/Sm3 / 1000
+    assert water == pytest.approx(2.5 * 10 * 6.28981)
+    reason = con.execute("select reason from raw.rejected_rows").fetchone()[0]
+    assert reason == "daily rates given but days_on missing"
+
+
+def test_bad_mapping_fails_the_kind_naming_mapping_yml(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/mapping.yml", "colums: {well_id: UWI}\n")
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-01,31,1,1,1\n")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    assert rep.files[0].status == "failed"
+    assert "mapping.yml" in rep.files[0].error and "colums" in rep.files[0].error
+
+
+def test_unknown_folders_and_types_are_warned_not_dropped_silently(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "production/p.csv", PRODUCTION_HEADER)
+    write(inbox / "well_production/notes.docx", "x")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    text = " | ".join(rep.warnings)
+    assert "production/: unknown kind folder" in text
+    assert "notes.docx: unsupported file type" in text
+
+
+@pytest.mark.skipif(not PRICES_DIR.exists(), reason=f"real EIA price files not present at {PRICES_DIR}")
+def test_real_eia_prices_through_a_mapping(con, tmp_path):
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    (inbox / "prices").mkdir(parents=True)
+    shutil.copy(PRICES_DIR / "wti-monthly.csv", inbox / "prices")
+    shutil.copy(PRICES_DIR / "henry-hub-monthly.csv", inbox / "prices")
+    write(inbox / "prices/mapping.yml", """
+mappings:
+  - files: "wti-monthly.csv"
+    columns: {price_month: Date, price_usd: Price}
+    constants: {benchmark: WTI}
+  - files: "henry-hub-monthly.csv"
+    columns: {price_month: Month, price_usd: Price}
+    constants: {benchmark: HENRY_HUB}
+""")
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    for f in rep.files:
+        src_rows = sum(1 for _ in open(inbox / f.file_name)) - 1
+        assert f.status == "loaded" and f.rows_read == src_rows == f.rows_loaded + f.rows_rejected
+    apr2020 = con.execute("select price_usd from raw.price_deck where benchmark = 'WTI' "
+                          "and price_month = date '2020-04-01'").fetchone()[0]
+    assert 10 < apr2020 < 25  # the April 2020 collapse, as a monthly average
+
+
+@pytest.mark.skipif(not VOLVE_XLSX.exists(), reason=f"Volve workbook not present at {VOLVE_XLSX}")
+def test_volve_kind_through_ingest_reconciles(con, tmp_path):
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    (inbox / "volve").mkdir(parents=True)
+    shutil.copy(VOLVE_XLSX, inbox / "volve")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert f.status == "loaded"
+    assert f.rows_read == f.rows_loaded + f.rows_rejected
+    assert counts(con, "rejected_rows") == f.rows_rejected
+    producers = con.execute("select count(distinct well_id) from raw.well_production").fetchone()[0]
+    injectors = con.execute("select count(distinct well_id) from raw.well_injection").fetchone()[0]
+    assert producers >= 6 and injectors >= 2
+    assert con.execute("select max(days_on - day(last_day(production_month))) from raw.well_production"
+                       ).fetchone()[0] <= 0
