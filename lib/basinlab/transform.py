@@ -459,9 +459,11 @@ def _record_run(con, run_id: str, r: ModelResult) -> None:
 
 
 def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, str, str]]:
-    """[(output column, source relation, source column)] for output columns that are a direct
-    (possibly renamed) reference to an upstream column, traced through CTEs and subqueries.
-    Best effort: returns [] when sqlglot cannot qualify the model."""
+    """[(output column, source relation, source column)] traced through CTEs and subqueries.
+
+    Every column an output expression reads (``trim(well_id)``, ``oil_bbl / days``, ``sum(x)``)
+    counts as a source of that output; columns that only partition or order a window, or sit in
+    a scalar subquery, do not. Best effort: returns [] when sqlglot cannot qualify the model."""
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import Scope, build_scope
 
@@ -475,38 +477,67 @@ def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, s
     tree = qualify(tree, schema=schema, dialect=DIALECT, validate_qualify_columns=False,
                    identify=False, quote_identifiers=False)
     root = build_scope(tree)
-    if root is None:
+    if root is None or not isinstance(root.expression, exp.Select):
         return []
 
-    def trace(scope: Scope, expr: exp.Expression, depth: int = 0) -> tuple[str, str] | None:
-        if depth > 30:
-            return None
-        while isinstance(expr, exp.Alias):
-            expr = expr.this
-        if not isinstance(expr, exp.Column) or not expr.table:
-            return None
-        src = scope.sources.get(expr.table)
-        if isinstance(src, exp.Table):
-            if not src.db:
-                return None
-            return f"{src.db}.{src.name}".lower(), expr.name
-        if isinstance(src, Scope):
-            sel = src.expression
-            if not isinstance(sel, exp.Select):
-                return None
-            for proj in sel.expressions:
-                if proj.alias_or_name == expr.name:
-                    return trace(src, proj, depth + 1)
-        return None
+    def leaf_columns(node: exp.Expression) -> list[exp.Column]:
+        out: list[exp.Column] = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, exp.Column):
+                out.append(n)
+                continue
+            if isinstance(n, (exp.Subquery, exp.Select)) and n is not node:
+                continue
+            if isinstance(n, exp.Window):
+                stack.append(n.this)
+                continue
+            stack.extend(n.iter_expressions())
+        return out
+
+    memo: dict[tuple[int, str], set[tuple[str, str]]] = {}
+
+    def trace(scope: Scope, table: str, column: str, depth: int = 0) -> set[tuple[str, str]]:
+        key = (id(scope), f"{table}.{column}")
+        if key in memo:
+            return memo[key]
+        memo[key] = set()
+        found: set[tuple[str, str]] = set()
+        src = scope.sources.get(table)
+        if isinstance(src, exp.Table) and src.db:
+            found.add((f"{src.db}.{src.name}".lower(), column))
+        elif isinstance(src, Scope) and depth < 40:
+            # a union feeds the column from every branch, by position (names come from branch 1)
+            branches: list[Scope] = []
+            pending = [src]
+            while pending:
+                sc = pending.pop(0)
+                if isinstance(sc.expression, exp.Select):
+                    branches.append(sc)
+                else:
+                    pending[:0] = list(getattr(sc, "set_operation_scopes", None) or getattr(sc, "union_scopes", None) or [])
+            position = None
+            if branches:
+                names = [p.alias_or_name for p in branches[0].expression.expressions]
+                position = names.index(column) if column in names else None
+            for sub in branches if position is not None else []:
+                projs = sub.expression.expressions
+                if position < len(projs):
+                    for c in leaf_columns(projs[position]):
+                        if c.table:
+                            found |= trace(sub, c.table, c.name, depth + 1)
+        memo[key] = found
+        return found
 
     out: list[tuple[str, str, str]] = []
-    select = root.expression
-    if not isinstance(select, exp.Select):
-        return []
-    for proj in select.expressions:
-        hit = trace(root, proj)
-        if hit:
-            out.append((proj.alias_or_name, hit[0], hit[1]))
+    for proj in root.expression.expressions:
+        sources: set[tuple[str, str]] = set()
+        for c in leaf_columns(proj):
+            if c.table:
+                sources |= trace(root, c.table, c.name)
+        for rel, col in sorted(sources):
+            out.append((proj.alias_or_name, rel, col))
     return out
 
 
