@@ -1,0 +1,489 @@
+"""Stakeholder Excel workbooks: an About sheet plus one formatted sheet per table."""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._common import ReportError, atomic_path
+
+HEADER_FILL = "1F4E79"
+HEADER_FONT_COLOR = "FFFFFF"
+MAX_COL_WIDTH = 50
+MIN_COL_WIDTH = 8
+
+_INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+@dataclass
+class LineChartSpec:
+    """A native Excel line chart of ``y_cols`` against ``x_col`` on the same sheet."""
+
+    x_col: str
+    y_cols: Sequence[str]
+    title: str = ""
+    y_title: str | None = None
+    x_title: str | None = None
+    anchor: str | None = None  # top-left cell; default: two columns right of the data
+    width_cm: float = 18.0
+    height_cm: float = 9.0
+
+
+@dataclass
+class SheetSpec:
+    """One table sheet: ``name`` (sanitised to Excel's 31-char rules), data, description."""
+
+    name: str
+    df: pd.DataFrame
+    description: str = ""
+    chart: LineChartSpec | None = None
+    #: explicit Excel number formats per column (override the name-based rules)
+    number_formats: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- names
+
+def sanitize_sheet_name(name: str, taken: set[str] | None = None) -> str:
+    """Excel-safe, unique (case-insensitive) sheet name of at most 31 characters."""
+    clean = _INVALID_SHEET_CHARS.sub("_", str(name)).strip().strip("'").strip()
+    clean = clean or "Sheet"
+    if clean.lower() == "history":  # reserved by Excel
+        clean = "History_"
+    clean = clean[:31]
+    taken_lower = {t.lower() for t in (taken or set())}
+    if clean.lower() not in taken_lower:
+        return clean
+    n = 2
+    while True:
+        suffix = f" ({n})"
+        candidate = clean[: 31 - len(suffix)] + suffix
+        if candidate.lower() not in taken_lower:
+            return candidate
+        n += 1
+
+
+# --------------------------------------------------------------------------- formats
+
+def _numeric_values(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce").dropna()
+
+
+def _is_date_series(s: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype):
+        return True
+    if s.dtype == object:
+        sample = s.dropna().head(50)
+        return len(sample) > 0 and all(
+            isinstance(v, (_dt.date, pd.Timestamp, pd.Period)) for v in sample
+        )
+    return False
+
+
+def _date_format(name: str, s: pd.Series) -> str:
+    """``yyyy-mm`` for month columns (all first-of-month), else date or date-time."""
+    if isinstance(s.dtype, pd.PeriodDtype):
+        freq = str(getattr(s.dtype, "freq", "") or "")
+        return "yyyy-mm" if "M" in freq.upper() and "MIN" not in freq.upper() else "yyyy-mm-dd"
+    values = pd.to_datetime(s.dropna(), errors="coerce").dropna()
+    if len(values) == 0:
+        return "yyyy-mm-dd"
+    midnight = bool(((values - values.dt.normalize()) == pd.Timedelta(0)).all())
+    if not midnight:
+        return "yyyy-mm-dd hh:mm"
+    if "month" in name.lower() and bool((values.dt.day == 1).all()):
+        return "yyyy-mm"
+    return "yyyy-mm-dd"
+
+
+def infer_number_format(name: str, s: pd.Series | None = None) -> str | None:
+    """Excel number format for a column from its name (and values), or ``None``.
+
+    ``*_per_boe`` / ``*_per_bbl`` / ``*_per_mcf`` / ``*price*`` → ``0.00``;
+    ``*_bbl``, ``*_mcf``, ``*_boe`` (and daily rates, ``*_ft``) → ``#,##0``;
+    ``*_usd``, ``*revenue*``, ``*cost*``, ``*_amount``, ``*capex*``, ``*opex*`` → ``#,##0.00``;
+    ``*_pct`` / ``*_percent`` / ``*interest*`` → ``0.0%`` when the values are fractions
+    (all within ±1), else ``0.0"%"`` (already in percent units);
+    date-like values → ``yyyy-mm`` (month columns) / ``yyyy-mm-dd``.
+    Other floats → ``#,##0.00``; other integers stay General (ids, years).
+    """
+    n = name.lower()
+    if s is not None and _is_date_series(s):
+        return _date_format(name, s)
+    if s is not None and not (
+        pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+    ):
+        if s.dtype != object or len(_numeric_values(s)) == 0:
+            return None
+    if re.search(r"_per_(boe|bbl|mcf|mmbtu|ft|day|well)$", n) or "price" in n:
+        return "0.00"
+    if n.endswith(("_pct", "_percent", "_share", "_wi", "_nri")) or n.startswith("pct_") \
+            or "interest" in n:
+        vals = _numeric_values(s) if s is not None else pd.Series(dtype=float)
+        if len(vals) == 0 or float(vals.abs().max()) <= 1.0:
+            return "0.00%" if "interest" in n or n.endswith(("_wi", "_nri")) else "0.0%"
+        return '0.0"%"'
+    if re.search(r"_(bbl|mcf|boe|mmcf|mbbl|mboe|bopd|boepd|mcfd|bbl_d|mcf_d|boe_d|ft)$", n):
+        return "#,##0"
+    if re.search(r"(_usd$|revenue|cost|_amount$|capex|opex|_loe$|^loe_|expense|_value$)", n):
+        return "#,##0.00"
+    if s is not None and pd.api.types.is_float_dtype(s.dtype):
+        return "#,##0.00"
+    return None
+
+
+# --------------------------------------------------------------------------- values
+
+try:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as _ILLEGAL
+except Exception:  # pragma: no cover
+    _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
+def _column_values(s: pd.Series) -> list[Any]:
+    """Python values for a column: NaN/NA/NaT → None, datetimes naive, no numpy scalars."""
+    if isinstance(s.dtype, pd.PeriodDtype):
+        s = s.dt.to_timestamp()
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in s]
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return [None if pd.isna(v) else bool(v) for v in s.astype(object)]
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return [None if pd.isna(v) else int(v) for v in s.astype(object)]
+    if pd.api.types.is_float_dtype(s.dtype):
+        return [None if (pd.isna(v) or math.isinf(v)) else float(v) for v in s.astype(object)]
+    return [_py_value(v) for v in s.astype(object)]
+
+
+def _py_value(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return _ILLEGAL.sub("", v)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, pd.Timestamp):
+        if pd.isna(v):
+            return None
+        return (v.tz_localize(None) if v.tzinfo else v).to_pydatetime()
+    if isinstance(v, _dt.datetime):
+        return v.replace(tzinfo=None) if v.tzinfo else v
+    if isinstance(v, _dt.date):
+        return v
+    if isinstance(v, pd.Period):
+        return v.to_timestamp().to_pydatetime()
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(v, "item"):  # numpy scalar
+        v = v.item()
+        if isinstance(v, float) and math.isinf(v):
+            return None
+        return v
+    if isinstance(v, (int, float)):
+        return None if isinstance(v, float) and math.isinf(v) else v
+    if isinstance(v, (_dt.time, _dt.timedelta)):
+        return v
+    return _ILLEGAL.sub("", str(v))
+
+
+def _display_len(v: Any, fmt: str | None) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, (_dt.datetime, _dt.date)):
+        return {"yyyy-mm": 7, "yyyy-mm-dd": 10}.get(fmt or "", 16)
+    if isinstance(v, bool):
+        return 5
+    if isinstance(v, (int, float)):
+        if fmt and "%" in fmt:
+            return 8
+        if fmt in ("#,##0", "#,##0.00", "0.00"):
+            digits = len(f"{abs(v):,.0f}") + (3 if fmt != "#,##0" else 0)
+            return digits + (1 if v < 0 else 0)
+        return len(str(v))
+    return max((len(line) for line in str(v).splitlines()), default=0)
+
+
+# --------------------------------------------------------------------------- writer
+
+def _to_specs(sheets: Sequence[SheetSpec] | Mapping[str, pd.DataFrame]) -> list[SheetSpec]:
+    if isinstance(sheets, Mapping):
+        return [SheetSpec(name=str(k), df=v) for k, v in sheets.items()]
+    specs = []
+    for s in sheets:
+        if not isinstance(s, SheetSpec):
+            raise TypeError(f"expected SheetSpec, got {type(s).__name__}")
+        specs.append(s)
+    return specs
+
+
+def _metadata_rows(metadata: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    labels = {
+        "month": "Report month",
+        "generated_at": "Generated at",
+        "run_id": "Run ID",
+        "data_quality": "Data quality",
+        "description": "Description",
+        "source": "Source",
+    }
+    rows: list[tuple[str, Any]] = []
+    order = ["month", "generated_at", "run_id", "description", "source"]
+    keys = [k for k in order if k in metadata] + [
+        k for k in metadata if k not in order and k != "data_quality"
+    ]
+    for k in keys:
+        rows.append((labels.get(k, str(k).replace("_", " ").capitalize()), metadata[k]))
+    return rows
+
+
+def _about_value(v: Any) -> Any:
+    if isinstance(v, (str, int, float, _dt.date, _dt.datetime)) or v is None:
+        return _py_value(v)
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}: {val}" for k, val in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v)
+    return str(v)
+
+
+def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
+                 sheet_rows: list[tuple[str, int, str]]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    bold = Font(bold=True)
+    head_font = Font(bold=True, color=HEADER_FONT_COLOR)
+    head_fill = PatternFill("solid", fgColor=HEADER_FILL)
+    wrap = Alignment(wrap_text=True, vertical="top")
+
+    ws["A1"] = title
+    ws["A1"].font = Font(bold=True, size=16, color=HEADER_FILL)
+    r = 3
+    md = dict(metadata)
+    md.setdefault("generated_at", _dt.datetime.now().replace(microsecond=0))
+    for label, value in _metadata_rows(md):
+        ws.cell(row=r, column=1, value=label).font = bold
+        c = ws.cell(row=r, column=2, value=_about_value(value))
+        if isinstance(c.value, _dt.datetime):
+            c.number_format = "yyyy-mm-dd hh:mm"
+        c.alignment = wrap
+        if isinstance(c.value, str) and c.value.startswith("="):
+            c.data_type = "s"
+        r += 1
+
+    dq = md.get("data_quality")
+    if dq is not None:
+        r += 1
+        ws.cell(row=r, column=1, value="Data quality").font = Font(bold=True, size=12)
+        r += 1
+        checks: list[Mapping[str, Any]] = []
+        if isinstance(dq, Mapping):
+            status = dq.get("status")
+            if status is not None:
+                ws.cell(row=r, column=1, value="Status").font = bold
+                ws.cell(row=r, column=2, value=str(status)).font = Font(
+                    bold=True, color=_status_color(str(status))
+                )
+                r += 1
+            for k, v in dq.items():
+                if k in ("status", "checks"):
+                    continue
+                ws.cell(row=r, column=1, value=str(k).replace("_", " ").capitalize()).font = bold
+                ws.cell(row=r, column=2, value=_about_value(v)).alignment = wrap
+                r += 1
+            checks = list(dq.get("checks") or [])
+        elif isinstance(dq, (list, tuple)):
+            checks = [c for c in dq if isinstance(c, Mapping)]
+        else:
+            ws.cell(row=r, column=1, value="Status").font = bold
+            ws.cell(row=r, column=2, value=str(dq)).font = Font(bold=True, color=_status_color(str(dq)))
+            r += 1
+        if checks:
+            cols = list(dict.fromkeys(k for c in checks for k in c.keys()))[:6]
+            for j, col in enumerate(cols, start=1):
+                c = ws.cell(row=r, column=j, value=str(col).replace("_", " ").capitalize())
+                c.font, c.fill = head_font, head_fill
+            r += 1
+            for chk in checks:
+                for j, col in enumerate(cols, start=1):
+                    ws.cell(row=r, column=j, value=_about_value(chk.get(col))).alignment = wrap
+                r += 1
+
+    r += 1
+    ws.cell(row=r, column=1, value="Sheets").font = Font(bold=True, size=12)
+    r += 1
+    for j, h in enumerate(("Sheet", "Rows", "Description"), start=1):
+        c = ws.cell(row=r, column=j, value=h)
+        c.font, c.fill = head_font, head_fill
+    r += 1
+    for name, nrows, desc in sheet_rows:
+        c = ws.cell(row=r, column=1, value=name)
+        c.hyperlink = "#'" + name.replace("'", "''") + "'!A1"
+        c.font = Font(color="0563C1", underline="single")
+        ws.cell(row=r, column=2, value=nrows).number_format = "#,##0"
+        ws.cell(row=r, column=3, value=desc or "").alignment = wrap
+        r += 1
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 28
+    ws.column_dimensions["C"].width = 80
+    ws.sheet_view.showGridLines = False
+
+
+def _status_color(status: str) -> str:
+    s = status.lower()
+    if any(w in s for w in ("fail", "error")):
+        return "C00000"
+    if "warn" in s:
+        return "C65911"
+    return "2E7D32"
+
+
+def _write_table(ws: Any, spec: SheetSpec) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    df = spec.df
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"sheet {spec.name!r}: df must be a pandas DataFrame")
+    # A meaningful (named or non-range) index becomes ordinary columns; a RangeIndex is dropped.
+    if not isinstance(df.index, pd.RangeIndex) or any(n is not None for n in df.index.names):
+        df = df.reset_index()
+    if isinstance(df.columns, pd.MultiIndex):
+        df = df.copy()
+        df.columns = [" ".join(str(p) for p in col if str(p) != "") for col in df.columns]
+
+    headers = [str(c) for c in df.columns]
+    ncols, nrows = len(headers), len(df)
+    head_font = Font(bold=True, color=HEADER_FONT_COLOR)
+    head_fill = PatternFill("solid", fgColor=HEADER_FILL)
+    head_align = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for j, h in enumerate(headers, start=1):
+        c = ws.cell(row=1, column=j, value=h)
+        c.font, c.fill, c.alignment = head_font, head_fill, head_align
+
+    widths = [len(h) for h in headers]
+    for j, col in enumerate(df.columns, start=1):
+        s = df[col]
+        fmt = spec.number_formats.get(str(col)) or infer_number_format(str(col), s)
+        values = _column_values(s)
+        w = widths[j - 1]
+        for i, v in enumerate(values, start=2):
+            if v is None:
+                continue
+            c = ws.cell(row=i, column=j, value=v)
+            if isinstance(v, str):
+                if v.startswith("="):
+                    c.data_type = "s"  # text that looks like a formula stays text
+            elif fmt and not isinstance(v, bool):
+                c.number_format = fmt
+            elif isinstance(v, (_dt.datetime, _dt.date)):
+                c.number_format = "yyyy-mm-dd"
+            if i <= 2001:  # widths from the first 2000 rows are plenty
+                w = max(w, _display_len(v, fmt))
+        widths[j - 1] = w
+
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = max(MIN_COL_WIDTH, min(MAX_COL_WIDTH, w + 2))
+    ws.freeze_panes = "A2"
+    if ncols:
+        last = get_column_letter(ncols)
+        ws.auto_filter.ref = f"A1:{last}{nrows + 1}"
+    ws.row_dimensions[1].height = 30
+
+    if spec.chart is not None:
+        _add_line_chart(ws, spec.chart, df, headers, nrows)
+
+
+def _add_line_chart(ws: Any, chart: LineChartSpec, df: pd.DataFrame, headers: list[str],
+                    nrows: int) -> None:
+    from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.axis import DateAxis
+    from openpyxl.utils import get_column_letter
+
+    cols = [str(c) for c in df.columns]
+    missing = [c for c in [chart.x_col, *chart.y_cols] if str(c) not in cols]
+    if missing:
+        raise ReportError(f"chart on sheet {ws.title!r}: unknown column(s) {missing}; have {cols}")
+    if nrows == 0:
+        return
+    lc = LineChart()
+    lc.title = chart.title or None
+    lc.width, lc.height = chart.width_cm, chart.height_cm
+    lc.y_axis.title = chart.y_title
+    lc.y_axis.majorGridlines = lc.y_axis.majorGridlines  # keep default gridlines
+    y_fmt = infer_number_format(str(chart.y_cols[0]), df[chart.y_cols[0]]) if chart.y_cols else None
+    if y_fmt:
+        lc.y_axis.number_format = y_fmt
+    for y in chart.y_cols:
+        j = cols.index(str(y)) + 1
+        ref = Reference(ws, min_col=j, min_row=1, max_row=nrows + 1)
+        lc.add_data(ref, titles_from_data=True)
+    xj = cols.index(str(chart.x_col)) + 1
+    x_series = df[chart.x_col]
+    if _is_date_series(x_series):
+        lc.y_axis.crossAx = 500
+        lc.x_axis = DateAxis(crossAx=100)
+        lc.x_axis.number_format = _date_format(str(chart.x_col), x_series)
+        lc.x_axis.majorTimeUnit = "months" if lc.x_axis.number_format == "yyyy-mm" else "days"
+    lc.x_axis.title = chart.x_title
+    lc.set_categories(Reference(ws, min_col=xj, min_row=2, max_row=nrows + 1))
+    # openpyxl >= 3.1 writes <c:delete val=1/> unless told otherwise: axes would be hidden.
+    lc.x_axis.delete = False
+    lc.y_axis.delete = False
+    lc.legend.position = "b"
+    anchor = chart.anchor or f"{get_column_letter(len(headers) + 2)}2"
+    ws.add_chart(lc, anchor)
+
+
+def write_excel(
+    path: str | os.PathLike[str],
+    sheets: Sequence[SheetSpec] | Mapping[str, pd.DataFrame],
+    title: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a stakeholder workbook atomically and return its path.
+
+    Sheet 1 "About": ``title``, the ``metadata`` (``month``, ``generated_at``
+    (default now), ``run_id``, ``description``, any other keys, and
+    ``data_quality`` -- a status string, a dict with ``status`` and ``checks``,
+    or a list of check dicts) and a linked list of sheets with row counts and
+    descriptions. Then one sheet per table: bold filled header, frozen header
+    row, autofilter over the data, fitted column widths, number formats from
+    column names (see :func:`infer_number_format`), native date cells, no index
+    column, and an optional native line chart (``SheetSpec.chart``).
+    """
+    from openpyxl import Workbook
+
+    path = Path(path)
+    specs = _to_specs(sheets)
+    wb = Workbook()
+    about = wb.active
+    about.title = "About"
+    taken = {"About"}
+    named: list[tuple[str, SheetSpec]] = []
+    for spec in specs:
+        name = sanitize_sheet_name(spec.name, taken)
+        taken.add(name)
+        named.append((name, spec))
+
+    for name, spec in named:
+        ws = wb.create_sheet(title=name)
+        _write_table(ws, spec)
+    _write_about(
+        about, title, metadata or {},
+        [(name, len(spec.df), spec.description) for name, spec in named],
+    )
+    wb.properties.title = title
+    wb.properties.creator = "basinlab"
+    with atomic_path(path, suffix=".tmp.xlsx") as tmp:
+        wb.save(tmp)
+    return path
