@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -452,3 +453,24 @@ def test_publish_report_dir_failed_move_restores_old(tmp_path: Path,
     assert (final / "report.txt").read_text() == "old"
     assert (staging / "report.txt").read_text() == "new"
     assert sorted(p.name for p in final.parent.iterdir()) == [".staging", "2024-06"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="shell-script fake browser")
+def test_html_to_pdf_timeout_kills_browser(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    fake = _fake_exe(tmp_path / "hanging-chrome", f"sleep 60 &\necho $! > {pidfile}\nwait")
+    html = tmp_path / "r.html"
+    html.write_text("<html><body>x</body></html>")
+    with pytest.raises(ReportError, match="did not finish"):
+        html_to_pdf(html, tmp_path / "r.pdf", browser=fake, timeout_s=1)
+    assert not (tmp_path / "r.pdf").exists()
+    child = int(pidfile.read_text())
+    # the browser's helper process (same process group) is gone too
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("browser child process survived the timeout")

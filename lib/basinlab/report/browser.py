@@ -244,7 +244,11 @@ def html_to_pdf(
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
-            out, err = proc.communicate()
+            try:
+                out, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # a helper outside the group holds the pipes
+                proc.kill()
+                out, err = b"", b""
             tail = _filter_noise((err + out).decode("utf-8", "replace"))
             raise ReportError(
                 f"browser {exe} did not finish printing {html.name} within {timeout_s:.0f} s"
