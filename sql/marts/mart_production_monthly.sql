@@ -3,7 +3,7 @@
 -- gross_* = 8/8ths volumes; net_wi_* = gross x working_interest (the company's cost-bearing
 -- share); net_nri_* = gross x net_revenue_interest (the company's revenue share). Wells without
 -- a header row count in field/basin 'UNKNOWN' and have null net volumes.
--- boe_per_day_cal = gross BOE / calendar days in the month.
+-- boe_per_day_cal = gross_boe_per_day_cal = gross BOE / calendar days in the month.
 with production as (
     select * from marts.int_production_cumulative
 ),
@@ -94,6 +94,7 @@ final as (
         gross_oil_bbl / days_in_month as gross_oil_rate_bbl_per_day_cal,
         gross_gas_mcf / days_in_month as gross_gas_rate_mcf_per_day_cal,
         gross_boe / days_in_month     as gross_boe_per_day_cal,
+        gross_boe / days_in_month     as boe_per_day_cal,        -- same as gross_boe_per_day_cal (short name)
         net_wi_oil_bbl,
         net_wi_gas_mcf,
         net_wi_water_bbl,

@@ -59,6 +59,7 @@ final as (
         y.gross_water_bbl,
         y.gross_boe,
         y.gross_boe / y.days_covered as gross_boe_per_day_cal,
+        y.gross_boe / y.days_covered as boe_per_day_cal,
         y.net_wi_oil_bbl,
         y.net_wi_gas_mcf,
         y.net_wi_water_bbl,
