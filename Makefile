@@ -36,7 +36,7 @@ install-dev: $(VENV)/.installed-dev
 
 # The PDF is printed by a Chromium-family browser: find one, or install one, or say what to install.
 browser: $(VENV)/.installed
-	@$(BIN)/python -m basinlab.report.browser --ensure
+	@$(BIN)/python -c "import sys; from basinlab.report.browser import main; sys.exit(main(['--ensure']))"
 
 demo: install browser
 	$(BIN)/basinlab run --month $(MONTH) --demo --wells $(WELLS) --months $(MONTHS)

@@ -89,3 +89,71 @@ def waterfall_netback(fin: pd.Series) -> go.Figure:
                                  measure=[s[2] for s in steps],
                                  connector={"line": {"color": "#9aa5b1"}}))
     return style_figure(fig, "Revenue to net operating income", y_title="USD", legend="none")
+
+
+def financial_trend(fin: pd.DataFrame) -> go.Figure:
+    """Revenue and NOI bars with LOE and netback per BOE on a second axis (USD, USD/BOE)."""
+    fig = go.Figure()
+    fig.add_bar(x=fin["month"], y=fin["revenue_booked_usd"], name="revenue (USD)")
+    fig.add_bar(x=fin["month"], y=fin["noi_usd"], name="net operating income (USD)")
+    fig.add_scatter(x=fin["month"], y=fin["netback_per_boe_usd"], name="netback (USD/BOE)", yaxis="y2",
+                    mode="lines+markers")
+    fig.add_scatter(x=fin["month"], y=fin["loe_per_boe_usd"], name="LOE (USD/BOE)", yaxis="y2",
+                    mode="lines+markers")
+    fig.update_layout(barmode="group", yaxis2=dict(overlaying="y", side="right", title="USD/BOE",
+                                                   rangemode="tozero", showgrid=False))
+    return style_figure(fig, "Revenue, NOI and unit economics", x_title="month", y_title="USD")
+
+
+def stacked_bars(df: pd.DataFrame, x: str, y: str, group: str, title: str, y_title: str) -> go.Figure:
+    fig = go.Figure()
+    for name, g in df.groupby(group, sort=True):
+        fig.add_bar(x=g[x], y=g[y], name=str(name))
+    fig.update_layout(barmode="stack")
+    return style_figure(fig, title, x_title=x.replace("_", " "), y_title=y_title)
+
+
+def forecast_vs_actual(df: pd.DataFrame, title: str = "Oil rate by field: actual and decline forecast") -> go.Figure:
+    """Actual (solid) and forecast (dashed) calendar-day rates per field on a log axis."""
+    fig = go.Figure()
+    colors = {}
+    from .report.figures import REPORT_COLORWAY
+
+    for i, field in enumerate(sorted(df["field"].unique())):
+        colors[field] = REPORT_COLORWAY[i % len(REPORT_COLORWAY)]
+    for (field, series), g in df.groupby(["field", "series"], sort=True):
+        fig.add_scatter(x=g["month"], y=g["oil_bbl_per_day"], name=f"{field} ({series})", mode="lines",
+                        line=dict(color=colors[field], dash="dash" if series == "forecast" else "solid"),
+                        legendgroup=field, showlegend=series == "actual")
+    fig.update_yaxes(type="log")
+    return style_figure(fig, title, x_title="month", y_title="oil (bbl/d, calendar day, log)", height=420)
+
+
+def horizontal_bars(df: pd.DataFrame, label: str, value: str, title: str, x_title: str) -> go.Figure:
+    d = df.sort_values(value)
+    fig = go.Figure(go.Bar(y=d[label], x=d[value], orientation="h"))
+    return style_figure(fig, title, height=max(240, 60 + 34 * len(d)), x_title=x_title, legend="none")
+
+
+def type_curve_fan(tc: pd.DataFrame, phase: str = "oil") -> go.Figure:
+    """P10/P50/P90 type-curve bands per group (P10 is the high case), rates per day vs months from peak."""
+    from .report.figures import REPORT_COLORWAY
+
+    d = tc[tc["phase"] == phase] if "phase" in tc else tc
+    group_col = "group" if "group" in d else d.columns[0]
+    fig = go.Figure()
+    for i, (g, gd) in enumerate(d.sort_values("month_index").groupby(group_col, sort=True)):
+        c = REPORT_COLORWAY[i % len(REPORT_COLORWAY)]
+        fig.add_scatter(x=gd["month_index"], y=gd["p10"], mode="lines", line=dict(width=0, color=c),
+                        showlegend=False, legendgroup=str(g), hoverinfo="skip")
+        fig.add_scatter(x=gd["month_index"], y=gd["p90"], mode="lines", line=dict(width=0, color=c),
+                        fill="tonexty", opacity=0.2, showlegend=False, legendgroup=str(g), hoverinfo="skip")
+        fig.add_scatter(x=gd["month_index"], y=gd["p50"], mode="lines", name=f"{g} P50",
+                        line=dict(color=c, width=2), legendgroup=str(g))
+    fig.update_yaxes(type="log")
+    unit = "bbl/d" if phase == "oil" else "mcf/d"
+    norm = ""
+    if "normalised" in d and d["normalised"].any():
+        norm = " per 1,000 ft lateral"
+    return style_figure(fig, f"{phase.capitalize()} type curves (band P90–P10, line P50)",
+                        x_title="months from peak", y_title=f"{unit}{norm} (log)", height=400)

@@ -74,10 +74,15 @@ class RunLockedError(RunError):
 
 
 class StepFailed(RunError):
+    """A notebook raised. ``notebook`` is where the partial executed notebook is kept."""
+
     def __init__(self, step: str, notebook: Path, message: str, cell: int | None = None):
-        self.step, self.notebook, self.cell = step, notebook, cell
-        where = f"{notebook.name}" + (f", cell {cell}" if cell is not None else "")
-        super().__init__(f"step {step} failed in {where}: {message}\n  executed notebook kept at {notebook}")
+        super().__init__(message)
+        self.step, self.notebook, self.cell, self.message = step, notebook, cell, message
+
+    def __str__(self) -> str:
+        where = f"{self.notebook.name}" + (f", cell {self.cell}" if self.cell is not None else "")
+        return f"step {self.step} failed in {where}: {self.message}\n  executed notebook kept at {self.notebook}"
 
 
 @dataclass
@@ -365,8 +370,10 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
             result.status = "succeeded"
         except RunError as exc:
             result.status = "failed"
+            kept = _keep_failed(paths, build, staging_dir, run_id, say)
+            if isinstance(exc, StepFailed) and kept is not None:
+                exc.notebook = kept / exc.notebook.name
             result.error = str(exc)
-            _keep_failed(paths, build, staging_dir, run_id, say)
             raise
         finally:
             result.seconds = time.perf_counter() - t_run
@@ -443,9 +450,12 @@ def _manifest_facts(published: Path) -> tuple[list[dict], dict[str, int], list[d
     return _with_con(published, _facts, read_only=True)
 
 
-def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: str, say: Progress) -> None:
+def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: str, say: Progress) -> Path | None:
+    """Keep the failed run's notebooks and build for inspection; returns the notebooks' folder."""
     failed_dir = paths.reports_dir / "_failed" / run_id
+    kept_dir = None
     if (staging_dir / "notebooks").exists():
+        kept_dir = failed_dir
         failed_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging_dir / "notebooks"), str(failed_dir))
         say(f"  executed notebooks of the failed run kept in {failed_dir}")
@@ -456,3 +466,4 @@ def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: st
         build.with_name(build.name + ".wal").unlink(missing_ok=True)
         say(f"  failed build kept as {kept} (the published warehouse is unchanged)")
         _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
+    return kept_dir

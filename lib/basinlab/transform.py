@@ -318,7 +318,7 @@ def _read_yml(folder: Path) -> dict[str, Any]:
 def table_references(sql: str, model: str = "?", path: Path | str = "?") -> list[tuple[str, str]]:
     """``[(schema, table), ...]`` referenced by ``sql`` (CTE names and table functions excluded).
 
-    Unqualified names that are not CTEs come back with schema ``''``.
+    Unqualified names that are not CTEs come back with schema ``''`` (load_project refuses them).
     """
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
@@ -347,7 +347,7 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
     """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
 
     Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
-    is neither a model nor a declared source (or an unqualified, unknown name), and
+    is neither a model nor a declared source, or for an unqualified table name, and
     :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
     against the catalog when the models run.
     """
@@ -387,11 +387,10 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
         deps: list[str] = []
         for db, name in table_references(m.sql, m.name, m.path):
             if not db:
-                # unqualified: allowed only if it names exactly one model
-                if name in models:
-                    rel = models[name].relation
-                else:
-                    raise MissingReferenceError(m.name, m.path, name, "references must be schema-qualified (raw.x, staging.x, marts.x)")
+                hint = f"; did you mean {models[name].relation}?" if name in models else ""
+                raise MissingReferenceError(
+                    m.name, m.path, name,
+                    "references must be schema-qualified (raw.x, metadata.x, staging.x, marts.x)" + hint)
             else:
                 rel = f"{db}.{name}"
                 if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:

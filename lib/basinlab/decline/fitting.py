@@ -128,7 +128,7 @@ class FitConfig:
     f_scale : float
         Residual scale of the robust loss in natural-log units (0.15 ~ 15 %).
     max_iter : int
-        Maximum Levenberg-Marquardt iterations (default 10; a chunk stops early
+        Maximum Levenberg-Marquardt iterations (default 8; a chunk stops early
         once no well's parameters move by more than 1e-7).
     chunk_size : int
         Wells per vectorised batch (memory ~ 40 x chunk_size x months x 8 bytes).
@@ -150,7 +150,7 @@ class FitConfig:
     min_decline: float = 0.02
     loss: str = "soft_l1"
     f_scale: float = 0.15
-    max_iter: int = 10
+    max_iter: int = 8
     chunk_size: int = 512
     q_limits: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_Q_LIMITS))
     max_years: float = 50.0

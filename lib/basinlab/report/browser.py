@@ -271,3 +271,49 @@ def html_to_pdf(
                 + (f"; browser output:\n{tail}" if tail else "")
             )
     return pdf_out
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def ensure_browser(install: bool = True, say=print) -> Path:
+    """Find a browser, or install one where that can be done unattended.
+
+    Debian/Ubuntu as root: ``apt-get install chromium``. Elsewhere, with
+    internet: plotly's ``plotly_get_chrome``. Otherwise raise
+    :class:`BrowserNotFoundError` saying exactly what to install.
+    """
+    try:
+        return find_browser()
+    except BrowserNotFoundError:
+        if not install:
+            raise
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        say("basinlab: no Chromium-family browser found; installing Debian's chromium (apt-get) …")
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+    elif shutil.which("plotly_get_chrome"):
+        say("basinlab: no Chromium-family browser found; fetching one with plotly_get_chrome …")
+        subprocess.run(["plotly_get_chrome", "-y"], check=False)
+    return find_browser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m basinlab.report.browser",
+                                 description="Find (and with --ensure, install) the browser that prints PDFs.")
+    ap.add_argument("--ensure", action="store_true", help="install one when none is found and that is possible")
+    a = ap.parse_args(argv)
+    try:
+        path = ensure_browser(install=a.ensure)
+    except BrowserNotFoundError as exc:
+        print(f"basinlab: {exc}", file=sys.stderr)
+        return 1
+    print(f"PDF browser: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""The monthly report's content: the tables behind each section, read from the published warehouse.
+
+The report notebook (``notebooks/05_report.ipynb``) calls these and lays out
+the results; the Excel workbook gets the same tables (:func:`excel_sheets`),
+so the PDF and the workbook never disagree.
+
+Every function takes a read-only connection and the report month ``YYYY-MM``.
+"""
+from __future__ import annotations
+
+import html
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from .excel import LineChartSpec, SheetSpec
+
+#: months of history shown in trend charts and tables
+TREND_MONTHS = 24
+FINANCIAL_MONTHS = 12
+TOP_WELLS = 15
+
+
+def month_start(month: str) -> date:
+    y, m = (int(x) for x in month.split("-"))
+    return date(y, m, 1)
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    try:
+        return bool(con.execute(f"select count(*) from {relation}").fetchone()[0])
+    except duckdb.Error:
+        return False
+
+
+# --------------------------------------------------------------------------- KPIs
+
+#: (column in mart_kpis_monthly, label, unit, python format, higher is better)
+KPI_DEFS = [
+    ("boe_per_day_cal", "Production", "BOE/d", ",.0f", True),
+    ("oil_bbl", "Oil", "bbl", ",.0f", True),
+    ("gas_mcf", "Gas", "mcf", ",.0f", True),
+    ("producing_well_count", "Producing wells", "wells", ",.0f", True),
+    ("revenue_booked_usd", "Revenue (booked)", "USD", ",.0f", True),
+    ("noi_usd", "Net operating income", "USD", ",.0f", True),
+    ("loe_per_boe_usd", "LOE", "USD/BOE", ",.2f", False),
+    ("netback_per_boe_usd", "Netback", "USD/BOE", ",.2f", True),
+]
+
+
+def kpis(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
+    """The month's KPIs against the prior month and the same month a year earlier."""
+    m = month_start(month)
+    rows = _df(con, """select * from marts.mart_kpis_monthly
+                        where month in (?::date, ?::date - interval 1 month, ?::date - interval 12 month)""",
+               [m, m, m])
+    rows["month"] = pd.to_datetime(rows["month"]).dt.date
+    by = {r["month"]: r for r in rows.to_dict("records")}
+    cur = by.get(m)
+    if cur is None:
+        raise LookupError(f"no KPIs for {month} in marts.mart_kpis_monthly: is {month} in the data?")
+    prev = by.get((pd.Timestamp(m) - pd.DateOffset(months=1)).date())
+    yago = by.get((pd.Timestamp(m) - pd.DateOffset(months=12)).date())
+    out = []
+    for col, label, unit, fmt, better_up in KPI_DEFS:
+        v = cur.get(col)
+        p = prev.get(col) if prev else None
+        y = yago.get(col) if yago else None
+        out.append({
+            "kpi": label, "unit": unit, "value": v, "prior_month": p,
+            "change_vs_prior_pct": (v / p - 1) if p not in (None, 0) and v is not None and pd.notna(p) else None,
+            "same_month_last_year": y,
+            "change_vs_last_year_pct": (v / y - 1) if y not in (None, 0) and v is not None and pd.notna(y) else None,
+            "higher_is_better": better_up, "format": fmt,
+        })
+    return pd.DataFrame(out)
+
+
+def kpi_cards_html(k: pd.DataFrame) -> str:
+    """KPI tiles (value, change vs prior month, coloured good/bad) as an HTML block."""
+    cards = []
+    for r in k.to_dict("records"):
+        value = "–" if r["value"] is None or pd.isna(r["value"]) else format(r["value"], r["format"])
+        ch = r["change_vs_prior_pct"]
+        if ch is None or pd.isna(ch):
+            delta, cls = "no prior month", "flat"
+        else:
+            good = (ch >= 0) == bool(r["higher_is_better"])
+            cls = "flat" if abs(ch) < 0.005 else ("good" if good else "bad")
+            delta = f"{'▲' if ch >= 0 else '▼'} {abs(ch):.1%} vs prior month"
+        cards.append(
+            f'<div class="kpi"><div class="kpi-label">{html.escape(r["kpi"])}</div>'
+            f'<div class="kpi-value">{value} <span class="kpi-unit">{html.escape(r["unit"])}</span></div>'
+            f'<div class="kpi-delta {cls}">{delta}</div></div>')
+    style = """<style>
+.kpi-grid{display:grid;grid-template-columns:repeat(4,1fr);gap:8px;margin:8px 0 14px 0}
+.kpi{border:1px solid #d9e2ec;border-radius:6px;padding:8px 10px;break-inside:avoid}
+.kpi-label{font-size:10px;color:#52606d;text-transform:uppercase;letter-spacing:.04em}
+.kpi-value{font-size:17px;font-weight:600;color:#1f2933;margin-top:2px}
+.kpi-unit{font-size:10px;font-weight:400;color:#52606d}
+.kpi-delta{font-size:10px;margin-top:2px}.kpi-delta.good{color:#2f7d32}.kpi-delta.bad{color:#b5453a}
+.kpi-delta.flat{color:#7b8794}</style>"""
+    return style + '<div class="kpi-grid">' + "".join(cards) + "</div>"
+
+
+def kpi_table(k: pd.DataFrame) -> pd.DataFrame:
+    return k[["kpi", "unit", "value", "prior_month", "change_vs_prior_pct", "same_month_last_year",
+              "change_vs_last_year_pct"]]
+
+
+def kpi_trend(con, month: str, months: int = TREND_MONTHS) -> pd.DataFrame:
+    return _df(con, """select month, boe_per_day_cal, oil_bbl, gas_mcf, producing_well_count, revenue_booked_usd,
+                              noi_usd, loe_per_boe_usd, netback_per_boe_usd, capex_net_usd
+                       from marts.mart_kpis_monthly
+                       where month between ?::date - to_months(?) and ?::date order by month""",
+               [month_start(month), months - 1, month_start(month)])
+
+
+# --------------------------------------------------------------------------- production
+
+
+def production_by_field(con, month: str, months: int = TREND_MONTHS) -> pd.DataFrame:
+    return _df(con, """select key as field, basin, production_month, gross_oil_bbl, gross_gas_mcf, gross_water_bbl,
+                              gross_boe, gross_boe_per_day_cal as boe_per_day_cal, net_wi_boe, producing_well_count
+                       from marts.mart_production_monthly
+                       where level = 'field' and production_month between ?::date - to_months(?) and ?::date
+                       order by production_month, field""",
+               [month_start(month), months - 1, month_start(month)])
+
+
+def top_wells(con, month: str, n: int = TOP_WELLS) -> pd.DataFrame:
+    return _df(con, """select p.key as well_id, w.well_name, p.field, p.gross_oil_bbl, p.gross_gas_mcf,
+                              p.gross_boe, p.gross_boe_per_day_cal as boe_per_day_cal, w.cum_boe, w.status
+                       from marts.mart_production_monthly p
+                       left join marts.dim_wells w on w.well_id = p.key
+                       where p.level = 'well' and p.production_month = ?::date
+                       order by p.gross_boe desc limit ?""", [month_start(month), n])
+
+
+def well_month(con, month: str) -> pd.DataFrame:
+    return _df(con, """select p.key as well_id, w.well_name, p.field, p.basin, p.gross_oil_bbl, p.gross_gas_mcf,
+                              p.gross_water_bbl, p.gross_boe, p.net_wi_boe, p.net_nri_boe, w.status,
+                              w.cum_oil_bbl, w.cum_gas_mcf, w.eur_boe, w.remaining_boe
+                       from marts.mart_production_monthly p
+                       left join marts.dim_wells w on w.well_id = p.key
+                       where p.level = 'well' and p.production_month = ?::date
+                       order by p.field, p.key""", [month_start(month)])
+
+
+# --------------------------------------------------------------------------- financials
+
+
+def financials_by_month(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.DataFrame:
+    return _df(con, """select month, revenue_booked_usd, revenue_calculated_usd, revenue_variance_pct,
+                              loe_net_usd, workover_net_usd, severance_tax_usd, gathering_transport_net_usd,
+                              g_and_a_usd, capex_net_usd, noi_usd, loe_per_boe_usd, netback_per_boe_usd,
+                              reporting_currency, revenue_booked_reporting, noi_reporting
+                       from marts.mart_kpis_monthly
+                       where month between ?::date - to_months(?) and ?::date order by month""",
+               [month_start(month), months - 1, month_start(month)])
+
+
+def financials_by_field(con, month: str) -> pd.DataFrame:
+    return _df(con, """select key as field, revenue_booked_usd, loe_net_usd, workover_net_usd, severance_tax_usd,
+                              gathering_transport_net_usd, capex_net_usd, noi_usd, gross_boe, net_wi_boe,
+                              loe_per_boe_usd, netback_per_boe_usd, revenue_variance_pct
+                       from marts.agg_monthly_financials
+                       where level = 'field' and month = ?::date order by revenue_booked_usd desc""",
+               [month_start(month)])
+
+
+def capex_by_field(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.DataFrame:
+    return _df(con, """select month, key as field, capex_net_usd from marts.agg_monthly_financials
+                       where level = 'field' and month between ?::date - to_months(?) and ?::date
+                       order by month, field""", [month_start(month), months - 1, month_start(month)])
+
+
+def month_waterfall(con, month: str) -> pd.Series:
+    row = _df(con, """select revenue_booked_usd as revenue_usd, loe_net_usd as loe_usd,
+                             workover_net_usd as workover_usd, severance_tax_usd,
+                             gathering_transport_net_usd as gathering_transport_usd,
+                             noi_usd as net_operating_income_usd
+                      from marts.mart_kpis_monthly where month = ?::date""", [month_start(month)])
+    return row.iloc[0].fillna(0.0)
+
+
+def jib_summary(con, month: str) -> pd.DataFrame:
+    return _df(con, "select * from marts.agg_jib_summary where month = ?::date order by 1",
+               [month_start(month)]) if has_rows(con, "marts.agg_jib_summary") else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- decline
+
+
+def decline_available(con) -> bool:
+    return has_rows(con, "marts.decline_params")
+
+
+def decline_params(con) -> pd.DataFrame:
+    return _df(con, "select * from marts.decline_params order by well_id, phase")
+
+
+def eur_by_field(con) -> pd.DataFrame:
+    return _df(con, """select field, count(*) as wells,
+                              sum(cum_oil_bbl) as cum_oil_bbl, sum(oil_remaining_bbl) as remaining_oil_bbl,
+                              sum(oil_eur_bbl) as eur_oil_bbl, sum(gas_eur_mcf) as eur_gas_mcf,
+                              sum(eur_boe) as eur_boe, sum(remaining_boe) as remaining_boe,
+                              count(*) filter (where oil_fit_status = 'fitted') as oil_wells_fitted
+                       from marts.dim_wells group by field order by eur_boe desc nulls last""")
+
+
+def field_forecast(con, month: str, years_ahead: int = 5, months_back: int = TREND_MONTHS) -> pd.DataFrame:
+    """Field oil rate per calendar day: actuals and the decline forecast after the report month."""
+    m = month_start(month)
+    return _df(con, """
+        with actual as (
+            select w.field, p.production_month as month, sum(p.oil_bbl) / day(last_day(p.production_month))
+                       as oil_bbl_per_day, 'actual' as series
+            from staging.stg_production p join marts.dim_wells w using (well_id)
+            where p.production_month between ?::date - to_months(?) and ?::date
+            group by all
+        ),
+        forecast as (
+            select w.field, f.month, sum(f.volume) / day(last_day(f.month)) as oil_bbl_per_day, 'forecast' as series
+            from marts.decline_forecast f join marts.dim_wells w using (well_id)
+            where f.phase = 'oil' and f.month > ?::date and f.month <= ?::date + to_years(?)
+            group by all
+        )
+        select * from actual union all select * from forecast order by field, series, month""",
+        [m, months_back - 1, m, m, m, years_ahead])
+
+
+def type_curves(con) -> pd.DataFrame:
+    return _df(con, "select * from marts.decline_type_curves order by 1, 2, 3") \
+        if has_rows(con, "marts.decline_type_curves") else pd.DataFrame()
+
+
+def unfitted_wells(con) -> pd.DataFrame:
+    return _df(con, """select well_id, phase, status, reason from marts.decline_params
+                       where status <> 'fitted' order by status, well_id, phase""")
+
+
+# --------------------------------------------------------------------------- data quality
+
+
+def quality_checks(con) -> pd.DataFrame:
+    return _df(con, """select check_name, model, check_type, severity, status, failing_rows
+                       from metadata.data_quality_checks
+                       where run_id = (select run_id from metadata.data_quality_checks
+                                       order by checked_at desc limit 1)
+                       order by status = 'pass', severity, check_name""")
+
+
+def rejected_rows(con) -> pd.DataFrame:
+    return _df(con, """select r.kind, r.source_file, r.source_line, r.reason
+                       from raw.rejected_rows r
+                       join metadata.ingested_files f on f.file_id = r._file_id and f.status = 'loaded'
+                       order by r.source_file, r.source_line""")
+
+
+def ingested_files(con) -> pd.DataFrame:
+    return _df(con, """select kind, file_name, version, status, rows_read, rows_loaded, rows_rejected,
+                              ingested_at from metadata.ingested_files order by file_id""")
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def excel_sheets(con, month: str) -> list[SheetSpec]:
+    """Every report table as a workbook sheet (summary grain; bulk data stays in the warehouse)."""
+    k = kpis(con, month)
+    trend = kpi_trend(con, month)
+    sheets = [
+        SheetSpec("KPIs", kpi_table(k), f"Company KPIs for {month} vs prior month and a year earlier"),
+        SheetSpec("KPI trend", trend, f"Monthly company KPIs, {TREND_MONTHS} months to {month}",
+                  chart=LineChartSpec("month", ["boe_per_day_cal"], "Production", y_title="BOE/d")),
+        SheetSpec("Production by field", production_by_field(con, month),
+                  "Gross and net production per field and month (BOE = oil + gas/6)"),
+        SheetSpec("Wells this month", well_month(con, month), f"Every producing well in {month}"),
+        SheetSpec("Financials by month", financials_by_month(con, month),
+                  "Revenue, costs, NOI, LOE and netback per BOE (USD; net of partners' JIB share)"),
+        SheetSpec("Financials by field", financials_by_field(con, month), f"Field financials for {month}"),
+        SheetSpec("Capex by field", capex_by_field(con, month), "Net capex by field and month (USD)"),
+    ]
+    if decline_available(con):
+        sheets += [
+            SheetSpec("EUR by field", eur_by_field(con), "Cumulative, remaining and EUR per field (decline fits)"),
+            SheetSpec("Decline parameters", decline_params(con),
+                      "Arps fit per well and phase: qi per day, di secant-effective per year, b, status"),
+        ]
+        tc = type_curves(con)
+        if len(tc):
+            sheets.append(SheetSpec("Type curves", tc, "P10/P50/P90 type wells per field, aligned on peak month"))
+    sheets += [
+        SheetSpec("Data quality", quality_checks(con), "Checks of the published run"),
+        SheetSpec("Rejected rows", rejected_rows(con), "Source rows not loaded, with file, line and reason"),
+        SheetSpec("Input files", ingested_files(con), "Every file ingested, with versions and row counts"),
+    ]
+    return sheets
+
+
+# --------------------------------------------------------------------------- words
+
+
+def headline_markdown(con, month: str, k: pd.DataFrame, run_id: str = "") -> str:
+    span = con.execute("select min(production_month), max(production_month), count(distinct well_id) "
+                       "from staging.stg_production").fetchone()
+    first, last, wells = span
+    when = pd.Timestamp(month_start(month)).strftime("%B %Y")
+    run = f" · run `{run_id}`" if run_id and not run_id.startswith("standalone") else ""
+    return (f"**{when}** · {wells:,} wells with production from {first:%Y-%m} to {last:%Y-%m}{run}")
+
+
+def _kpi(k: pd.DataFrame, label: str) -> dict:
+    return k.set_index("kpi").loc[label].to_dict()
+
+
+def _change(ch) -> str:
+    if ch is None or pd.isna(ch):
+        return "with no prior month to compare"
+    if abs(ch) < 0.0005:
+        return "flat on the prior month"
+    return f"{'up' if ch > 0 else 'down'} {abs(ch):.1%} on the prior month"
+
+
+def narrative(k: pd.DataFrame, month: str) -> str:
+    """Two sentences a stakeholder reads first: production and unit economics."""
+    prod, wells = _kpi(k, "Production"), _kpi(k, "Producing wells")
+    rev, noi = _kpi(k, "Revenue (booked)"), _kpi(k, "Net operating income")
+    loe, nb = _kpi(k, "LOE"), _kpi(k, "Netback")
+    when = pd.Timestamp(month_start(month)).strftime("%B %Y")
+    parts = [f"Production averaged **{prod['value']:,.0f} BOE/d** in {when} from {wells['value']:,.0f} "
+             f"producing wells, {_change(prod['change_vs_prior_pct'])}."]
+    if pd.notna(rev["value"]):
+        parts.append(f"Booked revenue was **USD {rev['value']:,.0f}** and net operating income "
+                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}); LOE ran at "
+                     f"USD {loe['value']:,.2f}/BOE and the netback at USD {nb['value']:,.2f}/BOE.")
+    return " ".join(parts)
+
+
+def quality_markdown(checks: pd.DataFrame) -> str:
+    if checks.empty:
+        return "_No data-quality results recorded for this warehouse._"
+    failing = checks[checks["status"] != "pass"]
+    errors = int((failing["severity"] == "error").sum())
+    warns = int((failing["severity"] == "warn").sum())
+    status = "**all passed**" if failing.empty else (
+        f"**{errors} error(s)**, {warns} warning(s)" if errors else f"passed with **{warns} warning(s)**")
+    return f"{len(checks)} checks ran on the published data: {status}."
+
+
+def excel_metadata(con, month: str, run_id: str, checks: pd.DataFrame) -> dict:
+    failing = checks[checks["status"] != "pass"]
+    status = "pass" if failing.empty else ("fail" if (failing["severity"] == "error").any() else "warn")
+    return {
+        "month": month,
+        "run_id": run_id,
+        "description": "basinlab monthly report: KPIs, production, financials, decline forecasts and data quality. "
+                       "Volumes in bbl (oil, water) and mcf (gas); BOE = oil + gas/6; money in USD unless a "
+                       "column says otherwise.",
+        "data_quality": {"status": f"{status}: {len(checks)} checks, {len(failing)} failing",
+                         "checks": failing.to_dict("records")},
+    }
