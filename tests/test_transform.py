@@ -399,3 +399,29 @@ def test_settings_are_validated(con):
         transform.apply_settings(con, {"reporting_currency": "dollars"})
     with pytest.raises(ValueError):
         transform.apply_settings(con, {"no_such_setting": 1})
+
+
+def test_unqualified_reference_is_refused_with_a_hint(tmp_path):
+    write_project(tmp_path, {"staging/a.sql": "select 1 as x", "marts/b.sql": "select x + 1 as y from a"})
+    with pytest.raises(MissingReferenceError, match=r"b\.sql.*did you mean staging\.a"):
+        load_project(tmp_path)
+
+
+def test_materialization_switch(tmp_path):
+    write_project(tmp_path, {"staging/a.sql": "select 1 as x", "marts/b.sql": "select x + 1 as y from staging.a"})
+    proj = load_project(tmp_path)
+    con = new_warehouse()
+    run_models(con, project=proj)
+    assert con.execute("select table_type from information_schema.tables where table_name = 'a'").fetchone()[0] == "VIEW"
+    (tmp_path / "staging" / "_staging.yml").write_text("models:\n  - name: a\n    config: {materialized: table}\n")
+    proj = load_project(tmp_path)
+    res = run_models(con, project=proj)
+    assert [r.status for r in res] == ["success", "success"]
+    assert con.execute("select table_type from information_schema.tables where table_name = 'a'").fetchone()[0] == "BASE TABLE"
+    assert con.execute("select y from marts.b").fetchone()[0] == 2
+
+
+def test_yml_for_a_missing_model_is_an_error(tmp_path):
+    write_project(tmp_path, {"staging/_staging.yml": "models:\n  - name: ghost\n", "staging/a.sql": "select 1 as x"})
+    with pytest.raises(transform.ProjectError, match="ghost"):
+        load_project(tmp_path)
