@@ -157,3 +157,33 @@ def type_curve_fan(tc: pd.DataFrame, phase: str = "oil") -> go.Figure:
         norm = " per 1,000 ft lateral"
     return style_figure(fig, f"{phase.capitalize()} type curves (band P90–P10, line P50)",
                         x_title="months from peak", y_title=f"{unit}{norm} (log)", height=400)
+
+
+def well_fits(df: pd.DataFrame, phase: str = "oil", cols: int = 2) -> go.Figure:
+    """Actual producing-day rates, fitted curve and forecast per well on log-rate axes (small multiples)."""
+    from plotly.subplots import make_subplots
+
+    wells = list(dict.fromkeys(df["well_id"]))
+    rows = max(1, -(-len(wells) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=wells, shared_xaxes=False,
+                        vertical_spacing=0.12 / max(1, rows / 3))
+    style = {"actual": dict(mode="markers", marker=dict(size=4, color="#1f4e79")),
+             "fit": dict(mode="lines", line=dict(color="#d9822b", width=2)),
+             "forecast": dict(mode="lines", line=dict(color="#d9822b", width=2, dash="dash"))}
+    for i, w in enumerate(wells):
+        r, c = i // cols + 1, i % cols + 1
+        for series, kw in style.items():
+            g = df[(df["well_id"] == w) & (df["series"] == series)].sort_values("month")
+            fig.add_scatter(x=g["month"], y=g["rate_per_day"], name=series, showlegend=i == 0,
+                            legendgroup=series, row=r, col=c, **kw)
+        fig.update_yaxes(type="log", row=r, col=c)
+    unit = "bbl/d" if phase != "gas" else "mcf/d"
+    fig = style_figure(fig, f"{phase.capitalize()}: actual, fit and forecast ({unit}, producing day, log)",
+                       height=260 * rows + 60)
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def histogram(values: pd.Series, title: str, x_title: str, bins: int = 30) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=values, nbinsx=bins, marker_color="#1f4e79"))
+    return style_figure(fig, title, height=300, x_title=x_title, y_title="well-phases", legend="none")

@@ -1,7 +1,7 @@
 -- V002: tables the SQL models can always LEFT JOIN, before the Python steps fill them.
 --
 -- marts.decline_params / marts.decline_forecast are written by the decline step
--- (lib/basinlab/decline.py) after the transform; they exist empty from the start so
+-- (basinlab.decline.step.fit_warehouse) after the transform; they exist empty from the start so
 -- that marts.dim_wells (EUR, remaining reserves) and marts.int_forecast_moving_avg
 -- always build. The decline step may replace them (create or replace / insert by name);
 -- then it calls run_models(con, select='decline_params+') to rebuild what reads them.
@@ -15,11 +15,11 @@ create table if not exists marts.decline_params (
     well_id                  varchar not null,
     phase                    varchar not null,   -- oil | gas (| boe)
     model                    varchar,            -- exponential | hyperbolic | harmonic | modified_hyperbolic | duong | ...
-    qi                       double,             -- initial rate, phase units per day (bbl/d or mcf/d)
-    di                       double,             -- initial decline, nominal, 1/year
+    qi                       double,             -- rate at the fit start, phase units per producing day (bbl/d or mcf/d)
+    di                       double,             -- initial decline, secant-effective fraction per year
     b                        double,             -- Arps b exponent
-    dterm                    double,             -- terminal decline, nominal, 1/year (modified hyperbolic)
-    status                   varchar,            -- fitted | insufficient_data | failed | ...
+    dterm                    double,             -- terminal decline, secant-effective fraction per year (modified hyperbolic)
+    status                   varchar,            -- fitted | insufficient_history | no_decline | no_production | failed
     reason                   varchar,
     cum_to_date              double,             -- cumulative produced to date, phase units (bbl or mcf)
     remaining                double,             -- forecast from the last actual month to the economic limit / time cap

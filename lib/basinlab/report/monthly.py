@@ -219,19 +219,23 @@ def field_forecast(con, month: str, years_ahead: int = 5, months_back: int = TRE
     m = month_start(month)
     return _df(con, """
         with actual as (
-            select w.field, p.production_month as month, sum(p.oil_bbl) / day(last_day(p.production_month))
-                       as oil_bbl_per_day, 'actual' as series
+            select w.field, p.production_month as month, sum(p.oil_bbl) as oil_bbl
             from staging.stg_production p join marts.dim_wells w using (well_id)
             where p.production_month between ?::date - to_months(?) and ?::date
-            group by all
+            group by w.field, p.production_month
         ),
         forecast as (
-            select w.field, f.month, sum(f.volume) / day(last_day(f.month)) as oil_bbl_per_day, 'forecast' as series
+            select w.field, f.month, sum(f.volume) as oil_bbl
             from marts.decline_forecast f join marts.dim_wells w using (well_id)
             where f.phase = 'oil' and f.month > ?::date and f.month <= ?::date + to_years(?)
-            group by all
+            group by w.field, f.month
+        ),
+        final as (
+            select field, month, oil_bbl / day(last_day(month)) as oil_bbl_per_day, 'actual' as series from actual
+            union all
+            select field, month, oil_bbl / day(last_day(month)), 'forecast' from forecast
         )
-        select * from actual union all select * from forecast order by field, series, month""",
+        select * from final order by field, series, month""",
         [m, months_back - 1, m, m, m, years_ahead])
 
 

@@ -1,0 +1,140 @@
+"""The decline step of the monthly chain: fit every well in the warehouse and publish the results.
+
+Reads ``staging.stg_production`` (deduplicated, current file versions) and the
+well header, fits every well and phase with :func:`~basinlab.decline.fit_wells`,
+forecasts to the economic limit, builds P10/P50/P90 type curves per field, and
+writes ``marts.decline_params``, ``marts.decline_forecast`` and
+``marts.decline_type_curves``. Then it rebuilds the SQL models downstream of
+them (``dim_wells`` gains EUR and remaining reserves, forecast moving averages).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from .fitting import FitConfig, fit_wells
+from .forecast import forecast
+from .typecurves import type_curves
+
+PRODUCTION_SQL = """select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl
+                    from staging.stg_production order by well_id, production_month"""
+HEADER_SQL = "select well_id, field, basin, lateral_length_ft from staging.stg_well_header"
+
+#: tables written by the step
+PARAMS_TABLE = "marts.decline_params"
+FORECAST_TABLE = "marts.decline_forecast"
+TYPE_CURVES_TABLE = "marts.decline_type_curves"
+
+
+@dataclass
+class DeclineStepResult:
+    params: pd.DataFrame
+    forecast: pd.DataFrame
+    type_curves: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def status_counts(self) -> pd.DataFrame:
+        return (self.params.groupby(["phase", "status"]).size().rename("wells").reset_index()
+                .sort_values(["phase", "wells"], ascending=[True, False]))
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    con.register("_bl_decline_df", df)
+    try:
+        con.execute(f"create or replace table {table} as select * from _bl_decline_df")
+    finally:
+        con.unregister("_bl_decline_df")
+
+
+def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, config: FitConfig | None = None,
+                  type_curve_group: str = "field", rebuild_models: bool = True,
+                  progress: Callable[[str], None] | None = None) -> DeclineStepResult:
+    """Fit, forecast and type-curve every well in the warehouse; write the decline marts.
+
+    Parameters
+    ----------
+    con : duckdb connection (read-write)
+    run_id : str, optional
+        Recorded with the rebuilt downstream models.
+    config : FitConfig, optional
+        Fitting rules (fit start, shut-in handling, loss, bounds, terminal decline, limits).
+    type_curve_group : str
+        Header column the type curves are grouped by (``field`` or ``basin``).
+    rebuild_models : bool
+        Rebuild the SQL models downstream of the decline tables (``dim_wells``, …).
+    """
+    say = progress or (lambda _m: None)
+    secs: dict[str, float] = {}
+    t = time.perf_counter()
+    prod = con.execute(PRODUCTION_SQL).df()
+    header = con.execute(HEADER_SQL).df()
+    secs["read"] = time.perf_counter() - t
+    say(f"read {len(prod):,} well-months for {prod['well_id'].nunique():,} wells")
+
+    t = time.perf_counter()
+    params = fit_wells(prod, config)
+    secs["fit"] = time.perf_counter() - t
+    fitted = int((params["status"] == "fitted").sum())
+    say(f"fitted {fitted:,} of {len(params):,} well-phases in {secs['fit']:.2f}s")
+
+    t = time.perf_counter()
+    cfg = config or FitConfig()
+    fc = forecast(params, q_limit=cfg.q_limits, max_years=cfg.max_years)
+    secs["forecast"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tc = type_curves(prod, header, group_by=type_curve_group)
+    secs["type_curves"] = time.perf_counter() - t
+    say(f"forecast {len(fc):,} well-months; {tc['group'].nunique() if len(tc) else 0} type-curve groups")
+
+    t = time.perf_counter()
+    _replace_table(con, PARAMS_TABLE, params)
+    _replace_table(con, FORECAST_TABLE, fc)
+    _replace_table(con, TYPE_CURVES_TABLE, tc)
+    secs["write"] = time.perf_counter() - t
+    if rebuild_models:
+        from .. import transform
+
+        t = time.perf_counter()
+        transform.run_models(con, run_id=run_id, select="decline_params+ decline_forecast+", progress=say)
+        secs["models"] = time.perf_counter() - t
+    return DeclineStepResult(params, fc, tc, secs)
+
+
+def largest_wells(con: duckdb.DuckDBPyConnection, n: int = 6, phase: str = "oil") -> list[str]:
+    """The n wells with the largest cumulative production of a phase (for the fit plots)."""
+    col = {"oil": "oil_bbl", "gas": "gas_mcf", "water": "water_bbl"}[phase]
+    return [r[0] for r in con.execute(
+        f"select well_id from staging.stg_production group by well_id order by sum({col}) desc limit ?", [n]
+    ).fetchall()]
+
+
+def well_history_and_forecast(con: duckdb.DuckDBPyConnection, wells: list[str], phase: str = "oil") -> pd.DataFrame:
+    """Producing-day actual rates, the fitted curve over the history and the forecast, per well (long format)."""
+    col = {"oil": "oil", "gas": "gas", "water": "water"}[phase]
+    unit_col = {"oil": "oil_rate_bbl_per_producing_day", "gas": "gas_rate_mcf_per_producing_day",
+                "water": "water_rate_bbl_per_producing_day"}[phase]
+    actual = con.execute(
+        f"""select well_id, production_month as month, {unit_col} as rate_per_day, 'actual' as series
+            from staging.stg_production where well_id in (select unnest(?)) and {unit_col} > 0""", [wells]).df()
+    fc = con.execute(
+        """select well_id, month, rate_per_day, 'forecast' as series from marts.decline_forecast
+           where phase = ? and well_id in (select unnest(?)) and month <= (select max(production_month)
+           from staging.stg_production) + interval 10 year""", [col, wells]).df()
+    params = con.execute("select * from marts.decline_params where phase = ? and well_id in (select unnest(?)) "
+                         "and status = 'fitted'", [col, wells]).df()
+    fitted_rows = []
+    if len(params):
+        from .models import make_model
+
+        for p in params.to_dict("records"):
+            months = pd.date_range(p["fit_start"], p["fit_end"], freq="MS")
+            t_days = (months - pd.Timestamp(p["t0_month"])).days.to_numpy() + 15.0
+            m = make_model(p["model"], p["qi"], p["di"], p["b"], p["dterm"])
+            rates = m.rate(t_days)
+            fitted_rows.append(pd.DataFrame({"well_id": p["well_id"], "month": months, "rate_per_day": rates,
+                                             "series": "fit"}))
+    return pd.concat([actual, *fitted_rows, fc], ignore_index=True)
