@@ -142,12 +142,15 @@ def type_curve_fan(tc: pd.DataFrame, phase: str = "oil") -> go.Figure:
     d = tc[tc["phase"] == phase] if "phase" in tc else tc
     group_col = "group" if "group" in d else d.columns[0]
     fig = go.Figure()
-    for i, (g, gd) in enumerate(d.sort_values("month_index").groupby(group_col, sort=True)):
+    groups = list(d.sort_values("month_index").groupby(group_col, sort=True))
+    bands = len(groups) <= 2  # overlapping bands of many groups are unreadable: P50 lines only
+    for i, (g, gd) in enumerate(groups):
         c = REPORT_COLORWAY[i % len(REPORT_COLORWAY)]
-        fig.add_scatter(x=gd["month_index"], y=gd["p10"], mode="lines", line=dict(width=0, color=c),
-                        showlegend=False, legendgroup=str(g), hoverinfo="skip")
-        fig.add_scatter(x=gd["month_index"], y=gd["p90"], mode="lines", line=dict(width=0, color=c),
-                        fill="tonexty", opacity=0.2, showlegend=False, legendgroup=str(g), hoverinfo="skip")
+        if bands:
+            fig.add_scatter(x=gd["month_index"], y=gd["p10"], mode="lines", line=dict(width=0, color=c),
+                            showlegend=False, legendgroup=str(g), hoverinfo="skip")
+            fig.add_scatter(x=gd["month_index"], y=gd["p90"], mode="lines", line=dict(width=0, color=c),
+                            fill="tonexty", opacity=0.2, showlegend=False, legendgroup=str(g), hoverinfo="skip")
         fig.add_scatter(x=gd["month_index"], y=gd["p50"], mode="lines", name=f"{g} P50",
                         line=dict(color=c, width=2), legendgroup=str(g))
     fig.update_yaxes(type="log")
@@ -155,7 +158,8 @@ def type_curve_fan(tc: pd.DataFrame, phase: str = "oil") -> go.Figure:
     norm = ""
     if "normalised" in d and d["normalised"].any():
         norm = " per 1,000 ft lateral"
-    return style_figure(fig, f"{phase.capitalize()} type curves (band P90–P10, line P50)",
+    what = "band P90–P10, line P50" if bands else "P50 per group; P10/P90 in the workbook"
+    return style_figure(fig, f"{phase.capitalize()} type curves ({what})",
                         x_title="months from peak", y_title=f"{unit}{norm} (log)", height=400)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from .analogs import ANALOG_STATUS, apply_analogs
 from .fitting import FitConfig, fit_wells
 from .forecast import forecast
 from .typecurves import type_curves
@@ -51,7 +52,7 @@ def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame)
 
 
 def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, config: FitConfig | None = None,
-                  type_curve_group: str = "field", rebuild_models: bool = True,
+                  type_curve_group: str = "field", analogs: bool = True, rebuild_models: bool = True,
                   progress: Callable[[str], None] | None = None) -> DeclineStepResult:
     """Fit, forecast and type-curve every well in the warehouse; write the decline marts.
 
@@ -63,7 +64,11 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     config : FitConfig, optional
         Fitting rules (fit start, shut-in handling, loss, bounds, terminal decline, limits).
     type_curve_group : str
-        Header column the type curves are grouped by (``field`` or ``basin``).
+        Header column the type curves (and the analog shapes) are grouped by (``field`` or ``basin``).
+    analogs : bool
+        Give wells with too short a history their group's median decline shape, ``qi``
+        anchored to their actual rates (status ``analog``), so the forecast covers every
+        producing well; see :mod:`basinlab.decline.analogs`.
     rebuild_models : bool
         Rebuild the SQL models downstream of the decline tables (``dim_wells``, …).
     """
@@ -81,9 +86,17 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     fitted = int((params["status"] == "fitted").sum())
     say(f"fitted {fitted:,} of {len(params):,} well-phases in {secs['fit']:.2f}s")
 
+    if analogs:
+        params = apply_analogs(params, prod, header, group_by=type_curve_group)
+        n_analog = int((params["status"] == ANALOG_STATUS).sum())
+        if n_analog:
+            say(f"{n_analog:,} short-history well-phases take their {type_curve_group}'s median decline shape")
+
     t = time.perf_counter()
     cfg = config or FitConfig()
-    fc = forecast(params, q_limit=cfg.q_limits, max_years=cfg.max_years)
+    forecastable = params.assign(status=params["status"].replace({ANALOG_STATUS: "fitted"}))
+    fc = forecast(forecastable, q_limit=cfg.q_limits, max_years=cfg.max_years)
+    params = _fill_analog_reserves(params, fc)
     secs["forecast"] = time.perf_counter() - t
     t = time.perf_counter()
     tc = type_curves(prod, header, group_by=type_curve_group)
@@ -102,6 +115,19 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         transform.run_models(con, run_id=run_id, select="decline_params+ decline_forecast+", progress=say)
         secs["models"] = time.perf_counter() - t
     return DeclineStepResult(params, fc, tc, secs)
+
+
+def _fill_analog_reserves(params: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
+    """remaining = the analog rows' forecast volume (to the limit or cap); eur = cum_to_date + remaining."""
+    analog = params["status"] == ANALOG_STATUS
+    if not analog.any():
+        return params
+    rem = fc.groupby(["well_id", "phase"])["volume"].sum() if len(fc) else pd.Series(dtype=float)
+    keys = list(zip(params.loc[analog, "well_id"], params.loc[analog, "phase"]))
+    out = params.copy()
+    out.loc[analog, "remaining"] = [float(rem.get(k, 0.0)) for k in keys]
+    out.loc[analog, "eur"] = out.loc[analog, "cum_to_date"] + out.loc[analog, "remaining"]
+    return out
 
 
 def largest_wells(con: duckdb.DuckDBPyConnection, n: int = 6, phase: str = "oil") -> list[str]:

@@ -134,8 +134,8 @@ def production_by_field(con, month: str, months: int = TREND_MONTHS) -> pd.DataF
 
 
 def top_wells(con, month: str, n: int = TOP_WELLS) -> pd.DataFrame:
-    return _df(con, """select p.key as well_id, w.well_name, p.field, p.gross_oil_bbl, p.gross_gas_mcf,
-                              p.gross_boe, p.gross_boe_per_day_cal as boe_per_day_cal, w.cum_boe, w.status
+    return _df(con, """select p.key as well_id, p.field, p.gross_oil_bbl as oil_bbl, p.gross_gas_mcf as gas_mcf,
+                              p.gross_boe as boe, p.gross_boe_per_day_cal as boe_per_day_cal, w.cum_boe
                        from marts.mart_production_monthly p
                        left join marts.dim_wells w on w.well_id = p.key
                        where p.level = 'well' and p.production_month = ?::date
@@ -163,6 +163,13 @@ def financials_by_month(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.D
                        from marts.mart_kpis_monthly
                        where month between ?::date - to_months(?) and ?::date order by month""",
                [month_start(month), months - 1, month_start(month)])
+
+
+#: the field-financials columns that fit an A4 page
+FIELD_FINANCIALS_SUMMARY = ["field", "revenue_booked_usd", "loe_net_usd", "noi_usd", "capex_net_usd",
+                            "loe_per_boe_usd", "netback_per_boe_usd"]
+#: the EUR columns that fit an A4 page
+EUR_SUMMARY = ["field", "wells", "cum_oil_bbl", "remaining_oil_bbl", "eur_oil_bbl", "eur_boe"]
 
 
 def financials_by_field(con, month: str) -> pd.DataFrame:
@@ -249,6 +256,41 @@ def unfitted_wells(con) -> pd.DataFrame:
                        where status <> 'fitted' order by status, well_id, phase""")
 
 
+def unfitted_summary(con) -> pd.DataFrame:
+    """Well-phases without a fit, by phase and status, with example wells (the full list is in Excel)."""
+    return _df(con, """select phase, status, count(*) as well_phases,
+                              string_agg(well_id, ', ' order by well_id) filter (where rn <= 3) as example_wells,
+                              any_value(reason) as example_reason
+                       from (select *, row_number() over (partition by phase, status order by well_id) as rn
+                             from marts.decline_params where status <> 'fitted')
+                       group by phase, status order by phase, well_phases desc""")
+
+
+def forecast_coverage(con) -> dict:
+    """Producing wells of the latest month with an oil forecast: fitted, from analogs, none."""
+    row = con.execute("""
+        with last as (select max(production_month) as m from staging.stg_production),
+        prod as (select p.well_id, p.oil_bbl from staging.stg_production p, last
+                 where p.production_month = last.m and p.is_producing)
+        select count(*) filter (where d.status = 'fitted'), count(*) filter (where d.status = 'analog'), count(*),
+               sum(prod.oil_bbl) filter (where d.status in ('fitted', 'analog')), sum(prod.oil_bbl)
+        from prod left join marts.decline_params d on d.well_id = prod.well_id and d.phase = 'oil'""").fetchone()
+    fitted, analog, wells, oil_fc, oil = row
+    return {"fitted": int(fitted or 0), "analog": int(analog or 0), "producing": int(wells or 0),
+            "oil_share": float(oil_fc or 0) / float(oil) if oil else 0.0}
+
+
+def coverage_markdown(cov: dict) -> str:
+    none = cov["producing"] - cov["fitted"] - cov["analog"]
+    text = (f"The forecast covers {cov['fitted'] + cov['analog']} of the {cov['producing']} producing wells "
+            f"({cov['oil_share']:.0%} of the latest month's oil): {cov['fitted']} fitted"
+            + (f", {cov['analog']} with too short a history forecast on their field's median decline "
+               "shape, anchored to their own rates" if cov["analog"] else "") + ".")
+    if none:
+        text += f" {none} producing well(s) have no oil forecast (see the reasons below)."
+    return text
+
+
 # --------------------------------------------------------------------------- data quality
 
 
@@ -296,6 +338,7 @@ def excel_sheets(con, month: str) -> list[SheetSpec]:
             SheetSpec("EUR by field", eur_by_field(con), "Cumulative, remaining and EUR per field (decline fits)"),
             SheetSpec("Decline parameters", decline_params(con),
                       "Arps fit per well and phase: qi per day, di secant-effective per year, b, status"),
+            SheetSpec("Wells without a fit", unfitted_wells(con), "Every well and phase not fitted, with the reason"),
         ]
         tc = type_curves(con)
         if len(tc):
