@@ -110,6 +110,8 @@ class RunResult:
     warehouse: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: seconds of the work outside the notebooks (demo, build copy, publish, pdf, …)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -339,9 +341,11 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
             t0 = time.perf_counter()
             demo_res = generate_demo(paths.inbox, wells=demo_wells, months=demo_months, end_month=month,
                                      seed=demo_seed)
+            result.timings["demo"] = time.perf_counter() - t0
             say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
-                f"({time.perf_counter() - t0:.1f}s)")
+                f"({result.timings['demo']:.1f}s)")
         build = paths.builds / f"{run_id}.duckdb"
+        t0 = time.perf_counter()
         warehouse.copy_for_build(paths.warehouse, build)
 
         def _start(con):
@@ -350,6 +354,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
             _record_run(con, result, started_at, paths, finished=False)
 
         _with_con(build, _start)
+        result.timings["build_setup"] = time.perf_counter() - t0
         staging_dir = paths.reports_dir / f".staging-{run_id}"
         nb_dir = staging_dir / "notebooks"
         base_params = {"run_id": run_id, "month": month, "data_dir": str(paths.data_dir)}
@@ -359,8 +364,10 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                 result.steps.append(_run_step(step, build, nb_dir, params, run_id, say))
             # all writer steps passed: seal the run record, then publish atomically
             result.status = "published"
+            t0 = time.perf_counter()
             _with_con(build, lambda con: _record_run(con, result, started_at, paths, finished=True))
             snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
+            result.timings["publish"] = time.perf_counter() - t0
             say(f"  published {paths.warehouse}" + (f" (previous kept as {snap.name})" if snap else ""))
             for step in [s for s in steps if not s.writer]:
                 params = base_params | {"warehouse": str(paths.warehouse),
@@ -419,7 +426,8 @@ def _finish_report(result: RunResult, paths: config.Paths, staging_dir: Path, mo
         report.notebook_to_pdf(nb, pdf, title=f"basinlab monthly report — {month}")
     except Exception as exc:
         raise RunError(f"PDF rendering failed: {exc}") from exc
-    say(f"  [pdf] {pdf.name} ({time.perf_counter() - t0:.1f}s)")
+    result.timings["pdf"] = time.perf_counter() - t0
+    say(f"  [pdf] {pdf.name} ({result.timings['pdf']:.1f}s)")
     if not xlsx.exists():
         raise RunError(f"the report notebook did not write {xlsx.name}")
     manifest_inputs, row_counts, checks = _manifest_facts(paths.warehouse)
