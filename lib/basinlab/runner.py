@@ -280,7 +280,7 @@ def execute_notebook(step: Step, out_dir: Path, parameters: dict[str, Any], prog
     check_parameters(src, parameters)
     stderr_path = out_dir / f".{step.name}.stderr"
     try:
-        with open(stderr_path, "w", encoding="utf-8") as err:
+        with open(stderr_path, "w", encoding="utf-8") as err, _kernel_stderr_to(err):
             pm.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, stderr_file=err,
                                 cwd=str(config.NOTEBOOKS_DIR), start_timeout=120,
@@ -293,6 +293,24 @@ def execute_notebook(step: Step, out_dir: Path, parameters: dict[str, Any], prog
     finally:
         stderr_path.unlink(missing_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def _kernel_stderr_to(fh) -> Iterator[None]:
+    """Send this process's fd 2 — which the kernel inherits — to ``fh`` while a notebook runs,
+    so kernel start/stop chatter never reaches the user; the runner's own messages are unaffected
+    (they go through ``progress``) and the file feeds error messages."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(fh.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
