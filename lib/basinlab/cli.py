@@ -161,8 +161,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
     }
     if not paths.warehouse.exists():
         print(f"note: no published warehouse at {paths.warehouse} yet; run `basinlab run --month YYYY-MM --demo`")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={config.REPO_ROOT}",
-           f"--ServerApp.root_dir={config.REPO_ROOT}", f"--port={a.port}"]
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={config.REPO_ROOT}", f"--port={a.port}"]
     if a.no_browser:
         cmd.append("--no-browser")
     if a.ip:

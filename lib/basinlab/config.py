@@ -49,6 +49,13 @@ def default_data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
 
 
+def sandbox_dir() -> Path | None:
+    """``$BASINLAB_SANDBOX_DIR``: where standalone notebooks write when the data dir is read-only
+    (the compose ``lab`` service mounts data and reports read-only)."""
+    env = os.environ.get("BASINLAB_SANDBOX_DIR")
+    return Path(env).expanduser().resolve() if env else None
+
+
 def default_reports_dir() -> Path:
     """The reports dir: ``$BASINLAB_REPORTS_DIR`` or ``<repo>/reports``."""
     env = os.environ.get("BASINLAB_REPORTS_DIR")
@@ -87,8 +94,14 @@ class Paths:
 
     @property
     def dev_warehouse(self) -> Path:
-        """Sandbox warehouse that writer notebooks use when run standalone."""
-        return self.data_dir / DEV_WAREHOUSE_FILE
+        """Sandbox warehouse that writer notebooks use when run standalone
+        (in ``$BASINLAB_SANDBOX_DIR`` when set, else in the data dir)."""
+        return (sandbox_dir() or self.data_dir) / DEV_WAREHOUSE_FILE
+
+    def standalone_reports(self, month: str) -> Path:
+        """Where a standalone report notebook writes its workbook."""
+        sb = sandbox_dir()
+        return sb / "reports" / month if sb else self.month_reports(month)
 
     @property
     def builds(self) -> Path:
