@@ -199,12 +199,35 @@ def test_models_select_downstream_lists_only_downstream_models():
     while frontier:
         frontier = {m for m, deps in everything.items() if deps & frontier} - expected
         expected |= frontier
-    res = cli("models", "--select", "stg_production+")
+    res = cli("models", "--select", "stg_production+", "--list")
     assert res.returncode == 0, res.stderr
     selected = set(parse_models(res.stdout))
     assert selected == expected
     assert {"int_production_cumulative", "mart_production_monthly"} <= selected
     assert "stg_fx" not in selected and "stg_gl_lines" not in selected
+
+
+def test_models_select_runs_the_model_and_its_downstream_on_the_sandbox(tmp_path):
+    from basinlab import generate_demo, ingest_inbox, connect, migrate
+
+    data = tmp_path / "data"
+    generate_demo(data / "inbox", wells=4, months=8, end_month="2024-06", seed=3)
+    con = connect(data / "dev.duckdb")
+    migrate(con)
+    ingest_inbox(con, data / "inbox", "b1")
+    con.close()
+    res = cli("models", "--select", "+mart_production_monthly", "--data-dir", data)
+    assert res.returncode == 0, res.stderr
+    con = connect(data / "dev.duckdb", read_only=True)
+    built = {r[0] for r in con.execute("select model from metadata.model_runs where status = 'success'").fetchall()}
+    rows = con.execute("select count(*) from marts.mart_production_monthly where level = 'well'").fetchone()[0]
+    con.close()
+    assert {"stg_production", "int_production_cumulative", "mart_production_monthly"} <= built
+    assert "agg_monthly_financials" not in built            # not upstream of the selection
+    assert rows > 0
+    refused = cli("models", "--select", "stg_production", "--warehouse", data / "warehouse.duckdb",
+                  "--data-dir", data)
+    assert refused.returncode == 1 and "published warehouse" in refused.stderr
 
 
 def test_models_select_unknown_name_fails_listing_the_models():

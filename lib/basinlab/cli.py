@@ -3,7 +3,7 @@
     basinlab demo   --wells N --months M --end-month YYYY-MM --seed S [--out DIR]
     basinlab run    --month YYYY-MM [--demo] [--data-dir D] [--reports-dir R]
     basinlab db     migrate|status [--warehouse PATH]
-    basinlab models [--mermaid] [--select NAME+] [--run]
+    basinlab models [--mermaid] [--select NAME+ [--list]] [--warehouse PATH]
     basinlab check  [--month YYYY-MM]
     basinlab lab    [--port P]
 
@@ -104,26 +104,27 @@ def cmd_models(a: argparse.Namespace) -> int:
             print(project.mermaid())
             return 0
         names = project.select(a.select) if a.select else None
-        if a.run:
+        if a.select and not a.list:
             paths = config.Paths.resolve(a.data_dir)
             path = Path(a.warehouse).resolve() if a.warehouse else paths.dev_warehouse
             if path == paths.warehouse:
-                _err("models never run on the published warehouse in place; use `basinlab run`")
+                _err("models never run on the published warehouse in place: `basinlab run` rebuilds it; "
+                     "use the sandbox (default) or --warehouse")
                 return 1
+            print(f"running {len(names)} model(s) on {path}")
             con = warehouse.connect(path)
-            warehouse.migrate(con)
-            for r in transform.run_models(con, select=a.select, project=project,
-                                          progress=lambda s: print(f"  {s}")):
-                pass
-            con.close()
+            try:
+                warehouse.migrate(con)
+                transform.run_models(con, select=a.select, project=project, progress=lambda s: print(f"  {s}"))
+            finally:
+                con.close()
             return 0
-        for m in project.models.values() if hasattr(project, "models") else []:
-            if names is not None and m.name not in names:
-                continue
+        for name in names if names is not None else project.order:
+            m = project.models[name]
             deps = ", ".join(sorted(m.depends_on)) or "-"
             print(f"{m.schema}.{m.name:32s} {m.materialization:5s} <- {deps}")
         return 0
-    except Exception as exc:  # model errors carry user-facing messages
+    except Exception as exc:  # model and selection errors carry user-facing messages
         _err(str(exc))
         return 1
 
@@ -207,10 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(fn=cmd_db)
 
     m = sub.add_parser("models", help="list the SQL model DAG, print it as Mermaid, or run a selection")
-    m.add_argument("--select", help="NAME, NAME+ (and downstream) or +NAME (and upstream)")
+    m.add_argument("--select", help="run NAME, NAME+ (and what depends on it) or +NAME (and its upstream) "
+                                    "on the sandbox warehouse (or --warehouse)")
+    m.add_argument("--list", action="store_true", help="with --select: list the selection instead of running it")
     m.add_argument("--mermaid", action="store_true", help="print the DAG as a Mermaid graph")
-    m.add_argument("--run", action="store_true", help="run the selection on --warehouse (default: the sandbox)")
-    m.add_argument("--warehouse")
+    m.add_argument("--warehouse", help="DuckDB file to run on (default: the sandbox <data-dir>/dev.duckdb)")
     data_dir(m)
     m.set_defaults(fn=cmd_models)
 
