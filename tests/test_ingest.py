@@ -229,3 +229,132 @@ def test_volve_kind_through_ingest_reconciles(con, tmp_path):
     assert producers >= 6 and injectors >= 2
     assert con.execute("select max(days_on - day(last_day(production_month))) from raw.well_production"
                        ).fetchone()[0] <= 0
+
+
+# --------------------------------------------------------------------------- validation paths and line numbers
+
+
+def _loaded_and_rejected(con):
+    loaded = con.execute("select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl, _source_file, "
+                         "_source_row from raw.well_production order by _source_row").fetchall()
+    rejected = con.execute("select kind, source_file, source_line, reason, record from raw.rejected_rows "
+                           "order by source_line").fetchall()
+    return loaded, rejected
+
+
+def test_values_with_spaces_blanks_and_retries_parse_as_trimmed_text(con, tmp_path):
+    # the validator parses the text as received and retries on the trimmed text only where
+    # that fails: the outcome must be that of parsing the trimmed text
+    inbox = tmp_path / "inbox"
+    lines = [
+        " W1 , 2024-01 , 31 , 100.5 ,  , 7",        # 2 spaces around everything, a blank gas
+        "W1, 2024-02-15 ,28,\t5,1,1",                # 3 a date with spaces (timestamp cast needs the trim)
+        "W2,   ,28,1,1,1",                           # 4 a blank required month: missing
+        "W2,2024-03,28,\t,1,1",                      # 5 a tab alone is not blank: unparseable
+        "W2,2024-04, n/a ,1,1,1",                    # 6 unparseable, quoted without its spaces
+        "   ,2024-05,31,1,1,1",                      # 7 a blank well_id: missing
+    ]
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "\n".join(lines) + "\n")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (6, 2, 4)
+    loaded, rejected = _loaded_and_rejected(con)
+    assert [r[:6] + (r[7],) for r in loaded] == [
+        ("W1", pd.Timestamp("2024-01-01").date(), 31.0, 100.5, None, 7.0, 2),
+        ("W1", pd.Timestamp("2024-02-01").date(), 28.0, 5.0, 1.0, 1.0, 3),
+    ]
+    assert [(r[2], r[3]) for r in rejected] == [
+        (4, "missing production_month"),
+        (5, 'unparseable number in oil_bbl: "\t"'),
+        (6, 'unparseable number in days_on: "n/a"'),
+        (7, "missing well_id"),
+    ]
+    assert json.loads(rejected[2][4])["days_on"] == " n/a "  # the row as received, spaces and all
+
+
+def test_several_problems_in_one_row_are_all_named(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-02,30,-1,x,-2\n")
+    ingest.ingest_inbox(con, inbox, "b1")
+    (reason,) = con.execute("select reason from raw.rejected_rows").fetchone()
+    assert reason == ('unparseable number in gas_mcf: "x"; negative oil_bbl -1.0; negative water_bbl -2.0; '
+                      "days_on 30.0 outside 0..29 for 2024-02")
+
+
+def _misplaced_rows(con):
+    """(rows whose _source_row is not the line held in oil_bbl, rows stored out of file order)."""
+    return con.execute(
+        """select count(*) filter (where oil_bbl <> _source_row), count(*) filter (where _source_row <= prev)
+           from (select oil_bbl, _source_row, lag(_source_row, 1, 0) over (order by rowid) as prev
+                 from raw.well_production where _source_file like '%big.csv')""").fetchone()
+
+
+def _big_production_csv(path, rows, bad_every):
+    """A file spanning several DuckDB row groups (122,880 rows) with bad rows at known lines."""
+    bad_lines, out = [], [PRODUCTION_HEADER.rstrip("\n")]
+    for i in range(rows):
+        line = i + 2
+        if i % bad_every == 7:
+            bad_lines.append(line)
+            out.append(f"W{i % 97},2024-{i % 12 + 1:02d},10,n/a,{i},1")
+        else:
+            out.append(f"W{i % 97},2024-{i % 12 + 1:02d},10,{line},{i},1")
+    write(path, "\n".join(out) + "\n")
+    return bad_lines
+
+
+def test_line_numbers_and_file_order_across_row_groups(con, tmp_path):
+    # oil_bbl of every good row holds its own line number: _source_row must match it, the
+    # raw table must hold the rows in file order (no ORDER BY in the load), and each
+    # reject must name its line
+    inbox = tmp_path / "inbox"
+    bad = _big_production_csv(inbox / "well_production/big.csv", 300_000, 1_000)
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (300_000, 300_000 - len(bad), len(bad))
+    assert _misplaced_rows(con) == (0, 0)
+    rej = con.execute("select source_line, record from raw.rejected_rows order by source_line").fetchall()
+    assert [r[0] for r in rej] == bad
+    assert all(json.loads(rec)["gas_mcf"] == str(line - 2) for line, rec in rej)
+
+
+def test_row_index_fallback_matches_the_rowid_path(con, tmp_path, monkeypatch):
+    # rowids of the staged table are checked to be dense before the row index is taken as
+    # rowid - first rowid; otherwise a window numbers the rows and the inserts sort on it.
+    # Both must give the same rows, lines, reasons and records.
+    from basinlab import warehouse
+
+    inbox = tmp_path / "inbox"
+    bad = _big_production_csv(inbox / "well_production/big.csv", 130_000, 997)
+    lines = ["W1,2024-13,31,1,1,1", ",2024-02,28,1,1,1", "W3,2024-02,29.5,1,1,1"]
+    write(inbox / "well_production/small.csv", PRODUCTION_HEADER + "\n".join(lines) + "\n")
+    ingest.ingest_inbox(con, inbox, "b1").raise_for_failures()
+    expected = _loaded_and_rejected(con)
+
+    real = ingest.stage_file
+
+    def not_dense(*args, **kwargs):
+        staged = real(*args, **kwargs)
+        staged.rowids_dense = False
+        return staged
+
+    monkeypatch.setattr(ingest, "stage_file", not_dense)
+    con2 = warehouse.connect(tmp_path / "w2.duckdb")
+    warehouse.migrate(con2)
+    try:
+        rep = ingest.ingest_inbox(con2, inbox, "b1")
+        rep.raise_for_failures()
+        assert _loaded_and_rejected(con2) == expected
+        assert _misplaced_rows(con2) == (0, 0)
+        assert rep.rows_rejected == len(bad) + 3
+    finally:
+        con2.close()
+
+
+def test_line_numbers_hold_when_the_session_turned_insertion_order_off(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    bad = _big_production_csv(inbox / "well_production/big.csv", 260_000, 5_000)
+    con.execute("set preserve_insertion_order = false")
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (260_000 - len(bad), len(bad))
+    assert _misplaced_rows(con) == (0, 0)
+    assert [r[0] for r in con.execute("select source_line from raw.rejected_rows order by 1").fetchall()] == bad
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False

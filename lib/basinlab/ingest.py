@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from . import config
 from .sources import canonical
 from .sources.base import SourceError, SourceRead
 from .sources.canonical import DATE, INTEGER, MONEY, MONTH, NUMBER, TEXT, KindSpec
-from .sources.files import FORMATS, MAPPING_FILE, load_mappings, mapping_for, stage_file
+from .sources.files import FORMATS, MAPPING_FILE, StagedFile, load_mappings, mapping_for, stage_file
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,31 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 # --------------------------------------------------------------------------- SQL validation
+#
+# One generated SELECT (``_validation_sql``) turns the staged text columns into
+# the canonical typed columns and decides, per source row, whether the row is
+# loaded or rejected (``_bad``) and why (``_reason``). The load and the reject
+# insert both run it over the same staged table, filtered on ``not _bad`` and
+# ``_bad``, so together they take every row exactly once.
+#
+# Its per-row work is most of what ingest costs beyond a bare read, so it is
+# written to keep that small on the common case, a row that parses:
+#
+# * values are parsed from the text as received. DuckDB's casts skip
+#   surrounding spaces themselves; ``trim`` (a string copy per value) runs
+#   only on the values the first attempt could not parse, whose trimmed text
+#   is kept (``<col>__t``) for the retry and the reasons. Each such step is
+#   its own column in its own CTE, referenced by name: DuckDB evaluates every
+#   expression of a projection for every row (only CASE branches and later
+#   COALESCE arguments are lazy), and its common-subexpression optimizer
+#   hoists an expression used twice into a projection below, out of any CASE.
+# * the reasons (string building) are behind ``case when _parse_bad`` /
+#   ``case when _bad``, and the load does not select them, so DuckDB drops
+#   them from its plan; only rejected rows build them.
 
 
 def _typed_expr(ctype: str, t: str) -> str:
-    """SQL turning the trimmed text ``t`` into the column type (NULL when it does not parse)."""
+    """SQL turning the text ``t`` into the column type (NULL when it does not parse)."""
     if ctype == TEXT:
         return t
     if ctype == NUMBER:
@@ -132,55 +154,91 @@ def _typed_expr(ctype: str, t: str) -> str:
 _TYPE_WORDS = {NUMBER: "number", INTEGER: "integer", MONEY: "amount", MONTH: "month", DATE: "date"}
 
 
+def _any_true(conditions: list[str]) -> str:
+    """TRUE when any condition is TRUE (NULL counts as not), never NULL."""
+    return f"coalesce({' or '.join(f'({c})' for c in conditions)}, false)" if conditions else "false"
+
+
+def _reasons(problems: list[tuple[str, str]]) -> str:
+    """The '; '-joined reasons of the problems whose condition is TRUE ('' when none)."""
+    if not problems:
+        return "''"
+    return "concat_ws('; ', " + ", ".join(f"case when {c} then {r} end" for c, r in problems) + ")"
+
+
 def _validation_sql(spec: KindSpec, raw_table: str, text_exprs: dict[str, str], factors: dict[str, float],
-                    rates: str | None) -> str:
-    text_cols, typed_cols, reasons = [], [], []
+                    rates: str | None, rid_expr: str = "rowid") -> str:
+    """SELECT over the staged file: per source row ``_rid`` (``rid_expr``, the 0-based row index),
+    the canonical typed columns, ``_bad`` (the row is rejected), ``_reason`` (why; NULL if loaded)
+    and ``_rec`` (the staged row as received, a struct).
+
+    Every step selects from one relation, without join, aggregate or ORDER BY,
+    so rows come out in the staged (file) order.
+    """
+    names = spec.names
+    typed_cols = [c for c in spec.columns if c.type != TEXT]
+    received, first, texts, typed, problems = [], [], [], [], []
     for c in spec.columns:
-        tname = f'"{c.name}__t"'
-        if c.name in text_exprs:
-            text_cols.append(f"nullif(trim({text_exprs[c.name]}), '') as {tname}")
-        else:
-            text_cols.append(f"cast(null as varchar) as {tname}")
-        typed = _typed_expr(c.type, tname)
-        if c.name in factors and factors[c.name] != 1.0:
-            typed = f"({typed}) * {factors[c.name]!r}"
-        typed_cols.append(f"{typed} as {c.name}")
+        raw = f'"{c.name}__raw"'
+        received.append(f"{text_exprs.get(c.name, 'cast(null as varchar)')} as {raw}")
+        if c.type == TEXT:
+            texts.append(f"nullif(trim({raw}), '') as {c.name}")
+            if c.required:
+                problems.append((f"{c.name} is null", f"'missing {c.name}'"))
+            continue
+        first.append(f"{_typed_expr(c.type, raw)} as {c.name}__1")
+        texts.append(f"case when {c.name}__1 is null then nullif(trim({raw}), '') end as {c.name}__t")
+        value = f"coalesce({c.name}__1, {_typed_expr(c.type, f'{c.name}__t')})"
+        if factors.get(c.name, 1.0) != 1.0:
+            value = f"{value} * {factors[c.name]!r}"
+        typed.append(f"{value} as {c.name}")
         if c.required:
-            reasons.append(f"case when {tname} is null then 'missing {c.name}' end")
-        if c.type != TEXT:
-            reasons.append(
-                f"case when {tname} is not null and {c.name} is null then "
-                f"'unparseable {_TYPE_WORDS[c.type]} in {c.name}: \"' || left({tname}, 40) || '\"' end"
-            )
-    select_cols = [c.name for c in spec.columns]
-    conv = list(select_cols)
+            problems.append((f"{c.name} is null and {c.name}__t is null", f"'missing {c.name}'"))
+        problems.append((f"{c.name} is null and {c.name}__t is not null",
+                         f"'unparseable {_TYPE_WORDS[c.type]} in {c.name}: \"' || left({c.name}__t, 40) || '\"'"))
+    conv = list(names)
     if rates:
         days = "days_on" if rates == "producing_day" else "day(last_day(production_month))"
         for vol in ("oil_bbl", "gas_mcf", "water_bbl"):
             conv[conv.index(vol)] = f"{vol} * {days} as {vol}"
-        reasons.append("case when days_on is null and (oil_bbl is not null or gas_mcf is not null "
-                       "or water_bbl is not null) then 'daily rates given but days_on missing' end"
-                       if rates == "producing_day" else "null")
-    rules = [f"case when {r.sql} then {r.reason_sql} end" for r in spec.rules]
+        if rates == "producing_day":  # judged on the rates, before they are multiplied out
+            problems.append(("days_on is null and (oil_bbl is not null or gas_mcf is not null "
+                             "or water_bbl is not null)", "'daily rates given but days_on missing'"))
+    rules = [(r.sql, r.reason_sql) for r in spec.rules]
+    text_only = [c.name for c in spec.columns if c.type == TEXT]
+    t_cols = [f"{c.name}__t" for c in typed_cols]
     return f"""
-        with text_values as (
-            select rowid - (select min(rowid) from {raw_table}) as _rid, {', '.join(text_cols)} from {raw_table}
+        with received as (   -- each canonical column's text, as received
+            select {rid_expr} as _rid, {', '.join(received)}, _bl_row as _rec from {raw_table} _bl_row
         ),
-        typed as (
-            select *, {', '.join(typed_cols)} from text_values
+        first_try as (       -- typed values parsed from that text
+            select *{''.join(', ' + f for f in first)} from received
         ),
-        parsed as (
-            select _rid, {', '.join(select_cols)},
-                   concat_ws('; ', {', '.join(reasons) if reasons else 'null'}) as _parse_reason
-            from typed
+        texts as (           -- text columns; the trimmed text of values the first try could not parse
+            select _rid, _rec, {', '.join([f"{c.name}__1" for c in typed_cols] + texts)} from first_try
         ),
-        converted as (
-            select _rid, {', '.join(conv)}, _parse_reason from parsed
+        typed as (           -- typed values: the first try, else the trimmed text parsed
+            select _rid, _rec, {', '.join(text_only + typed + t_cols)} from texts
+        ),
+        parsed as (          -- missing and unparseable values
+            select *, {_any_true([c for c, _ in problems])} as _parse_bad from typed
+        ),
+        parse_reasons as (
+            select _rid, _rec, {', '.join(names)}, _parse_bad,
+                   case when _parse_bad then {_reasons(problems)} end as _parse_reason
+            from parsed
+        ),
+        converted as (       -- canonical units; the row rules apply to these values
+            select _rid, _rec, {', '.join(conv)}, _parse_bad, _parse_reason from parse_reasons
+        ),
+        checked as (
+            select *, _parse_bad or {_any_true([c for c, _ in rules])} as _bad from converted
         )
-        select _rid, {', '.join(select_cols)},
-               nullif(concat_ws('; ', nullif(_parse_reason, ''), {', '.join(rules) if rules else 'null'}), '')
-                   as _reason
-        from converted
+        select _rid, {', '.join(names)}, _bad,
+               case when _bad then coalesce(nullif(concat_ws('; ', _parse_reason, nullif({_reasons(rules)}, '')), ''),
+                                            'rejected by a row rule') end as _reason,
+               _rec
+        from checked
     """
 
 
@@ -207,36 +265,72 @@ def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
     )
 
 
+def _row_index(staged: StagedFile) -> tuple[str, str]:
+    """SQL for the 0-based row index of a staged row, and the ORDER BY an insert then needs.
+
+    The staged table's rowids follow the file order (DuckDB documents rowid as
+    the materialised form of the original row order). When they are also dense
+    (checked at staging) the index is a subtraction and no sort is needed: a
+    single-table scan keeps its order through SELECT and WHERE (DuckDB's
+    "Order Preservation" page), and with ``preserve_insertion_order`` an
+    INSERT stores the rows in that order (tests/test_ingest.py checks it across
+    row groups). Otherwise the rows are numbered by a window over rowid, whose
+    output order is not guaranteed, so the inserts sort on the index.
+    """
+    if staged.rowids_dense:
+        return f"rowid - {staged.first_rowid}", ""
+    return "row_number() over (order by rowid) - 1", "order by _rid"
+
+
+@contextmanager
+def _insertion_order_kept(con):
+    """Run with ``preserve_insertion_order`` on (DuckDB's default; a session may have turned it
+    off to save memory): the readers keep the file's row order, and so the line numbers, only then."""
+    kept = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    if not kept:
+        con.execute("set preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        if not kept:
+            con.execute("set preserve_insertion_order = false")
+
+
 def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mappings, file_id: int, batch_id: str,
                         res: FileResult) -> None:
+    with _insertion_order_kept(con):
+        _load_staged(con, path, rel, spec, mappings, file_id, batch_id, res)
+
+
+def _load_staged(con, path: Path, rel: str, spec: KindSpec, mappings, file_id: int, batch_id: str,
+                 res: FileResult) -> None:
     staged = stage_file(con, path, spec, mapping_for(path, mappings))
-    con.execute("drop table if exists _bl_typed")
-    con.execute("create temp table _bl_typed as " + _validation_sql(
-        spec, staged.raw_table, staged.text_exprs, staged.factors, staged.rates))
+    rid, order_by = _row_index(staged)
+    validated = _validation_sql(spec, staged.raw_table, staged.text_exprs, staged.factors, staged.rates, rid)
     cols = ", ".join(spec.names)
-    meta = [rel, batch_id]
-    con.execute(
+    # the load: straight from the validation into the raw table, no intermediate table.
+    # current_timestamp is the transaction's start: one value for every row of the file.
+    loaded = con.execute(
         f"""insert into raw.{spec.table} ({cols}, {', '.join(META_COLUMNS)})
-            select {cols}, ?, _rid + {staged.line_offset}, {file_id}, ?, current_timestamp::timestamp
-            from _bl_typed where _reason is null order by _rid""",
-        meta,
-    )
-    con.execute(
-        f"""insert into raw.rejected_rows
-            select ?, ?, t._rid + {staged.line_offset}, t._reason, to_json(r._rec)::varchar, {file_id}, ?,
-                   current_timestamp::timestamp
-            from _bl_typed t
-            join (select rowid - (select min(rowid) from {staged.raw_table}) as _rid, src as _rec
-                  from {staged.raw_table} src) r
-              on r._rid = t._rid
-            where t._reason is not null order by t._rid""",
-        [spec.kind, rel, batch_id],
-    )
-    loaded, rejected = con.execute(
-        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from _bl_typed"
-    ).fetchone()
+            select {cols}, $file, _rid + {staged.line_offset}, {file_id}, $batch, current_timestamp::timestamp
+            from ({validated}) where not _bad {order_by}""",
+        {"file": rel, "batch": batch_id},
+    ).fetchone()[0]
+    rejected = 0
+    if loaded < staged.rows_read:
+        # the rejects: the same validation, the other side of the partition; only these rows
+        # build their reasons and the JSON of the row as received
+        rejected = con.execute(
+            f"""insert into raw.rejected_rows
+                select $kind, $file, _rid + {staged.line_offset}, _reason, to_json(_rec)::varchar,
+                       {file_id}, $batch, current_timestamp::timestamp
+                from ({validated}) where _bad {order_by}""",
+            {"kind": spec.kind, "file": rel, "batch": batch_id},
+        ).fetchone()[0]
+    if loaded + rejected != staged.rows_read:  # pragma: no cover - the filters are complementary
+        raise SourceError(rel, f"accounting mismatch: read {staged.rows_read} != loaded {loaded} "
+                               f"+ rejected {rejected}")
     res.rows_read, res.rows_loaded, res.rows_rejected = staged.rows_read, int(loaded), int(rejected)
-    con.execute("drop table if exists _bl_typed")
     con.execute(f"drop table if exists {staged.raw_table}")
 
 

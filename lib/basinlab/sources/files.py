@@ -171,14 +171,25 @@ def file_format(path: Path, mapping: Mapping | None = None) -> str | None:
 
 @dataclass
 class StagedFile:
-    """A file read into the temp table ``raw_table`` (text columns, ``rowid`` = row index)."""
+    """A file read into the temp table ``raw_table``, one row per source row, in file order.
+
+    The readers preserve the file's row order (DuckDB's CSV and Parquet readers
+    and a DataFrame scan do so with the default ``preserve_insertion_order``),
+    and a materialised table's ``rowid`` follows that order. The rowids of a
+    table created inside a transaction do not start at 0 (transaction-local
+    rows are numbered from a high base), so the row index is
+    ``rowid - first_rowid``; ``rowids_dense`` records whether they run without
+    gaps (``max - min + 1 = count``), which that subtraction relies on.
+    """
 
     raw_table: str
     rows_read: int
-    line_offset: int          # source line = rowid + line_offset
+    line_offset: int          # source line = (rowid - first_rowid) + line_offset
     text_exprs: dict[str, str]  # canonical column -> SQL text expression over raw_table
     factors: dict[str, float]
     rates: str | None         # None | producing_day | calendar_day
+    first_rowid: int = 0
+    rowids_dense: bool = True
 
 
 def _cell_text(v: Any) -> str | None:
@@ -349,13 +360,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
         raise SourceError(str(path), f"cannot be parsed as {fmt.upper()}: {detail or ' '.join(msg[:2])}",
                           line=None) from exc
     cols = [r[0] for r in con.execute(f"select column_name from (describe {raw_table})").fetchall()]
-    rows = int(con.execute(f"select count(*) from {raw_table}").fetchone()[0])
+    rows, first, last = con.execute(f"select count(*), min(rowid), max(rowid) from {raw_table}").fetchone()
     exprs = _resolve_columns(path, spec, cols, mapping)
     return StagedFile(
         raw_table=raw_table,
-        rows_read=rows,
+        rows_read=int(rows),
         line_offset=offset,
         text_exprs=exprs,
         factors=mapping.factors() if mapping else {},
         rates=mapping.rate_basis if mapping and mapping.values == "rates" else None,
+        first_rowid=int(first or 0),
+        rowids_dense=rows == 0 or int(last) - int(first) + 1 == int(rows),
     )
