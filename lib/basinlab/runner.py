@@ -422,7 +422,7 @@ def _run_step(step: Step, build: Path | None, nb_dir: Path, params: dict, run_id
     s.finished_at = _now()
     if build is not None:
         def _rec(con):
-            s.rows_in, s.rows_out = _step_metrics(con, step.name, run_id if step.name != "ingest" else run_id)
+            s.rows_in, s.rows_out = _step_metrics(con, step.name, run_id)
             _record_step(con, run_id, s)
         _with_con(build, _rec)
     detail = f"rows in {s.rows_in:,} out {s.rows_out:,}" if s.rows_in is not None and s.rows_out is not None else ""
