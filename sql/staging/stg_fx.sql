@@ -1,11 +1,9 @@
 -- Monthly FX: one row per (rate_month, currency), latest loaded file wins.
 -- 1 USD = units_per_usd units of currency. USD itself is not stored (rate 1 by definition).
 with source as (
-    select r.*
-    from raw.currency_rates as r
-    inner join metadata.ingested_files as f
-        on f.file_id = r._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.currency_rates
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (

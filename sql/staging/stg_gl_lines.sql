@@ -2,11 +2,9 @@
 -- Amounts in the line's currency (default USD); null debit/credit = 0.
 -- Fiscal year = calendar year; fiscal period = calendar month (1..12).
 with source as (
-    select g.*
-    from raw.gl_records as g
-    inner join metadata.ingested_files as f
-        on f.file_id = g._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.gl_records
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (

@@ -1,10 +1,8 @@
 -- Monthly injection per injector: one row per (well_id, injection_month), latest loaded file wins.
 with source as (
-    select i.*
-    from raw.well_injection as i
-    inner join metadata.ingested_files as f
-        on f.file_id = i._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.well_injection
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (

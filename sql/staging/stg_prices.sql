@@ -1,11 +1,9 @@
 -- Monthly benchmark prices: one row per (price_month, benchmark), latest loaded file wins.
 -- WTI and BRENT in USD/bbl, HENRY_HUB in USD/MMBtu.
 with source as (
-    select p.*
-    from raw.price_deck as p
-    inner join metadata.ingested_files as f
-        on f.file_id = p._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.price_deck
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (

@@ -3,11 +3,9 @@
 -- Rates: *_per_day_cal = volume / calendar days in the month;
 --        *_per_producing_day = volume / days_on (null when days_on is 0 or not reported).
 with source as (
-    select p.*
-    from raw.well_production as p
-    inner join metadata.ingested_files as f
-        on f.file_id = p._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.well_production
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (

@@ -1,10 +1,8 @@
 -- Well master data: one row per well_id from the latest loaded file version.
 with source as (
-    select h.*
-    from raw.well_header as h
-    inner join metadata.ingested_files as f
-        on f.file_id = h._file_id
-    where f.status = 'loaded'
+    select *
+    from raw.well_header
+    where _file_id in (select file_id from staging.stg_current_files)
 ),
 
 deduplicated as (
