@@ -76,3 +76,21 @@ def test_no_analogs_without_fitted_wells_or_producing_months():
     params = fit_wells(prod, FitConfig(phases=("oil",)))
     out = apply_analogs(params, prod, None)
     assert (out["status"] == "insufficient_history").all()   # nothing to borrow a shape from
+
+
+def test_wells_without_recent_production_are_inactive_not_forecast():
+    from basinlab.decline.step import INACTIVE_STATUS, mark_inactive
+
+    live = well_rows("LIVE", ModifiedHyperbolic(qi=500.0, di=0.6, b=1.0, dterm=0.06), "2020-01-01", 36)
+    dead = well_rows("DEAD", ModifiedHyperbolic(qi=500.0, di=0.6, b=1.0, dterm=0.06), "2020-01-01", 36)
+    dead.loc[dead.index[-6:], ["oil_bbl", "gas_mcf", "water_bbl"]] = 0.0   # shut in for the last 6 months
+    dead.loc[dead.index[-6:], "days_on"] = 0.0
+    prod = pd.concat([live, dead], ignore_index=True)
+    params = fit_wells(prod, FitConfig(phases=("oil",)))
+    out = mark_inactive(params, prod, inactive_months=3).set_index("well_id")
+    assert out.loc["LIVE", "status"] == "fitted"
+    assert out.loc["DEAD", "status"] == INACTIVE_STATUS
+    assert out.loc["DEAD", "remaining"] == 0.0
+    assert out.loc["DEAD", "eur"] == pytest.approx(dead["oil_bbl"].sum())
+    assert "no oil production since 2022-06" in out.loc["DEAD", "reason"]
+    assert forecast(out.reset_index())["well_id"].unique().tolist() == ["LIVE"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from .analogs import ANALOG_STATUS, apply_analogs
+from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, apply_analogs
 from .fitting import FitConfig, fit_wells
 from .forecast import forecast
 from .typecurves import type_curves
@@ -24,6 +24,11 @@ from .typecurves import type_curves
 PRODUCTION_SQL = """select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl
                     from staging.stg_production order by well_id, production_month"""
 HEADER_SQL = "select well_id, field, basin, lateral_length_ft from staging.stg_well_header"
+
+#: status of a well-phase with no production in the last ``inactive_months`` of data: not forecast
+INACTIVE_STATUS = "inactive"
+#: months without production after which a well-phase counts as inactive (matches dim_wells' shut-in rule)
+DEFAULT_INACTIVE_MONTHS = 3
 
 #: tables written by the step
 PARAMS_TABLE = "marts.decline_params"
@@ -52,7 +57,8 @@ def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame)
 
 
 def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, config: FitConfig | None = None,
-                  type_curve_group: str = "field", analogs: bool = True, rebuild_models: bool = True,
+                  type_curve_group: str = "field", analogs: bool = True,
+                  inactive_months: int = DEFAULT_INACTIVE_MONTHS, rebuild_models: bool = True,
                   progress: Callable[[str], None] | None = None) -> DeclineStepResult:
     """Fit, forecast and type-curve every well in the warehouse; write the decline marts.
 
@@ -65,6 +71,9 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         Fitting rules (fit start, shut-in handling, loss, bounds, terminal decline, limits).
     type_curve_group : str
         Header column the type curves (and the analog shapes) are grouped by (``field`` or ``basin``).
+    inactive_months : int
+        A well-phase with no production in the last ``inactive_months`` months of the data
+        (shut in, abandoned) is not forecast: status ``inactive``, remaining 0, EUR = cumulative.
     analogs : bool
         Give wells with too short a history their group's median decline shape, ``qi``
         anchored to their actual rates (status ``analog``), so the forecast covers every
@@ -86,6 +95,10 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     fitted = int((params["status"] == "fitted").sum())
     say(f"fitted {fitted:,} of {len(params):,} well-phases in {secs['fit']:.2f}s")
 
+    params = mark_inactive(params, prod, inactive_months)
+    n_inactive = int((params["status"] == INACTIVE_STATUS).sum())
+    if n_inactive:
+        say(f"{n_inactive:,} well-phases without production in the last {inactive_months} months: not forecast")
     if analogs:
         params = apply_analogs(params, prod, header, group_by=type_curve_group)
         n_analog = int((params["status"] == ANALOG_STATUS).sum())
@@ -115,6 +128,33 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         transform.run_models(con, run_id=run_id, select="decline_params+ decline_forecast+", progress=say)
         secs["models"] = time.perf_counter() - t
     return DeclineStepResult(params, fc, tc, secs)
+
+
+def mark_inactive(params: pd.DataFrame, production: pd.DataFrame, inactive_months: int) -> pd.DataFrame:
+    """Well-phases whose last producing month is ``inactive_months`` or more before the data's latest
+    month get status ``inactive`` (no forecast), ``remaining`` 0 and ``eur`` = ``cum_to_date``."""
+    if production.empty or params.empty:
+        return params
+    months = pd.to_datetime(production["production_month"])
+    latest = months.max()
+    cutoff = latest - pd.DateOffset(months=inactive_months - 1)
+    last_prod = []
+    for phase, col in VOLUME_COLUMNS.items():
+        if col in production:
+            on = production[col].fillna(0) > 0
+            lp = months[on].groupby(production.loc[on, "well_id"]).max()
+            last_prod.append(pd.DataFrame({"well_id": lp.index, "phase": phase, "_last_prod": lp.to_numpy()}))
+    if not last_prod:
+        return params
+    out = params.merge(pd.concat(last_prod, ignore_index=True), on=["well_id", "phase"], how="left")
+    inactive = out["_last_prod"].notna() & (out["_last_prod"] < cutoff) & (out["status"] != "no_production")
+    out.loc[inactive, "reason"] = [
+        f"no {ph} production since {d:%Y-%m} (data to {latest:%Y-%m}); was {st}"
+        for ph, d, st in zip(out.loc[inactive, "phase"], out.loc[inactive, "_last_prod"], out.loc[inactive, "status"])]
+    out.loc[inactive, "status"] = INACTIVE_STATUS
+    out.loc[inactive, "remaining"] = 0.0
+    out.loc[inactive, "eur"] = out.loc[inactive, "cum_to_date"]
+    return out.drop(columns="_last_prod")
 
 
 def _fill_analog_reserves(params: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:

@@ -53,14 +53,34 @@ KPI_DEFS = [
 ]
 
 
+#: KPIs that come from the GL (not reported for a month without GL lines)
+GL_KPIS = {"revenue_booked_usd", "noi_usd", "loe_per_boe_usd", "netback_per_boe_usd"}
+
+
+def gl_months(con: duckdb.DuckDBPyConnection) -> set[date]:
+    """Months with GL lines booked (financial KPIs are only reported for these)."""
+    rows = con.execute("select distinct date_trunc('month', transaction_date)::date from staging.stg_gl_lines"
+                       ).fetchall()
+    return {r[0] for r in rows}
+
+
+def financials_available(con: duckdb.DuckDBPyConnection, month: str) -> bool:
+    return month_start(month) in gl_months(con)
+
+
 def kpis(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
-    """The month's KPIs against the prior month and the same month a year earlier."""
+    """The month's KPIs against the prior month and the same month a year earlier.
+
+    Financial KPIs are None for a month without GL lines (rather than a misleading zero).
+    """
     m = month_start(month)
     rows = _df(con, """select * from marts.mart_kpis_monthly
                         where month in (?::date, ?::date - interval 1 month, ?::date - interval 12 month)""",
                [m, m, m])
     rows["month"] = pd.to_datetime(rows["month"]).dt.date
-    by = {r["month"]: r for r in rows.to_dict("records")}
+    booked = gl_months(con)
+    by = {r["month"]: {k: (None if k in GL_KPIS and r["month"] not in booked else v) for k, v in r.items()}
+          for r in rows.to_dict("records")}
     cur = by.get(m)
     if cur is None:
         raise LookupError(f"no KPIs for {month} in marts.mart_kpis_monthly: is {month} in the data?")
@@ -68,17 +88,25 @@ def kpis(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
     yago = by.get((pd.Timestamp(m) - pd.DateOffset(months=12)).date())
     out = []
     for col, label, unit, fmt, better_up in KPI_DEFS:
-        v = cur.get(col)
-        p = prev.get(col) if prev else None
-        y = yago.get(col) if yago else None
+        v, p, y = (_num(d.get(col)) if d else None for d in (cur, prev, yago))
         out.append({
             "kpi": label, "unit": unit, "value": v, "prior_month": p,
-            "change_vs_prior_pct": (v / p - 1) if p not in (None, 0) and v is not None and pd.notna(p) else None,
+            "change_vs_prior_pct": (v / p - 1) if p and v is not None else None,
             "same_month_last_year": y,
-            "change_vs_last_year_pct": (v / y - 1) if y not in (None, 0) and v is not None and pd.notna(y) else None,
+            "change_vs_last_year_pct": (v / y - 1) if y and v is not None else None,
             "higher_is_better": better_up, "format": fmt,
         })
     return pd.DataFrame(out)
+
+
+def _num(v) -> float | None:
+    """A KPI value as float, None when missing (None, NaN, NaT)."""
+    if v is None:
+        return None
+    try:
+        return None if pd.isna(v) else float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def kpi_cards_html(k: pd.DataFrame) -> str:
@@ -87,7 +115,9 @@ def kpi_cards_html(k: pd.DataFrame) -> str:
     for r in k.to_dict("records"):
         value = "–" if r["value"] is None or pd.isna(r["value"]) else format(r["value"], r["format"])
         ch = r["change_vs_prior_pct"]
-        if ch is None or pd.isna(ch):
+        if r["value"] is None or pd.isna(r["value"]):
+            delta, cls = "not reported", "flat"
+        elif ch is None or pd.isna(ch):
             delta, cls = "no prior month", "flat"
         else:
             good = (ch >= 0) == bool(r["higher_is_better"])
@@ -364,7 +394,8 @@ def headline_markdown(con, month: str, k: pd.DataFrame, run_id: str = "") -> str
 
 
 def _kpi(k: pd.DataFrame, label: str) -> dict:
-    return k.set_index("kpi").loc[label].to_dict()
+    row = k.set_index("kpi").loc[label].to_dict()
+    return {key: (_num(v) if key in ("value", "prior_month", "change_vs_prior_pct") else v) for key, v in row.items()}
 
 
 def _change(ch) -> str:
@@ -381,13 +412,40 @@ def narrative(k: pd.DataFrame, month: str) -> str:
     rev, noi = _kpi(k, "Revenue (booked)"), _kpi(k, "Net operating income")
     loe, nb = _kpi(k, "LOE"), _kpi(k, "Netback")
     when = pd.Timestamp(month_start(month)).strftime("%B %Y")
-    parts = [f"Production averaged **{prod['value']:,.0f} BOE/d** in {when} from {wells['value']:,.0f} "
-             f"producing wells, {_change(prod['change_vs_prior_pct'])}."]
-    if pd.notna(rev["value"]):
+    n = int(wells["value"] or 0)
+    parts = [f"Production averaged **{prod['value']:,.0f} BOE/d** in {when} from {n:,} "
+             f"producing well{'s' if n != 1 else ''}, {_change(prod['change_vs_prior_pct'])}."]
+    if rev["value"] is None:
+        parts.append("No GL lines are booked for the month, so revenue, costs and netback are not reported.")
+    else:
+        unit = (f"; LOE ran at USD {loe['value']:,.2f}/BOE and the netback at USD {nb['value']:,.2f}/BOE"
+                if loe["value"] is not None and nb["value"] is not None else "")
         parts.append(f"Booked revenue was **USD {rev['value']:,.0f}** and net operating income "
-                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}); LOE ran at "
-                     f"USD {loe['value']:,.2f}/BOE and the netback at USD {nb['value']:,.2f}/BOE.")
+                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}){unit}.")
     return " ".join(parts)
+
+
+def calculated_revenue(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.DataFrame:
+    """Revenue from volumes × the price deck (mart_revenue), gross and net of NRI where it is known."""
+    return _df(con, """select production_month as month, sum(gross_revenue_usd) as gross_revenue_usd,
+                              sum(net_revenue_usd) as net_revenue_usd,
+                              bool_or(price_is_missing) as price_missing
+                       from marts.mart_revenue
+                       where production_month between ?::date - to_months(?) and ?::date
+                       group by all order by month""", [month_start(month), months - 1, month_start(month)])
+
+
+def no_gl_markdown(con, month: str) -> str:
+    rev = calculated_revenue(con, month)
+    cur = rev[pd.to_datetime(rev["month"]).dt.date == month_start(month)]
+    text = (f"No GL lines are booked for {month}: the GL-based financials (costs, NOI, netback) are not "
+            "reported. Drop the month's GL export in `inbox/gl/` to include them.")
+    if len(cur) and pd.notna(cur["gross_revenue_usd"].iloc[0]) and cur["gross_revenue_usd"].iloc[0] > 0:
+        net = cur["net_revenue_usd"].iloc[0]
+        text += (f" Revenue calculated from the price deck: **USD {cur['gross_revenue_usd'].iloc[0]:,.0f} gross** (8/8ths)"
+                 + (f", USD {net:,.0f} net of royalties" if pd.notna(net) and net > 0
+                    else " (net revenue interest unknown)") + ".")
+    return text
 
 
 def quality_markdown(checks: pd.DataFrame) -> str:
