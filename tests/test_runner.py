@@ -259,3 +259,47 @@ def test_parameters_are_checked_before_a_notebook_runs(tmp_path):
 def test_bad_month_is_a_usage_error():
     res = basinlab("run", "--month", "2024-13")
     assert res.returncode == 2 and "YYYY-MM" in res.stderr
+
+
+VOLVE = config.SHARED_DATA_DIR / "volve" / "Volve production data.xlsx"
+EIA = config.SHARED_DATA_DIR / "prices"
+
+
+@pytest.mark.skipif(not (VOLVE.exists() and EIA.exists()),
+                    reason=f"real data not present at {config.SHARED_DATA_DIR} (Volve workbook, EIA prices)")
+def test_real_data_month_volve_production_and_eia_prices(tmp_path):
+    """The whole chain on data nobody here wrote: the Volve workbook as published and EIA price files
+    mapped with a mapping.yml; no GL, so the report says financials are not reported."""
+    inbox = tmp_path / "data" / "inbox"
+    (inbox / "volve").mkdir(parents=True)
+    (inbox / "prices").mkdir()
+    shutil.copy(VOLVE, inbox / "volve")
+    for name in ("wti-monthly.csv", "henry-hub-monthly.csv"):
+        shutil.copy(EIA / name, inbox / "prices")
+    (inbox / "prices" / "mapping.yml").write_text(textwrap.dedent("""
+        mappings:
+          - files: "wti-monthly.csv"
+            columns: {price_month: Date, price_usd: Price}
+            constants: {benchmark: WTI}
+          - files: "henry-hub-monthly.csv"
+            columns: {price_month: Month, price_usd: Price}
+            constants: {benchmark: HENRY_HUB}
+    """))
+    res = basinlab("run", "--month", "2016-08", "--data-dir", str(tmp_path / "data"),
+                   "--reports-dir", str(tmp_path / "reports"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    files = con.execute("select kind, rows_read, rows_loaded, rows_rejected from metadata.ingested_files").fetchall()
+    assert all(r == l + j for _, r, l, j in files)
+    volve = [f for f in files if f[0] == "volve"][0]
+    assert volve[1] == 15_832                               # every daily row accounted for
+    producers = {r[0] for r in con.execute("select distinct well_id from staging.stg_production "
+                                            "where oil_bbl > 0").fetchall()}
+    statuses = dict(con.execute("select well_id, status from marts.decline_params where phase = 'oil'").fetchall())
+    assert producers <= set(statuses) and all(statuses[w] for w in producers)
+    con.close()
+    text = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "reports" / "2016-08" / "basinlab_2016-08.pdf").pages)
+    assert "No GL lines are booked" in text and "Revenue calculated from the price deck" in text
+    wb = openpyxl.load_workbook(tmp_path / "reports" / "2016-08" / "basinlab_2016-08.xlsx", read_only=True)
+    wells = {r[0] for r in wb["Wells this month"].iter_rows(min_row=2, values_only=True)}
+    assert "15/9-F-12" in wells
