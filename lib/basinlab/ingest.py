@@ -484,6 +484,26 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: str | Path, batch_id: st
     return report
 
 
+def require_production(con: duckdb.DuckDBPyConnection, inbox: str | Path) -> int:
+    """Stop early, with what to do, when the warehouse holds no production at all.
+
+    Returns the number of current production rows. Raises :class:`IngestError`-like
+    ``RuntimeError`` naming the inbox when there are none (an empty inbox on a new data dir).
+    """
+    n = int(con.execute("""select count(*) from raw.well_production p
+                           join metadata.ingested_files f on f.file_id = p._file_id and f.status = 'loaded'
+                        """).fetchone()[0])
+    if n == 0:
+        raise NoProductionError(
+            f"no production data: the warehouse has none and {Path(inbox)} brought none. Drop files in "
+            f"{Path(inbox)}/well_production/ (or a Volve workbook in volve/), or run with --demo")
+    return n
+
+
+class NoProductionError(RuntimeError):
+    """The warehouse has no production rows to work on."""
+
+
 def rejected_summary(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> pd.DataFrame:
     """Rejected rows grouped by file and reason (the reason's first clause)."""
     where = "where _batch_id = ?" if batch_id else ""

@@ -353,6 +353,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
     result = RunResult(run_id=run_id, month=month, status="running", warehouse=paths.warehouse)
     with run_lock(paths, run_id, month):
         say(f"basinlab run {run_id}: month {month}, data {paths.data_dir}, reports {paths.reports_dir}")
+        recover_abandoned(paths, say)
         if demo:
             from .demo import generate_demo
 
@@ -474,6 +475,35 @@ def _manifest_facts(published: Path) -> tuple[list[dict], dict[str, int], list[d
         return inputs, counts, checks
 
     return _with_con(published, _facts, read_only=True)
+
+
+def recover_abandoned(paths: config.Paths, say: Progress = lambda _m: None) -> list[str]:
+    """Clean up after runs that died without cleaning up (killed, machine restarted).
+
+    Called under the run lock, so no other run is alive: a build file that is not marked
+    failed, or a report staging folder, belongs to a dead run. Its build is kept as
+    ``*.failed.duckdb`` and the run is logged as ``abandoned`` in runs.jsonl (and so reaches
+    ``metadata.pipeline_runs``). Returns the abandoned run ids.
+    """
+    gone: list[str] = []
+    if paths.builds.exists():
+        for build in sorted(paths.builds.glob("*.duckdb")):
+            if build.name.endswith(".failed.duckdb"):
+                continue
+            run_id = build.stem
+            build.with_name(build.name + ".wal").unlink(missing_ok=True)
+            os.replace(build, build.with_name(f"{run_id}.failed.duckdb"))
+            month = run_id.split("_", 1)[0]
+            entry = RunResult(run_id=run_id, month=month, status="abandoned",
+                              error="the run stopped before finishing (process killed?); its build was kept")
+            _append_run_log(paths, entry, started_at=_now())
+            gone.append(run_id)
+            say(f"  earlier run {run_id} did not finish: recorded as abandoned, its build kept for inspection")
+        _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
+    if paths.reports_dir.exists():
+        for staging in paths.reports_dir.glob(".staging-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+    return gone
 
 
 def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: str, say: Progress) -> Path | None:

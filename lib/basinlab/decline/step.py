@@ -36,6 +36,26 @@ FORECAST_TABLE = "marts.decline_forecast"
 TYPE_CURVES_TABLE = "marts.decline_type_curves"
 
 
+#: column types of the tables the step writes: a stable schema for readers, empty or not
+_DATE, _TEXT, _NUM, _INT, _BOOL = "date", "varchar", "double", "bigint", "boolean"
+TABLE_SCHEMAS: dict[str, dict[str, str]] = {
+    PARAMS_TABLE: {
+        "well_id": _TEXT, "phase": _TEXT, "model": _TEXT, "qi": _NUM, "di": _NUM, "b": _NUM, "dterm": _NUM,
+        "t0_month": _DATE, "fit_start": _DATE, "fit_end": _DATE, "n_points": _INT, "rmse": _NUM, "r2": _NUM,
+        "rmse_log": _NUM, "status": _TEXT, "reason": _TEXT, "cum_to_date": _NUM, "remaining": _NUM, "eur": _NUM,
+        "first_month": _DATE, "last_month": _DATE, "units": _TEXT,
+    },
+    FORECAST_TABLE: {
+        "well_id": _TEXT, "phase": _TEXT, "month": _DATE, "rate_per_day": _NUM, "volume": _NUM,
+        "cumulative": _NUM, "units": _TEXT,
+    },
+    TYPE_CURVES_TABLE: {
+        "group": _TEXT, "phase": _TEXT, "month_index": _INT, "p10": _NUM, "p50": _NUM, "p90": _NUM,
+        "mean": _NUM, "n_wells": _INT, "normalised": _BOOL, "units": _TEXT,
+    },
+}
+
+
 @dataclass
 class DeclineStepResult:
     params: pd.DataFrame
@@ -49,9 +69,16 @@ class DeclineStepResult:
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    """Replace ``table`` with ``df`` cast to the table's declared schema (extra columns kept as they are)."""
+    schema = TABLE_SCHEMAS[table]
+    missing = [c for c in schema if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table}: columns {missing} missing from the decline result")
+    cols = [f'cast(d."{c}" as {t}) as "{c}"' for c, t in schema.items()]
+    cols += [f'd."{c}"' for c in df.columns if c not in schema]
     con.register("_bl_decline_df", df)
     try:
-        con.execute(f"create or replace table {table} as select * from _bl_decline_df")
+        con.execute(f"create or replace table {table} as select {', '.join(cols)} from _bl_decline_df d")
     finally:
         con.unregister("_bl_decline_df")
 
