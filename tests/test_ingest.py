@@ -358,3 +358,17 @@ def test_line_numbers_hold_when_the_session_turned_insertion_order_off(con, tmp_
     assert _misplaced_rows(con) == (0, 0)
     assert [r[0] for r in con.execute("select source_line from raw.rejected_rows order by 1").fetchall()] == bad
     assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
+
+
+def test_latin1_csv_through_a_mapping_and_a_clear_error_without_one(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    body = "well_id,well_name,field\nNO-1,Sørlige Ålesund,Grieg\n"
+    (inbox / "well_header").mkdir(parents=True)
+    (inbox / "well_header" / "wells.csv").write_bytes(body.encode("latin-1"))
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    assert rep.files[0].status == "failed"
+    assert "line 2 is not valid UTF-8" in rep.files[0].error and "encoding: latin-1" in rep.files[0].error
+    write(inbox / "well_header/mapping.yml", "encoding: latin-1\n")
+    rep = ingest.ingest_inbox(con, inbox, "b2")
+    assert rep.files[0].status == "loaded", rep.files[0].error
+    assert con.execute("select well_name from raw.well_header").fetchone()[0] == "Sørlige Ålesund"

@@ -327,3 +327,22 @@ def test_a_killed_run_is_recovered_by_the_next(published, tmp_path):
     status = con.execute("select status from metadata.pipeline_runs where run_id = ?", [stale[0].stem]).fetchone()
     con.close()
     assert status == ("abandoned",)
+
+
+def test_sigterm_stops_the_run_cleanly(published, tmp_path):
+    data, reports = clone(published, tmp_path)
+    wh_sha = sha(data / "warehouse.duckdb")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("basinlab")), "run", "--month", MONTH,
+                             "--data-dir", str(data), "--reports-dir", str(reports)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+    for line in proc.stdout:
+        if "[transform]" in line:
+            break
+    proc.terminate()                                  # what `docker compose stop` sends
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "stopped by signal SIGTERM" in err
+    assert sha(data / "warehouse.duckdb") == wh_sha
+    assert not [p for p in (data / "builds").glob("*.duckdb") if not p.name.endswith(".failed.duckdb")]
+    last = json.loads((data / "runs.jsonl").read_text().splitlines()[-1])
+    assert last["status"] == "failed" and "SIGTERM" in last["error"]

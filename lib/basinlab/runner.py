@@ -73,6 +73,31 @@ class RunLockedError(RunError):
     """Another run holds the lock."""
 
 
+class RunInterrupted(RunError):
+    """The run was stopped by a signal (SIGTERM from a scheduler or container stop, SIGINT)."""
+
+
+@contextlib.contextmanager
+def _stop_cleanly_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into a RunInterrupted so a stopped run cleans up like a failed one
+    (build kept, run logged, lock released) instead of dying mid-write."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _handler(signum, _frame):
+        raise RunInterrupted(f"the run was stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, _handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class StepFailed(RunError):
     """A notebook raised. ``notebook`` is where the partial executed notebook is kept."""
 
@@ -351,7 +376,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
     t_run = time.perf_counter()
     started_at = _now()
     result = RunResult(run_id=run_id, month=month, status="running", warehouse=paths.warehouse)
-    with run_lock(paths, run_id, month):
+    with run_lock(paths, run_id, month), _stop_cleanly_on_sigterm():
         say(f"basinlab run {run_id}: month {month}, data {paths.data_dir}, reports {paths.reports_dir}")
         recover_abandoned(paths, say)
         if demo:

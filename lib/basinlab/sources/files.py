@@ -10,7 +10,8 @@ canonical one. It holds one mapping or a list of them under ``mappings:``,
 each applying to the files matching ``files`` (a glob, default ``*``)::
 
     files: "prod_*.csv"
-    delimiter: ";"            # CSV delimiter (default: detected)
+    delimiter: ";"            # CSV delimiter (default ",")
+    encoding: latin-1         # CSV encoding: utf-8 (default), utf-16 or latin-1
     decimal: ","              # decimal separator in numbers (default ".")
     sheet: Monthly            # XLSX sheet name or 1-based index (default: first)
     header_row: 1             # XLSX row holding the header (default 1)
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -66,8 +68,10 @@ PHASE_COLUMNS = {"oil": "oil_bbl", "gas": "gas_mcf", "water": "water_bbl"}
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".xlsx": "xlsx", ".xlsm": "xlsx"}
 MAPPING_FILE = "mapping.yml"
-MAPPING_KEYS = {"files", "format", "delimiter", "decimal", "sheet", "header_row", "columns", "date",
+MAPPING_KEYS = {"files", "format", "delimiter", "decimal", "encoding", "sheet", "header_row", "columns", "date",
                 "constants", "units", "values", "rate_basis"}
+#: CSV encodings DuckDB reads natively
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Mapping:
     files: str = "*"
     format: str | None = None
     delimiter: str | None = None
+    encoding: str = "utf-8"
     decimal: str = "."
     sheet: str | int | None = None
     header_row: int = 1
@@ -132,6 +137,8 @@ def _parse_mapping(path: Path, raw: dict, spec: KindSpec) -> Mapping:
         raise _mapping_error(path, "values: rates applies to well_production only")
     if m.date and not ({"year", "month"} <= set(m.date) or "format" in m.date):
         raise _mapping_error(path, "date needs year + month columns, or a format")
+    if str(m.encoding).lower() not in ENCODINGS:
+        raise _mapping_error(path, f"encoding must be one of {', '.join(ENCODINGS)}, got {m.encoding!r}")
     if m.decimal not in (".", ","):
         raise _mapping_error(path, "decimal must be '.' or ','")
     return m
@@ -340,6 +347,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
             opts = ["header = true", "all_varchar = true", "skip = 0"]
             delim = mapping.delimiter if mapping and mapping.delimiter else ("\t" if path.suffix.lower() == ".tsv" else ",")
             opts.append("delim = '" + delim.replace("'", "''") + "'")
+            if mapping and mapping.encoding.lower() != "utf-8":
+                opts.append(f"encoding = '{mapping.encoding.lower()}'")
             con.execute(f"create temp table {raw_table} as select * from read_csv('{p}', {', '.join(opts)})")
             offset = 2  # header on line 1
         elif fmt == "parquet":
@@ -357,6 +366,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
     except duckdb.Error as exc:
         msg = str(exc).strip().splitlines()
         detail = _csv_shape_problem(path, delim) if fmt == "csv" else None
+        if fmt == "csv" and "not utf-8 encoded" in str(exc).lower():
+            line = re.search(r"CSV Error on Line: (\d+)", str(exc))
+            detail = (f"line {line.group(1) if line else '?'} is not valid UTF-8; if the file is Latin-1 "
+                      f"(Excel on Windows) or UTF-16, say so in {MAPPING_FILE}: `encoding: latin-1`")
         raise SourceError(str(path), f"cannot be parsed as {fmt.upper()}: {detail or ' '.join(msg[:2])}",
                           line=None) from exc
     cols = [r[0] for r in con.execute(f"select column_name from (describe {raw_table})").fetchall()]
