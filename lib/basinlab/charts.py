@@ -73,8 +73,12 @@ def rejects_by_reason(rejects: pd.DataFrame) -> go.Figure:
     """Rejected rows per reason (from :func:`basinlab.ingest.rejected_summary`)."""
     df = rejects.groupby("reason", as_index=False)["rows"].sum().sort_values("rows")
     fig = go.Figure(go.Bar(y=df["reason"], x=df["rows"], orientation="h", marker_color="#b5453a"))
-    return style_figure(fig, "Rejected rows by reason", height=max(220, 60 + 30 * len(df)),
-                        x_title="rows", legend="none")
+    fig = style_figure(fig, "Rejected rows by reason", height=max(220, 60 + 30 * len(df)),
+                       x_title="rows", legend="none")
+    fig.update_xaxes(tickformat=",d", rangemode="tozero")
+    if df["rows"].max() < 10:
+        fig.update_xaxes(dtick=1)
+    return fig
 
 
 def waterfall_netback(fin: pd.Series) -> go.Figure:

@@ -504,12 +504,26 @@ class NoProductionError(RuntimeError):
     """The warehouse has no production rows to work on."""
 
 
+#: SQL turning a reject reason into its category: the first clause without the values
+#: ('negative oil_bbl -5.0' -> 'negative oil_bbl'; 'unparseable month in production_month: "2024-13"'
+#: -> 'unparseable month in production_month'; 'days_on 45.0 outside 0..30 for 2024-06' -> 'days_on outside the month')
+REASON_CATEGORY_SQL = r"""trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        split_part(reason, ';', 1),
+        ': "[^"]*"', '', 'g'),
+        ' \(.*\)', '', 'g'),
+        ' outside [-0-9.]+\.\.[-0-9.]+ for [0-9]{4}-[0-9]{2}', ' outside the month', 'g'),
+        ' -?[0-9][0-9.]*', '', 'g'))"""
+
+
 def rejected_summary(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> pd.DataFrame:
-    """Rejected rows grouped by file and reason (the reason's first clause)."""
-    where = "where _batch_id = ?" if batch_id else ""
+    """Rejected rows of current file versions by file and reason category, with the first line and an example."""
+    where = "and r._batch_id = ?" if batch_id else ""
     return con.execute(
-        f"""select source_file, regexp_replace(split_part(reason, ';', 1), '[-0-9.]+|"[^"]*"', '…', 'g') as reason,
-                   count(*) as rows, min(source_line) as first_line
-            from raw.rejected_rows {where} group by all order by rows desc, source_file""",
+        f"""select r.source_file, {REASON_CATEGORY_SQL} as reason, count(*) as rows,
+                   min(r.source_line) as first_line, arg_min(r.reason, r.source_line) as example
+            from raw.rejected_rows r
+            join metadata.ingested_files f on f.file_id = r._file_id and f.status = 'loaded'
+            where true {where}
+            group by all order by rows desc, r.source_file, reason""",
         [batch_id] if batch_id else [],
     ).df()
