@@ -406,7 +406,18 @@ def _change(ch) -> str:
     return f"{'up' if ch > 0 else 'down'} {abs(ch):.1%} on the prior month"
 
 
-def narrative(k: pd.DataFrame, month: str) -> str:
+def reporting_currency_note(con, month: str) -> str:
+    """Revenue and NOI in the reporting currency (metadata.transform_settings), when it is not USD."""
+    row = con.execute("""select reporting_currency, reporting_units_per_usd, revenue_booked_reporting, noi_reporting
+                         from marts.mart_kpis_monthly where month = ?::date""", [month_start(month)]).fetchone()
+    if not row or row[0] in (None, "USD") or row[1] is None or row[2] is None or not financials_available(con, month):
+        return ""
+    cur, rate, rev, noi = row
+    return (f" In {cur} at {rate:,.4f} {cur}/USD: revenue {cur} {rev:,.0f}, net operating income "
+            f"{cur} {noi:,.0f}.")
+
+
+def narrative(k: pd.DataFrame, month: str, currency_note: str = "") -> str:
     """Two sentences a stakeholder reads first: production and unit economics."""
     prod, wells = _kpi(k, "Production"), _kpi(k, "Producing wells")
     rev, noi = _kpi(k, "Revenue (booked)"), _kpi(k, "Net operating income")
@@ -421,7 +432,7 @@ def narrative(k: pd.DataFrame, month: str) -> str:
         unit = (f"; LOE ran at USD {loe['value']:,.2f}/BOE and the netback at USD {nb['value']:,.2f}/BOE"
                 if loe["value"] is not None and nb["value"] is not None else "")
         parts.append(f"Booked revenue was **USD {rev['value']:,.0f}** and net operating income "
-                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}){unit}.")
+                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}){unit}.{currency_note}")
     return " ".join(parts)
 
 
