@@ -268,7 +268,7 @@ def built(tmp_path_factory) -> Path:
     return data
 
 
-SUMMARY = re.compile(r"^(\d+) checks: (\d+) passed, (\d+) warnings, (\d+) errors$", re.M)
+SUMMARY = re.compile(r"^(\d+) checks on .*: (\d+) passed, (\d+) warnings, (\d+) errors", re.M)
 
 
 def check_rows(out: str) -> dict[str, str]:

@@ -143,13 +143,24 @@ def cmd_check(a: argparse.Namespace) -> int:
         results = quality.run_checks(con, month=a.month, persist=False)
     finally:
         con.close()
-    frame = quality.checks_summary_frame(results)
-    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 160):
-        print(frame.to_string(index=False))
-    errors = [r for r in results if r.status == "fail" and r.severity == "error"]
-    warns = [r for r in results if r.status == "fail" and r.severity == "warn"]
-    print(f"\n{len(results)} checks: {len(results) - len(errors) - len(warns)} passed, "
-          f"{len(warns)} warnings, {len(errors)} errors")
+    failing = [r for r in results if r.status != "pass"]
+    shown = results if a.all else failing
+    order = {"error": 0, "warn": 1}
+    for r in sorted(shown, key=lambda r: (r.status == "pass", order.get(r.severity, 2), r.check_name)):
+        mark = "PASS" if r.status == "pass" else ("FAIL" if r.severity == "error" else "WARN")
+        where = f"{r.model}.{r.column_name}" if r.column_name else (r.model or "")
+        print(f"{mark}  {r.check_name:60s} {where:45s} {r.failing_rows:>8,} rows")
+        if r.status != "pass":
+            if r.error:
+                print(f"      could not run: {r.error}")
+            elif r.description:
+                print(f"      expects: {r.description}")
+            if r.sample:
+                print(f"      sample: {r.sample[:300]}")
+    errors = sum(1 for r in failing if r.severity == "error")
+    warns = len(failing) - errors
+    print(f"{len(results)} checks on {path}: {len(results) - len(failing)} passed, {warns} warnings, {errors} errors"
+          + ("" if a.all else " (--all lists every check)"))
     return 1 if errors else 0
 
 
@@ -218,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="run every data-quality check on the published warehouse (read-only)")
     c.add_argument("--month", type=_month, help="month that must be present (freshness)")
+    c.add_argument("--all", action="store_true", help="list passing checks too")
     c.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
     data_dir(c)
     c.set_defaults(fn=cmd_check)
