@@ -272,15 +272,13 @@ SUMMARY = re.compile(r"^(\d+) checks on .*: (\d+) passed, (\d+) warnings, (\d+) 
 
 
 def check_rows(out: str) -> dict[str, str]:
-    """check_name -> status (pass/fail) from the printed table
-    (columns: check_name model column_name check_type severity status ...)."""
-    return {m.group(1): m.group(3) for m in
-            re.finditer(r"^\s*(\w+)\s+\S+\s+\S+\s+\w+\s+(error|warn)\s+(pass|fail)\b", out, re.M)}
+    """check_name -> PASS / FAIL (error) / WARN from the printed lines (``MARK  name  where  N rows``)."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"^(PASS|FAIL|WARN)\s+(\w+)\s", out, re.M)}
 
 
 def test_check_passes_on_a_good_warehouse_and_prints_the_summary(built):
     before = hashlib.sha256((built / config.WAREHOUSE_FILE).read_bytes()).hexdigest()
-    res = cli("check", "--data-dir", built, "--month", MONTH)
+    res = cli("check", "--data-dir", built, "--month", MONTH, "--all")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     m = SUMMARY.search(res.stdout)
     assert m, res.stdout[-2000:]
@@ -288,7 +286,9 @@ def test_check_passes_on_a_good_warehouse_and_prints_the_summary(built):
     assert total > 0 and errors == 0 and passed + warns == total
     rows = check_rows(res.stdout)
     assert len(rows) == total, "every check printed as a row"
-    assert rows["gl_journals_balance"] == "pass"
+    assert rows["gl_journals_balance"] == "PASS"
+    quiet = cli("check", "--data-dir", built, "--month", MONTH)
+    assert quiet.returncode == 0 and not check_rows(quiet.stdout), "without --all only failing checks are listed"
     assert hashlib.sha256((built / config.WAREHOUSE_FILE).read_bytes()).hexdigest() == before, \
         "check must open the published warehouse read-only"
     assert not (built / (config.WAREHOUSE_FILE + ".wal")).exists()
@@ -297,7 +297,7 @@ def test_check_passes_on_a_good_warehouse_and_prints_the_summary(built):
 def test_check_fails_on_a_month_that_is_not_loaded(built):
     res = cli("check", "--data-dir", built, "--month", "2031-01")
     assert res.returncode == 1
-    assert check_rows(res.stdout)["freshness_stg_production"] == "fail", res.stdout[-3000:]
+    assert check_rows(res.stdout)["freshness_stg_production"] == "FAIL", res.stdout[-3000:]
 
 
 def test_check_fails_naming_an_unbalanced_journal(built, tmp_path):
@@ -324,7 +324,8 @@ def test_check_fails_naming_an_unbalanced_journal(built, tmp_path):
     res = cli("check", "--data-dir", data, "--month", MONTH)
     assert res.returncode == 1, res.stdout[-3000:]
     no_traceback(res)
-    assert check_rows(res.stdout)["gl_journals_balance"] == "fail", res.stdout[-3000:]
+    assert check_rows(res.stdout)["gl_journals_balance"] == "FAIL", res.stdout[-3000:]
+    assert "JE-UNBALANCED" in res.stdout      # the failing sample names the journal
     m = SUMMARY.search(res.stdout)
     assert m and int(m.group(4)) >= 1, res.stdout[-2000:]
 
