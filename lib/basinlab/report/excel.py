@@ -275,9 +275,14 @@ def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
         c = ws.cell(row=r, column=2, value=_about_value(value))
         if isinstance(c.value, _dt.datetime):
             c.number_format = "yyyy-mm-dd hh:mm"
-        c.alignment = wrap
+        c.alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
         if isinstance(c.value, str) and c.value.startswith("="):
             c.data_type = "s"
+        # the value spans columns B:C; give wrapped text the rows it needs (not every viewer autofits)
+        ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=3)
+        if isinstance(c.value, str):
+            lines = max(1, -(-len(c.value) // _ABOUT_VALUE_CHARS))
+            ws.row_dimensions[r].height = 15 * lines
         r += 1
 
     dq = md.get("data_quality")
@@ -338,8 +343,15 @@ def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
     ws.sheet_view.showGridLines = False
 
 
+#: characters of about-sheet value text per line across the merged columns B:C
+_ABOUT_VALUE_CHARS = 100
+
+
 def _status_color(status: str) -> str:
-    s = status.lower()
+    s = status.lower().strip()
+    first = s.split(":")[0].split()[0] if s else ""
+    if first in ("pass", "passed", "ok"):
+        return "2E7D32"
     if any(w in s for w in ("fail", "error")):
         return "C00000"
     if "warn" in s:
