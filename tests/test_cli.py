@@ -387,3 +387,21 @@ def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_runs_lists_outcomes_and_strict_flags_a_failed_latest_run(tmp_path):
+    data = tmp_path / "data"
+    res = cli("runs", "--data-dir", data)
+    assert res.returncode == 0 and "no runs recorded yet" in res.stdout
+    data.mkdir()
+    (data / config.RUN_LOG_FILE).write_text(
+        '{"run_id": "2024-05_a", "month": "2024-05", "status": "succeeded", "seconds": 20.5, '
+        '"started_at": "2024-06-02 06:00:00"}\n'
+        '{"run_id": "2024-06_b", "month": "2024-06", "status": "failed", "seconds": 3.0, '
+        '"started_at": "2024-07-02 06:00:00", "error": "step ingest failed in 01_ingest.ipynb, cell 5: boom\\nmore"}\n')
+    res = cli("runs", "--data-dir", data)
+    assert res.returncode == 0
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("2024-")]
+    assert len(lines) == 2 and "succeeded" in lines[0] and "20.5s" in lines[0]
+    assert "failed" in lines[1] and "01_ingest.ipynb, cell 5: boom" in lines[1] and "more" not in lines[1]
+    assert cli("runs", "--data-dir", data, "--strict").returncode == 1

@@ -4,7 +4,8 @@
     basinlab run    --month YYYY-MM [--demo] [--data-dir D] [--reports-dir R]
     basinlab db     migrate|status [--warehouse PATH]
     basinlab models [--mermaid] [--select NAME+ [--list]] [--warehouse PATH]
-    basinlab check  [--month YYYY-MM]
+    basinlab check  [--month YYYY-MM] [--all]
+    basinlab runs   [--last N] [--strict]
     basinlab lab    [--port P]
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage.
@@ -164,6 +165,35 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_runs(a: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    paths = config.Paths.resolve(a.data_dir)
+    if paths.warehouse.exists():
+        st = paths.warehouse.stat()
+        print(f"published: {paths.warehouse} ({st.st_size / 1e6:,.1f} MB, "
+              f"{datetime.fromtimestamp(st.st_mtime):%Y-%m-%d %H:%M})")
+    else:
+        print(f"published: none yet at {paths.warehouse}")
+    if not paths.run_log.exists():
+        print("no runs recorded yet")
+        return 0
+    entries = []
+    for line in paths.run_log.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    for e in entries[-a.last:]:
+        err = (e.get("error") or "").splitlines()[0][:100] if e.get("error") else ""
+        secs = e.get("seconds")
+        took = f"{secs:6.1f}s" if isinstance(secs, (int, float)) else "      "
+        print(f"{e.get('started_at', ''):19s}  {e.get('month', ''):7s}  {e.get('status', ''):10s} {took}  "
+              f"{e.get('run_id', '')}  {err}")
+    return 1 if entries and entries[-1].get("status") not in ("succeeded",) and a.strict else 0
+
+
 def cmd_lab(a: argparse.Namespace) -> int:
     paths = config.Paths.resolve(a.data_dir)
     env = os.environ | {
@@ -233,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
     data_dir(c)
     c.set_defaults(fn=cmd_check)
+
+    rn = sub.add_parser("runs", help="recent runs (succeeded, failed, abandoned) and the published warehouse")
+    rn.add_argument("--last", type=_positive, default=12, help="how many runs to list")
+    rn.add_argument("--strict", action="store_true", help="exit 1 when the latest run did not succeed (monitoring)")
+    data_dir(rn)
+    rn.set_defaults(fn=cmd_runs)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks (warehouse read-only)")
     lab.add_argument("--port", type=int, default=8888)
