@@ -372,3 +372,16 @@ def test_latin1_csv_through_a_mapping_and_a_clear_error_without_one(con, tmp_pat
     rep = ingest.ingest_inbox(con, inbox, "b2")
     assert rep.files[0].status == "loaded", rep.files[0].error
     assert con.execute("select well_name from raw.well_header").fetchone()[0] == "Sørlige Ålesund"
+
+
+def test_a_file_put_back_to_an_earlier_version_wins_again(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    a = PRODUCTION_HEADER + "W1,2024-01,31,70,200,10\n"
+    b = PRODUCTION_HEADER + "W1,2024-01,31,99,200,10\n"
+    for batch, body in (("b1", a), ("b2", b), ("b3", a)):
+        write(inbox / "well_production/p.csv", body)
+        f = ingest.ingest_inbox(con, inbox, batch).files[0]
+        assert f.status == "loaded", (batch, f.note)
+    current = con.execute("""select p.oil_bbl, f.version from raw.well_production p join metadata.ingested_files f
+                             on f.file_id = p._file_id where f.status = 'loaded'""").fetchall()
+    assert current == [(70.0, 3)]

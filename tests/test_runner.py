@@ -346,3 +346,45 @@ def test_sigterm_stops_the_run_cleanly(published, tmp_path):
     assert not [p for p in (data / "builds").glob("*.duckdb") if not p.name.endswith(".failed.duckdb")]
     last = json.loads((data / "runs.jsonl").read_text().splitlines()[-1])
     assert last["status"] == "failed" and "SIGTERM" in last["error"]
+
+
+def test_manifest_checks_are_this_runs(published):
+    data, reports, _ = published
+    manifest = json.loads((reports / MONTH / "manifest.json").read_text())
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    n = con.execute("select count(*) from metadata.data_quality_checks where run_id = ?",
+                    [manifest["run_id"]]).fetchone()[0]
+    con.close()
+    assert n > 0 and len(manifest["checks"]) == n
+
+
+def test_a_warehouse_problem_fails_the_run_with_a_message_not_a_traceback(published, tmp_path):
+    data, reports = clone(published, tmp_path)
+    con = duckdb.connect(str(data / "warehouse.duckdb"))
+    con.execute("update metadata.schema_migrations set checksum_sha256 = 'tampered' where version = 1")
+    con.close()
+    res = basinlab("run", "--month", MONTH, "--data-dir", str(data), "--reports-dir", str(reports))
+    assert res.returncode == 1
+    assert "V001__initial_schema.sql" in res.stderr and "Traceback" not in res.stderr
+    last = json.loads((data / "runs.jsonl").read_text().splitlines()[-1])
+    assert last["status"] == "failed"
+    assert not [p for p in (data / "builds").glob("*.duckdb") if not p.name.endswith(".failed.duckdb")]
+
+
+def test_run_log_with_repeated_entries_imports_once(tmp_path):
+    from basinlab import warehouse
+
+    paths = config.Paths.resolve(tmp_path / "data", tmp_path / "reports")
+    paths.data_dir.mkdir(parents=True)
+    entries = [{"run_id": "2024-06_x", "month": "2024-06", "status": s, "started_at": "2024-07-01 06:00:00",
+                "steps": [{"step": "ingest", "notebook": "01_ingest.ipynb", "status": "failed",
+                           "started_at": "2024-07-01 06:00:00"}]}
+               for s in ("running", "abandoned")]
+    paths.run_log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    runner._import_run_log(con, paths)
+    runner._import_run_log(con, paths)          # and again on the next run: still one row
+    assert con.execute("select status from metadata.pipeline_runs").fetchall() == [("abandoned",)]
+    assert con.execute("select count(*) from metadata.pipeline_run_steps").fetchone()[0] == 1
+    con.close()

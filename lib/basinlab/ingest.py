@@ -385,9 +385,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
     try:
         res.sha256 = file_sha256(path)
         size = path.stat().st_size
+        # the same content is already current (under this or another name): nothing new to load.
+        # Content seen only in superseded versions is loaded again: a file put back to an earlier
+        # version must win over the version it replaced.
         seen = con.execute(
             "select file_id, file_name, status from metadata.ingested_files where sha256 = ? and kind = ? "
-            "order by file_id desc limit 1", [res.sha256, kind]).fetchone()
+            "and status = 'loaded' order by file_id desc limit 1", [res.sha256, kind]).fetchone()
         if seen:
             res.status, res.file_id = "duplicate", int(seen[0])
             res.note = f"same content already ingested as {seen[1]} (file_id {seen[0]}, {seen[2]})"

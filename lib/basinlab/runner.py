@@ -74,7 +74,7 @@ class RunLockedError(RunError):
 
 
 class RunInterrupted(RunError):
-    """The run was stopped by a signal (SIGTERM from a scheduler or container stop, SIGINT)."""
+    """The run was stopped: SIGTERM (a scheduler or container stop) or Ctrl-C."""
 
 
 @contextlib.contextmanager
@@ -267,11 +267,14 @@ def _import_run_log(con, paths: config.Paths) -> None:
             con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [rid, e.get("month"), e.get("status"), e.get("started_at"), e.get("finished_at"),
                          e.get("error"), str(paths.data_dir), str(paths.reports_dir), __version__])
+            known[rid] = e.get("status")
         elif known[rid] != e.get("status"):
             con.execute("update metadata.pipeline_runs set status = ?, finished_at = ?, error = ? where run_id = ?",
                         [e.get("status"), e.get("finished_at"), e.get("error"), rid])
+            known[rid] = e.get("status")
         for s in e.get("steps", []):
             if (rid, s["step"]) not in known_steps:
+                known_steps.add((rid, s["step"]))
                 con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [rid, s["step"], s["notebook"], s["status"], s["started_at"], s.get("finished_at"),
                              s.get("rows_in"), s.get("rows_out"), s.get("error")])
@@ -359,6 +362,7 @@ def _prune(paths: list[Path], keep: int) -> None:
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
+            p.with_name(p.name + ".wal").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the run
@@ -389,36 +393,45 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
             say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
                 f"({result.timings['demo']:.1f}s)")
         build = paths.builds / f"{run_id}.duckdb"
-        t0 = time.perf_counter()
-        warehouse.copy_for_build(paths.warehouse, build)
-
-        def _start(con):
-            warehouse.migrate(con)
-            _import_run_log(con, paths)
-            _record_run(con, result, started_at, paths, finished=False)
-
-        _with_con(build, _start)
-        result.timings["build_setup"] = time.perf_counter() - t0
         staging_dir = paths.reports_dir / f".staging-{run_id}"
         nb_dir = staging_dir / "notebooks"
         base_params = {"run_id": run_id, "month": month, "data_dir": str(paths.data_dir)}
         try:
-            for step in [s for s in steps if s.writer]:
-                params = base_params | {"warehouse": str(build)}
-                result.steps.append(_run_step(step, build, nb_dir, params, run_id, say))
-            # all writer steps passed: seal the run record, then publish atomically
-            result.status = "published"
-            t0 = time.perf_counter()
-            _with_con(build, lambda con: _record_run(con, result, started_at, paths, finished=True))
-            snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
-            result.timings["publish"] = time.perf_counter() - t0
-            say(f"  published {paths.warehouse}" + (f" (previous kept as {snap.name})" if snap else ""))
-            for step in [s for s in steps if not s.writer]:
-                params = base_params | {"warehouse": str(paths.warehouse),
-                                        "output_dir": str(staging_dir)}
-                result.steps.append(_run_step(step, None, nb_dir, params, run_id, say))
-            _finish_report(result, paths, staging_dir, month, run_id, base_params, say)
-            result.status = "succeeded"
+            try:
+                t0 = time.perf_counter()
+                warehouse.copy_for_build(paths.warehouse, build)
+
+                def _start(con):
+                    warehouse.migrate(con)
+                    _import_run_log(con, paths)
+                    _record_run(con, result, started_at, paths, finished=False)
+
+                _with_con(build, _start)
+                result.timings["build_setup"] = time.perf_counter() - t0
+                for step in [s for s in steps if s.writer]:
+                    params = base_params | {"warehouse": str(build)}
+                    result.steps.append(_run_step(step, build, nb_dir, params, run_id, say))
+                # all writer steps passed: seal the run record, then publish atomically
+                result.status = "published"
+                t0 = time.perf_counter()
+                _with_con(build, lambda con: _record_run(con, result, started_at, paths, finished=True))
+                snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
+                result.timings["publish"] = time.perf_counter() - t0
+                say(f"  published {paths.warehouse}" + (f" (previous kept as {snap.name})" if snap else ""))
+                for step in [s for s in steps if not s.writer]:
+                    params = base_params | {"warehouse": str(paths.warehouse),
+                                            "output_dir": str(staging_dir)}
+                    result.steps.append(_run_step(step, None, nb_dir, params, run_id, say))
+                _finish_report(result, paths, staging_dir, month, run_id, base_params, say)
+                result.status = "succeeded"
+            except RunError:
+                raise
+            except KeyboardInterrupt:
+                raise RunInterrupted("the run was interrupted (Ctrl-C)") from None
+            except (warehouse.WarehouseError, duckdb.Error, OSError) as exc:
+                raise RunError(f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:  # a report or library error: still a failed run, never a traceback
+                raise RunError(f"{type(exc).__name__}: {exc}") from exc
         except RunError as exc:
             result.status = "failed"
             kept = _keep_failed(paths, build, staging_dir, run_id, say)
@@ -474,7 +487,7 @@ def _finish_report(result: RunResult, paths: config.Paths, staging_dir: Path, mo
     say(f"  [pdf] {pdf.name} ({result.timings['pdf']:.1f}s)")
     if not xlsx.exists():
         raise RunError(f"the report notebook did not write {xlsx.name}")
-    manifest_inputs, row_counts, checks = _manifest_facts(paths.warehouse)
+    manifest_inputs, row_counts, checks = _manifest_facts(paths.warehouse, run_id)
     outputs = sorted(p for p in staging_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     report.write_manifest(staging_dir / "manifest.json", run_id=run_id, month=month, parameters=params,
                           inputs=manifest_inputs, row_counts=row_counts, checks=checks, outputs=outputs)
@@ -485,7 +498,7 @@ def _finish_report(result: RunResult, paths: config.Paths, staging_dir: Path, mo
     result.xlsx = final / xlsx.name
 
 
-def _manifest_facts(published: Path) -> tuple[list[dict], dict[str, int], list[dict]]:
+def _manifest_facts(published: Path, run_id: str) -> tuple[list[dict], dict[str, int], list[dict]]:
     def _facts(con):
         inputs = con.execute(
             """select file_name as file, kind, sha256, version, status, rows_read, rows_loaded, rows_rejected,
@@ -494,12 +507,18 @@ def _manifest_facts(published: Path) -> tuple[list[dict], dict[str, int], list[d
         counts = warehouse.table_counts(con)
         checks = con.execute(
             """select check_name, model, column_name, check_type, severity, status, failing_rows
-               from metadata.data_quality_checks
-               where run_id = (select max(run_id) from metadata.data_quality_checks)
-               order by severity, check_name""").df().to_dict("records")
+               from metadata.data_quality_checks where run_id = ?
+               order by severity, check_name""", [run_id]).df().to_dict("records")
         return inputs, counts, checks
 
     return _with_con(published, _facts, read_only=True)
+
+
+def _move_wal(build: Path, kept: Path) -> None:
+    """Keep a build's write-ahead log with it: without it the kept copy would lose committed work."""
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        os.replace(wal, kept.with_name(kept.name + ".wal"))
 
 
 def recover_abandoned(paths: config.Paths, say: Progress = lambda _m: None) -> list[str]:
@@ -516,8 +535,9 @@ def recover_abandoned(paths: config.Paths, say: Progress = lambda _m: None) -> l
             if build.name.endswith(".failed.duckdb"):
                 continue
             run_id = build.stem
-            build.with_name(build.name + ".wal").unlink(missing_ok=True)
-            os.replace(build, build.with_name(f"{run_id}.failed.duckdb"))
+            kept = build.with_name(f"{run_id}.failed.duckdb")
+            os.replace(build, kept)
+            _move_wal(build, kept)
             month = run_id.split("_", 1)[0]
             entry = RunResult(run_id=run_id, month=month, status="abandoned",
                               error="the run stopped before finishing (process killed?); its build was kept")
@@ -544,7 +564,7 @@ def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: st
     if build.exists():
         kept = build.with_name(build.stem + ".failed.duckdb")
         os.replace(build, kept)
-        build.with_name(build.name + ".wal").unlink(missing_ok=True)
+        _move_wal(build, kept)
         say(f"  failed build kept as {kept} (the published warehouse is unchanged)")
         _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
     return kept_dir
