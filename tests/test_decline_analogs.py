@@ -51,15 +51,23 @@ def test_short_history_well_takes_the_field_shape_and_its_own_qi(field_table):
     assert row["qi"] == pytest.approx(new.qi, rel=0.01)
 
 
-def test_analog_reserves_are_cum_plus_forecast(field_table):
+def test_analog_reserves_are_cum_plus_the_models_volume_to_the_limit(field_table):
     prod, header, _ = field_table
-    params = apply_analogs(fit_wells(prod, FitConfig(phases=("oil",))), prod, header)
-    fc = forecast(params.assign(status=params["status"].replace({ANALOG_STATUS: "fitted"})))
+    cfg = FitConfig(phases=("oil",))
+    params = apply_analogs(fit_wells(prod, cfg), prod, header)
+    fc = forecast(params.assign(status=params["status"].replace({ANALOG_STATUS: "fitted"})), q_limit=cfg.q_limits)
     out = _fill_analog_reserves(params, fc).set_index("well_id").loc["NEW"]
-    expected_remaining = fc[fc["well_id"] == "NEW"]["volume"].sum()
-    assert expected_remaining > 0
-    assert out["remaining"] == pytest.approx(expected_remaining)
-    assert out["eur"] == pytest.approx(out["cum_to_date"] + expected_remaining)
+    # independently: the analog model's closed-form volume from the end of the history to the rate limit
+    # or the time cap (max_years after the well's first month), whichever comes first
+    model = ModifiedHyperbolic(qi=out["qi"], di=out["di"], b=out["b"], dterm=out["dterm"])
+    t0 = pd.Timestamp(out["t0_month"])
+    t_start = (pd.Timestamp("2024-01-01") - t0).days                    # the month after the last actual
+    t_cap = (pd.Timestamp("2023-10-01") - t0).days + cfg.max_years * 365.25
+    t_end = min(float(model.time_at_rate(cfg.q_limits["oil"])), t_cap)
+    expected = float(model.cum(t_end) - model.cum(t_start))
+    assert expected > 0
+    assert out["remaining"] == pytest.approx(expected, rel=1e-6)
+    assert out["eur"] == pytest.approx(out["cum_to_date"] + expected, rel=1e-6)
 
 
 def test_small_group_falls_back_to_all_wells(field_table):
@@ -78,19 +86,20 @@ def test_no_analogs_without_fitted_wells_or_producing_months():
     assert (out["status"] == "insufficient_history").all()   # nothing to borrow a shape from
 
 
-def test_wells_without_recent_production_are_inactive_not_forecast():
-    from basinlab.decline.step import INACTIVE_STATUS, mark_inactive
+@pytest.mark.parametrize("idle_months, expected", [(2, "fitted"), (3, "inactive")])
+def test_wells_without_recent_production_are_inactive_not_forecast(idle_months, expected):
+    from basinlab.decline.step import mark_inactive
 
     live = well_rows("LIVE", ModifiedHyperbolic(qi=500.0, di=0.6, b=1.0, dterm=0.06), "2020-01-01", 36)
-    dead = well_rows("DEAD", ModifiedHyperbolic(qi=500.0, di=0.6, b=1.0, dterm=0.06), "2020-01-01", 36)
-    dead.loc[dead.index[-6:], ["oil_bbl", "gas_mcf", "water_bbl"]] = 0.0   # shut in for the last 6 months
-    dead.loc[dead.index[-6:], "days_on"] = 0.0
-    prod = pd.concat([live, dead], ignore_index=True)
+    idle = well_rows("IDLE", ModifiedHyperbolic(qi=500.0, di=0.6, b=1.0, dterm=0.06), "2020-01-01", 36)
+    idle.loc[idle.index[-idle_months:], ["oil_bbl", "gas_mcf", "water_bbl", "days_on"]] = 0.0
+    prod = pd.concat([live, idle], ignore_index=True)
     params = fit_wells(prod, FitConfig(phases=("oil",)))
     out = mark_inactive(params, prod, inactive_months=3).set_index("well_id")
     assert out.loc["LIVE", "status"] == "fitted"
-    assert out.loc["DEAD", "status"] == INACTIVE_STATUS
-    assert out.loc["DEAD", "remaining"] == 0.0
-    assert out.loc["DEAD", "eur"] == pytest.approx(dead["oil_bbl"].sum())
-    assert "no oil production since 2022-06" in out.loc["DEAD", "reason"]
-    assert forecast(out.reset_index())["well_id"].unique().tolist() == ["LIVE"]
+    assert out.loc["IDLE", "status"] == expected          # 3 idle months (the dim_wells shut-in rule) = inactive
+    if expected == "inactive":
+        assert out.loc["IDLE", "remaining"] == 0.0
+        assert out.loc["IDLE", "eur"] == pytest.approx(idle["oil_bbl"].sum())
+        assert "no oil production since 2022-09" in out.loc["IDLE", "reason"]
+        assert forecast(out.reset_index())["well_id"].unique().tolist() == ["LIVE"]

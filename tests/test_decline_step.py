@@ -45,3 +45,21 @@ def test_step_on_demo_data_fills_dim_wells_reserves(tmp_path):
     assert diff < 1e-9
     assert len(res.type_curves)
     con.close()
+
+
+def test_eur_boe_counts_an_unforecast_phase_at_its_cumulative(tmp_path):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    run_models(con, run_id="r")
+    con.execute("delete from marts.decline_params")
+    con.execute("""insert into marts.decline_params (well_id, phase, model, status, cum_to_date, remaining, eur)
+                   values ('W1', 'oil', 'modified_hyperbolic', 'fitted', 1000, 500, 1500),
+                          ('W1', 'gas', 'modified_hyperbolic', 'no_decline', 6000, null, null),
+                          ('W2', 'oil', 'modified_hyperbolic', 'no_production', 0, null, null),
+                          ('W2', 'gas', 'modified_hyperbolic', 'fitted', 600, 1200, 1800)""")
+    run_models(con, run_id="r", select="int_well_reserves")
+    rows = dict((w, (e, r)) for w, e, r in con.execute(
+        "select well_id, eur_boe, remaining_boe from marts.int_well_reserves").fetchall())
+    assert rows["W1"] == (1500 + 6000 / 6, 500)      # gas at its cumulative, nothing remaining
+    assert rows["W2"] == (0 + 1800 / 6, 1200 / 6)
+    con.close()

@@ -11,8 +11,6 @@ import plotly.graph_objects as go
 
 from .report import style_figure
 
-MCF_PER_BOE = 6.0
-
 
 def ingest_files(files: pd.DataFrame) -> go.Figure:
     """Rows loaded vs rejected per ingested file (rows in = loaded + rejected)."""

@@ -80,7 +80,10 @@ def cmd_db(a: argparse.Namespace) -> int:
             print(f"{path}: " + (", ".join(m.filename for m in applied) + " applied" if applied else "up to date"))
             return 0
         if not path.exists():
-            states = warehouse.migration_status(__import__("duckdb").connect(":memory:"))
+            import duckdb
+
+            with duckdb.connect(":memory:") as mem:
+                states = warehouse.migration_status(mem)
             print(f"{path} does not exist yet; every migration is pending:")
         else:
             con = warehouse.connect(path, read_only=True)

@@ -22,7 +22,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
 SQL_DIR = REPO_ROOT / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
-CHECKS_DIR = SQL_DIR / "checks"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 

@@ -51,7 +51,9 @@ class NotebookContext:
 def latest_month(con: duckdb.DuckDBPyConnection) -> str | None:
     """Latest production month in the warehouse as YYYY-MM (raw data, so it works before transform)."""
     try:
-        row = con.execute("select max(production_month) from raw.well_production").fetchone()
+        row = con.execute("""select max(p.production_month) from raw.well_production p
+                             join metadata.ingested_files f on f.file_id = p._file_id and f.status = 'loaded'
+                          """).fetchone()
     except duckdb.Error:
         return None
     return row[0].strftime("%Y-%m") if row and row[0] else None
@@ -92,7 +94,11 @@ def open_context(role: str, *, run_id: str = "", month: str = "", warehouse_path
         config.parse_month(month)
     if role == "writer":
         con = warehouse.connect(wh)
-        warehouse.migrate(con)
+        try:
+            warehouse.migrate(con)
+        except BaseException:
+            con.close()
+            raise
     else:
         con = warehouse.connect(wh, read_only=True)
     if not month:

@@ -228,8 +228,6 @@ def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = confi
             snapshot = snapshot.with_name(f"warehouse-{stamp}-{n}{('-' + label) if label else ''}.duckdb")
         try:
             os.link(published, snapshot)
-        except FileExistsError:
-            raise
         except OSError:  # filesystems without hard links
             shutil.copy2(published, snapshot)
     os.replace(build, published)

@@ -1,6 +1,9 @@
 -- One row per well with the decline step's cumulative, remaining and EUR per phase
 -- (marts.decline_params; empty -> no rows until the decline step has run).
--- Units: oil in bbl, gas in mcf; boe = oil + gas / 6 when both phases are fitted.
+-- Units: oil in bbl, gas in mcf; boe = oil + gas / 6.
+-- The BOE totals count a phase without a forecast (no decline, too short, no production, failed)
+-- at its cumulative to date and no remaining volume: a floor, so a field total never drops a well
+-- because one of its phases could not be fitted.
 with params as (
     select
         well_id,
@@ -26,10 +29,10 @@ final as (
         max(case when phase = 'gas' then cum_to_date end) as gas_cum_to_date_mcf,
         max(case when phase = 'gas' then remaining end)   as gas_remaining_mcf,
         max(case when phase = 'gas' then eur end)         as gas_eur_mcf,
-        max(case when phase = 'oil' then remaining end)
-            + max(case when phase = 'gas' then remaining end) / 6.0 as remaining_boe,
-        max(case when phase = 'oil' then eur end)
-            + max(case when phase = 'gas' then eur end) / 6.0       as eur_boe
+        coalesce(max(case when phase = 'oil' then remaining end), 0)
+            + coalesce(max(case when phase = 'gas' then remaining end), 0) / 6.0 as remaining_boe,
+        coalesce(max(case when phase = 'oil' then coalesce(eur, cum_to_date) end), 0)
+            + coalesce(max(case when phase = 'gas' then coalesce(eur, cum_to_date) end), 0) / 6.0 as eur_boe
     from params
     group by well_id
 )

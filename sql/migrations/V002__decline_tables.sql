@@ -19,7 +19,7 @@ create table if not exists marts.decline_params (
     di                       double,             -- initial decline, secant-effective fraction per year
     b                        double,             -- Arps b exponent
     dterm                    double,             -- terminal decline, secant-effective fraction per year (modified hyperbolic)
-    status                   varchar,            -- fitted | insufficient_history | no_decline | no_production | failed
+    status                   varchar,            -- fitted | analog | inactive | insufficient_history | no_decline | no_production | failed
     reason                   varchar,
     cum_to_date              double,             -- cumulative produced to date, phase units (bbl or mcf)
     remaining                double,             -- forecast from the last actual month to the economic limit / time cap

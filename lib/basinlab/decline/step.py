@@ -199,7 +199,7 @@ def _fill_analog_reserves(params: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFram
 
 def largest_wells(con: duckdb.DuckDBPyConnection, n: int = 6, phase: str = "oil") -> list[str]:
     """The n wells with the largest cumulative production of a phase (for the fit plots)."""
-    col = {"oil": "oil_bbl", "gas": "gas_mcf", "water": "water_bbl"}[phase]
+    col = VOLUME_COLUMNS[phase]
     return [r[0] for r in con.execute(
         f"select well_id from staging.stg_production group by well_id order by sum({col}) desc limit ?", [n]
     ).fetchall()]
@@ -207,7 +207,8 @@ def largest_wells(con: duckdb.DuckDBPyConnection, n: int = 6, phase: str = "oil"
 
 def well_history_and_forecast(con: duckdb.DuckDBPyConnection, wells: list[str], phase: str = "oil") -> pd.DataFrame:
     """Producing-day actual rates, the fitted curve over the history and the forecast, per well (long format)."""
-    col = {"oil": "oil", "gas": "gas", "water": "water"}[phase]
+    if phase not in VOLUME_COLUMNS:
+        raise ValueError(f"phase must be one of {sorted(VOLUME_COLUMNS)}, got {phase!r}")
     unit_col = {"oil": "oil_rate_bbl_per_producing_day", "gas": "gas_rate_mcf_per_producing_day",
                 "water": "water_rate_bbl_per_producing_day"}[phase]
     actual = con.execute(
@@ -216,9 +217,9 @@ def well_history_and_forecast(con: duckdb.DuckDBPyConnection, wells: list[str], 
     fc = con.execute(
         """select well_id, month, rate_per_day, 'forecast' as series from marts.decline_forecast
            where phase = ? and well_id in (select unnest(?)) and month <= (select max(production_month)
-           from staging.stg_production) + interval 10 year""", [col, wells]).df()
+           from staging.stg_production) + interval 10 year""", [phase, wells]).df()
     params = con.execute("select * from marts.decline_params where phase = ? and well_id in (select unnest(?)) "
-                         "and status = 'fitted'", [col, wells]).df()
+                         "and status = 'fitted'", [phase, wells]).df()
     fitted_rows = []
     if len(params):
         from .models import make_model

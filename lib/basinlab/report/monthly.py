@@ -226,9 +226,11 @@ def month_waterfall(con, month: str) -> pd.Series:
     return row.iloc[0].fillna(0.0)
 
 
-def jib_summary(con, month: str) -> pd.DataFrame:
-    return _df(con, "select * from marts.agg_jib_summary where month = ?::date order by 1",
-               [month_start(month)]) if has_rows(con, "marts.agg_jib_summary") else pd.DataFrame()
+def jib_summary(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.DataFrame:
+    """Joint-interest billing per partner and month (what partners were billed), last ``months`` months."""
+    return _df(con, """select * from marts.agg_jib_summary
+                       where month between ?::date - to_months(?) and ?::date order by month, 1""",
+               [month_start(month), months - 1, month_start(month)])
 
 
 # --------------------------------------------------------------------------- decline
@@ -247,7 +249,7 @@ def eur_by_field(con) -> pd.DataFrame:
                               sum(cum_oil_bbl) as cum_oil_bbl, sum(oil_remaining_bbl) as remaining_oil_bbl,
                               sum(oil_eur_bbl) as eur_oil_bbl, sum(gas_eur_mcf) as eur_gas_mcf,
                               sum(eur_boe) as eur_boe, sum(remaining_boe) as remaining_boe,
-                              count(*) filter (where oil_fit_status = 'fitted') as oil_wells_fitted
+                              count(*) filter (where oil_fit_status in ('fitted', 'analog')) as oil_wells_forecast
                        from marts.dim_wells group by field order by eur_boe desc nulls last""")
 
 
@@ -306,19 +308,22 @@ def forecast_coverage(con) -> dict:
                sum(prod.oil_bbl) filter (where d.status in ('fitted', 'analog')), sum(prod.oil_bbl)
         from prod left join marts.decline_params d on d.well_id = prod.well_id and d.phase = 'oil'""").fetchone()
     fitted, analog, wells, oil_fc, oil = row
+    last = con.execute("select max(production_month) from staging.stg_production").fetchone()[0]
     return {"fitted": int(fitted or 0), "analog": int(analog or 0), "producing": int(wells or 0),
-            "oil_share": float(oil_fc or 0) / float(oil) if oil else 0.0}
+            "oil_share": float(oil_fc or 0) / float(oil) if oil else 0.0,
+            "last_month": last.strftime("%Y-%m") if last else None}
 
 
 def coverage_markdown(cov: dict) -> str:
     none = cov["producing"] - cov["fitted"] - cov["analog"]
+    start = f" Forecasts start after {cov['last_month']}, the latest month of data." if cov.get("last_month") else ""
     text = (f"The forecast covers {cov['fitted'] + cov['analog']} of the {cov['producing']} producing wells "
             f"({cov['oil_share']:.0%} of the latest month's oil): {cov['fitted']} fitted"
             + (f", {cov['analog']} with too short a history forecast on their field's median decline "
                "shape, anchored to their own rates" if cov["analog"] else "") + ".")
     if none:
         text += f" {none} producing well(s) have no oil forecast (see the reasons below)."
-    return text
+    return text + start
 
 
 # --------------------------------------------------------------------------- data quality
@@ -362,13 +367,16 @@ def excel_sheets(con, month: str) -> list[SheetSpec]:
                   "Revenue, costs, NOI, LOE and netback per BOE (USD; net of partners' JIB share)"),
         SheetSpec("Financials by field", financials_by_field(con, month), f"Field financials for {month}"),
         SheetSpec("Capex by field", capex_by_field(con, month), "Net capex by field and month (USD)"),
+        SheetSpec("JIB by partner", jib_summary(con, month),
+                  "Joint-interest billing: partners' share of operating cost (5900) and capex (1590), USD"),
     ]
     if decline_available(con):
         sheets += [
             SheetSpec("EUR by field", eur_by_field(con), "Cumulative, remaining and EUR per field (decline fits)"),
             SheetSpec("Decline parameters", decline_params(con),
                       "Arps fit per well and phase: qi per day, di secant-effective per year, b, status"),
-            SheetSpec("Wells without a fit", unfitted_wells(con), "Every well and phase not fitted, with the reason"),
+            SheetSpec("Wells not fitted", unfitted_wells(con),
+                      "Every well and phase without its own fitted curve (analog, inactive, too short, …), with the reason"),
         ]
         tc = type_curves(con)
         if len(tc):

@@ -49,11 +49,9 @@ import yaml
 from .base import SourceError
 from .canonical import DATE, MONTH, KindSpec
 
-# Volume conversions to canonical units. 1 m3 = 6.28981 bbl (API MPMS 11.5);
-# 1 Sm3 of gas = 35.3147 scf (15 °C, 101.325 kPa), 1 mcf = 1,000 scf.
-BBL_PER_M3 = 6.28981
-SCF_PER_SM3 = 35.3147
-SCF_PER_MCF = 1000.0
+from ..units import BBL_PER_M3, SCF_PER_MCF, SCF_PER_SM3
+
+# Volume conversions to canonical units (see basinlab.units for the sources).
 
 LIQUID_UNIT_FACTORS = {"bbl": 1.0, "m3": BBL_PER_M3, "sm3": BBL_PER_M3}
 GAS_UNIT_FACTORS = {

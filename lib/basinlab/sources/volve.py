@@ -72,14 +72,15 @@ from typing import Any
 
 import pandas as pd
 
+from ..units import BBL_PER_M3, SCF_PER_MCF, SCF_PER_SM3
 from .base import Reject, SourceError, SourceRead
 
-#: 1 standard m3 of oil (or water) = 6.28981 US barrels (1 bbl = 0.158987294928 m3).
-SM3_TO_BBL = 6.28981
-#: 1 standard m3 of gas = 35.3147 standard cubic feet (1 ft3 = 0.0283168 m3).
-SM3_TO_SCF = 35.3147
+#: 1 standard m3 of oil (or water) in US barrels (see basinlab.units).
+SM3_TO_BBL = BBL_PER_M3
+#: 1 standard m3 of gas in standard cubic feet.
+SM3_TO_SCF = SCF_PER_SM3
 #: 1 mcf = 1,000 scf, so 1 Sm3 of gas = 35.3147 / 1000 mcf.
-SM3_GAS_TO_MCF = SM3_TO_SCF / 1000.0
+SM3_GAS_TO_MCF = SCF_PER_SM3 / SCF_PER_MCF
 
 DAILY_SHEET = "Daily Production Data"
 MONTHLY_SHEET = "Monthly Production Data"
