@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .conversions import DAYS_PER_YEAR, secant_to_nominal, tangent_to_nominal
-from .fitting import DEFAULT_Q_LIMITS, _ord_days, _ord_to_month
+from .fitting import DEFAULT_Q_LIMITS, _month_ordinal, _ord_days, _ord_to_month
 from .models import _arps_time_at_rate, arps_rate_cum
 
 __all__ = ["forecast", "FORECAST_COLUMNS"]
@@ -20,11 +20,6 @@ log = logging.getLogger(__name__)
 FORECAST_COLUMNS: tuple[str, ...] = (
     "well_id", "phase", "month", "rate_per_day", "volume", "cumulative", "units",
 )
-
-
-def _ord(s: pd.Series) -> np.ndarray:
-    d = pd.to_datetime(s)
-    return (d.dt.year.to_numpy(np.int64) * 12 + d.dt.month.to_numpy(np.int64) - 1).astype(np.int64)
 
 
 def forecast(
@@ -79,9 +74,9 @@ def forecast(
     b = fitted["b"].to_numpy(np.float64)
     d_nom = secant_to_nominal(fitted["di"].to_numpy(np.float64), b) / DAYS_PER_YEAR
     dt_nom = tangent_to_nominal(fitted["dterm"].fillna(0.0).to_numpy(np.float64)) / DAYS_PER_YEAR
-    t0 = _ord(fitted["t0_month"])
-    start = _ord(fitted["last_month"]) + 1
-    first = _ord(fitted["first_month"])
+    t0 = _month_ordinal(fitted["t0_month"])
+    start = _month_ordinal(fitted["last_month"]) + 1
+    first = _month_ordinal(fitted["first_month"])
     day_t0 = _ord_days(t0)
     t_start = (_ord_days(start) - day_t0).astype(np.float64)
     t_cap = _ord_days(first) + max_years * DAYS_PER_YEAR - day_t0
