@@ -39,9 +39,18 @@ well_month as (
 ),
 
 by_level as (
+    -- one aggregate list, three grains (well, field, basin) via grouping sets
     select
-        'well' as level, well_id as key, any_value(field) as field, any_value(basin) as basin,
-        production_month, any_value(days_in_month) as days_in_month,
+        case when grouping(well_id) = 0 then 'well'
+             when grouping(field) = 0 then 'field'
+             else 'basin' end                                   as level,
+        coalesce(well_id, field, basin)                         as key,
+        case when grouping(well_id) = 0 then any_value(field)
+             when grouping(field) = 0 then field end            as field,
+        case when grouping(basin) = 0 then basin
+             else any_value(basin) end                          as basin,
+        production_month,
+        any_value(days_in_month)                                as days_in_month,
         sum(oil_bbl) as gross_oil_bbl, sum(gas_mcf) as gross_gas_mcf, sum(water_bbl) as gross_water_bbl, sum(boe) as gross_boe,
         sum(net_wi_oil_bbl) as net_wi_oil_bbl, sum(net_wi_gas_mcf) as net_wi_gas_mcf,
         sum(net_wi_water_bbl) as net_wi_water_bbl, sum(net_wi_boe) as net_wi_boe,
@@ -49,33 +58,7 @@ by_level as (
         count(*) filter (where is_producing) as producing_well_count,
         count(*) as reporting_well_count
     from well_month
-    group by well_id, production_month
-
-    union all
-
-    select
-        'field', field, field, any_value(basin),
-        production_month, any_value(days_in_month),
-        sum(oil_bbl), sum(gas_mcf), sum(water_bbl), sum(boe),
-        sum(net_wi_oil_bbl), sum(net_wi_gas_mcf), sum(net_wi_water_bbl), sum(net_wi_boe),
-        sum(net_nri_oil_bbl), sum(net_nri_gas_mcf), sum(net_nri_boe),
-        count(*) filter (where is_producing),
-        count(*)
-    from well_month
-    group by field, production_month
-
-    union all
-
-    select
-        'basin', basin, null, basin,
-        production_month, any_value(days_in_month),
-        sum(oil_bbl), sum(gas_mcf), sum(water_bbl), sum(boe),
-        sum(net_wi_oil_bbl), sum(net_wi_gas_mcf), sum(net_wi_water_bbl), sum(net_wi_boe),
-        sum(net_nri_oil_bbl), sum(net_nri_gas_mcf), sum(net_nri_boe),
-        count(*) filter (where is_producing),
-        count(*)
-    from well_month
-    group by basin, production_month
+    group by grouping sets ((well_id, production_month), (field, production_month), (basin, production_month))
 ),
 
 final as (
