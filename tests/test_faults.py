@@ -267,3 +267,277 @@ def test_kill_matrix_every_kill_is_recovered_by_the_next_run(tmp_path, short_tmp
 def lock_or_last(data: Path) -> str:
     """The run id of the latest run in the log."""
     return runner.run_states(runner.load_run_log(config.Paths.resolve(data)))[-1]["run_id"]
+
+
+# --------------------------------------------------------------------------- one published data dir per test
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory) -> tuple[Path, Path]:
+    return build_published(tmp_path_factory.mktemp("seed"))
+
+
+@pytest.fixture
+def dirs(seed, tmp_path) -> tuple[Path, Path]:
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    shutil.copytree(seed[0], data)
+    shutil.copytree(seed[1], reports)
+    return data, reports
+
+
+def last_log(data: Path) -> dict:
+    return json.loads((data / config.RUN_LOG_FILE).read_text().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- dead runs are visible at once
+
+
+def test_a_run_killed_while_holding_the_lock_is_reported_dead_at_once(tmp_path):
+    data = tmp_path / "data"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from basinlab import config, runner
+        with runner.run_lock(config.Paths.resolve({str(data)!r}), "2024-06_RUN-X", "2024-06"):
+            print("locked", flush=True)
+            time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        alive = cli("runs", "--data-dir", data, "--strict")
+        assert alive.returncode == 0, alive.stdout + alive.stderr      # a run in progress is not a failure
+        assert "in progress: run 2024-06_RUN-X" in alive.stdout
+        state = runner.read_lock(config.Paths.resolve(data))
+        assert state.alive and state.pid == holder.pid
+    finally:
+        holder.kill()                                                   # SIGKILL: the lock file keeps its record
+        holder.wait()
+    state = runner.read_lock(config.Paths.resolve(data))
+    assert state is not None and not state.alive and state.run_id == "2024-06_RUN-X"
+    res = cli("runs", "--data-dir", data, "--strict")
+    assert res.returncode == 1
+    assert f"dead run: 2024-06_RUN-X for month 2024-06 (pid {holder.pid})" in res.stdout
+    assert "2024-06_RUN-X" in res.stderr and "Traceback" not in res.stdout + res.stderr
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+def du(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def virtual_disk(monkeypatch, data: Path, capacity: int) -> None:
+    """The data dir on a disk of ``capacity`` bytes: free = capacity - what the data dir holds now."""
+    monkeypatch.setattr(runner, "disk_free", lambda _path: capacity - du(data))
+
+
+def test_a_full_disk_refuses_the_build_saying_what_is_needed_and_free(dirs, monkeypatch):
+    data, reports = dirs
+    wh = data / config.WAREHOUSE_FILE
+    before = sha(wh)
+    need = 2 * wh.stat().st_size + runner.DISK_MARGIN_BYTES
+    virtual_disk(monkeypatch, data, du(data) + need // 2)
+    free = need - need // 2
+    with pytest.raises(runner.NotEnoughSpace) as err:
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(), progress=None)
+    msg = str(err.value)
+    assert "\n" not in msg and str(data) in msg
+    assert f"need about {need / 1e6:,.0f} MB" in msg and f"{free / 1e6:,.0f} MB free" in msg
+    assert sha(wh) == before
+    assert not list((data / "builds").glob("*.duckdb")) if (data / "builds").exists() else True
+    assert last_log(data)["status"] == "failed" and "not enough free disk space" in last_log(data)["error"]
+    assert (data / config.LOCK_FILE).read_text() == ""
+
+
+def test_old_failed_builds_make_room_and_a_failed_build_that_would_starve_the_next_run_is_deleted(
+        dirs, monkeypatch):
+    data, reports = dirs
+    builds = data / "builds"
+    builds.mkdir(exist_ok=True)
+    size = 4 * 1024**2
+    old = [builds / f"2024-05_2024060{i}T000000_00000{i}.failed.duckdb" for i in (1, 2)]
+    for i, p in enumerate(old):
+        p.write_bytes(b"\0" * size)
+        os.utime(p, (1_700_000_000 + i, 1_700_000_000 + i))
+    need = 2 * (data / config.WAREHOUSE_FILE).stat().st_size + runner.DISK_MARGIN_BYTES
+    # free space is short of a build by half an old failed build: deleting the oldest one makes room,
+    # but the failed build of this run would then leave too little for the next run
+    virtual_disk(monkeypatch, data, du(data) + need - size // 2)
+    said: list[str] = []
+    with pytest.raises(runner.RunError, match="no data-quality results were recorded"):
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(), progress=said.append)
+    out = "\n".join(said)
+    assert not old[0].exists() and old[1].exists(), out
+    assert f"deleted the failed build {old[0].name}" in out
+    assert "was deleted, not kept" in out and "the next run needs about" in out
+    assert sorted(p.name for p in builds.glob("*.duckdb")) == [old[1].name]
+
+
+def test_a_failed_build_is_kept_when_the_disk_has_room(dirs, monkeypatch):
+    data, reports = dirs
+    virtual_disk(monkeypatch, data, 10**12)
+    with pytest.raises(runner.RunError, match="no data-quality results were recorded"):
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(), progress=None)
+    kept = list((data / "builds").glob("*.failed.duckdb"))
+    assert len(kept) == 1 and kept[0].name.startswith(last_log(data)["run_id"])
+
+
+# --------------------------------------------------------------------------- the gate belongs to the runner
+
+
+def quality_notebook_copy(tmp_path: Path, drop: str) -> Path:
+    """04_quality.ipynb with every source line containing ``drop`` removed (the line must exist)."""
+    nb = nbformat.read(config.NOTEBOOKS_DIR / "04_quality.ipynb", as_version=4)
+    hits = 0
+    for cell in nb.cells:
+        lines = cell.source.splitlines()
+        kept = [ln for ln in lines if drop not in ln]
+        hits += len(lines) - len(kept)
+        cell.source = "\n".join(kept)
+    assert hits, f"04_quality.ipynb has no line with {drop!r}: update this test"
+    out = tmp_path / "04_quality_edited.ipynb"
+    nbformat.write(nb, out)
+    return out
+
+
+def test_the_runner_refuses_to_publish_failing_checks_when_the_notebook_lost_its_gate(dirs, tmp_path):
+    data, reports = dirs
+    wh = data / config.WAREHOUSE_FILE
+    con = warehouse.connect(wh)                                     # an unbalanced journal slipped in
+    con.execute("""insert into raw.gl_records (journal_id, line_number, transaction_date, account_code,
+                       debit_amount, credit_amount, currency, _source_file, _source_row, _file_id, _batch_id,
+                       _ingested_at)
+                   select 'JE-UNBALANCED', n, date '2024-06-15', a, d, c, 'USD', _source_file, 900 + n,
+                          _file_id, _batch_id, _ingested_at
+                   from (select * from raw.gl_records limit 1),
+                        (values (1, '5000', 1000.0, null), (2, '2000', null, 900.0)) v(n, a, d, c)""")
+    basinlab.run_models(con, run_id="tampered")
+    con.close()
+    before = sha(wh)
+    step = runner.Step("quality", "04_quality.ipynb", source=quality_notebook_copy(tmp_path, "quality.gate("))
+    with pytest.raises(runner.RunError) as err:
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(step,), progress=None)
+    assert "quality gate refused to publish" in str(err.value) and "gl_journals_balance" in str(err.value)
+    assert sha(wh) == before
+    assert last_log(data)["status"] == "failed" and [s["status"] for s in last_log(data)["steps"]] == ["succeeded"]
+
+
+def test_the_runner_refuses_to_publish_a_run_that_recorded_no_checks(dirs, tmp_path):
+    data, reports = dirs
+    before = sha(data / config.WAREHOUSE_FILE)
+    nb = nbformat.read(config.NOTEBOOKS_DIR / "04_quality.ipynb", as_version=4)
+    opens = next(i for i, c in enumerate(nb.cells) if "open_context(" in c.source)
+    nb.cells = nb.cells[:opens + 1] + [nbformat.v4.new_code_cell("ctx.close()", metadata={"tags": []})]  # no checks
+    edited = tmp_path / "04_quality_no_checks.ipynb"
+    nbformat.write(nb, edited)
+    step = runner.Step("quality", "04_quality.ipynb", source=edited)
+    with pytest.raises(runner.RunError, match="no data-quality results were recorded for run"):
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(step,), progress=None)
+    assert sha(data / config.WAREHOUSE_FILE) == before
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def test_a_deleted_applied_migration_refuses_the_run_in_one_line(dirs):
+    data, reports = dirs
+    con = warehouse.connect(data / config.WAREHOUSE_FILE)
+    con.execute("insert into metadata.schema_migrations values (99, 'gone', ?, current_timestamp::timestamp, 1.0)",
+                ["a" * 64])
+    con.close()
+    before = sha(data / config.WAREHOUSE_FILE)
+    with pytest.raises(runner.RunError) as err:
+        runner.run_month(MONTH, data_dir=data, reports_dir=reports, steps=(), progress=None)
+    msg = str(err.value)
+    assert "\n" not in msg and "V099__gone.sql" in msg and "missing" in msg and "restore" in msg
+    assert sha(data / config.WAREHOUSE_FILE) == before
+    res = cli("db", "status", "--data-dir", data)
+    assert res.returncode == 1 and "missing" in res.stdout and "V099__gone.sql" in res.stderr
+
+
+# --------------------------------------------------------------------------- read-only dirs
+
+
+def read_only_tree(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+def writable_tree(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def _root_read_only_method() -> str:
+    """How to make a folder read-only for root (who ignores permissions): a read-only bind mount in a
+    private mount namespace (a real EROFS, as on a read-only volume), else the immutable attribute."""
+    import tempfile
+
+    probe = Path(tempfile.mkdtemp(prefix="blro-"))
+    try:
+        ok = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             f'mount --bind "{probe}" "{probe}" && mount -o remount,bind,ro "{probe}" '
+                             f'&& ! touch "{probe}/x" 2>/dev/null'], capture_output=True)
+        return "mount" if ok.returncode == 0 else "chattr"
+    except FileNotFoundError:
+        return "chattr"
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def cli_read_only(read_only: list[Path], *args) -> subprocess.CompletedProcess:
+    """``basinlab *args`` with the folders in ``read_only`` not writable for it."""
+    if os.geteuid() != 0:
+        for d in read_only:
+            read_only_tree(d)
+        try:
+            return cli(*args)
+        finally:
+            for d in read_only:
+                writable_tree(d)
+    if _root_read_only_method() == "mount":
+        mounts = " && ".join(f'mount --bind "{d}" "{d}" && mount -o remount,bind,ro "{d}"' for d in read_only)
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts + ' && exec "$@"',
+                               "sh", str(EXE), *map(str, args)], capture_output=True, text=True, cwd="/",
+                              env=os.environ | {"PLOOMBER_STATS_ENABLED": "false"}, timeout=300)
+    subprocess.run(["chattr", "-R", "+i", *map(str, read_only)], check=True)
+    try:
+        return cli(*args)
+    finally:
+        subprocess.run(["chattr", "-R", "-i", *map(str, read_only)], check=True)
+
+
+def one_line_error(res: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("basinlab: error: "), res.stderr
+    return lines[0]
+
+
+def test_a_read_only_data_dir_ends_in_one_line_and_readers_still_work(dirs):
+    data, reports = dirs
+    wh_before = sha(data / config.WAREHOUSE_FILE)
+    res = cli_read_only([data], "run", "--month", MONTH, "--data-dir", data, "--reports-dir", reports)
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert f"data dir {data}" in line and "writable" in line, line
+    assert sha(data / config.WAREHOUSE_FILE) == wh_before
+    for args in (("runs", "--data-dir", data, "--strict"), ("db", "status", "--data-dir", data)):
+        ok = cli_read_only([data], *args)
+        assert ok.returncode == 0 and "Traceback" not in ok.stdout + ok.stderr, ok.stdout + ok.stderr
+    chk = cli_read_only([data], "check", "--data-dir", data)
+    assert chk.returncode in (0, 1) and " checks on " in chk.stdout, chk.stdout + chk.stderr
+    assert "Traceback" not in chk.stdout + chk.stderr
+    mig = cli_read_only([data], "db", "migrate", "--warehouse", data / "copy.duckdb")
+    assert mig.returncode == 1 and str(data) in one_line_error(mig)
+
+
+def test_a_read_only_reports_dir_ends_in_one_line_before_anything_changes(dirs):
+    data, reports = dirs
+    wh_before = sha(data / config.WAREHOUSE_FILE)
+    res = cli_read_only([reports], "run", "--month", MONTH, "--data-dir", data, "--reports-dir", reports)
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert f"reports dir {reports}" in line and "writable" in line, line
+    assert sha(data / config.WAREHOUSE_FILE) == wh_before
+    assert not (data / "builds").exists() and not (data / config.LOCK_FILE).exists()

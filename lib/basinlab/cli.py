@@ -204,10 +204,10 @@ def cmd_runs(a: argparse.Namespace) -> int:
     except OSError as exc:
         _err(f"cannot read {exc.filename or paths.data_dir}: {exc.strerror or exc}")
         return 1
-    if not runs and not dead:
+    alive = lock.run_id if lock and lock.alive else None
+    if not runs and not dead and not alive:
         print("no runs recorded yet")
         return 0
-    alive = lock.run_id if lock and lock.alive else None
     shown = runs[-a.last:]
     shown += [r for rid, r in dead.items() if rid not in {x["run_id"] for x in shown}]
     for e in shown:

@@ -223,9 +223,8 @@ def _probe_writable(folder: Path, role: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".basinlab-probe-"):
             pass
     except OSError as exc:
-        if not exc.filename:
-            exc.filename = str(folder)
-        raise RunError(f"the {role} {folder} is not writable: " + os_problem(exc, "write")) from None
+        exc.filename = str(folder)   # the folder, not the probe file
+        raise RunError(f"the {role} {folder} is not writable: " + os_problem(exc, "write in")) from None
 
 
 def preflight(paths: config.Paths) -> None:
@@ -969,15 +968,19 @@ def _published_run_ids(paths: config.Paths, run_ids: list[str]) -> set[str]:
 
 def _keep_build(paths: config.Paths, build: Path, say: Progress) -> Path | None:
     """Keep a failed or abandoned build as ``*.failed.duckdb`` — only while the disk keeps room for
-    the next run's build (older kept builds go first); otherwise delete it and say so."""
+    the next run's build (≈ 2 × the warehouse + margin), deleting older kept builds first when that
+    is enough; otherwise delete it and say so (older kept builds stay: the next run reclaims them
+    before building if it must)."""
     need_next = space_needed(paths)
     free = disk_free(paths.builds)
-    for old in _failed_builds(paths):
-        if free >= need_next:
-            break
-        _delete_build(old)
-        say(f"  low disk space: deleted the older failed build {old.name}")
-        free = disk_free(paths.builds)
+    older = [p for p in _failed_builds(paths) if p != build]
+    if free < need_next and free + sum(_file_size(p) for p in older) >= need_next:
+        for old in older:
+            if free >= need_next:
+                break
+            _delete_build(old)
+            say(f"  low disk space: deleted the older failed build {old.name} to keep this one")
+            free = disk_free(paths.builds)
     if free < need_next:
         size = _file_size(build)
         _delete_build(build)
