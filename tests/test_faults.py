@@ -21,7 +21,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import duckdb
 import nbformat
 import pytest
 
@@ -251,7 +250,7 @@ def test_kill_matrix_every_kill_is_recovered_by_the_next_run(tmp_path, short_tmp
     assert "removed the browser profile" in final.stdout
     assert not list(tmp.glob("basinlab-browser-*")) and not list(tmp.glob("basinlab-report-*"))
     doc = report_manifest(report_dir)
-    assert doc is not None and doc["run_id"] == lock_or_last(data)
+    assert doc is not None and doc["run_id"] == latest_run_id(data)
     assert not [p for p in reports.iterdir() if p.name.startswith((".staging-", f".{MONTH}.old-"))]
     assert counts(data) == good_counts
     states = log_states(data)
@@ -264,7 +263,7 @@ def test_kill_matrix_every_kill_is_recovered_by_the_next_run(tmp_path, short_tmp
     assert len(list((data / "builds").glob("*.failed.duckdb"))) <= runner.FAILED_KEPT
 
 
-def lock_or_last(data: Path) -> str:
+def latest_run_id(data: Path) -> str:
     """The run id of the latest run in the log."""
     return runner.run_states(runner.load_run_log(config.Paths.resolve(data)))[-1]["run_id"]
 
