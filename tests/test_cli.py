@@ -153,6 +153,63 @@ def test_db_migrate_refuses_the_published_warehouse(tmp_path):
     assert hashlib.sha256(published.read_bytes()).hexdigest() == before
 
 
+@pytest.fixture(scope="module")
+def published_dir(tmp_path_factory) -> Path:
+    """A data dir as the runner leaves it: the published warehouse, a run log, a snapshot."""
+    data = tmp_path_factory.mktemp("pub") / "data"
+    assert cli("db", "migrate", "--warehouse", data / config.WAREHOUSE_FILE).returncode == 0
+    (data / config.RUN_LOG_FILE).write_text("")
+    (data / config.SNAPSHOTS_DIR).mkdir()
+    shutil.copy2(data / config.WAREHOUSE_FILE, data / config.SNAPSHOTS_DIR / "warehouse-20240101T000000.duckdb")
+    return data
+
+
+def _spellings(data: Path, tmp: Path) -> dict[str, tuple[list[str], dict, Path | None]]:
+    """Ways to name the published warehouse (or its snapshot): args for `db migrate`, extra env, cwd."""
+    wh = data / config.WAREHOUSE_FILE
+    other = tmp / "elsewhere"
+    other.mkdir(exist_ok=True)
+    (other / "link.duckdb").unlink(missing_ok=True)
+    os.symlink(wh, other / "link.duckdb")
+    (other / "hard.duckdb").unlink(missing_ok=True)
+    os.link(wh, other / "hard.duckdb")
+    snap = next((data / config.SNAPSHOTS_DIR).glob("*.duckdb"))
+    return {
+        "absolute path": (["--warehouse", str(wh)], {}, None),
+        "relative path with ..": (["--warehouse", f"../../{data.name}/./{config.WAREHOUSE_FILE}"], {},
+                                  data / config.SNAPSHOTS_DIR),
+        "symlink elsewhere": (["--warehouse", str(other / "link.duckdb")], {}, None),
+        "hard link elsewhere, --data-dir": (["--warehouse", str(other / "hard.duckdb"), "--data-dir", str(data)], {}, None),
+        "hard link elsewhere, BASINLAB_DATA_DIR": (["--warehouse", str(other / "hard.duckdb")],
+                                                   {"BASINLAB_DATA_DIR": str(data)}, None),
+        "a snapshot": (["--warehouse", str(snap)], {}, None),
+    }
+
+
+@pytest.mark.parametrize("spelling", ["absolute path", "relative path with ..", "symlink elsewhere",
+                                      "hard link elsewhere, --data-dir", "hard link elsewhere, BASINLAB_DATA_DIR",
+                                      "a snapshot"])
+def test_db_migrate_refuses_the_published_warehouse_however_it_is_named(published_dir, tmp_path, spelling):
+    args, env, cwd = _spellings(published_dir, tmp_path)[spelling]
+    wh = published_dir / config.WAREHOUSE_FILE
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [wh, *published_dir.rglob("*.duckdb")]}
+    files = sorted(published_dir.rglob("*"))
+    res = subprocess.run([str(EXE), "db", "migrate", *args], capture_output=True, text=True, cwd=cwd or "/",
+                         env=os.environ | {"PLOOMBER_STATS_ENABLED": "false"} | env, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    no_traceback(res)
+    assert "only the runner writes it" in res.stderr and "basinlab run" in res.stderr, res.stderr
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
+    assert sorted(published_dir.rglob("*")) == files, "nothing created beside the published warehouse"
+
+
+def test_db_migrate_still_migrates_a_copy_of_the_published_warehouse(published_dir, tmp_path):
+    copy = tmp_path / config.WAREHOUSE_FILE
+    shutil.copy2(published_dir / config.WAREHOUSE_FILE, copy)
+    res = cli("db", "migrate", "--warehouse", copy)
+    assert res.returncode == 0 and "up to date" in res.stdout, res.stdout + res.stderr
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -342,19 +399,16 @@ def free_port() -> int:
 
 
 def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
-    """`basinlab lab` (the compose `lab` service's command) serves the repo's notebooks."""
+    """`basinlab lab` (the compose `lab` service's command, and `make lab`) serves the repo's notebooks,
+    also as root (containers, cloud VMs, CI: this suite runs as root there) with no Jupyter config."""
     import json
     import time
     import urllib.error
     import urllib.request
 
-    cfg = tmp_path / "jupyter"
-    cfg.mkdir()
-    # test environment only: this machine runs the suite as root, which Jupyter refuses without allow_root
-    (cfg / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"allow_root": True}}))
     port, token = free_port(), "basinlab-test-token"
     log = tmp_path / "lab.log"
-    env = os.environ | {"JUPYTER_CONFIG_DIR": str(cfg), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    env = os.environ | {"JUPYTER_CONFIG_DIR": str(tmp_path / "jconfig"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
                         "JUPYTER_DATA_DIR": str(tmp_path / "jdata"), "JUPYTER_TOKEN": token,
                         "PLOOMBER_STATS_ENABLED": "false"}
     with open(log, "w") as fh:
@@ -362,7 +416,7 @@ def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
                                  "--data-dir", str(tmp_path / "data")], cwd="/", env=env, stdout=fh,
                                 stderr=subprocess.STDOUT)
     try:
-        status, deadline = None, time.monotonic() + 90
+        status, deadline = None, time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2) as r:
@@ -370,11 +424,10 @@ def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
                     break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.25)
-        assert status == 200, (
-            "`basinlab lab` did not start JupyterLab (exit code "
-            f"{proc.poll()}). BUG in basinlab.cli.cmd_lab if the log says 'root_dir only accepts one value': "
-            "it passes both --notebook-dir and --ServerApp.root_dir, which jupyter_server 2 treats as the same "
-            "option given twice. Log:\n" + log.read_text()[-2000:])
+        assert status == 200, f"`basinlab lab` did not start JupyterLab (exit code {proc.poll()}). Log:\n" \
+            + log.read_text()[-2000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
+            assert r.status == 200 and "JupyterLab" in r.read().decode("utf-8", "replace")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}",
                                     timeout=10) as r:
             names = {c["name"] for c in json.load(r)["content"]}
@@ -387,6 +440,10 @@ def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    out = log.read_text()
+    if os.geteuid() == 0:
+        assert "running as root" in out and "--allow-root" in out, out[-2000:]
+    assert "Traceback" not in out, out[-3000:]
 
 
 def test_runs_lists_outcomes_and_strict_flags_a_failed_latest_run(tmp_path):

@@ -474,3 +474,180 @@ def test_html_to_pdf_timeout_kills_browser(tmp_path: Path) -> None:
         time.sleep(0.1)
     else:
         pytest.fail("browser child process survived the timeout")
+
+
+# --------------------------------------------------------------------------- report folder recovery
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from basinlab.report import recover_report_dirs, report_manifest  # noqa: E402
+
+RMONTH = "2024-06"
+
+#: a copy of a month's report: ("complete", age) or ("incomplete", age) — incomplete = a file it lists
+#: changed or missing (a half-written staging folder, a damaged copy)
+copy_state = st.tuples(st.sampled_from(["complete", "incomplete"]), st.integers(0, 5))
+
+
+def _make_copy(folder: Path, state: tuple[str, int], run_id: str) -> None:
+    kind, age = state
+    (folder / "notebooks").mkdir(parents=True)
+    files = [folder / "basinlab.pdf", folder / "notebooks" / "05_report.ipynb"]
+    for f in files:
+        f.write_text(f"{run_id} {f.name}\n")
+    doc = {"schema_version": 1, "run_id": run_id, "month": RMONTH,
+           "generated_at": f"2024-07-01T00:00:0{age}+00:00",
+           "outputs": [{"file": f.relative_to(folder).as_posix(),
+                        "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+                        "size_bytes": f.stat().st_size} for f in files]}
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    if kind == "incomplete":
+        files[0].write_text("truncated")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(final=st.one_of(st.none(), copy_state), backups=st.lists(copy_state, max_size=2),
+       stagings=st.lists(copy_state, max_size=2))
+def test_recovery_puts_the_newest_complete_report_in_place_and_never_loses_the_only_one(final, backups, stagings):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "reports"
+        root.mkdir()
+        failed = root / "_failed"
+        copies: dict[str, tuple[str, int]] = {}
+        if final is not None:
+            _make_copy(root / RMONTH, final, "final")
+            copies["final"] = final
+        for i, b in enumerate(backups):
+            _make_copy(root / f".{RMONTH}.old-{i:08x}", b, f"backup{i}")
+            copies[f"backup{i}"] = b
+        for i, s in enumerate(stagings):
+            _make_copy(root / f".staging-{RMONTH}_2024070{i}T000000_abc{i}", s, f"{RMONTH}_staging{i}")
+            copies[f"{RMONTH}_staging{i}"] = s
+        before = _tree(root)
+        recover_report_dirs(root, failed)
+
+        complete = {rid: age for rid, (kind, age) in copies.items() if kind == "complete"}
+        leftovers = [p.name for p in root.iterdir() if p.name.startswith((".staging-", f".{RMONTH}.old-"))]
+        if complete:
+            doc = report_manifest(root / RMONTH)
+            assert doc is not None, "a complete copy existed: one must be in place"
+            assert doc["generated_at"] == f"2024-07-01T00:00:0{max(complete.values())}+00:00"
+            assert not leftovers, leftovers
+        elif final is not None:
+            assert {k: v for k, v in _tree(root).items() if k.startswith(RMONTH)} == \
+                {k: v for k, v in before.items() if k.startswith(RMONTH)}, "the only copy in place was touched"
+        elif backups:
+            assert (root / RMONTH).is_dir(), "a backup should stand in for a missing report"
+        assert not [n for n in leftovers if n.startswith(".staging-")], "unfinished staging folders are removed"
+        for i, (kind, _) in enumerate(stagings):      # an unfinished report's notebooks are kept for inspection
+            if kind == "incomplete":
+                assert (failed / f"{RMONTH}_2024070{i}T000000_abc{i}" / "05_report.ipynb").is_file()
+        settled = _tree(root)
+        assert recover_report_dirs(root, failed) == [] and _tree(root) == settled, "recovery is idempotent"
+
+
+def test_publish_report_dir_keeps_both_copies_complete_at_every_instant(tmp_path: Path) -> None:
+    """Between the two renames (where a kill lands) the old report sits in a backup and the new one in the
+    staging folder; recovery then puts the new one in place."""
+    old, new = tmp_path / RMONTH, tmp_path / ".staging-run2"
+    _make_copy(old, ("complete", 1), "run1")
+    _make_copy(new, ("complete", 2), f"{RMONTH}_run2")
+    real_rename = os.rename
+    calls: list[str] = []
+
+    def rename_then_die(src, dst):
+        real_rename(src, dst)
+        calls.append(str(dst))
+        if len(calls) == 1:
+            raise KeyboardInterrupt("killed between the renames")
+
+    import basinlab.report.publish as pub
+
+    pub.os.rename = rename_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish_report_dir(new, old)
+    finally:
+        pub.os.rename = real_rename
+    assert not old.exists()
+    spare = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(spare) == 2 and all(report_manifest(p) for p in spare)
+    recover_report_dirs(tmp_path)
+    assert report_manifest(old)["run_id"] == f"{RMONTH}_run2"
+    assert [p.name for p in tmp_path.iterdir()] == [RMONTH]
+
+
+# --------------------------------------------------------------------------- values that are not numbers
+
+from basinlab.report._common import NOT_REPORTED  # noqa: E402
+
+hostile = st.one_of(st.none(), st.just(float("nan")), st.just(float("inf")), st.just(float("-inf")),
+                    st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def hostile_frames(draw):
+    n = draw(st.integers(0, 5))
+    cols = draw(st.lists(st.sampled_from(["oil_bbl", "revenue_usd", "change_pct", "loe_per_boe_usd", "wells",
+                                          "price"]), min_size=1, max_size=4, unique=True))
+    data = {"well_id": [f"W-{i}" for i in range(n)]}
+    for c in cols:
+        data[c] = pd.array(draw(st.lists(hostile, min_size=n, max_size=n)), dtype="Float64" if draw(st.booleans())
+                           else "float64") if n else pd.Series([], dtype="float64")
+    return pd.DataFrame(data)
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and not np.isfinite(v))
+
+
+@settings(max_examples=60, deadline=None)
+@given(df=hostile_frames())
+def test_report_tables_show_not_reported_for_values_that_are_not_numbers(df):
+    from basinlab.report import table_html
+
+    html = table_html(df)
+    if df.empty:
+        assert NOT_REPORTED in html and "<table" not in html
+        return
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)
+    assert len(cells) == df.size
+    for text in cells:
+        assert text.strip() not in ("nan", "NaN", "inf", "-inf", "None", "<NA>", "&lt;NA&gt;"), html
+    for col in df.columns[1:]:
+        j = list(df.columns).index(col)
+        for i, v in enumerate(df[col].astype(object)):
+            assert (cells[i * df.shape[1] + j] == NOT_REPORTED) == _missing(v), (col, v, cells[i * df.shape[1] + j])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=hostile_frames())
+def test_workbook_cells_for_values_that_are_not_numbers_are_empty_never_zero(df):
+    import tempfile
+
+    import openpyxl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_excel(Path(tmp) / "h.xlsx", [SheetSpec("Hostile", df, "generated")], title="t")
+        ws = openpyxl.load_workbook(path)["Hostile"]
+        header = [c.value for c in ws[1]]
+        rows = list(ws.iter_rows(min_row=2, values_only=True))
+        about = {r[0]: r for r in openpyxl.load_workbook(path)["About"].iter_rows(values_only=True) if r[0]}
+    assert len(rows) == len(df)
+    if df.empty:
+        assert NOT_REPORTED in str(about["Hostile"][2])
+    for col in df.columns[1:]:
+        j = header.index(col)
+        for i, v in enumerate(df[col].astype(object)):
+            cell = rows[i][j]
+            if _missing(v):
+                assert cell is None, (col, v, cell)
+            else:
+                assert cell == pytest.approx(float(v))

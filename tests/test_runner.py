@@ -128,6 +128,19 @@ def test_metadata_records_the_run_steps_files_and_checks(published):
     con.close()
 
 
+def test_the_run_log_records_the_run_as_it_goes_and_runs_shows_it(published):
+    data, _, res = published
+    records = [json.loads(line) for line in (data / "runs.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["running", "publishing", "succeeded"]
+    assert len({r["run_id"] for r in records}) == 1 and records[-1]["published"] is True
+    assert "[gate]" in res.stdout                   # the runner gated the build itself
+    runs = basinlab("runs", "--data-dir", str(data), "--strict")
+    assert runs.returncode == 0, runs.stdout + runs.stderr
+    lines = [ln for ln in runs.stdout.splitlines() if records[0]["run_id"] in ln]
+    assert len(lines) == 1 and "succeeded" in lines[0]
+    assert (data / ".basinlab.lock").read_text() == ""
+
+
 def test_manifest_lists_inputs_with_their_sha256(published):
     data, reports, _ = published
     manifest = json.loads((reports / MONTH / "manifest.json").read_text())
@@ -303,30 +316,6 @@ def test_real_data_month_volve_production_and_eia_prices(tmp_path):
     wb = openpyxl.load_workbook(tmp_path / "reports" / "2016-08" / "basinlab_2016-08.xlsx", read_only=True)
     wells = {r[0] for r in wb["Wells this month"].iter_rows(min_row=2, values_only=True)}
     assert "15/9-F-12" in wells
-
-
-def test_a_killed_run_is_recovered_by_the_next(published, tmp_path):
-    data, reports = clone(published, tmp_path)
-    wh_sha = sha(data / "warehouse.duckdb")
-    killed = subprocess.Popen([str(Path(sys.executable).with_name("basinlab")), "run", "--month", MONTH,
-                               "--data-dir", str(data), "--reports-dir", str(reports)],
-                              stdout=subprocess.PIPE, text=True, cwd="/")
-    for line in killed.stdout:                       # wait until it is inside a notebook
-        if "[transform]" in line:
-            break
-    killed.kill()                                    # SIGKILL: no cleanup at all
-    killed.wait()
-    assert sha(data / "warehouse.duckdb") == wh_sha
-    stale = [p for p in (data / "builds").glob("*.duckdb") if not p.name.endswith(".failed.duckdb")]
-    assert len(stale) == 1
-    res = basinlab("run", "--month", MONTH, "--data-dir", str(data), "--reports-dir", str(reports))
-    assert res.returncode == 0, res.stderr
-    assert f"earlier run {stale[0].stem} did not finish" in res.stdout
-    assert not stale[0].exists() and stale[0].with_name(stale[0].stem + ".failed.duckdb").exists()
-    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    status = con.execute("select status from metadata.pipeline_runs where run_id = ?", [stale[0].stem]).fetchone()
-    con.close()
-    assert status == ("abandoned",)
 
 
 def test_sigterm_stops_the_run_cleanly(published, tmp_path):

@@ -105,3 +105,51 @@ def test_publish_refuses_a_build_with_an_open_wal(tmp_path):
     (tmp_path / "b.duckdb.wal").write_bytes(b"x")
     with pytest.raises(WarehouseError, match="write-ahead log"):
         warehouse.publish(build, tmp_path / "warehouse.duckdb", tmp_path / "s")
+
+
+def test_deleted_applied_migration_is_missing_and_refused_by_name(tmp_path, mig_dir):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con, mig_dir)
+    (mig_dir / "V900__extra.sql").write_text("create table metadata.extra (x integer);")
+    warehouse.migrate(con, mig_dir)
+    (mig_dir / "V900__extra.sql").unlink()
+    assert [s.status for s in warehouse.migration_status(con, mig_dir) if s.version == 900] == ["missing"]
+    with pytest.raises(MigrationError, match=r"V900__extra\.sql.*missing"):
+        warehouse.migrate(con, mig_dir)
+    con.close()
+
+
+def _publish_rows(data, n: int) -> None:
+    """Publish a warehouse whose marts.t holds ``n`` rows (a build renamed over the published file)."""
+    build = data / "builds" / f"b{n}.duckdb"
+    con = warehouse.connect(build)
+    warehouse.migrate(con)
+    con.execute("create schema if not exists marts")
+    con.execute(f"create table marts.t as select range as x from range({n})")
+    con.close()
+    warehouse.publish(build, data / config.WAREHOUSE_FILE, data / config.SNAPSHOTS_DIR)
+
+
+def test_a_reader_opened_after_a_publish_sees_the_new_file_in_the_same_process(tmp_path):
+    """A notebook kernel keeps its first reader open; DuckDB's per-process instance cache would hand the
+    next open_context("reader") the replaced file. Every new reader must show what is published now."""
+    from basinlab import open_context
+
+    data = tmp_path / "data"
+    _publish_rows(data, 3)
+    first = open_context("reader", data_dir=str(data))
+    assert first.con.execute("select count(*) from marts.t").fetchone()[0] == 3
+    for n in (5, 8):                                   # publish twice, a new reader between
+        _publish_rows(data, n)
+        ctx = open_context("reader", data_dir=str(data))
+        assert ctx.con.execute("select count(*) from marts.t").fetchone()[0] == n
+        assert ctx.con.cursor().execute("select count(*) from marts.t").fetchone()[0] == n  # jupysql uses cursors
+        assert ctx.con.execute("select current_database()").fetchone()[0] == "warehouse"
+        raw = warehouse.connect(data / config.WAREHOUSE_FILE, read_only=True)
+        assert raw.execute("select count(*) from marts.t").fetchone()[0] == n
+        raw.close()
+        ctx.close()
+    assert first.con.execute("select count(*) from marts.t").fetchone()[0] == 3   # still its consistent snapshot
+    first.close()
+    with pytest.raises(duckdb.Error):
+        first.con.execute("select 1")

@@ -67,16 +67,20 @@ def cmd_db(a: argparse.Namespace) -> int:
     from . import warehouse
 
     paths = config.Paths.resolve(a.data_dir)
-    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
+    path = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
     try:
         if a.action == "migrate":
-            if path == paths.warehouse and path.exists():
-                _err(f"{path} is the published warehouse; the runner migrates it on the next run "
-                     "(use --warehouse for another file)")
+            role = warehouse.published_role(path, [paths.data_dir])
+            if role:
+                _err(f"{path} is {role}: only the runner writes it, through a build that is checked and then "
+                     "published, so `db migrate` refuses it. The next `basinlab run --month YYYY-MM` migrates a "
+                     "copy and publishes it; use --warehouse for any other file")
                 return 1
             con = warehouse.connect(path)
-            applied = warehouse.migrate(con)
-            con.close()
+            try:
+                applied = warehouse.migrate(con)
+            finally:
+                con.close()
             print(f"{path}: " + (", ".join(m.filename for m in applied) + " applied" if applied else "up to date"))
             return 0
         if not path.exists():
@@ -87,15 +91,25 @@ def cmd_db(a: argparse.Namespace) -> int:
             print(f"{path} does not exist yet; every migration is pending:")
         else:
             con = warehouse.connect(path, read_only=True)
-            states = warehouse.migration_status(con)
-            con.close()
+            try:
+                states = warehouse.migration_status(con)
+            finally:
+                con.close()
             print(f"{path}:")
         for s in states:
             when = f"  applied {s.applied_at:%Y-%m-%d %H:%M}" if s.applied_at else ""
             print(f"  V{s.version:03d} {s.name:30s} {s.status:8s} {s.checksum[:12]}{when}")
-        return 1 if any(s.status in ("changed", "missing") for s in states) else 0
+        bad = [s for s in states if s.status in ("changed", "missing")]
+        for s in bad:
+            what = ("its file was changed after it was applied" if s.status == "changed"
+                    else "it was applied but its file is missing from sql/migrations/")
+            _err(f"V{s.version:03d}__{s.name}.sql: {what}; runs refuse this warehouse until the file is restored")
+        return 1 if bad else 0
     except warehouse.WarehouseError as exc:
         _err(str(exc))
+        return 1
+    except Exception as exc:  # DuckDB errors on a file that is not a warehouse, …
+        _err(f"{path}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         return 1
 
 
@@ -169,32 +183,56 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
-    import json
     from datetime import datetime
 
+    from .runner import FINAL_STATUSES, RunError, dead_runs, load_run_log, read_lock, run_states
+
     paths = config.Paths.resolve(a.data_dir)
-    if paths.warehouse.exists():
-        st = paths.warehouse.stat()
-        print(f"published: {paths.warehouse} ({st.st_size / 1e6:,.1f} MB, "
-              f"{datetime.fromtimestamp(st.st_mtime):%Y-%m-%d %H:%M})")
-    else:
-        print(f"published: none yet at {paths.warehouse}")
-    if not paths.run_log.exists():
+    try:
+        if paths.warehouse.exists():
+            st = paths.warehouse.stat()
+            print(f"published: {paths.warehouse} ({st.st_size / 1e6:,.1f} MB, "
+                  f"{datetime.fromtimestamp(st.st_mtime):%Y-%m-%d %H:%M})")
+        else:
+            print(f"published: none yet at {paths.warehouse}")
+        lock = read_lock(paths)
+        runs = run_states(load_run_log(paths))
+        dead = {r["run_id"]: r for r in dead_runs(paths, lock)}
+    except RunError as exc:
+        _err(str(exc))
+        return 1
+    except OSError as exc:
+        _err(f"cannot read {exc.filename or paths.data_dir}: {exc.strerror or exc}")
+        return 1
+    alive = lock.run_id if lock and lock.alive else None
+    if not runs and not dead and not alive:
         print("no runs recorded yet")
         return 0
-    entries = []
-    for line in paths.run_log.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    for e in entries[-a.last:]:
+    shown = runs[-a.last:]
+    shown += [r for rid, r in dead.items() if rid not in {x["run_id"] for x in shown}]
+    for e in shown:
+        rid = e.get("run_id", "")
+        status = "dead" if rid in dead else ("running" if rid == alive else e.get("status", ""))
         err = (e.get("error") or "").splitlines()[0][:100] if e.get("error") else ""
         secs = e.get("seconds")
-        took = f"{secs:6.1f}s" if isinstance(secs, (int, float)) else "      "
-        print(f"{e.get('started_at', ''):19s}  {e.get('month', ''):7s}  {e.get('status', ''):10s} {took}  "
-              f"{e.get('run_id', '')}  {err}")
-    return 1 if entries and entries[-1].get("status") not in ("succeeded",) and a.strict else 0
+        took = f"{secs:6.1f}s" if isinstance(secs, (int, float)) and status in FINAL_STATUSES else "       "
+        print(f"{str(e.get('started_at') or ''):19s}  {str(e.get('month') or ''):7s}  {status:10s} {took}  {rid}  {err}")
+    if alive:
+        print(f"in progress: {lock.describe()}")
+    for rid, r in dead.items():
+        pid = f" (pid {r.get('pid')})" if r.get("pid") else ""
+        print(f"dead run: {rid} for month {r.get('month')}{pid} stopped without finishing — killed or the machine "
+              "restarted; the next `basinlab run` records it as abandoned and recovers its files")
+    finished = [r for r in runs if r["run_id"] != alive and r["run_id"] not in dead]
+    if a.strict:
+        if dead:
+            _err(f"run {next(iter(dead))} died without finishing (see `dead run` above)")
+            return 1
+        if finished and finished[-1].get("status") != "succeeded":
+            last = finished[-1]
+            _err(f"the latest run {last['run_id']} ended {last.get('status')}")
+            return 1
+    return 0
 
 
 def cmd_lab(a: argparse.Namespace) -> int:
@@ -211,6 +249,9 @@ def cmd_lab(a: argparse.Namespace) -> int:
         cmd.append("--no-browser")
     if a.ip:
         cmd.append(f"--ip={a.ip}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+        print("note: running as root (a container, a cloud VM or a CI box): JupyterLab starts with --allow-root")
     print("JupyterLab on", config.REPO_ROOT, "— notebooks open the published warehouse read-only")
     os.execvpe(cmd[0], cmd, env)
     return 0  # pragma: no cover
@@ -269,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rn = sub.add_parser("runs", help="recent runs (succeeded, failed, abandoned) and the published warehouse")
     rn.add_argument("--last", type=_positive, default=12, help="how many runs to list")
-    rn.add_argument("--strict", action="store_true", help="exit 1 when the latest run did not succeed (monitoring)")
+    rn.add_argument("--strict", action="store_true",
+                    help="exit 1 when a run died without finishing or the latest run did not succeed (monitoring)")
     data_dir(rn)
     rn.set_defaults(fn=cmd_runs)
 
@@ -291,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # never a traceback for the user; -v shows it
+        if args.verbose:
+            raise
+        text = str(exc).strip()
+        _err(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''} (run with -v for the details)")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

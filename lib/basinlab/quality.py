@@ -371,6 +371,53 @@ def gate(results: list[CheckResult]) -> None:
         raise QualityGateError(failures)
 
 
+class MissingCheckResultsError(QualityGateError):
+    """The run recorded no check results, or not every error-level check: nothing can be published."""
+
+    def __init__(self, message: str):
+        self.failures = []
+        Exception.__init__(self, message)
+
+
+def gate_run(con, run_id: str, month: str | None = None, project: Project | None = None,
+             checks_dir: Path | None = None) -> int:
+    """The runner's own gate: read ``metadata.data_quality_checks`` for ``run_id`` and refuse
+    (raise :class:`QualityGateError`) when an error-level check failed, when the run recorded
+    no results at all, or when an error-level check declared for the project has no result
+    for the run; whatever the notebooks did. Returns the number of results read."""
+    rows = con.execute(
+        """select check_name, model, column_name, check_type, severity, status, failing_rows, sample
+           from metadata.data_quality_checks where run_id = ? order by check_name""", [run_id]).fetchall()
+    if not rows:
+        raise MissingCheckResultsError(
+            f"no data-quality results were recorded for run {run_id} (metadata.data_quality_checks): the "
+            "quality step did not run the checks, so nothing is published")
+    failures = []
+    for name, model, column, ctype, severity, status, failing, sample in rows:
+        if status == "pass" or severity != "error":
+            continue
+        error = None
+        try:
+            first = (json.loads(sample) or [{}])[0] if sample else {}
+            if isinstance(first, dict) and set(first) == {"error"}:
+                error = str(first["error"])
+        except (ValueError, TypeError):
+            pass
+        failures.append(CheckResult(name, model, column, ctype, severity, status, int(failing or 0), sample,
+                                    error=error))
+    if failures:
+        raise QualityGateError(failures)
+    recorded = {r[0] for r in rows}
+    declared = [c.check_name for c in all_checks(project, month, checks_dir) if c.severity == "error"]
+    missing = [n for n in declared if n not in recorded]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise MissingCheckResultsError(
+            f"{len(missing)} error-level data-quality check(s) have no result for run {run_id}: "
+            f"{', '.join(missing[:5])}{more}; the quality step must run every check, so nothing is published")
+    return len(rows)
+
+
 def checks_summary_frame(results: list[CheckResult]):
     """One row per check (failing first), for notebooks, the report and ``basinlab check``."""
     import pandas as pd
@@ -388,6 +435,7 @@ def checks_summary_frame(results: list[CheckResult]):
 
 
 __all__ = [
-    "Check", "CheckResult", "QualityGateError", "all_checks", "checks_summary_frame", "gate",
+    "Check", "CheckResult", "MissingCheckResultsError", "QualityGateError", "all_checks", "checks_summary_frame",
+    "gate", "gate_run",
     "run_check", "run_checks", "sql_checks", "yml_checks",
 ]

@@ -2,33 +2,45 @@
 
 ``run_month("2024-06")`` does, in order:
 
-1. takes the run lock ``<data-dir>/.basinlab.lock`` (a second run fails at once,
-   naming the run that holds it);
-2. optionally generates the demo inbox for the month;
-3. copies the published warehouse to ``builds/<run_id>.duckdb`` and migrates it;
-4. executes the writer notebooks on the build file with papermill
+1. checks that the data dir and the reports dir are writable, and takes the run
+   lock ``<data-dir>/.basinlab.lock`` (a second run fails at once, naming the run
+   that holds it);
+2. recovers what runs that died left behind (:func:`recover`): the newest complete
+   report of each month back in place, dead runs logged as ``abandoned`` (also
+   when one was killed after publishing), their builds kept or deleted, stale
+   browser profiles removed — before anything else;
+3. logs the run as ``running`` in ``runs.jsonl`` and, optionally, generates the demo inbox;
+4. checks the free disk space (≈ 2 × the warehouse), copies the published warehouse
+   to ``builds/<run_id>.duckdb`` and migrates it;
+5. executes the writer notebooks on the build file with papermill
    (01_ingest → 02_transform → 03_decline → 04_quality); each step is
    recorded in ``metadata.pipeline_run_steps``;
-5. publishes the build over ``warehouse.duckdb`` with an atomic rename
-   (the previous file kept in ``snapshots/``) — only when every step passed;
-6. executes 05_report against the published file read-only, prints the PDF,
+6. gates the build itself (:func:`basinlab.quality.gate_run`: this run's check
+   results, whatever the notebooks did), logs ``publishing``, and publishes the
+   build over ``warehouse.duckdb`` with an atomic rename (the previous file kept
+   in ``snapshots/``);
+7. executes 05_report against the published file read-only, prints the PDF,
    writes the manifest, and swaps the finished folder into ``reports/YYYY-MM/``.
 
-A failing step stops the run with a non-zero exit and a message naming the
-notebook, the cell and the error; the published warehouse and the last
-report stay as they were; the partial executed notebook and the failed build
-are kept for inspection.
+A failing step stops the run with a non-zero exit and a one-line message naming
+the notebook, the cell and the error (every operating error names the path and
+what to do); the published warehouse and the last report stay as they were; the
+partial executed notebook and the failed build are kept for inspection (the
+build only while the disk has room for it and the next run).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +52,7 @@ from typing import Any
 import duckdb
 
 from . import __version__, config, warehouse
+from .faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +64,12 @@ class Step:
     name: str
     notebook: str
     writer: bool = True
+    #: the notebook file to execute; default ``notebooks/<notebook>`` (a seam for tests and custom chains)
+    source: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.source) if self.source else config.NOTEBOOKS_DIR / self.notebook
 
 
 STEPS: tuple[Step, ...] = (
@@ -63,6 +82,15 @@ STEPS: tuple[Step, ...] = (
 
 #: failed builds and failed-run notebooks kept for inspection
 FAILED_KEPT = 3
+
+#: free space a run needs before it builds: DISK_GROWTH_FACTOR × the published warehouse
+#: (the build copy, and its growth while the notebooks write it) + DISK_MARGIN_BYTES
+#: (report, executed notebooks, the DuckDB write-ahead log)
+DISK_GROWTH_FACTOR = 2.0
+DISK_MARGIN_BYTES = 128 * 1024**2
+
+#: statuses a run log record ends a run with; ``running`` / ``publishing`` mean it has not ended
+FINAL_STATUSES = ("succeeded", "failed", "abandoned")
 
 
 class RunError(Exception):
@@ -77,11 +105,14 @@ class RunInterrupted(RunError):
     """The run was stopped: SIGTERM (a scheduler or container stop) or Ctrl-C."""
 
 
+class NotEnoughSpace(RunError):
+    """The disk holding the data dir has too little room for a build."""
+
+
 @contextlib.contextmanager
 def _stop_cleanly_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into a RunInterrupted so a stopped run cleans up like a failed one
     (build kept, run logged, lock released) instead of dying mid-write."""
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -96,6 +127,22 @@ def _stop_cleanly_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT back for a few lines (publish and its record happen together or not at all)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class StepFailed(RunError):
@@ -137,6 +184,9 @@ class RunResult:
     seconds: float = 0.0
     #: seconds of the work outside the notebooks (demo, build copy, publish, pdf, …)
     timings: dict[str, float] = field(default_factory=dict)
+    #: the run's build replaced the published warehouse (also true for a run that failed afterwards)
+    published: bool = False
+    pid: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,41 +195,300 @@ class RunResult:
         return d
 
 
+# --------------------------------------------------------------------------- operating errors
+
+
+def os_problem(exc: OSError, what: str = "") -> str:
+    """One line for an operating error: what could not be done, the path, why, and what to do."""
+    path = exc.filename or ""
+    reason = exc.strerror or str(exc)
+    doing = f"cannot {what} " if what else "cannot write "
+    head = f"{doing}{path}: {reason}" if path else f"{doing.strip()}: {reason}"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = ("make it writable for the user running basinlab (a read-only mount or wrong owner?), "
+                "or point --data-dir / --reports-dir at a writable folder")
+    elif exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        hint = "the disk is full: free space there (old failed builds in builds/ and snapshots/ can go) and run again"
+    elif exc.errno == errno.ENOENT:
+        hint = "the folder is missing: check the path (and that its disk is mounted)"
+    else:
+        hint = ""
+    return head + (f" — {hint}" if hint else "")
+
+
+def _probe_writable(folder: Path, role: str) -> None:
+    """Create ``folder`` if needed and a file in it; a RunError naming the folder when that fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".basinlab-probe-"):
+            pass
+    except OSError as exc:
+        exc.filename = str(folder)   # the folder, not the probe file
+        raise RunError(f"the {role} {folder} is not writable: " + os_problem(exc, "write in")) from None
+
+
+def preflight(paths: config.Paths) -> None:
+    """Refuse, in one line each, a data dir or reports dir the run could not write (read-only
+    mount, wrong owner, missing disk) before anything is taken or changed."""
+    _probe_writable(paths.data_dir, "data dir")
+    for sub in (paths.builds, paths.snapshots):
+        if sub.exists():
+            _probe_writable(sub, "folder")
+    for f in (paths.run_log, paths.warehouse):
+        if f.exists() and not os.access(f, os.R_OK):
+            raise RunError(f"cannot read {f}: permission denied — make it readable for the user running basinlab")
+    if paths.run_log.exists() and not os.access(paths.run_log, os.W_OK):
+        raise RunError(f"cannot append to the run log {paths.run_log}: permission denied — make it writable for "
+                       "the user running basinlab")
+    _probe_writable(paths.reports_dir, "reports dir")
+
+
+# --------------------------------------------------------------------------- disk space
+
+
+def disk_free(path: Path) -> int:
+    """Free bytes on the disk holding ``path`` (tests replace this function)."""
+    return shutil.disk_usage(path).free
+
+
+def _file_size(p: Path) -> int:
+    total = 0
+    for f in (p, p.with_name(p.name + ".wal")):
+        with contextlib.suppress(OSError):
+            total += f.stat().st_size
+    return total
+
+
+def space_needed(paths: config.Paths) -> int:
+    """Bytes a run needs free before it builds: ≈ 2 × the published warehouse + a margin."""
+    return int(DISK_GROWTH_FACTOR * _file_size(paths.warehouse)) + DISK_MARGIN_BYTES
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.0f} MB"
+
+
+def _failed_builds(paths: config.Paths) -> list[Path]:
+    if not paths.builds.exists():
+        return []
+    return sorted(paths.builds.glob("*.failed.duckdb"), key=lambda p: p.stat().st_mtime)
+
+
+def _delete_build(p: Path) -> None:
+    p.unlink(missing_ok=True)
+    p.with_name(p.name + ".wal").unlink(missing_ok=True)
+
+
+def check_disk_space(paths: config.Paths, say: Progress = lambda _m: None) -> None:
+    """Refuse to build without room for the build (≈ 2 × the warehouse + margin), after deleting
+    kept failed builds (oldest first) when that makes the room; one line naming need and free."""
+    need = space_needed(paths)
+    free = disk_free(paths.data_dir)
+    for old in _failed_builds(paths):
+        if free >= need:
+            break
+        size = _file_size(old)
+        _delete_build(old)
+        say(f"  low disk space: deleted the failed build {old.name} kept for inspection ({_mb(size)})")
+        free = disk_free(paths.data_dir)
+    if free < need:
+        wh = _file_size(paths.warehouse)
+        raise NotEnoughSpace(
+            f"not enough free disk space for a build in {paths.data_dir}: need about {_mb(need)} "
+            f"({DISK_GROWTH_FACTOR:g} × the {_mb(wh)} warehouse + {_mb(DISK_MARGIN_BYTES)} margin), "
+            f"{_mb(free)} free — free space on that disk (old snapshots/ can go) or move --data-dir")
+
+
 # --------------------------------------------------------------------------- lock
 
 
-@contextlib.contextmanager
-def run_lock(paths: config.Paths, run_id: str, month: str) -> Iterator[None]:
-    """Exclusive, non-blocking run lock. The lock dies with the process (fcntl)."""
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(paths.lock, "a+")
+@dataclass
+class LockState:
+    """What the lock file says: the run that holds (or held) it, and whether it is alive."""
+
+    run_id: str | None
+    month: str | None
+    pid: int | None
+    host: str | None
+    started_at: str | None
+    alive: bool
+    path: Path
+
+    def describe(self) -> str:
+        return (f"run {self.run_id} for month {self.month} (pid {self.pid} on {self.host}, "
+                f"started {self.started_at})")
+
+
+def _parse_lock(text: str) -> dict[str, Any]:
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip()
-        fh.close()
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def read_lock(paths: config.Paths) -> LockState | None:
+    """The run named in the lock file and whether it still runs; None when no run holds or held it.
+
+    A run that ends (even by failing) empties the lock file; a run killed with SIGKILL
+    leaves its record behind while its lock (fcntl, released by the kernel) is free: that
+    run is dead. On the same host a pid that no longer exists means dead as well.
+    Reads only (works on a read-only data dir).
+    """
+    try:
+        fh = open(paths.lock, encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RunError(f"cannot read the run lock: {os_problem(exc, 'read')}") from None
+    with fh:
+        info = _parse_lock(fh.read().strip())
+        if not info:
+            return None
         try:
-            info = json.loads(holder)
-            who = (f"run {info.get('run_id')} for month {info.get('month')} (pid {info.get('pid')} on "
-                   f"{info.get('host')}, started {info.get('started_at')})")
-        except (json.JSONDecodeError, AttributeError):
-            who = "another basinlab run"
-        raise RunLockedError(f"another run is in progress: {who}. Only one run writes at a time; "
-                             f"wait for it to finish (lock file {paths.lock}).") from None
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = True
+        except OSError:  # no flock on this filesystem: trust the pid
+            held = True
+        else:
+            held = False
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    pid = info.get("pid") if isinstance(info.get("pid"), int) else None
+    same_host = info.get("host") == socket.gethostname()
+    alive = held and not (same_host and pid is not None and not _pid_alive(pid))
+    return LockState(info.get("run_id"), info.get("month"), pid, info.get("host"), info.get("started_at"),
+                     alive, paths.lock)
+
+
+@contextlib.contextmanager
+def run_lock(paths: config.Paths, run_id: str, month: str, wait_s: float = 1.0) -> Iterator[dict[str, Any]]:
+    """Exclusive run lock (fcntl; it dies with the process). Yields what the lock file held
+    before (a run that died without releasing it), ``{}`` when it was clean.
+
+    A held lock is retried for ``wait_s`` (a monitor's short shared probe) before the run
+    is refused, naming the run that holds it.
+    """
     try:
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(paths.lock, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"cannot take the run lock in the data dir {paths.data_dir}: "
+                       + os_problem(exc, "write")) from None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            fh.seek(0)
+            info = _parse_lock(fh.read().strip())
+            fh.close()
+            who = (f"run {info.get('run_id')} for month {info.get('month')} (pid {info.get('pid')} on "
+                   f"{info.get('host')}, started {info.get('started_at')})") if info else "another basinlab run"
+            raise RunLockedError(f"another run is in progress: {who}. Only one run writes at a time; "
+                                 f"wait for it to finish (lock file {paths.lock}).") from None
+    try:
+        fh.seek(0)
+        stale = _parse_lock(fh.read().strip())
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps({"run_id": run_id, "month": month, "pid": os.getpid(), "host": socket.gethostname(),
                              "started_at": datetime.now().isoformat(timespec="seconds")}))
         fh.flush()
-        yield
+        os.fsync(fh.fileno())
+    except OSError as exc:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+        raise RunError(f"cannot write the run lock {paths.lock}: " + os_problem(exc, "write")) from None
+    try:
+        yield stale
     finally:
         with contextlib.suppress(OSError):
             fh.seek(0)
             fh.truncate()
+            fh.flush()
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
+
+
+# --------------------------------------------------------------------------- run log
+
+
+def load_run_log(paths: config.Paths) -> list[dict[str, Any]]:
+    """Every record of ``runs.jsonl`` in order (unparseable lines skipped)."""
+    try:
+        text = paths.run_log.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise RunError(f"cannot read the run log: {os_problem(exc, 'read')}") from None
+    out = []
+    for line in text.splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(e, dict) and e.get("run_id"):
+            out.append(e)
+    return out
+
+
+def run_states(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per run (its records merged, the latest status winning), in the order runs started."""
+    runs: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        rid = e["run_id"]
+        prev = runs.get(rid, {})
+        merged = prev | {k: v for k, v in e.items() if v not in (None, [], {}) or k not in prev}
+        merged["status"] = e.get("status")
+        if prev.get("started_at"):
+            merged["started_at"] = prev["started_at"]
+        runs[rid] = merged
+    return list(runs.values())
+
+
+def dead_runs(paths: config.Paths, lock: LockState | None = None) -> list[dict[str, Any]]:
+    """Runs that started and never ended, and are not running now (killed, machine restarted):
+    the run log's last record for them says ``running`` or ``publishing``, or the lock file
+    still names them while nothing holds it."""
+    lock = lock if lock is not None else read_lock(paths)
+    alive_id = lock.run_id if lock and lock.alive else None
+    out = [r for r in run_states(load_run_log(paths))
+           if r.get("status") not in FINAL_STATUSES and r["run_id"] != alive_id]
+    if lock and not lock.alive and lock.run_id and lock.run_id not in {r["run_id"] for r in out}:
+        states = {r["run_id"]: r for r in run_states(load_run_log(paths))}
+        if states.get(lock.run_id, {}).get("status") not in FINAL_STATUSES:
+            out.append({"run_id": lock.run_id, "month": lock.month, "status": "running", "pid": lock.pid,
+                        "started_at": lock.started_at})
+    return out
+
+
+def _append_run_log(paths: config.Paths, r: RunResult, started_at: str, finished: bool = True) -> None:
+    entry = r.to_json() | {"started_at": started_at, "finished_at": _now() if finished else None}
+    _append_record(paths, entry)
+
+
+def _append_record(paths: config.Paths, entry: dict[str, Any]) -> None:
+    with open(paths.run_log, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # --------------------------------------------------------------------------- helpers
@@ -243,26 +552,15 @@ def _record_run(con, r: RunResult, started_at: str, paths: config.Paths, finishe
                  str(paths.data_dir), str(paths.reports_dir), __version__])
 
 
-def _append_run_log(paths: config.Paths, r: RunResult, started_at: str) -> None:
-    entry = r.to_json() | {"started_at": started_at, "finished_at": _now()}
-    with open(paths.run_log, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, default=str) + "\n")
-
-
 def _import_run_log(con, paths: config.Paths) -> None:
-    """Bring runs the warehouse has not seen (failed runs, report steps) in from runs.jsonl."""
-    if not paths.run_log.exists():
+    """Bring runs the warehouse has not seen (failed and abandoned runs, report steps) in from runs.jsonl."""
+    entries = load_run_log(paths)
+    if not entries:
         return
     known = {r[0]: r[1] for r in con.execute("select run_id, status from metadata.pipeline_runs").fetchall()}
     known_steps = {(a, b) for a, b in con.execute("select run_id, step from metadata.pipeline_run_steps").fetchall()}
-    for line in paths.run_log.read_text(encoding="utf-8").splitlines():
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        rid = e.get("run_id")
-        if not rid:
-            continue
+    for e in entries:
+        rid = e["run_id"]
         if rid not in known:
             con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [rid, e.get("month"), e.get("status"), e.get("started_at"), e.get("finished_at"),
@@ -272,7 +570,7 @@ def _import_run_log(con, paths: config.Paths) -> None:
             con.execute("update metadata.pipeline_runs set status = ?, finished_at = ?, error = ? where run_id = ?",
                         [e.get("status"), e.get("finished_at"), e.get("error"), rid])
             known[rid] = e.get("status")
-        for s in e.get("steps", []):
+        for s in e.get("steps") or []:
             if (rid, s["step"]) not in known_steps:
                 known_steps.add((rid, s["step"]))
                 con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -302,7 +600,7 @@ def execute_notebook(step: Step, out_dir: Path, parameters: dict[str, Any], prog
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    src = config.NOTEBOOKS_DIR / step.notebook
+    src = step.path
     out = out_dir / step.notebook
     out.parent.mkdir(parents=True, exist_ok=True)
     check_parameters(src, parameters)
@@ -371,34 +669,43 @@ def _prune(paths: list[Path], keep: int) -> None:
 def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
               demo: bool = False, demo_wells: int = 200, demo_months: int = 60, demo_seed: int = 42,
               progress: Progress | None = print, steps: tuple[Step, ...] = STEPS) -> RunResult:
-    """Run the monthly pipeline for ``month`` (YYYY-MM). Raises RunError on failure."""
+    """Run the monthly pipeline for ``month`` (YYYY-MM). Raises RunError on failure.
+
+    ``steps`` is the notebook chain (default :data:`STEPS`); whatever it holds, nothing
+    is published unless this run recorded data-quality results and none of its
+    error-level checks failed.
+    """
     config.parse_month(month)
     paths = config.Paths.resolve(data_dir, reports_dir)
     os.environ["PLOOMBER_STATS_ENABLED"] = "false"
-    say = progress or (lambda s: None)
+    say = _quiet_on_broken_output(progress)
     run_id = new_run_id(month)
     t_run = time.perf_counter()
     started_at = _now()
-    result = RunResult(run_id=run_id, month=month, status="running", warehouse=paths.warehouse)
-    with run_lock(paths, run_id, month), _stop_cleanly_on_sigterm():
+    result = RunResult(run_id=run_id, month=month, status="running", warehouse=paths.warehouse, pid=os.getpid())
+    preflight(paths)
+    with run_lock(paths, run_id, month) as stale, _stop_cleanly_on_sigterm():
         say(f"basinlab run {run_id}: month {month}, data {paths.data_dir}, reports {paths.reports_dir}")
-        recover_abandoned(paths, say)
-        if demo:
-            from .demo import generate_demo
-
-            t0 = time.perf_counter()
-            demo_res = generate_demo(paths.inbox, wells=demo_wells, months=demo_months, end_month=month,
-                                     seed=demo_seed)
-            result.timings["demo"] = time.perf_counter() - t0
-            say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
-                f"({result.timings['demo']:.1f}s)")
         build = paths.builds / f"{run_id}.duckdb"
         staging_dir = paths.reports_dir / f".staging-{run_id}"
         nb_dir = staging_dir / "notebooks"
         base_params = {"run_id": run_id, "month": month, "data_dir": str(paths.data_dir)}
+        ok = False
         try:
             try:
+                recover(paths, say, stale_lock=stale)          # before anything else
+                _append_run_log(paths, result, started_at, finished=False)
+                if demo:
+                    from .demo import generate_demo
+
+                    t0 = time.perf_counter()
+                    demo_res = generate_demo(paths.inbox, wells=demo_wells, months=demo_months, end_month=month,
+                                             seed=demo_seed)
+                    result.timings["demo"] = time.perf_counter() - t0
+                    say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
+                        f"({result.timings['demo']:.1f}s)")
                 t0 = time.perf_counter()
+                check_disk_space(paths, say)
                 warehouse.copy_for_build(paths.warehouse, build)
 
                 def _start(con):
@@ -411,40 +718,91 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                 for step in [s for s in steps if s.writer]:
                     params = base_params | {"warehouse": str(build)}
                     result.steps.append(_run_step(step, build, nb_dir, params, run_id, say))
-                # all writer steps passed: seal the run record, then publish atomically
-                result.status = "published"
+                    fault_point(f"after:{step.name}")
+                # the runner's own gate: this run's check results, whatever the notebooks did
                 t0 = time.perf_counter()
+                n_checks = _gate(build, run_id, month)
+                say(f"  [gate] {n_checks} check results of this run, no error-level failure")
+                # seal the run record, log "publishing", then publish atomically
+                result.status = "published"
                 _with_con(build, lambda con: _record_run(con, result, started_at, paths, finished=True))
-                snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
+                with _signals_held():
+                    _append_record(paths, result.to_json() | {"status": "publishing", "started_at": started_at})
+                    snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
+                    result.published = True
                 result.timings["publish"] = time.perf_counter() - t0
                 say(f"  published {paths.warehouse}" + (f" (previous kept as {snap.name})" if snap else ""))
                 for step in [s for s in steps if not s.writer]:
                     params = base_params | {"warehouse": str(paths.warehouse),
                                             "output_dir": str(staging_dir)}
                     result.steps.append(_run_step(step, None, nb_dir, params, run_id, say))
-                _finish_report(result, paths, staging_dir, month, run_id, base_params, say)
+                if any(not s.writer for s in steps):
+                    _finish_report(result, paths, staging_dir, month, run_id, base_params, say)
                 result.status = "succeeded"
+                ok = True
             except RunError:
                 raise
             except KeyboardInterrupt:
                 raise RunInterrupted("the run was interrupted (Ctrl-C)") from None
-            except (warehouse.WarehouseError, duckdb.Error, OSError) as exc:
-                raise RunError(f"{type(exc).__name__}: {exc}") from exc
+            except warehouse.WarehouseError as exc:
+                raise RunError(str(exc)) from exc
+            except OSError as exc:
+                raise RunError(os_problem(exc)) from exc
+            except duckdb.Error as exc:
+                raise RunError(f"DuckDB: {_first_line(exc)}") from exc
             except Exception as exc:  # a report or library error: still a failed run, never a traceback
-                raise RunError(f"{type(exc).__name__}: {exc}") from exc
+                raise RunError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
         except RunError as exc:
             result.status = "failed"
-            kept = _keep_failed(paths, build, staging_dir, run_id, say)
+            try:
+                kept = _keep_failed(paths, build, staging_dir, run_id, say)
+            except OSError as keep_exc:
+                kept = None
+                say(f"  could not keep the failed run's files: {os_problem(keep_exc)}")
             if isinstance(exc, StepFailed) and kept is not None:
                 exc.notebook = kept / exc.notebook.name
             result.error = str(exc)
             raise
         finally:
             result.seconds = time.perf_counter() - t_run
-            _append_run_log(paths, result, started_at)
-            shutil.rmtree(staging_dir, ignore_errors=True)
+            try:
+                _append_run_log(paths, result, started_at)
+            except OSError as exc:
+                msg = f"could not record the run in the run log: {os_problem(exc)}"
+                if ok:
+                    raise RunError(msg) from None
+                say(f"  {msg}")
+            _discard_staging(staging_dir, say)
         say(f"done in {result.seconds:.1f}s\n  PDF:   {result.pdf}\n  Excel: {result.xlsx}")
         return result
+
+
+def _quiet_on_broken_output(progress: Progress | None) -> Progress:
+    """Progress that never stops a run: a closed log pipe (a scheduler that went away) or a full
+    disk under the log loses lines, not the run."""
+    def say(msg: str) -> None:
+        if progress is None:
+            return
+        try:
+            progress(msg)
+        except OSError:
+            pass
+    return say
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _gate(build: Path, run_id: str, month: str) -> int:
+    """Refuse to publish unless this run's checks are recorded in the build and none at error level failed."""
+    from . import quality
+
+    try:
+        return _with_con(build, lambda con: quality.gate_run(con, run_id, month=month), read_only=True)
+    except quality.QualityGateError as exc:
+        raise RunError(f"the quality gate refused to publish run {run_id}: {exc}") from None
 
 
 def _run_step(step: Step, build: Path | None, nb_dir: Path, params: dict, run_id: str, say: Progress) -> StepResult:
@@ -481,8 +839,10 @@ def _finish_report(result: RunResult, paths: config.Paths, staging_dir: Path, mo
     t0 = time.perf_counter()
     try:
         report.notebook_to_pdf(nb, pdf, title=f"basinlab monthly report — {month}")
+    except RunError:
+        raise
     except Exception as exc:
-        raise RunError(f"PDF rendering failed: {exc}") from exc
+        raise RunError(f"PDF rendering failed: {_first_line(exc)}") from exc
     result.timings["pdf"] = time.perf_counter() - t0
     say(f"  [pdf] {pdf.name} ({result.timings['pdf']:.1f}s)")
     if not xlsx.exists():
@@ -521,50 +881,150 @@ def _move_wal(build: Path, kept: Path) -> None:
         os.replace(wal, kept.with_name(kept.name + ".wal"))
 
 
-def recover_abandoned(paths: config.Paths, say: Progress = lambda _m: None) -> list[str]:
+# --------------------------------------------------------------------------- recovery
+
+
+def recover(paths: config.Paths, say: Progress = lambda _m: None,
+            stale_lock: dict[str, Any] | None = None) -> list[str]:
     """Clean up after runs that died without cleaning up (killed, machine restarted).
 
-    Called under the run lock, so no other run is alive: a build file that is not marked
-    failed, or a report staging folder, belongs to a dead run. Its build is kept as
-    ``*.failed.duckdb`` and the run is logged as ``abandoned`` in runs.jsonl (and so reaches
-    ``metadata.pipeline_runs``). Returns the abandoned run ids.
+    Called under the run lock at the start of every run, before anything else, so no
+    other run is alive:
+
+    1. reports: the newest complete copy of each month's report is put back in place
+       (a kill between the two renames of a report swap leaves none in place);
+    2. runs whose last record in ``runs.jsonl`` is ``running`` or ``publishing`` (or that
+       the lock file or a leftover build names) are logged as ``abandoned``, saying
+       whether their warehouse was published (a kill after the rename, before the run
+       could log it) and whether their report was finished; their builds are kept as
+       ``*.failed.duckdb`` while the disk has room for them and the next build;
+    3. browser profiles of printers that died are removed (and their browsers killed).
+
+    Returns the abandoned run ids.
     """
-    gone: list[str] = []
+    from .report import recover_report_dirs, report_manifest
+    from .report.browser import cleanup_stale_profiles
+
+    recover_report_dirs(paths.reports_dir, paths.reports_dir / "_failed", say)
+    states = {r["run_id"]: r for r in run_states(load_run_log(paths))}
+    dead = {rid: r for rid, r in states.items() if r.get("status") not in FINAL_STATUSES}
+    if stale_lock and stale_lock.get("run_id") and states.get(stale_lock["run_id"], {}).get("status") \
+            not in FINAL_STATUSES:
+        rid = stale_lock["run_id"]
+        dead.setdefault(rid, {"run_id": rid, "month": stale_lock.get("month"), "pid": stale_lock.get("pid"),
+                              "started_at": stale_lock.get("started_at")})
     if paths.builds.exists():
-        for build in sorted(paths.builds.glob("*.duckdb")):
-            if build.name.endswith(".failed.duckdb"):
+        for b in sorted(paths.builds.glob("*.duckdb")):
+            if b.name.endswith(".failed.duckdb") or b.stem in dead:
                 continue
-            run_id = build.stem
-            kept = build.with_name(f"{run_id}.failed.duckdb")
-            os.replace(build, kept)
-            _move_wal(build, kept)
-            month = run_id.split("_", 1)[0]
-            entry = RunResult(run_id=run_id, month=month, status="abandoned",
-                              error="the run stopped before finishing (process killed?); its build was kept")
-            _append_run_log(paths, entry, started_at=_now())
-            gone.append(run_id)
-            say(f"  earlier run {run_id} did not finish: recorded as abandoned, its build kept for inspection")
+            if states.get(b.stem, {}).get("status") in FINAL_STATUSES:  # ended, but its build was left behind
+                if _keep_build(paths, b, say) is not None:
+                    say(f"  build {b.name} of the ended run {b.stem} kept for inspection")
+                continue
+            dead[b.stem] = states.get(b.stem, {"run_id": b.stem, "month": b.stem.split("_", 1)[0]})
+    published = _published_run_ids(paths, list(dead))
+    for rid, r in dead.items():
+        month = r.get("month") or rid.split("_", 1)[0]
+        build = paths.builds / f"{rid}.duckdb"
+        kept = _keep_build(paths, build, say) if build.exists() else None
+        was_published = rid in published
+        if was_published:
+            doc = report_manifest(paths.reports_dir / month) if config.MONTH_RE.match(month or "") else None
+            report_done = bool(doc and doc.get("run_id") == rid)
+            error = ("the run was killed after publishing its warehouse (its data is live, but the run was never "
+                     "logged as finished); " + (f"its report for {month} was complete and is in place"
+                                                if report_done else f"its report for {month} was not finished: "
+                                                f"run `basinlab run --month {month}` again to write it"))
+        else:
+            error = "the run stopped before finishing (process killed?); nothing of it was published"
+            if kept is not None:
+                error += f"; its build was kept as {kept.name}"
+        entry = {k: v for k, v in r.items() if k not in ("status", "error", "finished_at")}
+        entry |= {"run_id": rid, "month": month, "status": "abandoned", "error": error, "published": was_published,
+                  "finished_at": _now(), "recovered_at": _now()}
+        _append_record(paths, entry)
+        say(f"  earlier run {rid} did not finish: recorded as abandoned"
+            + (" (it had published its warehouse)" if was_published else "")
+            + (", its build kept for inspection" if kept is not None else ""))
+    for folder in cleanup_stale_profiles():
+        say(f"  removed the browser profile {folder} of a run that died while printing")
+    if paths.builds.exists():
         _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
-    if paths.reports_dir.exists():
-        for staging in paths.reports_dir.glob(".staging-*"):
-            shutil.rmtree(staging, ignore_errors=True)
-    return gone
+    return list(dead)
+
+
+def _published_run_ids(paths: config.Paths, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` the published warehouse records (their build was published)."""
+    if not run_ids or not paths.warehouse.exists():
+        return set()
+    try:
+        rows = _with_con(paths.warehouse, lambda con: con.execute(
+            "select run_id from metadata.pipeline_runs where run_id in (select unnest(?))", [run_ids]).fetchall(),
+            read_only=True)
+    except (warehouse.WarehouseError, duckdb.Error):
+        return set()
+    return {r[0] for r in rows}
+
+
+def _keep_build(paths: config.Paths, build: Path, say: Progress) -> Path | None:
+    """Keep a failed or abandoned build as ``*.failed.duckdb`` — only while the disk keeps room for
+    the next run's build (≈ 2 × the warehouse + margin), deleting older kept builds first when that
+    is enough; otherwise delete it and say so (older kept builds stay: the next run reclaims them
+    before building if it must)."""
+    need_next = space_needed(paths)
+    free = disk_free(paths.builds)
+    older = [p for p in _failed_builds(paths) if p != build]
+    if free < need_next and free + sum(_file_size(p) for p in older) >= need_next:
+        for old in older:
+            if free >= need_next:
+                break
+            _delete_build(old)
+            say(f"  low disk space: deleted the older failed build {old.name} to keep this one")
+            free = disk_free(paths.builds)
+    if free < need_next:
+        size = _file_size(build)
+        _delete_build(build)
+        say(f"  the failed build {build.name} ({_mb(size)}) was deleted, not kept: {_mb(free)} free and the next "
+            f"run needs about {_mb(need_next)}")
+        return None
+    kept = build.with_name(build.stem + ".failed.duckdb")
+    os.replace(build, kept)
+    _move_wal(build, kept)
+    _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
+    return kept
 
 
 def _keep_failed(paths: config.Paths, build: Path, staging_dir: Path, run_id: str, say: Progress) -> Path | None:
     """Keep the failed run's notebooks and build for inspection; returns the notebooks' folder."""
+    from .report import report_manifest
+
     failed_dir = paths.reports_dir / "_failed" / run_id
     kept_dir = None
     if (staging_dir / "notebooks").exists():
         kept_dir = failed_dir
         failed_dir.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging_dir / "notebooks"), str(failed_dir))
+        if report_manifest(staging_dir) is not None:   # a complete report stays complete
+            shutil.copytree(staging_dir / "notebooks", failed_dir, dirs_exist_ok=True)
+        else:
+            shutil.move(str(staging_dir / "notebooks"), str(failed_dir))
         say(f"  executed notebooks of the failed run kept in {failed_dir}")
         _prune([p for p in failed_dir.parent.iterdir() if p.is_dir()], FAILED_KEPT)
     if build.exists():
-        kept = build.with_name(build.stem + ".failed.duckdb")
-        os.replace(build, kept)
-        _move_wal(build, kept)
-        say(f"  failed build kept as {kept} (the published warehouse is unchanged)")
-        _prune(list(paths.builds.glob("*.failed.duckdb")), FAILED_KEPT)
+        kept = _keep_build(paths, build, say)
+        if kept is not None:
+            say(f"  failed build kept as {kept} (the published warehouse is unchanged)")
     return kept_dir
+
+
+def _discard_staging(staging_dir: Path, say: Progress) -> None:
+    """Remove the run's report staging folder — unless it holds a complete report that could not
+    be put in place: that is never deleted (the next run's recovery puts it in place)."""
+    if not staging_dir.exists():
+        return
+    from .report import report_manifest
+
+    if report_manifest(staging_dir) is not None:
+        say(f"  the finished report could not be put in place; it is kept at {staging_dir} "
+            "and the next run puts it in place")
+        return
+    shutil.rmtree(staging_dir, ignore_errors=True)

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from . import config
+from .faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,12 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
         The DuckDB file. Created (with its folder) when opened read-write.
     read_only : bool
         Analysts and the report open the published file read-only, so they
-        never block, and are never blocked by, a scheduled run.
+        never block, and are never blocked by, a scheduled run. A read-only
+        connection always shows the file that is at ``path`` now: it is opened
+        afresh (attached to a private in-memory database), never taken from
+        DuckDB's per-process instance cache, which would keep serving the
+        file a publish has since replaced to a notebook kernel that still
+        holds an older connection.
 
     Raises
     ------
@@ -66,17 +73,82 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
             "(or `basinlab run --month YYYY-MM --demo`) to build and publish it"
         )
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the folder of warehouse {path}: {exc.strerror or exc}") from exc
     try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:  # lock conflicts arrive as IOException
-        msg = str(exc)
+        return _connect_read_only(path) if read_only else duckdb.connect(str(path))
+    except duckdb.Error as exc:  # lock conflicts arrive as IOException
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "lock" in msg.lower():
             raise WarehouseLockedError(
-                f"warehouse {path} is locked by another process ({msg.splitlines()[0]}). "
+                f"warehouse {path} is locked by another process ({msg}). "
                 "Close the notebook kernel or wait for the run that holds it."
             ) from exc
+        if not read_only and ("read-only" in msg.lower() or "permission" in msg.lower()):
+            raise WarehouseError(f"cannot open warehouse {path} for writing ({msg}): make the file and its "
+                                 "folder writable for this user, or work on a copy") from exc
         raise WarehouseError(f"cannot open warehouse {path}: {msg}") from exc
+
+
+#: catalog names DuckDB reserves (a fresh read-only warehouse is attached under its file stem otherwise)
+_RESERVED_CATALOGS = {"memory", "system", "temp", "main"}
+
+#: read-only connections this process opened through :func:`connect`, per resolved path:
+#: (weak reference, (device, inode) of the file when it was opened)
+_READERS: dict[str, list[tuple[weakref.ref, tuple[int, int]]]] = {}
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the file at ``path`` now.
+
+    DuckDB keeps one database instance per path in a process and hands it to every
+    new connection while an earlier one is open, even after the file was replaced (a
+    publish): a notebook kernel would keep reading the old warehouse. While a
+    connection this process opened earlier still holds a file that is no longer the
+    one at ``path``, the new connection opens the current file in a fresh instance
+    instead (attached read-only to a private in-memory database, made the default
+    catalog, with views of every relation in the in-memory catalog so that cursors
+    — jupysql uses them — see the same tables).
+    """
+    key = str(path.resolve())
+    current = _file_id(path)
+    live = [(ref, fid) for ref, fid in _READERS.get(key, []) if ref() is not None]
+    if any(fid != current for _, fid in live):
+        _READERS[key] = live
+        return _connect_fresh(Path(key))
+    con = duckdb.connect(key, read_only=True)
+    live.append((weakref.ref(con), current))
+    _READERS[key] = live
+    return con
+
+
+def _connect_fresh(path: Path) -> duckdb.DuckDBPyConnection:
+    alias = path.stem if path.stem.lower() not in _RESERVED_CATALOGS else "warehouse"
+    quoted_alias = '"' + alias.replace('"', '""') + '"'
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as {quoted_alias} (read_only)")
+        con.execute(f"use {quoted_alias}")
+        rels = con.execute(
+            """select schema_name, table_name from duckdb_tables() where database_name = ?
+               union all
+               select schema_name, view_name from duckdb_views() where database_name = ? and not internal""",
+            [alias, alias]).fetchall()
+        for schema, name in rels:
+            qs, qn = ('"' + x.replace('"', '""') + '"' for x in (schema, name))
+            con.execute(f"create schema if not exists memory.{qs}")
+            con.execute(f"create or replace view memory.{qs}.{qn} as select * from {quoted_alias}.{qs}.{qn}")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 # --------------------------------------------------------------------------- migrations
@@ -160,8 +232,9 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations_dir: Path = config.MIGRAT
     Raises
     ------
     MigrationError
-        An applied migration's file changed (named, with both checksums), or a
-        migration failed (named, with DuckDB's message; nothing of it is kept).
+        An applied migration's file changed (named, with both checksums) or is
+        missing, or a migration failed (named, with DuckDB's message; nothing
+        of it is kept).
     """
     migrations = discover_migrations(migrations_dir)
     applied = _applied(con)
@@ -172,6 +245,15 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations_dir: Path = config.MIGRAT
                 f"(applied sha256 {applied[m.version][1][:12]}…, file now {m.checksum[:12]}…). "
                 "Applied migrations are immutable: revert the file and add a new migration instead."
             )
+    on_disk = {m.version for m in migrations}
+    missing = sorted(set(applied) - on_disk)
+    if missing:
+        names = ", ".join(f"V{v:03d}__{applied[v][0]}.sql" for v in missing)
+        raise MigrationError(
+            f"migration {names} was applied to this warehouse but its file is missing from {migrations_dir}: "
+            f"restore it (e.g. `git checkout -- sql/migrations/`) or use the basinlab version that has it. "
+            "Applied migrations are never deleted; add a new migration to undo one."
+        )
     done: list[Migration] = []
     for m in migrations:
         if m.version in applied:
@@ -213,6 +295,10 @@ def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = confi
     The build's connection must be closed (checkpointed) first. A reader that
     has the old file open keeps reading the old data; new openers see the new
     file at once. Returns the snapshot path (None on the first publish).
+
+    A kill at any instant leaves either the old or the new file published: the
+    snapshot is a hard link made before the rename, and the rename is atomic
+    (the folder is fsynced after it, so a power cut does not undo it).
     """
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
@@ -230,9 +316,72 @@ def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = confi
             os.link(published, snapshot)
         except OSError:  # filesystems without hard links
             shutil.copy2(published, snapshot)
+    fault_point("publish:linked")
     os.replace(build, published)
+    _fsync_dir(published.parent)
+    fault_point("publish:replaced")
     prune_snapshots(snapshots_dir, keep)
     return snapshot
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+#: what a basinlab data dir holds besides the warehouse (how a published file is recognised by its folder)
+DATA_DIR_MARKERS = (config.RUN_LOG_FILE, config.LOCK_FILE, config.SNAPSHOTS_DIR, config.BUILDS_DIR)
+
+
+def _is_data_dir(folder: Path) -> bool:
+    return any((folder / m).exists() for m in DATA_DIR_MARKERS)
+
+
+def published_role(path: str | Path, data_dirs: list[Path] | tuple[Path, ...] = ()) -> str | None:
+    """How ``path`` is a file only the runner may write, or None.
+
+    ``path`` is compared by file identity (device and inode: symlinks, relative
+    paths, ``..`` and hard links all resolve to the same file) with the published
+    warehouse and the snapshots of each of ``data_dirs`` and of the folder the path
+    resolves into when that folder is a basinlab data dir (it holds ``runs.jsonl``,
+    the run lock, ``snapshots/`` or ``builds/``). Returns e.g.
+    ``"the published warehouse /data/warehouse.duckdb"``.
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    real = p.resolve()
+    candidates = [Path(d) for d in data_dirs]
+    if _is_data_dir(real.parent):
+        candidates.append(real.parent)
+    if real.parent.name == config.SNAPSHOTS_DIR and _is_data_dir(real.parent.parent):
+        candidates.append(real.parent.parent)
+    for d in dict.fromkeys(candidates):
+        wh = d / config.WAREHOUSE_FILE
+        if wh.exists() and _same_file(p, wh):
+            return f"the published warehouse {wh}"
+        snaps = d / config.SNAPSHOTS_DIR
+        if snaps.is_dir():
+            for s in snaps.glob("*.duckdb"):
+                if _same_file(p, s):
+                    return f"the snapshot {s} of the published warehouse"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def prune_snapshots(snapshots_dir: Path, keep: int) -> list[Path]:

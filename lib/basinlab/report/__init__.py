@@ -6,7 +6,8 @@ Public API (all importable from ``basinlab.report``):
 * :func:`notebook_to_html`, :func:`notebook_to_pdf` -- executed notebook → report
 * :func:`style_figure`, :func:`show`, :func:`show_table`, :func:`table_html` -- report look
 * :class:`SheetSpec`, :class:`LineChartSpec`, :func:`write_excel` -- stakeholder workbook
-* :func:`write_manifest`, :func:`publish_report_dir`, :func:`sha256_file` -- run outputs
+* :func:`write_manifest`, :func:`publish_report_dir`, :func:`recover_report_dirs`,
+  :func:`report_manifest`, :func:`sha256_file` -- run outputs
 * :class:`ReportError`, :class:`BrowserNotFoundError`
 
 Heavy dependencies (nbconvert, openpyxl, plotly) are imported when first used,
@@ -19,7 +20,7 @@ from .browser import find_browser, html_to_pdf
 from .excel import LineChartSpec, SheetSpec, infer_number_format, sanitize_sheet_name, write_excel
 from .figures import REPORT_PLOTLY_CONFIG, show, show_table, style_figure, table_html
 from .render import default_subtitle, notebook_to_html, notebook_to_pdf
-from .publish import publish_report_dir, write_manifest
+from .publish import publish_report_dir, recover_report_dirs, report_manifest, write_manifest
 
 __all__ = [
     "REPORT_PLOTLY_CONFIG",
@@ -34,6 +35,8 @@ __all__ = [
     "notebook_to_html",
     "notebook_to_pdf",
     "publish_report_dir",
+    "recover_report_dirs",
+    "report_manifest",
     "sanitize_sheet_name",
     "sha256_file",
     "show",

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+#: what the report shows for a number that is missing or not a number (NaN, None, ±inf)
+NOT_REPORTED = "not reported"
 
 
 class ReportError(RuntimeError):
@@ -69,3 +75,38 @@ def atomic_write_bytes(final: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(final: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``final`` atomically."""
     return atomic_write_bytes(final, text.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- values
+
+
+def is_missing(v: Any) -> bool:
+    """True for a value the report cannot show as a number: None, NaN, ±inf, pandas NA/NaT,
+    non-finite Decimals and numpy scalars of those (without importing pandas)."""
+    if v is None:
+        return True
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, float):  # numpy.float64 too
+        return not math.isfinite(v)
+    if isinstance(v, Decimal):
+        return not v.is_finite()
+    if type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    if hasattr(v, "dtype") and hasattr(v, "item") and not isinstance(v, (int, str)):  # other numpy scalars
+        try:
+            x = v.item()
+        except (TypeError, ValueError):
+            return False
+        return x is None or (type(x) is not type(v) and is_missing(x))
+    return False
+
+
+def fmt_number(v: Any, spec: str, missing: str = NOT_REPORTED) -> str:
+    """``format(v, spec)``, or ``missing`` for a value that is not a finite number."""
+    if is_missing(v):
+        return missing
+    try:
+        return format(v, spec)
+    except (TypeError, ValueError):
+        return str(v)

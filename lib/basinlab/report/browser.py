@@ -191,12 +191,106 @@ CHROMIUM_PRINT_FLAGS = (
 )
 
 
+#: temp folders of a print: ``basinlab-browser-<pid of the printing process>-xxxx`` (the browser
+#: profile) — the pid lets a later run tell a dead printer's leftovers from a live one's
+PROFILE_PREFIX = "basinlab-browser-"
+#: temp folders of the HTML printed (``render.notebook_to_pdf``), named the same way
+HTML_TMP_PREFIX = "basinlab-report-"
+
+
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the browser and every helper in its process group (it runs in its own session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)
         else:
             proc.kill()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the browser gets SIGKILL when the process that started it dies (even by SIGKILL),
+    so a killed run leaves no browser behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort; the group kill and the stale sweep remain
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _processes_using(folder: Path) -> list[int]:
+    """Pids (Linux /proc) whose command line names ``folder`` (a browser using that profile)."""
+    needle = str(folder).encode()
+    pids = []
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return pids
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+#: Chromium puts a unix socket in $TMPDIR/org.chromium.Chromium.XXXXXX/; socket paths are limited to
+#: 107 bytes, and a longer TMPDIR makes it abort ("Socket path too long")
+_MAX_TMPDIR_CHARS = 60
+
+
+def _socket_safe_tmp() -> str:
+    tmp = tempfile.gettempdir()
+    if len(tmp) <= _MAX_TMPDIR_CHARS:
+        return tmp
+    for short in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(short) and os.access(short, os.W_OK | os.X_OK):
+            return short
+    return tmp
+
+
+def cleanup_stale_profiles(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove browser profiles (and kill their browsers) left by printing processes that died.
+
+    A profile folder is named after the pid of the process that printed; when that pid
+    is gone (the run was killed while the PDF printed), any browser process still using
+    the folder is killed and the folder deleted. Profiles of live processes are left
+    alone. Returns the folders removed.
+    """
+    root = Path(tmp_dir or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        candidates = sorted([*root.glob(f"{PROFILE_PREFIX}*"), *root.glob(f"{HTML_TMP_PREFIX}*")])
+    except OSError:
+        return removed
+    for folder in candidates:
+        prefix = PROFILE_PREFIX if folder.name.startswith(PROFILE_PREFIX) else HTML_TMP_PREFIX
+        pid_text = folder.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)) or not folder.is_dir():
+            continue
+        for pid in _processes_using(folder):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
 
 
 def html_to_pdf(
@@ -207,18 +301,24 @@ def html_to_pdf(
 ) -> Path:
     """Print ``html`` to ``pdf_out`` with a headless Chromium-family browser.
 
-    The browser runs with a fresh temporary profile and no network side-traffic.
+    The browser runs with a fresh temporary profile and no network side-traffic,
+    in its own process group, which is killed whatever happens (printed, failed,
+    timed out, or the run stopped by a signal); on Linux it also dies with the
+    process that started it, so a killed run leaves no browser behind (and
+    :func:`cleanup_stale_profiles` removes the profile of a printer that died).
     The PDF is written to a temporary file beside ``pdf_out`` and renamed into
     place only if it is a real PDF, so an existing ``pdf_out`` survives a failure.
     Raises :class:`ReportError` (with the browser's filtered stderr) on failure.
     """
+    from ..faults import fault_point
+
     html = Path(html).resolve()
     pdf_out = Path(pdf_out).resolve()
     if not html.is_file():
         raise ReportError(f"HTML file to print does not exist: {html}")
     exe = Path(browser) if browser else find_browser()
 
-    with tempfile.TemporaryDirectory(prefix="basinlab-browser-") as profile, \
+    with tempfile.TemporaryDirectory(prefix=f"{PROFILE_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as profile, \
             atomic_path(pdf_out, suffix=".tmp.pdf") as tmp:
         cmd = [
             str(exe),
@@ -229,6 +329,8 @@ def html_to_pdf(
         ]
         env = dict(os.environ)
         env.setdefault("HOME", profile)
+        env["TMPDIR"] = _socket_safe_tmp()
+        posix = os.name == "posix"
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -236,11 +338,13 @@ def html_to_pdf(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-                start_new_session=(os.name == "posix"),
+                start_new_session=posix,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as e:
             raise ReportError(f"could not start the browser {exe}: {e}") from e
         try:
+            fault_point("pdf")
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
@@ -254,15 +358,20 @@ def html_to_pdf(
                 f"browser {exe} did not finish printing {html.name} within {timeout_s:.0f} s"
                 + (f"; browser output:\n{tail}" if tail else "")
             ) from None
+        except BaseException:  # the run was stopped (SIGTERM, Ctrl-C) while printing
+            _kill_tree(proc)
+            with contextlib.suppress(Exception):
+                proc.communicate(timeout=10)
+            raise
         finally:
             # Headless Chromium can leave helper processes behind in its group.
-            if proc.returncode is not None and os.name == "posix":
-                with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc)
 
         size = tmp.stat().st_size if tmp.exists() else 0
-        with open(tmp, "rb") as fh:
-            head = fh.read(5)
+        head = b""
+        if size:
+            with open(tmp, "rb") as fh:
+                head = fh.read(5)
         if proc.returncode != 0 or size == 0 or not head.startswith(b"%PDF"):
             tail = _filter_noise((err + out).decode("utf-8", "replace"))
             raise ReportError(

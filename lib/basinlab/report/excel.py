@@ -6,13 +6,14 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._common import ReportError, atomic_path
+from ._common import NOT_REPORTED, ReportError, atomic_path
 
 HEADER_FILL = "1F4E79"
 HEADER_FONT_COLOR = "FFFFFF"
@@ -164,8 +165,11 @@ def _column_values(s: pd.Series) -> list[Any]:
 
 
 def _py_value(v: Any) -> Any:
+    """A cell value: missing and non-finite numbers become an empty cell (never 0, never "inf")."""
     if v is None:
         return None
+    if isinstance(v, Decimal):
+        return v if v.is_finite() else None
     if isinstance(v, str):
         return _ILLEGAL.sub("", v)
     if isinstance(v, bool):
@@ -492,7 +496,8 @@ def write_excel(
         _write_table(ws, spec)
     _write_about(
         about, title, metadata or {},
-        [(name, len(spec.df), spec.description) for name, spec in named],
+        [(name, len(spec.df), spec.description if len(spec.df) else
+          f"{spec.description} — {NOT_REPORTED}: no rows".lstrip(" —")) for name, spec in named],
     )
     wb.properties.title = title
     wb.properties.creator = "basinlab"

@@ -17,9 +17,10 @@ notebook stays small.
 from __future__ import annotations
 
 import html as _html
-import math
 import warnings
 from typing import Any
+
+from ._common import NOT_REPORTED, fmt_number, is_missing
 
 #: Report page width in CSS px usable for a figure (A4 portrait minus margins is ~680 px).
 FIGURE_WIDTH = 650
@@ -192,17 +193,7 @@ def show(fig: Any, *, config: dict[str, Any] | None = None) -> None:
 # --------------------------------------------------------------------------- tables
 
 def _fmt_number(value: Any, fmt: str) -> str:
-    if value is None:
-        return ""
-    try:
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            return ""
-    except TypeError:
-        pass
-    try:
-        return format(value, fmt)
-    except (TypeError, ValueError):
-        return str(value)
+    return fmt_number(value, fmt)
 
 
 #: Python format spec per Excel number format chosen by column name.
@@ -230,6 +221,9 @@ def table_html(df: Any, formats: dict[str, str] | None = None, *, index: bool = 
     from .excel import infer_number_format
 
     frame = df.reset_index() if index else df
+    if len(frame) == 0:
+        what = _html.escape(caption) + ": " if caption else ""
+        return f'<p class="bl-empty"><em>{what}{NOT_REPORTED} (no rows)</em></p>'
     if max_rows is not None and len(frame) > max_rows:
         frame = frame.head(max_rows)
     out = pd.DataFrame(index=range(len(frame)))
@@ -239,14 +233,15 @@ def table_html(df: Any, formats: dict[str, str] | None = None, *, index: bool = 
         xl = infer_number_format(str(col), s)
         if spec is None:
             spec = _PY_FORMATS.get(xl or "")
+        numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             date_fmt = "%Y-%m" if xl == "yyyy-mm" else "%Y-%m-%d"
             out[col] = [v.strftime(date_fmt) if not pd.isna(v) else "" for v in s]
-        elif spec:
-            out[col] = [_fmt_number(None if pd.isna(v) else v, spec) for v in s]
+        elif spec or numeric:
+            # a number that is missing or not a number reads "not reported", never "nan" or "inf"
+            out[col] = [fmt_number(v, spec) if spec else (NOT_REPORTED if is_missing(v) else str(v)) for v in s]
         else:
-            out[col] = ["" if (v is None or (not isinstance(v, (list, dict)) and pd.isna(v)))
-                        else str(v) for v in s]
+            out[col] = [_text_cell(v) for v in s]
     html = out.to_html(index=False, border=0, classes="report-table", escape=True,
                        na_rep="")
     if caption:
@@ -254,6 +249,19 @@ def table_html(df: Any, formats: dict[str, str] | None = None, *, index: bool = 
             ">", f">\n  <caption>{_html.escape(caption)}</caption>", 1
         )
     return html
+
+
+def _text_cell(v: Any) -> str:
+    """A text cell: empty for a missing value; a stray non-finite number reads "not reported"."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return ""
+    if isinstance(v, (list, dict)):
+        return str(v)
+    if isinstance(v, float) and v != v:  # NaN: pandas' missing text
+        return ""
+    if is_missing(v):
+        return NOT_REPORTED
+    return str(v)
 
 
 class ReportTable:

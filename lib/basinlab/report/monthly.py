@@ -9,11 +9,13 @@ Every function takes a read-only connection and the report month ``YYYY-MM``.
 from __future__ import annotations
 
 import html
+import math
 from datetime import date
 
 import duckdb
 import pandas as pd
 
+from ._common import NOT_REPORTED, fmt_number, is_missing
 from .excel import LineChartSpec, SheetSpec
 
 #: months of history shown in trend charts and tables
@@ -91,41 +93,44 @@ def kpis(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
         v, p, y = (_num(d.get(col)) if d else None for d in (cur, prev, yago))
         out.append({
             "kpi": label, "unit": unit, "value": v, "prior_month": p,
-            "change_vs_prior_pct": (v / p - 1) if p and v is not None else None,
+            "change_vs_prior_pct": _num(v / p - 1) if p and v is not None else None,
             "same_month_last_year": y,
-            "change_vs_last_year_pct": (v / y - 1) if y and v is not None else None,
+            "change_vs_last_year_pct": _num(v / y - 1) if y and v is not None else None,
             "higher_is_better": better_up, "format": fmt,
         })
     return pd.DataFrame(out)
 
 
 def _num(v) -> float | None:
-    """A KPI value as float, None when missing (None, NaN, NaT)."""
-    if v is None:
+    """A KPI value as float, None when missing or not a finite number (None, NaN, NaT, ±inf)."""
+    if is_missing(v):
         return None
     try:
-        return None if pd.isna(v) else float(v)
+        f = float(v)
     except (TypeError, ValueError):
         return None
+    return f if math.isfinite(f) else None
 
 
 def kpi_cards_html(k: pd.DataFrame) -> str:
-    """KPI tiles (value, change vs prior month, coloured good/bad) as an HTML block."""
+    """KPI tiles (value, change vs prior month, coloured good/bad) as an HTML block.
+
+    A value that is missing or not a finite number reads "not reported" (never "nan")."""
     cards = []
     for r in k.to_dict("records"):
-        value = "–" if r["value"] is None or pd.isna(r["value"]) else format(r["value"], r["format"])
-        ch = r["change_vs_prior_pct"]
-        if r["value"] is None or pd.isna(r["value"]):
-            delta, cls = "not reported", "flat"
-        elif ch is None or pd.isna(ch):
+        v, ch = _num(r.get("value")), _num(r.get("change_vs_prior_pct"))
+        value = fmt_number(v, str(r.get("format") or ",.0f"), missing="–")
+        if v is None:
+            delta, cls = NOT_REPORTED, "flat"
+        elif ch is None:
             delta, cls = "no prior month", "flat"
         else:
-            good = (ch >= 0) == bool(r["higher_is_better"])
+            good = (ch >= 0) == bool(r.get("higher_is_better"))
             cls = "flat" if abs(ch) < 0.005 else ("good" if good else "bad")
             delta = f"{'▲' if ch >= 0 else '▼'} {abs(ch):.1%} vs prior month"
         cards.append(
-            f'<div class="kpi"><div class="kpi-label">{html.escape(r["kpi"])}</div>'
-            f'<div class="kpi-value">{value} <span class="kpi-unit">{html.escape(r["unit"])}</span></div>'
+            f'<div class="kpi"><div class="kpi-label">{html.escape(str(r.get("kpi", "")))}</div>'
+            f'<div class="kpi-value">{value} <span class="kpi-unit">{html.escape(str(r.get("unit") or ""))}</span></div>'
             f'<div class="kpi-delta {cls}">{delta}</div></div>')
     style = """<style>
 .kpi-grid{display:grid;grid-template-columns:repeat(4,1fr);gap:8px;margin:8px 0 14px 0}
@@ -135,6 +140,8 @@ def kpi_cards_html(k: pd.DataFrame) -> str:
 .kpi-unit{font-size:10px;font-weight:400;color:#52606d}
 .kpi-delta{font-size:10px;margin-top:2px}.kpi-delta.good{color:#2f7d32}.kpi-delta.bad{color:#b5453a}
 .kpi-delta.flat{color:#7b8794}</style>"""
+    if not cards:
+        return style + f'<div class="kpi-grid"><div class="kpi">KPIs {NOT_REPORTED}</div></div>'
     return style + '<div class="kpi-grid">' + "".join(cards) + "</div>"
 
 
@@ -315,12 +322,15 @@ def forecast_coverage(con) -> dict:
 
 
 def coverage_markdown(cov: dict) -> str:
-    none = cov["producing"] - cov["fitted"] - cov["analog"]
+    fitted, analog, producing = (int(_num(cov.get(k)) or 0) for k in ("fitted", "analog", "producing"))
+    share = _num(cov.get("oil_share"))
+    none = producing - fitted - analog
     start = f" Forecasts start after {cov['last_month']}, the latest month of data." if cov.get("last_month") else ""
-    text = (f"The forecast covers {cov['fitted'] + cov['analog']} of the {cov['producing']} producing wells "
-            f"({cov['oil_share']:.0%} of the latest month's oil): {cov['fitted']} fitted"
-            + (f", {cov['analog']} with too short a history forecast on their field's median decline "
-               "shape, anchored to their own rates" if cov["analog"] else "") + ".")
+    share_text = f"{share:.0%} of the latest month's oil" if share is not None else f"share of oil {NOT_REPORTED}"
+    text = (f"The forecast covers {fitted + analog} of the {producing} producing wells "
+            f"({share_text}): {fitted} fitted"
+            + (f", {analog} with too short a history forecast on their field's median decline "
+               "shape, anchored to their own rates" if analog else "") + ".")
     if none:
         text += f" {none} producing well(s) have no oil forecast (see the reasons below)."
     return text + start
@@ -395,19 +405,26 @@ def excel_sheets(con, month: str) -> list[SheetSpec]:
 def headline_markdown(con, month: str, k: pd.DataFrame, run_id: str = "") -> str:
     span = con.execute("select min(production_month), max(production_month), count(distinct well_id) "
                        "from staging.stg_production").fetchone()
-    first, last, wells = span
+    first, last, wells = span if span else (None, None, None)
     when = pd.Timestamp(month_start(month)).strftime("%B %Y")
     run = f" · run `{run_id}`" if run_id and not run_id.startswith("standalone") else ""
+    if not wells or first is None or last is None:
+        return f"**{when}** · production {NOT_REPORTED}: no well has production in the warehouse{run}"
     return (f"**{when}** · {wells:,} wells with production from {first:%Y-%m} to {last:%Y-%m}{run}")
 
 
 def _kpi(k: pd.DataFrame, label: str) -> dict:
-    row = k.set_index("kpi").loc[label].to_dict()
-    return {key: (_num(v) if key in ("value", "prior_month", "change_vs_prior_pct") else v) for key, v in row.items()}
+    """One KPI row; its numbers as floats or None (missing, NaN, ±inf), an absent KPI as all None."""
+    rows = k[k["kpi"] == label].to_dict("records") if len(k) and "kpi" in k.columns else []
+    row = dict(rows[0]) if rows else {"kpi": label}
+    for key in ("value", "prior_month", "change_vs_prior_pct"):
+        row[key] = _num(row.get(key))
+    return row
 
 
 def _change(ch) -> str:
-    if ch is None or pd.isna(ch):
+    ch = _num(ch)
+    if ch is None:
         return "with no prior month to compare"
     if abs(ch) < 0.0005:
         return "flat on the prior month"
@@ -418,29 +435,38 @@ def reporting_currency_note(con, month: str) -> str:
     """Revenue and NOI in the reporting currency (metadata.transform_settings), when it is not USD."""
     row = con.execute("""select reporting_currency, reporting_units_per_usd, revenue_booked_reporting, noi_reporting
                          from marts.mart_kpis_monthly where month = ?::date""", [month_start(month)]).fetchone()
-    if not row or row[0] in (None, "USD") or row[1] is None or row[2] is None or not financials_available(con, month):
+    if not row or row[0] in (None, "USD") or _num(row[1]) is None or _num(row[2]) is None \
+            or not financials_available(con, month):
         return ""
     cur, rate, rev, noi = row
-    return (f" In {cur} at {rate:,.4f} {cur}/USD: revenue {cur} {rev:,.0f}, net operating income "
-            f"{cur} {noi:,.0f}.")
+    return (f" In {cur} at {fmt_number(rate, ',.4f')} {cur}/USD: revenue {cur} {fmt_number(rev, ',.0f')}, "
+            f"net operating income {cur} {fmt_number(noi, ',.0f')}.")
 
 
 def narrative(k: pd.DataFrame, month: str, currency_note: str = "") -> str:
-    """Two sentences a stakeholder reads first: production and unit economics."""
+    """Two sentences a stakeholder reads first: production and unit economics.
+
+    Any number that is missing or not finite reads "not reported"; the narrative never fails on one."""
     prod, wells = _kpi(k, "Production"), _kpi(k, "Producing wells")
     rev, noi = _kpi(k, "Revenue (booked)"), _kpi(k, "Net operating income")
     loe, nb = _kpi(k, "LOE"), _kpi(k, "Netback")
     when = pd.Timestamp(month_start(month)).strftime("%B %Y")
     n = int(wells["value"] or 0)
-    parts = [f"Production averaged **{prod['value']:,.0f} BOE/d** in {when} from {n:,} "
-             f"producing well{'s' if n != 1 else ''}, {_change(prod['change_vs_prior_pct'])}."]
+    if prod["value"] is None:
+        parts = [f"Production for {when} is {NOT_REPORTED}"
+                 + (f" ({n:,} producing well{'s' if n != 1 else ''})." if n else ".")]
+    else:
+        parts = [f"Production averaged **{prod['value']:,.0f} BOE/d** in {when} from {n:,} "
+                 f"producing well{'s' if n != 1 else ''}, {_change(prod['change_vs_prior_pct'])}."]
     if rev["value"] is None:
         parts.append("No GL lines are booked for the month, so revenue, costs and netback are not reported.")
     else:
         unit = (f"; LOE ran at USD {loe['value']:,.2f}/BOE and the netback at USD {nb['value']:,.2f}/BOE"
                 if loe["value"] is not None and nb["value"] is not None else "")
+        noi_text = (f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])})"
+                    if noi["value"] is not None else NOT_REPORTED)
         parts.append(f"Booked revenue was **USD {rev['value']:,.0f}** and net operating income "
-                     f"**USD {noi['value']:,.0f}** ({_change(noi['change_vs_prior_pct'])}){unit}.{currency_note}")
+                     f"{noi_text}{unit}.{currency_note}")
     return " ".join(parts)
 
 
@@ -456,13 +482,14 @@ def calculated_revenue(con, month: str, months: int = FINANCIAL_MONTHS) -> pd.Da
 
 def no_gl_markdown(con, month: str) -> str:
     rev = calculated_revenue(con, month)
-    cur = rev[pd.to_datetime(rev["month"]).dt.date == month_start(month)]
+    cur = rev[pd.to_datetime(rev["month"]).dt.date == month_start(month)] if len(rev) else rev
     text = (f"No GL lines are booked for {month}: the GL-based financials (costs, NOI, netback) are not "
             "reported. Drop the month's GL export in `inbox/gl/` to include them.")
-    if len(cur) and pd.notna(cur["gross_revenue_usd"].iloc[0]) and cur["gross_revenue_usd"].iloc[0] > 0:
-        net = cur["net_revenue_usd"].iloc[0]
-        text += (f" Revenue calculated from the price deck: **USD {cur['gross_revenue_usd'].iloc[0]:,.0f} gross** (8/8ths)"
-                 + (f", USD {net:,.0f} net of royalties" if pd.notna(net) and net > 0
+    gross = _num(cur["gross_revenue_usd"].iloc[0]) if len(cur) else None
+    if gross is not None and gross > 0:
+        net = _num(cur["net_revenue_usd"].iloc[0])
+        text += (f" Revenue calculated from the price deck: **USD {gross:,.0f} gross** (8/8ths)"
+                 + (f", USD {net:,.0f} net of royalties" if net is not None and net > 0
                     else " (net revenue interest unknown)") + ".")
     return text
 

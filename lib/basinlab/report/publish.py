@@ -1,16 +1,19 @@
 """Run manifest and all-or-nothing publication of a report folder."""
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..faults import fault_point
 from ._common import ReportError, atomic_write_text, sha256_file
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -111,6 +114,9 @@ def publish_report_dir(staging_dir: str | os.PathLike[str], final_dir: str | os.
     The old folder is renamed to a hidden backup beside it, the staging folder
     is renamed into place, then the backup is deleted.  If the second rename
     fails the backup is renamed back, so the last good report stays intact.
+    A kill between the two renames leaves the backup and the staging folder,
+    both complete: :func:`recover_report_dirs` (run at the start of every run)
+    puts the newer one in place.
     Both folders must be on the same filesystem (stage next to the final folder).
     """
     staging = Path(staging_dir)
@@ -123,11 +129,12 @@ def publish_report_dir(staging_dir: str | os.PathLike[str], final_dir: str | os.
 
     backup: Path | None = None
     if final.exists():
-        backup = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        backup = final.with_name(f"{BACKUP_PREFIX.format(month=final.name)}{uuid.uuid4().hex[:8]}")
         try:
             os.rename(final, backup)
         except OSError as e:
             raise ReportError(f"could not move the current report {final} aside: {e}") from e
+    fault_point("report:swap")
     try:
         os.rename(staging, final)
     except BaseException as e:
@@ -142,9 +149,144 @@ def publish_report_dir(staging_dir: str | os.PathLike[str], final_dir: str | os.
         if isinstance(e, OSError):
             raise ReportError(f"could not publish {staging} as {final}: {e}") from e
         raise
+    _fsync_dir(final.parent)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
-    # Leftovers of an earlier interrupted publish.
-    for stale in final.parent.glob(f".{final.name}.old-*"):
+    # Leftovers of an earlier interrupted publish (older than the report just published).
+    for stale in final.parent.glob(f"{BACKUP_PREFIX.format(month=final.name)}*"):
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+#: ``reports/.2024-06.old-1a2b3c4d``: the report a swap moved aside
+BACKUP_PREFIX = ".{month}.old-"
+#: ``reports/.staging-<run_id>``: a run's report being assembled
+STAGING_PREFIX = ".staging-"
+_MONTH_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_BACKUP_DIR = re.compile(r"^\.(\d{4}-(?:0[1-9]|1[0-2]))\.old-")
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def report_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The folder's manifest when the report is complete, else None.
+
+    Complete means: ``manifest.json`` parses, and every output it lists exists with
+    the size and sha256 the manifest recorded.
+    """
+    folder = Path(folder)
+    try:
+        doc = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list) or not doc["outputs"]:
+        return None
+    for o in doc["outputs"]:
+        try:
+            p = Path(o["file"])
+            p = p if p.is_absolute() else folder / p
+            if p.stat().st_size != o.get("size_bytes", p.stat().st_size) or sha256_file(p) != o["sha256"]:
+                return None
+        except (OSError, KeyError, TypeError):
+            return None
+    return doc
+
+
+def _month_of(folder: Path, doc: dict[str, Any] | None) -> str | None:
+    if doc and isinstance(doc.get("month"), str) and _MONTH_DIR.match(doc["month"]):
+        return doc["month"]
+    name = folder.name
+    if _MONTH_DIR.match(name):
+        return name
+    m = _BACKUP_DIR.match(name)
+    if m:
+        return m.group(1)
+    if name.startswith(STAGING_PREFIX):
+        head = name[len(STAGING_PREFIX):].split("_", 1)[0]
+        return head if _MONTH_DIR.match(head) else None
+    return None
+
+
+def recover_report_dirs(reports_dir: str | os.PathLike[str], failed_dir: str | os.PathLike[str] | None = None,
+                        say: Callable[[str], None] | None = None) -> list[str]:
+    """Put the newest complete report of every month in place after an interrupted swap.
+
+    Looks at ``reports/YYYY-MM/``, the backups a swap moves aside (``.YYYY-MM.old-*``)
+    and the staging folders of runs that died (``.staging-<run_id>``). Per month, the
+    newest *complete* copy (see :func:`report_manifest`; ordered by the manifest's
+    ``generated_at``) becomes ``reports/YYYY-MM/``; copies older than it are deleted,
+    and so are incomplete staging folders (their executed notebooks are moved to
+    ``failed_dir/<run_id>/`` for inspection). The only complete copy of a month is
+    never deleted; a month with no complete copy at all keeps whatever it has (a
+    missing folder is restored from the newest backup). Returns one line per action.
+    Call it only while no run can be writing (under the run lock).
+    """
+    say = say or (lambda _m: None)
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return []
+    actions: list[str] = []
+
+    def act(msg: str) -> None:
+        actions.append(msg)
+        say(f"  {msg}")
+
+    by_month: dict[str, list[tuple[Path, str, dict[str, Any] | None]]] = {}
+    for p in sorted(root.iterdir()):
+        if not p.is_dir():
+            continue
+        if _MONTH_DIR.match(p.name):
+            kind = "final"
+        elif _BACKUP_DIR.match(p.name):
+            kind = "backup"
+        elif p.name.startswith(STAGING_PREFIX):
+            kind = "staging"
+        else:
+            continue
+        doc = report_manifest(p)
+        month = _month_of(p, doc)
+        if month:
+            by_month.setdefault(month, []).append((p, kind, doc))
+
+    for month, entries in sorted(by_month.items()):
+        final = root / month
+        spare = [e for e in entries if e[1] != "final"]
+        if not spare:
+            continue
+        complete = [e for e in entries if e[2] is not None]
+
+        def age(e: tuple[Path, str, dict[str, Any] | None]) -> tuple[str, int, str]:
+            doc = e[2] or {}
+            # on a tie the folder already in place wins (no needless swap)
+            return (str(doc.get("generated_at", "")), 1 if e[1] == "final" else 0, str(doc.get("run_id", "")))
+
+        best = max(complete, key=age) if complete else None
+        if best is not None and best[1] != "final":
+            publish_report_dir(best[0], final)
+            act(f"report {month}: restored the complete report of run {best[2].get('run_id')} "
+                f"from {best[0].name} (an earlier run stopped while replacing it)")
+        elif best is None and not final.exists():
+            backups = sorted((e for e in spare if e[1] == "backup"), key=lambda e: e[0].stat().st_mtime)
+            if backups:
+                os.rename(backups[-1][0], final)
+                act(f"report {month}: restored {backups[-1][0].name} (no complete copy with a manifest found)")
+        for p, kind, doc in spare:
+            if not p.exists() or (best is not None and p == best[0]):
+                continue
+            if best is None and kind == "backup":
+                continue  # nothing complete to stand in for it: keep it
+            if kind == "staging" and doc is None and failed_dir is not None and (p / "notebooks").is_dir():
+                dest = Path(failed_dir) / p.name[len(STAGING_PREFIX):]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if not dest.exists():
+                    shutil.move(str(p / "notebooks"), str(dest))
+                    act(f"report {month}: unfinished report of a stopped run removed; its notebooks kept in {dest}")
+            shutil.rmtree(p, ignore_errors=True)
+    return actions

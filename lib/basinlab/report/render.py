@@ -45,7 +45,7 @@ _NUM_RE = re.compile(
 #: Tables with at most this many rows are kept on one page.
 KEEP_TOGETHER_ROWS = 30
 
-_EMPTY_CELL = {"", "nan", "NaN", "<NA>", "&lt;NA&gt;", "None", "NaT", "-", "\u2014"}
+_EMPTY_CELL = {"", "nan", "NaN", "<NA>", "&lt;NA&gt;", "None", "NaT", "-", "\u2014", "not reported", "inf", "-inf"}
 
 
 # --------------------------------------------------------------------------- output cleanup
@@ -341,7 +341,9 @@ def notebook_to_pdf(
     if html_out is not None:
         html = notebook_to_html(executed_ipynb, html_out, title, subtitle=subtitle)
         return html_to_pdf(html, pdf_out, browser=exe, timeout_s=timeout_s)
-    with tempfile.TemporaryDirectory(prefix="basinlab-report-") as tmp:
+    from .browser import HTML_TMP_PREFIX
+
+    with tempfile.TemporaryDirectory(prefix=f"{HTML_TMP_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as tmp:
         html = notebook_to_html(executed_ipynb, Path(tmp) / "report.html", title, subtitle=subtitle)
         return html_to_pdf(html, pdf_out, browser=exe, timeout_s=timeout_s)
 
