@@ -33,7 +33,6 @@ from basinlab.service.keys import KeyStore
 MONTH = "2024-06"
 WELLS, MONTHS, SEED = 8, 12, 7
 GEN = dict(seed=SEED, wells=WELLS, months=MONTHS, end_month=MONTH, stream_months=MONTHS, batch_journals=40)
-TESTCLIENT_WARNING = "ignore:Using `httpx` with `starlette.testclient`"
 
 
 def free_port() -> int:
@@ -147,7 +146,8 @@ class FakeEIA:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
 
     def __enter__(self):
         self._thread.start()

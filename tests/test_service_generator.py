@@ -15,9 +15,7 @@ from basinlab import config
 from basinlab.demo import GL_COLUMNS, generate_demo
 from basinlab.service.api import ServiceSettings, create_app
 from basinlab.service.generator import GeneratorConfig, GLGenerator
-from service_support import TESTCLIENT_WARNING, make_key
-
-pytestmark = pytest.mark.filterwarnings(TESTCLIENT_WARNING)
+from service_support import make_key
 
 CFG = GeneratorConfig(seed=11, wells=6, months=8, end_month="2024-03", stream_months=3, batch_journals=7,
                       interval_s=10.0, epoch=1_000_000.0)

@@ -152,9 +152,7 @@ class Launcher:
             env = os.environ | {"PYTHONUNBUFFERED": "1", "PLOOMBER_STATS_ENABLED": "false"}
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env=env, cwd=str(paths.data_dir.parent
-                                                                                 if paths.data_dir.parent.exists()
-                                                                                 else "/"))
+                                        start_new_session=True, env=env, cwd=str(paths.data_dir))
             rec: dict[str, Any] = {"launch_id": launch_id, "month": month, "pid": proc.pid, "requested_by": requested_by,
                                    "requested_at": _now(), "run_id": None, "exit_code": None, "finished_at": None,
                                    "log": log_path.name}
