@@ -293,4 +293,4 @@ def test_stream_pull_run_end_to_end(built, tmp_path):
                   for r in demo)
     assert got == want
     assert n_files == built.batches and unbalanced == []
-    assert f"[ingest] succeeded" in built.run.stdout and MONTH in built.run.stdout
+    assert "[ingest] succeeded" in built.run.stdout and MONTH in built.run.stdout

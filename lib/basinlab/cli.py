@@ -238,6 +238,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
     paths = config.Paths.resolve(a.data_dir, a.reports_dir)
     print(f"basinlab API on http://{a.host}:{a.port} (docs at /docs): {paths.warehouse} read-only, "
           f"keys in {paths.data_dir / 'service'}; GL stream {gen.stream_id} every {gen.interval_s:g}s", flush=True)
+    if not (paths.data_dir / "service" / "keys.json").exists():
+        print("note: no API keys yet, so every data route answers 401: "
+              "basinlab keys create --name NAME --permission read", flush=True)
     serve(ServiceSettings(paths, max_page_size=a.max_page_size, generator=gen), a.host, a.port)
     return 0
 

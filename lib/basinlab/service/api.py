@@ -36,7 +36,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 import threading
 import time
 import uuid
@@ -60,8 +59,7 @@ from .files import ServicePaths
 from .generator import HEARTBEAT_S, GeneratorConfig, GLGenerator
 from .keys import DEFAULT_GRACE_HOURS, PERMISSIONS, AuthFailure, Identity, KeyStore, KeyStoreError
 from .published import NotPublished, PublishedWarehouse, Snapshot, file_version, version_label
-from .runs import Launcher, RunBusy, RunStartFailed, describe_holder, last_run, lock_holder, run_log_entry, \
-    status_from_log
+from .runs import Launcher, RunBusy, RunStartFailed, last_run, lock_holder, run_log_entry, status_from_log
 
 log = logging.getLogger(__name__)
 
@@ -756,12 +754,13 @@ def _render(request: Request, page: q.Page) -> Response:
         headers["X-Next-Cursor"] = page.next_cursor
         headers["Link"] = f'<{next_url}>; rel="next"'
     if page.format == "json":
-        body = {"resource": page.resource.path, "table": page.resource.qualified, "columns": page.columns,
-                "rows": page.rows, "data": q.rows_as_json(page.table), "next_cursor": page.next_cursor,
-                "next": next_url,
+        head = {"resource": page.resource.path, "table": page.resource.qualified, "columns": page.columns,
+                "rows": page.rows}
+        tail = {"next_cursor": page.next_cursor, "next": next_url,
                 "warehouse": {"version": page.snapshot_label,
                               "published_at": _iso(page.published_at) if page.published_at else None}}
-        content = json.dumps(body, default=q.json_default, separators=(",", ":"), allow_nan=False)
+        content = (json.dumps(head, separators=(",", ":"))[:-1] + ',"data":[' + ",".join(page.json_rows) + "],"
+                   + json.dumps(tail, separators=(",", ":"))[1:])
         return Response(content, media_type="application/json", headers=headers)
     ext = "csv" if page.format == "csv" else "parquet"
     headers["Content-Disposition"] = f'attachment; filename="{page.resource.name}.{ext}"'

@@ -45,7 +45,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where a pull runs (see below)
+    import httpx
+
+    from .http import Backoff
 
 from .files import ServicePaths, write_atomic
 

@@ -276,17 +276,21 @@ def decode_cursor(cursor: str, n_keys: int, fingerprint: str) -> list[Any]:
 
 @dataclass
 class Page:
+    """One page: ``json_rows`` (each row already JSON text, made by DuckDB) for ``format=json``,
+    else ``table`` (Arrow) for CSV and Parquet."""
+
     resource: Resource
-    table: Any  # pyarrow.Table of the requested columns
     columns: list[str]
     next_cursor: str | None
     format: str
     snapshot_label: str
     published_at: float
+    table: Any = None  # pyarrow.Table of the requested columns (csv, parquet)
+    json_rows: list[str] | None = None
 
     @property
     def rows(self) -> int:
-        return self.table.num_rows
+        return len(self.json_rows) if self.json_rows is not None else self.table.num_rows
 
 
 def _ident(name: str) -> str:
@@ -443,42 +447,41 @@ def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, s
                      f"({', '.join(f'cast(? as {types[k]})' for k in key)})")
         binds.extend(values)
     direction = "asc" if order == "asc" else "desc"
-    select = [_ident(c) for c in wanted] + [f"{_ident(k)} as {_ident(f'__key{i}')}" for i, k in enumerate(key)]
-    sql = (f"select {', '.join(select)} from {src}"
+    hidden = [f"{_ident(k)} as {_ident(f'__key{i}')}" for i, k in enumerate(key)]
+    sql = (f"select {', '.join([_ident(c) for c in wanted] + hidden)} from {src}"
            + (f" where {' and '.join(where)}" if where else "")
            + f" order by {', '.join(f'{_ident(k)} {direction}' for k in key)} limit ?")
     binds.append(limit + 1)
-    table = cur.sql(sql, params=binds).to_arrow_table()
-    next_cursor = None
-    if table.num_rows > limit:
-        table = table.slice(0, limit)
-        last = table.slice(limit - 1, 1).to_pylist()[0]
-        next_cursor = encode_cursor([last[f"__key{i}"] for i in range(len(key))], fingerprint)
-    table = table.select(list(range(len(wanted))))
-    return Page(resource, table, wanted, next_cursor, fmt, snap.label, snap.published_at)
+    page = Page(resource, wanted, None, fmt, snap.label, snap.published_at)
+    if fmt == "json":
+        # DuckDB writes each row's JSON (several times faster than Python's json for wide pages);
+        # NaN/inf are not JSON: they become null
+        fields = ", ".join(f"{_ident(c)} := {_json_safe('t.' + _ident(c), types[c])}" for c in wanted)
+        keys = ", ".join(f"t.{_ident(f'__key{i}')}" for i in range(len(key)))
+        rows = cur.execute(f"select to_json(struct_pack({fields})), {keys} from ({sql}) t", binds).fetchall()
+        last = rows[limit - 1][1:] if len(rows) > limit else None
+        page.json_rows = [r[0] for r in rows[:limit]]
+    else:
+        table = cur.sql(sql, params=binds).to_arrow_table()
+        last = None
+        if table.num_rows > limit:
+            table = table.slice(0, limit)
+            row = table.slice(limit - 1, 1).to_pylist()[0]
+            last = [row[f"__key{i}"] for i in range(len(key))]
+        page.table = table.select(list(range(len(wanted))))
+    if last is not None:
+        page.next_cursor = encode_cursor(list(last), fingerprint)
+    return page
+
+
+def _json_safe(expr: str, duck_type: str) -> str:
+    t = duck_type.upper()
+    if t.startswith(("DOUBLE", "FLOAT", "REAL")):
+        return f"case when isfinite({expr}) then {expr} end"
+    return expr
 
 
 # --------------------------------------------------------------------------- encodings
-
-
-def _clean_for_json(table):
-    """NaN/inf → null (JSON has none); integral decimals (DuckDB HUGEINT sums) → int64."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cols = []
-    for col in table.columns:
-        t = col.type
-        if pa.types.is_floating(t):
-            bad = pc.or_(pc.is_nan(col), pc.is_inf(col))
-            col = pc.if_else(bad, pa.scalar(None, t), col)
-        elif pa.types.is_decimal(t) and t.scale == 0:
-            try:
-                col = pc.cast(col, pa.int64())
-            except pa.ArrowInvalid:
-                pass
-        cols.append(col)
-    return pa.table(cols, names=table.column_names)
 
 
 def json_default(v: Any) -> Any:
@@ -489,10 +492,6 @@ def json_default(v: Any) -> Any:
     if isinstance(v, bytes):
         return base64.b64encode(v).decode()
     return str(v)
-
-
-def rows_as_json(table) -> list[dict[str, Any]]:
-    return _clean_for_json(table).to_pylist()
 
 
 def encode_table(table, fmt: str) -> bytes:
