@@ -80,18 +80,23 @@ def summarise(lat: list[float], rows: int, errors: int, seconds: float) -> dict:
             "errors": errors}
 
 
-def api_clients(url: str, key: str, clients: int, seconds: float, page_rows: int) -> tuple[dict, set[str]]:
+def api_clients(url: str, key: str, clients: int, seconds: float, page_rows: int,
+                run_proc: subprocess.Popen | None = None) -> tuple[dict, set[str], float]:
+    """Read for ``seconds`` (and, with ``run_proc``, until that run has finished)."""
     lat: list[float] = []
     versions: set[str] = set()
     counts = {"rows": 0, "errors": 0}
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    t_end = time.monotonic() + seconds
+
+    def going() -> bool:
+        return time.monotonic() < t_end or (run_proc is not None and run_proc.poll() is None)
 
     def client():
         mine, rows, errs, seen = [], 0, 0, set()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
             cursor = None
-            while time.monotonic() < deadline:
+            while going():
                 params = {"level": "well", "limit": page_rows,
                           "columns": "level,key,production_month,gross_oil_bbl,gross_gas_mcf,gross_boe,"
                                      "boe_per_day_cal"}
@@ -123,7 +128,8 @@ def api_clients(url: str, key: str, clients: int, seconds: float, page_rows: int
         t.start()
     for t in threads:
         t.join()
-    return summarise(lat, counts["rows"], counts["errors"], time.perf_counter() - t0), versions
+    took = time.perf_counter() - t0
+    return summarise(lat, counts["rows"], counts["errors"], took), versions, took
 
 
 def direct_clients(path: Path, clients: int, seconds: float, page_rows: int) -> dict:
@@ -229,7 +235,6 @@ def main(argv: list[str] | None = None) -> int:
                     i += 1
 
             run_proc = None
-            seconds = a.seconds
             if a.during_run:
                 run_proc = subprocess.Popen([basinlab_exe(), "run", "--month", MONTH, "--data-dir", str(data),
                                              "--reports-dir", str(reports)], stdout=subprocess.DEVNULL,
@@ -238,19 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 pub = threading.Thread(target=publisher)
             pub.start()
-            if run_proc is not None:
-                t0 = time.monotonic()
-                api, versions = api_clients(url, key, a.clients, seconds, a.page_rows)
-                while run_proc.poll() is None:  # keep reading until the run has published
-                    more, v2 = api_clients(url, key, a.clients, 2.0, a.page_rows)
-                    versions |= v2
-                    for k in ("requests", "errors"):
-                        api[k] += more[k]
-                seconds = time.monotonic() - t0
-                if run_proc.returncode != 0:
-                    sys.exit("the concurrent basinlab run failed")
-            else:
-                api, versions = api_clients(url, key, a.clients, seconds, a.page_rows)
+            api, versions, seconds = api_clients(url, key, a.clients, a.seconds, a.page_rows, run_proc)
+            if run_proc is not None and run_proc.wait() != 0:
+                sys.exit("the concurrent basinlab run failed")
             stop.set()
             pub.join()
         finally:
