@@ -214,7 +214,7 @@ def coerce(value: str, column: str, duck_type: str) -> Any:
         if fam == "timestamp":
             return datetime.fromisoformat(v)
         if fam == "integer":
-            if not re.fullmatch(r"[+-]?\d{1,38}", v):
+            if not re.fullmatch(r"[+-]?[0-9]{1,38}", v):
                 raise ValueError
             return int(v)
         if fam == "number":
@@ -345,7 +345,7 @@ def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, s
     limit_raw = one("limit")
     if limit_raw is None:
         limit = default_limit
-    elif re.fullmatch(r"\d{1,9}", limit_raw.strip()) and 1 <= int(limit_raw) <= max_limit:
+    elif re.fullmatch(r"[0-9]{1,9}", limit_raw) and 1 <= int(limit_raw) <= max_limit:
         limit = int(limit_raw)
     else:
         raise QueryError(f"limit must be a whole number from 1 to {max_limit}, got {limit_raw!r}")
