@@ -57,6 +57,6 @@ USER basinlab
 
 VOLUME ["/data", "/reports"]
 
-# The compose file sets the command per service; by default, JupyterLab.
-EXPOSE 8888
+# The compose file sets the command per service; by default, JupyterLab. 8000: the data API.
+EXPOSE 8888 8000
 CMD ["basinlab", "lab", "--ip", "0.0.0.0", "--no-browser", "--port", "8888"]

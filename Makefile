@@ -51,6 +51,7 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py --rows 1200000
 	$(BIN)/python bench/decline.py --wells 2000 --months 120
 	$(BIN)/python bench/pipeline.py --wells 200 --months 60
+	$(BIN)/python bench/api.py --clients 8 --seconds 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

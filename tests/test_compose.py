@@ -397,3 +397,60 @@ def test_scheduler_loop_retries_after_a_failure_and_stops_on_sigterm(fake_basinl
 def test_scheduler_rejects_unknown_arguments():
     res = scheduler("--bogus")
     assert res.returncode == 2 and "--bogus" in res.stderr
+
+
+# --------------------------------------------------------------------------- the data API and the puller
+
+
+def test_api_and_puller_are_built_from_the_same_image(services):
+    for name in ("api", "puller"):
+        assert services[name]["image"] == services["scheduler"]["image"]
+        build = services[name]["build"]
+        assert (REPO / build["context"]).resolve() == REPO.resolve() and build["dockerfile"] == "Dockerfile"
+
+
+def test_api_serves_on_all_interfaces_on_its_published_loopback_port(services):
+    api = services["api"]
+    args = cli.build_parser().parse_args(command_of(api)[1:])
+    assert args.fn is cli.cmd_serve and args.host == "0.0.0.0"
+    ports = [interpolate(p) for p in api["ports"]]
+    assert ports == [f"127.0.0.1:{args.port}:{args.port}"], "publish the API on the host's loopback only"
+    assert str(args.port) in DOCKERFILE.read_text().split("EXPOSE", 1)[1].splitlines()[0].split()
+    probe = " ".join(api["healthcheck"]["test"])
+    assert f"127.0.0.1:{args.port}/health" in probe  # /health needs no key
+
+
+def test_api_reads_the_projects_data_and_reports_and_may_start_runs(services):
+    m = mounts(services["api"])
+    assert (REPO / m["/data"][0]).resolve() == (REPO / "data").resolve()
+    assert (REPO / m["/reports"][0]).resolve() == (REPO / "reports").resolve()
+    # POST /runs starts the runner in this container: it writes data/ (builds, publish) and reports/
+    assert "ro" not in m["/data"][1].split(",") and "ro" not in m["/reports"][1].split(",")
+    assert services["api"]["shm_size"] == services["scheduler"]["shm_size"], "runs print PDFs with Chromium"
+
+
+def test_puller_pulls_the_api_stream_into_the_inbox_with_a_key_from_the_environment(services, compose):
+    pl = services["puller"]
+    args = cli.build_parser().parse_args(command_of(pl)[1:])
+    api_args = cli.build_parser().parse_args(command_of(services["api"])[1:])
+    assert args.fn is cli.cmd_pull and args.source == "gl" and args.follow
+    assert args.url == f"http://api:{api_args.port}", "the puller must reach the api service by name"
+    assert "api" in (pl["depends_on"] if isinstance(pl["depends_on"], list) else list(pl["depends_on"]))
+    m = mounts(pl)
+    assert (REPO / m["/data"][0]).resolve() == (REPO / "data").resolve() and "ro" not in m["/data"][1]
+    key = environment(pl)["BASINLAB_API_KEY"]
+    assert ENV_DEFAULT.fullmatch(key) and ENV_DEFAULT.fullmatch(key).group(1) == "BASINLAB_API_KEY"
+    assert interpolate(key, {"BASINLAB_API_KEY": "blk_x"}) == "blk_x"
+    assert pl.get("profiles") == ["pull"], "without a key the puller cannot run: it starts on request only"
+
+
+def test_no_secret_is_written_into_compose():
+    text = COMPOSE.read_text()
+    assert not re.search(r"blk_[0-9a-f]{8}_", text) and "EIA_API_KEY:" not in text.replace("${EIA_API_KEY", "")
+
+
+def test_the_service_dependencies_are_installed_by_the_image():
+    deps = " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    for pkg in ("fastapi", "uvicorn", "httpx"):
+        assert re.search(rf"\b{pkg}\b", deps), f"{pkg} must be a runtime dependency (the image installs those)"
+    assert "pip install --editable ." in runs()

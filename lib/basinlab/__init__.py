@@ -44,7 +44,7 @@ _EXPORTS = {
     "RunError": "runner",
 }
 _MODULES = {"config", "warehouse", "ingest", "sources", "demo", "transform", "decline", "quality", "report",
-            "runner", "cli", "charts", "context"}
+            "runner", "cli", "charts", "context", "service"}
 
 __all__ = sorted(_EXPORTS) + sorted(_MODULES)
 

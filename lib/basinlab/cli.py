@@ -7,6 +7,9 @@
     basinlab check  [--month YYYY-MM] [--all]
     basinlab runs   [--last N] [--strict]
     basinlab lab    [--port P]
+    basinlab serve  [--host H] [--port P] [--gl-interval S …]
+    basinlab keys   create|list|revoke|rotate [--name N] [--permission read|write|admin]
+    basinlab pull   gl --from URL [--follow] | eia [--series WTI,BRENT,HENRY_HUB]
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage.
 """
@@ -16,6 +19,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from . import __version__, config
@@ -257,6 +261,123 @@ def cmd_lab(a: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    import time
+
+    from .service.api import ServiceSettings, serve
+    from .service.generator import GeneratorConfig
+
+    try:
+        epoch = None if a.gl_epoch is None else (float(a.gl_epoch) if a.gl_epoch.replace(".", "", 1).isdigit()
+                                                 else datetime.fromisoformat(a.gl_epoch).timestamp())
+        gen = GeneratorConfig(seed=a.gl_seed, wells=a.gl_wells, months=a.gl_months, end_month=a.gl_end_month or "",
+                              stream_months=a.gl_stream_months, batch_journals=a.gl_batch_journals,
+                              interval_s=a.gl_interval, epoch=epoch).validated(time.time())
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    paths = config.Paths.resolve(a.data_dir, a.reports_dir)
+    print(f"basinlab API on http://{a.host}:{a.port} (docs at /docs): {paths.warehouse} read-only, "
+          f"keys in {paths.data_dir / 'service'}; GL stream {gen.stream_id} every {gen.interval_s:g}s", flush=True)
+    if not (paths.data_dir / "service" / "keys.json").exists():
+        print("note: no API keys yet, so every data route answers 401: "
+              "basinlab keys create --name NAME --permission read", flush=True)
+    serve(ServiceSettings(paths, max_page_size=a.max_page_size, generator=gen), a.host, a.port)
+    return 0
+
+
+def cmd_keys(a: argparse.Namespace) -> int:
+    from .service.files import ServicePaths
+    from .service.keys import KeyStore, KeyStoreError
+
+    store = KeyStore(ServicePaths.resolve(a.data_dir).keys)
+    try:
+        if a.action == "list":
+            recs = sorted((r.public() for r in store.records().values()), key=lambda r: r["created_at"])
+            print(f"{'id':9s} {'name':24s} {'permission':10s} {'status':8s} {'created':26s} expires / old secret")
+            for r in recs:
+                extra = r["expires_at"] or "-"
+                if r["old_secret_valid"]:
+                    extra += f"  (old secret valid until {r['previous_valid_until']})"
+                print(f"{r['id']:9s} {r['name']:24s} {r['permission']:10s} {r['status']:8s} {r['created_at']:26s} "
+                      f"{extra}")
+            if not recs:
+                print("no keys yet: basinlab keys create --name NAME --permission read")
+            return 0
+        if not a.name:
+            _err(f"keys {a.action} needs --name (a key name or id)")
+            return 2
+        if a.action == "revoke":
+            rec = store.revoke(a.name)
+            print(f"revoked key {rec.name!r} ({rec.id}); requests with it now get 401", file=sys.stderr)
+            return 0
+        if a.action == "create":
+            if not a.permission:
+                _err("keys create needs --permission read|write|admin")
+                return 2
+            made = store.create(a.name, a.permission, a.expires_days)
+            what = f"expires {made.record.expires_at}" if made.record.expires_at else "no expiry"
+            print(f"created key {a.name!r} (id {made.record.id}, permission {a.permission}, {what})", file=sys.stderr)
+        else:
+            made = store.rotate(a.name, a.grace_hours)
+            old = (f"the old secret stays valid until {made.old_valid_until}" if made.old_valid_until
+                   else "the old secret is no longer valid")
+            print(f"rotated key {made.record.name!r} ({made.record.id}); {old}", file=sys.stderr)
+        print("the key is shown once, below: store it now (only its SHA-256 hash is kept)", file=sys.stderr)
+        print(made.token)
+        return 0
+    except KeyStoreError as exc:
+        _err(str(exc))
+        return 1
+
+
+def cmd_pull(a: argparse.Namespace) -> int:
+    import signal
+
+    from .service.files import Busy, ServicePaths
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _stop)  # files are written atomically: stopping anywhere is safe
+    sp = ServicePaths.resolve(a.data_dir)
+    say = (lambda m: print(f"  {m}", flush=True)) if not a.quiet else None
+    try:
+        if a.source == "gl":
+            from .service.pull import GLPuller, PullError, read_key
+
+            try:
+                res = GLPuller(a.url, sp, key=read_key(a.key_file), progress=say).run(
+                    follow=a.follow, max_batches=a.max_batches)
+            except PullError as exc:
+                _err(str(exc))
+                return 1
+            print(f"{len(res.written)} new batch file(s) in {sp.paths.inbox / 'gl'}"
+                  + (f", {len(res.already_present)} already there" if res.already_present else "")
+                  + (f"; stream {res.stream_id} complete" if res.ended else "")
+                  + (f"; last sequence {res.last_sequence}" if res.last_sequence is not None else ""))
+            return 0
+        from .service.eia import EIAError, pull_eia
+
+        try:
+            res = pull_eia(sp, series=a.series.split(",") if a.series else None, start=a.start, end=a.end,
+                           base_url=a.base_url, progress=say)
+        except EIAError as exc:
+            _err(str(exc))
+            return 1
+        for name, months in res.withheld.items():
+            print(f"  {name}: {len(months)} month(s) withheld by EIA (no value), not written: {', '.join(months[:6])}"
+                  + (" …" if len(months) > 6 else ""))
+        if res.unchanged:
+            print(f"no new data: {res.prices_file.name} already holds this pull")
+        else:
+            print(f"{res.prices_rows:,} price rows -> {res.prices_file}\nas received -> {res.received_file} "
+                  "(loaded into raw.eia_petroleum by the next run)")
+        return 0
+    except Busy as exc:
+        _err(str(exc))
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="basinlab", description="Oil & gas analytics workbench: "
                                 "DuckDB warehouse, notebooks, monthly PDF/Excel reports.")
@@ -321,6 +442,48 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--no-browser", action="store_true")
     data_dir(lab)
     lab.set_defaults(fn=cmd_lab)
+
+    sv = sub.add_parser("serve", help="the read-only data API (FastAPI + uvicorn), docs at /docs")
+    sv.add_argument("--host", default="127.0.0.1", help="interface (0.0.0.0 in a container)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-page-size", type=_positive, default=10_000, help="largest limit a client may ask")
+    sv.add_argument("--gl-interval", type=float, default=30.0, help="seconds between GL stream batches")
+    sv.add_argument("--gl-seed", type=int, default=42)
+    sv.add_argument("--gl-wells", type=_positive, default=200)
+    sv.add_argument("--gl-months", type=_positive, default=60)
+    sv.add_argument("--gl-end-month", type=_month, help="last month of the GL window (default: previous month)")
+    sv.add_argument("--gl-stream-months", type=int, default=12, help="last months of the window sent as batches")
+    sv.add_argument("--gl-batch-journals", type=_positive, default=100, help="journals per batch")
+    sv.add_argument("--gl-epoch", help="release time of batch 0 (ISO time or unix seconds; default: start)")
+    data_dir(sv)
+    sv.add_argument("--reports-dir", help="reports dir served by /reports (default: repo reports/)")
+    sv.set_defaults(fn=cmd_serve)
+
+    ky = sub.add_parser("keys", help="API keys of the data API: create, list, revoke, rotate")
+    ky.add_argument("action", choices=["create", "list", "revoke", "rotate"])
+    ky.add_argument("--name", help="key name (revoke/rotate: name or id)")
+    ky.add_argument("--permission", choices=["read", "write", "admin"], help="create: what the key may do")
+    ky.add_argument("--expires-days", type=float, help="create: the key expires after this many days")
+    ky.add_argument("--grace-hours", type=float, default=24.0, help="rotate: how long the old secret stays valid")
+    data_dir(ky)
+    ky.set_defaults(fn=cmd_keys)
+
+    pl = sub.add_parser("pull", help="fetch into the inbox: the GL stream (gl) or EIA spot prices (eia)")
+    pls = pl.add_subparsers(dest="source", required=True)
+    pg = pls.add_parser("gl", help="new GL stream batches, one inbox file each (key: $BASINLAB_API_KEY)")
+    pg.add_argument("--from", dest="url", required=True, help="the API's base URL, e.g. http://127.0.0.1:8000")
+    pg.add_argument("--key-file", help="file holding the API key (default: $BASINLAB_API_KEY)")
+    pg.add_argument("--follow", action="store_true", help="keep waiting for new batches")
+    pg.add_argument("--max-batches", type=_positive, help="stop after this many batches")
+    pe = pls.add_parser("eia", help="EIA API v2 monthly spot prices (key: $EIA_API_KEY)")
+    pe.add_argument("--series", help="comma list of WTI, BRENT, HENRY_HUB (default: all three)")
+    pe.add_argument("--start", help="first month YYYY-MM (default: the whole history)")
+    pe.add_argument("--end", help="last month YYYY-MM")
+    pe.add_argument("--base-url", default="https://api.eia.gov/v2", help=argparse.SUPPRESS)
+    for sp_ in (pg, pe):
+        sp_.add_argument("--quiet", action="store_true", help="only the summary line")
+        data_dir(sp_)
+    pl.set_defaults(fn=cmd_pull)
     return p
 
 

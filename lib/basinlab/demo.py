@@ -134,6 +134,7 @@ __all__ = [
     "DemoBadRow",
     "DemoFile",
     "DemoResult",
+    "demo_gl",
     "generate_demo",
 ]
 
@@ -490,6 +491,37 @@ def generate_demo(
     ``end_month`` (``YYYY-MM``, required) is the last month of the window of
     ``months`` months. Same arguments → byte-identical files.
     """
+    return _generate(out_dir, wells, months, end_month, seed, bad_rows, progress, _write_atomic)
+
+
+def demo_gl(wells: int = 200, months: int = 60, end_month: str | None = None, seed: int = 42) -> pa.Table:
+    """The GL lines :func:`generate_demo` writes to ``gl/demo_gl.csv`` for the same arguments, in memory.
+
+    Nothing is written. Returns an Arrow table of strings with the columns
+    :data:`GL_COLUMNS` in file order (journals by month, then journal type,
+    then entity; empty cells as nulls). Used by the served GL generator
+    (``basinlab.service.generator``), so the served ledger is the demo's ledger.
+    """
+    captured: dict[str, bytes] = {}
+
+    def keep_gl(path: Path, data: bytes) -> None:
+        if path.relative_to(_NOWHERE).as_posix() == FILE_GL:
+            captured["gl"] = data
+
+    _generate(_NOWHERE, wells, months, end_month, seed, False, None, keep_gl)
+    return pacsv.read_csv(
+        io.BytesIO(captured["gl"]),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in GL_COLUMNS},
+                                             strings_can_be_null=True))
+
+
+#: the out_dir :func:`demo_gl` passes: its sink writes nothing
+_NOWHERE = Path("/nonexistent-demo-gl")
+
+
+def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, seed: int, bad_rows: bool,
+              progress: Callable[[str], None] | None, sink: Callable[[Path, bytes], None]) -> DemoResult:
+    """:func:`generate_demo`'s work; every file goes through ``sink(path, data)``."""
     if end_month is None:
         raise ValueError("end_month is required (YYYY-MM, e.g. 2024-06)")
     end_y, end_m = parse_month(end_month)
@@ -523,7 +555,7 @@ def generate_demo(
     pbuf = io.BytesIO()
     pq.write_table(price_table, pbuf, compression="snappy")
     path = out_dir / FILE_PRICES
-    _write_atomic(path, pbuf.getvalue())
+    sink(path, pbuf.getvalue())
     result.files.append(DemoFile("prices", path, price_table.num_rows))
     say(f"prices: {price_table.num_rows} rows")
 
@@ -551,7 +583,7 @@ def generate_demo(
     wb.properties.modified = stamp
     core = tostring(wb.properties.to_tree())
     path = out_dir / FILE_FX
-    _write_atomic(path, _normalise_zip(xbuf.getvalue(), stamp, {"docProps/core.xml": core}))
+    sink(path, _normalise_zip(xbuf.getvalue(), stamp, {"docProps/core.xml": core}))
     result.files.append(DemoFile("fx", path, M * len(FX_CENTRES)))
     say(f"fx: {M * len(FX_CENTRES)} rows")
 
@@ -631,7 +663,7 @@ def generate_demo(
         for i in range(W)
     ]
     path = out_dir / FILE_HEADER
-    _write_atomic(path, _csv_rows_bytes(HEADER_COLUMNS, header_rows))
+    sink(path, _csv_rows_bytes(HEADER_COLUMNS, header_rows))
     result.files.append(DemoFile("well_header", path, W))
     say(f"well_header: {W} wells")
 
@@ -677,7 +709,7 @@ def generate_demo(
         _fmt_cents(water_c[wi_idx, mi_idx]),
     ]
     path = out_dir / FILE_PRODUCTION
-    _write_atomic(path, _csv_bytes(PRODUCTION_COLUMNS, prod_arrays))
+    sink(path, _csv_bytes(PRODUCTION_COLUMNS, prod_arrays))
     result.files.append(DemoFile("well_production", path, len(wi_idx)))
     say(f"well_production: {len(wi_idx)} rows")
 
@@ -844,19 +876,20 @@ def generate_demo(
         _take([CURRENCY], np.zeros(n_lines, np.int64)),
     ]
     path = out_dir / FILE_GL
-    _write_atomic(path, _csv_bytes(GL_COLUMNS, gl_arrays))
+    sink(path, _csv_bytes(GL_COLUMNS, gl_arrays))
     result.files.append(DemoFile("gl", path, n_lines))
     say(f"gl: {n_lines} lines in {len(j_start)} journals")
 
     # ---------------------------------------------------------------- bad rows
     if bad_rows:
         _write_bad_files(result, rng_bad, well_id_list, month_str, days_on, oil_c, gas_c, water_c, online,
-                         nonop, (end_y, end_m), say)
+                         nonop, (end_y, end_m), say, sink)
     return result
 
 
 def _write_bad_files(result: DemoResult, r: np.random.Generator, well_ids: list[str], month_str: list[str],
-                     days_on, oil_c, gas_c, water_c, online, nonop, end: tuple[int, int], say) -> None:
+                     days_on, oil_c, gas_c, water_c, online, nonop, end: tuple[int, int], say,
+                     sink: Callable[[Path, bytes], None]) -> None:
     def fmt(c: int) -> str:
         return f"{'-' if c < 0 else ''}{abs(int(c)) // 100}.{abs(int(c)) % 100:02d}"
 
@@ -880,7 +913,7 @@ def _write_bad_files(result: DemoResult, r: np.random.Generator, well_ids: list[
     no_well[0] = ""
     rows = [row(*d1), bad_month, bad_number, row(*d2), negative, days45, no_well]
     path = result.out_dir / FILE_LATE_PRODUCTION
-    _write_atomic(path, _csv_rows_bytes(PRODUCTION_COLUMNS, rows))
+    sink(path, _csv_rows_bytes(PRODUCTION_COLUMNS, rows))
     result.files.append(DemoFile("well_production", path, len(rows)))
     for line, reason in ((3, "unparseable production_month"), (4, "unparseable number in oil_bbl"),
                          (6, "negative volume in oil_bbl"), (7, "days_on out of range 0..31"),
@@ -909,7 +942,7 @@ def _write_bad_files(result: DemoResult, r: np.random.Generator, well_ids: list[
         gl_line("JE-ADJ-BAD", 2, 2000, "Bad line: neither debit nor credit", w1, "", ""),
     ]
     path = result.out_dir / FILE_GL_ADJUSTMENTS
-    _write_atomic(path, _csv_rows_bytes(GL_COLUMNS, lines))
+    sink(path, _csv_rows_bytes(GL_COLUMNS, lines))
     result.files.append(DemoFile("gl", path, len(lines)))
     result.bad_rows.append(DemoBadRow("gl", path, 6, "both debit_amount and credit_amount"))
     result.bad_rows.append(DemoBadRow("gl", path, 7, "neither debit_amount nor credit_amount"))

@@ -53,6 +53,7 @@ import duckdb
 
 from . import __version__, config, warehouse
 from .faults import fault_point
+from .service.carry import carry_service_files
 
 log = logging.getLogger(__name__)
 
@@ -711,6 +712,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                 def _start(con):
                     warehouse.migrate(con)
                     _import_run_log(con, paths)
+                    carry_service_files(con, paths, run_id)  # access log -> connection_audit; EIA as received
                     _record_run(con, result, started_at, paths, finished=False)
 
                 _with_con(build, _start)
