@@ -353,7 +353,8 @@ def test_batched_solver_matches_scipy_least_squares() -> None:
     from scipy.optimize import least_squares
 
     df, truth = synth(12, months=60, seed=5, partial=0.0, shut=0.0)
-    cfg = FitConfig(peak_search_months=1, max_iter=30)
+    # equal weights: the objective scipy minimises below (recency weighting is tested on its own)
+    cfg = FitConfig(peak_search_months=1, max_iter=30, half_life_months=None)
     res = fit_wells(df, cfg, phases=("oil",)).set_index("well_id")
     worse = 0
     for w in truth["well_id"]:
@@ -520,10 +521,10 @@ def test_chunk_failure_falls_back_per_well(monkeypatch: pytest.MonkeyPatch) -> N
 
     real = fitmod._fit_matrix_intervals
 
-    def picky(bounds, y, mask, cfg):  # type: ignore[no-untyped-def]
+    def picky(bounds, y, mask, cfg, *args):  # type: ignore[no-untyped-def]
         if y.shape[0] > 1:
             raise RuntimeError("chunk")
-        return real(bounds, y, mask, cfg)
+        return real(bounds, y, mask, cfg, *args)
 
     monkeypatch.setattr(fitmod, "_fit_matrix_intervals", picky)
     df = pd.concat([_well("a", _decline(24)), _well("b", _decline(24, 900.0))])
