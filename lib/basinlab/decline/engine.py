@@ -413,9 +413,12 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
             end = start_ts + pd.DateOffset(months=int(round(cfg.below_limit_years * 12)) - 1)
             params.loc[bidx, "forecast_end"] = end if cfg.below_limit == "trend" else start_ts - pd.DateOffset(months=1)
 
-    # forecast the Arps rows
+    # forecast the Arps rows; the time cap is max_years after first production but never
+    # less than half of it after the forecast start (a 50-year-old well still producing is forecast)
     arps = _arps_rows(params)
     rows = params[arps].assign(status="fitted")
+    floor = start_ts - pd.DateOffset(months=int(round(fcfg.max_years * 6)))
+    rows["first_month"] = pd.to_datetime(rows["first_month"]).clip(lower=floor)
     if "q_limit_applied" in rows.columns:
         rows["q_limit"] = rows["q_limit_applied"].fillna(rows["q_limit"])
     fc = forecast(rows, months=months, max_years=fcfg.max_years)
