@@ -102,7 +102,7 @@ def test_poor_fit_above_its_last_months_is_anchored_to_the_recent_rate():
     mon = months("2018-01", 40)
     oil = exp_volumes(500.0, 0.3, mon, mon[0])
     oil[-3:] *= 0.55                              # choked back: the last three months at 55 %
-    res = forecast_wells(well("A", mon, oil))
+    res = forecast_wells(well("A", mon, oil), config=ForecastConfig(anchor_months=3))
     r = row(res, "A")
     assert r["method"] == "anchored_curve"
     recent = (oil[-3:] / mon[-3:].days_in_month.to_numpy()).mean()

@@ -20,7 +20,7 @@ Rules, in order (each documented in :class:`ForecastConfig`):
 5. **Anchor** to the recent rate: the curve is scaled (``qi`` times
    ``anchor_factor``, shape kept) so that its average over the last
    ``anchor_months`` producing months equals their actual mean producing-day
-   rate; method ``anchored_curve`` where the factor moves the curve by more than
+   rate (six months: backtests on SODIR and the demo beat three); method ``anchored_curve`` where the factor moves the curve by more than
    ``anchor_tolerance``.
 6. **Uptime.** Forecast volumes are producing-day volumes times the well's
    recent uptime (producing days / calendar days over the last ``uptime_months``),
@@ -61,6 +61,8 @@ METHODS = ("curve", "anchored_curve", "analog", "ml_trendline", "terminal_declin
 #: statuses beyond the fitter's: ``inactive``, ``below_limit``, ``ratio``, ``ml_trendline``
 FORECAST_STATUSES = ("fitted", "analog", "ml_trendline", "ratio", "below_limit", "inactive",
                      "insufficient_history", "no_decline", "no_production", "failed")
+#: producing months a forecast curve needs (backtests on SODIR and the demo: 9 beat 6 and 12)
+FORECAST_MIN_POINTS = 9
 #: a monthly volume above this (bbl or mcf) is not a well's production: treated as not reported
 MAX_MONTHLY_VOLUME = 1e12
 #: months ahead sampled one by one for the P10/P90 of totals (later months are binned by year)
@@ -74,13 +76,15 @@ class ForecastConfig:
     Attributes
     ----------
     fit : FitConfig
-        Fitting rules (model, segments, half-life, limits ``q_limits``, ``max_years``).
+        Fitting rules (model, segments, half-life, limits ``q_limits``, ``max_years``); by default
+        a curve needs :data:`FORECAST_MIN_POINTS` producing months in the last segment (fewer: the
+        analog shape or the ML trendline).
     inactive_months : int
         No production in this many months up to ``as_of``: status ``inactive``.
     anchor : bool
-        Scale the curve to the recent actual rate (rule ``mean of last N producing months``).
+        Scale the curve to the recent actual rate (rule: the mean of the last ``anchor_months`` producing months).
     anchor_months : int
-        Producing months whose mean producing-day rate is the anchor (default 3).
+        Producing months whose mean producing-day rate is the anchor (default 6).
     anchor_tolerance : float
         Relative change below which the method stays ``curve`` (the scaling is still applied).
     uptime_months : int
@@ -109,10 +113,10 @@ class ForecastConfig:
         Seed of the draws (deterministic results).
     """
 
-    fit: FitConfig = field(default_factory=FitConfig)
+    fit: FitConfig = field(default_factory=lambda: FitConfig(min_points=FORECAST_MIN_POINTS))
     inactive_months: int = 3
     anchor: bool = True
-    anchor_months: int = 3
+    anchor_months: int = 6
     anchor_tolerance: float = 0.10
     uptime_months: int = 12
     below_limit: str = "trend"
@@ -219,18 +223,21 @@ def _recent_stats(long: pd.DataFrame, params: pd.DataFrame, as_of: int, cfg: For
     anchor_rows = recent[recent["_r"] < cfg.anchor_months].copy()
     anchor_rows["q"] = anchor_rows["volume"] / anchor_rows["days"]
     anchor = anchor_rows.groupby(["well_id", "phase"]).agg(anchor_rate=("q", "mean"), anchor_n=("q", "size"))
-    # uptime: producing days / calendar days over the last uptime_months (from the well's first month)
-    first = long.groupby("well_id")["ord"].min().rename("first_ord")
+    # uptime: producing days / calendar days over the last uptime_months, counted from the month
+    # after the phase's first producing month (a well coming online mid-month is not downtime)
+    first = pr.groupby(["well_id", "phase"])["ord"].min().rename("first_ord")
     win_lo = as_of - cfg.uptime_months + 1
-    w = long[(long["ord"] >= win_lo) & long["producing"]]
+    w = pr.merge(first.reset_index(), on=["well_id", "phase"])
+    w = w[(w["ord"] >= win_lo) & (w["ord"] > w["first_ord"])]
     up_days = w.groupby(["well_id", "phase"])["days"].sum().rename("up_days")
     out = keys.merge(last_prod.reset_index(), on=["well_id", "phase"], how="left")
     out = out.merge(anchor.reset_index(), on=["well_id", "phase"], how="left")
     out = out.merge(up_days.reset_index(), on=["well_id", "phase"], how="left")
-    out = out.merge(first.reset_index(), on="well_id", how="left")
-    lo = np.maximum(out["first_ord"].fillna(as_of).to_numpy(np.int64), win_lo)
+    out = out.merge(first.reset_index(), on=["well_id", "phase"], how="left")
+    lo = np.maximum(out["first_ord"].fillna(as_of).to_numpy(np.int64) + 1, win_lo)
     cal_days = (_ord_days(np.full(len(out), as_of + 1)) - _ord_days(lo)).astype(np.float64)
-    out["uptime"] = np.clip(out["up_days"].fillna(0.0).to_numpy() / np.maximum(cal_days, 1.0), 0.0, 1.0)
+    up = out["up_days"].fillna(0.0).to_numpy() / np.maximum(cal_days, 1.0)
+    out["uptime"] = np.clip(np.where(cal_days > 0, up, 1.0), 0.0, 1.0)
     return out, anchor_rows[["well_id", "phase", "ord", "q"]]
 
 

@@ -169,7 +169,7 @@ class FitConfig:
     half_life_months: float | None = 24.0
     segments: bool = True
     restart_gap_months: int = 12
-    jump_factor: float = 1.8
+    jump_factor: float = 2.5
     catchup_gap_months: int = 3
     catchup_factor: float = 3.0
 

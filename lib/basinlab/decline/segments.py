@@ -46,7 +46,7 @@ class SegmentRules:
     """Thresholds of :func:`last_segment` (see the module docstring)."""
 
     restart_gap_months: int = 12
-    jump_factor: float = 1.8
+    jump_factor: float = 2.5
     catchup_gap_months: int = 3
     catchup_factor: float = 3.0
     neighbours: int = 3
