@@ -66,7 +66,7 @@ FORECAST_MIN_POINTS = 9
 #: a monthly volume above this (bbl or mcf) is not a well's production: treated as not reported
 MAX_MONTHLY_VOLUME = 1e12
 #: months ahead sampled one by one for the P10/P90 of totals (later months are binned by year)
-_FINE_MONTHS = 60
+_FINE_MONTHS = 24
 
 
 @dataclass(frozen=True)
@@ -429,8 +429,7 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
     if "q_limit_applied" in rows.columns:
         rows["q_limit"] = rows["q_limit_applied"].fillna(rows["q_limit"])
     fc = forecast(rows, months=months, max_years=fcfg.max_years)
-    parts = [fc.assign(method=fc.merge(params[["well_id", "phase", "method"]], on=["well_id", "phase"],
-                                       how="left")["method"].to_numpy())] if len(fc) else []
+    parts = [fc.assign(method=params["method"].to_numpy()[_row_index(fc, params).to_numpy()])] if len(fc) else []
 
     # ML trendline rows
     ml = params["method"] == "ml_trendline"
@@ -518,9 +517,9 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: pd.DataFrame, pr
     params.loc[ridx, "method"] = "ratio"
     # replace those phases' own forecast rows with primary x ratio
     r = params.loc[ridx, ["well_id", "phase", "primary_phase", "ratio_value", "cum_to_date", "units"]]
-    drop = pd.MultiIndex.from_frame(r[["well_id", "phase"]])
-    keep = ~pd.MultiIndex.from_frame(fc[["well_id", "phase"]]).isin(drop)
-    base = fc.merge(r.rename(columns={"phase": "sec_phase", "primary_phase": "phase"}), on=["well_id", "phase"])
+    keep = _row_index(fc, r).to_numpy() < 0
+    fc_p = fc[fc["well_id"].isin(r["well_id"])]
+    base = fc_p.merge(r.rename(columns={"phase": "sec_phase", "primary_phase": "phase"}), on=["well_id", "phase"])
     if len(base):
         base = base.sort_values(["well_id", "sec_phase", "month"])
         vol = base["volume"].to_numpy() * base["ratio_value"].to_numpy()
@@ -531,6 +530,23 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: pd.DataFrame, pr
         new["cumulative"] = base["cum_to_date"].to_numpy() + new.groupby(["well_id", "phase"])["volume"].cumsum()
         fc = pd.concat([fc[keep], new[list(FORECAST_COLUMNS) + ["method"]]], ignore_index=True)
     return params, fc
+
+
+def _row_index(rows: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Position in ``table`` of each row's (well_id, phase), -1 where absent.
+
+    Dense integer keys (well code x phase code) instead of a string join: the forecast has
+    millions of rows."""
+    wells = pd.Index(pd.unique(table["well_id"].to_numpy()))
+    phases = pd.Index(pd.unique(np.concatenate([table["phase"].to_numpy(), rows["phase"].to_numpy()])))
+    tw = wells.get_indexer(table["well_id"].to_numpy())
+    tp = phases.get_indexer(table["phase"].to_numpy())
+    lut = np.full(len(wells) * len(phases), -1, np.int64)
+    lut[tw * len(phases) + tp] = np.arange(len(table))
+    rw = pd.Categorical(rows["well_id"].to_numpy(), categories=wells).codes.astype(np.int64)
+    rp = pd.Categorical(rows["phase"].to_numpy(), categories=phases).codes.astype(np.int64)
+    out = np.where((rw >= 0) & (rp >= 0), lut[np.maximum(rw, 0) * len(phases) + np.maximum(rp, 0)], -1)
+    return pd.Series(out, index=rows.index)
 
 
 def _reserves(params: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
@@ -593,7 +609,7 @@ def _add_uncertainty(res: ForecastResult, cfg: ForecastConfig) -> None:
         for c in ("volume_p10", "volume_p90", "months_ahead"):
             fc[c] = pd.Series(dtype=float)
         return
-    ro = fc.merge(p[["well_id", "phase"]].reset_index(), on=["well_id", "phase"], how="left")["index"].to_numpy()
+    ro = _row_index(fc, p).to_numpy()
     start = _month_ordinal(p["forecast_start"]).astype(np.int64) if p["forecast_start"].notna().all() else None
     mo = _month_ordinal(fc["month"])
     k = (mo - (start[ro] if start is not None else mo.min()) + 1).astype(np.float64)

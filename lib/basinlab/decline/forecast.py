@@ -137,14 +137,16 @@ def forecast(
     units = fitted["units"].to_numpy()[row] if "units" in fitted.columns else np.where(
         phase[row] == "gas", "mcf", "bbl"
     )
+    # object (not arrow-string) columns: millions of rows, and the engine indexes them
+    ids = np.asarray(fitted["well_id"].to_numpy(), dtype=object)
     return pd.DataFrame(
         {
-            "well_id": fitted["well_id"].to_numpy()[row],
-            "phase": phase[row],
+            "well_id": pd.Series(ids[row], dtype=object),
+            "phase": pd.Series(np.asarray(phase, dtype=object)[row], dtype=object),
             "month": _ord_to_month(m_ord),
             "rate_per_day": rate,
             "volume": vol,
             "cumulative": cumulative,
-            "units": units,
+            "units": pd.Series(np.asarray(units, dtype=object), dtype=object),
         }
     )
