@@ -195,10 +195,16 @@ def histogram(values: pd.Series, title: str, x_title: str, bins: int = 30) -> go
     return style_figure(fig, title, height=300, x_title=x_title, y_title="well-phases", legend="none")
 
 
+def _per_day(d: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Monthly volumes as calendar-day rates (volume / days in the month)."""
+    days = pd.to_datetime(d["month"]).dt.days_in_month.to_numpy()
+    return d.assign(**{c: d[c].to_numpy(float) / days for c in cols if c in d})
+
+
 def forecast_bands(bands: pd.DataFrame, field: str = "(all)", actual: pd.DataFrame | None = None,
                    title: str | None = None) -> go.Figure:
-    """P50 forecast with its P10–P90 band (wells sampled, then summed), bbl/month; actuals before it."""
-    d = bands[bands["field"] == field].sort_values("month")
+    """P50 forecast with its P10–P90 band (wells sampled, then summed), bbl/d per calendar day."""
+    d = _per_day(bands[bands["field"] == field].sort_values("month"), ["p10", "p50", "p90"])
     fig = go.Figure()
     fig.add_scatter(x=d["month"], y=d["p10"], mode="lines", line=dict(width=0, color="#d9822b"),
                     showlegend=False, hoverinfo="skip")
@@ -206,16 +212,18 @@ def forecast_bands(bands: pd.DataFrame, field: str = "(all)", actual: pd.DataFra
                     fillcolor="rgba(217,130,43,0.25)", name="P90–P10 range")
     fig.add_scatter(x=d["month"], y=d["p50"], mode="lines", line=dict(color="#d9822b", width=2), name="P50 forecast")
     if actual is not None and len(actual):
-        fig.add_scatter(x=actual["month"], y=actual["oil_bbl"], mode="lines", line=dict(color="#1f4e79", width=2),
+        a = _per_day(actual.sort_values("month"), ["oil_bbl"])
+        fig.add_scatter(x=a["month"], y=a["oil_bbl"], mode="lines", line=dict(color="#1f4e79", width=2),
                         name="actual")
     name = "Company" if field == "(all)" else field
     return style_figure(fig, title or f"{name} oil forecast with P10–P90 range", x_title="month",
-                        y_title="oil (bbl/month)")
+                        y_title="oil (bbl/d, calendar day)")
 
 
 def forecast_lookback(lookback: pd.DataFrame, field: str = "(all)") -> go.Figure:
-    """Last year's forecast (P50 and P10–P90) against the actual oil produced since, bbl/month."""
-    d = lookback[lookback["field"] == field].sort_values("month")
+    """Last year's forecast (P50 and P10–P90) against the actual oil produced since, bbl/d per calendar day."""
+    d = _per_day(lookback[lookback["field"] == field].sort_values("month"),
+                 ["forecast_p10", "forecast_p50", "forecast_p90", "actual_volume"])
     fig = go.Figure()
     fig.add_scatter(x=d["month"], y=d["forecast_p10"], mode="lines", line=dict(width=0, color="#9aa5b1"),
                     showlegend=False, hoverinfo="skip")
@@ -227,4 +235,4 @@ def forecast_lookback(lookback: pd.DataFrame, field: str = "(all)") -> go.Figure
                     name="actual")
     name = "Company" if field == "(all)" else field
     return style_figure(fig, f"{name}: last year's oil forecast vs actual", x_title="month",
-                        y_title="oil (bbl/month)")
+                        y_title="oil (bbl/d, calendar day)")
