@@ -389,6 +389,17 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
             curve = params.loc[moved, "method"] == "curve"
             params.loc[curve[curve].index, "method"] = "anchored_curve"
 
+    # say, for every curve, the window it was fitted on and how far the anchor moved it
+    cv = params["method"].isin(["curve", "anchored_curve"]).to_numpy()
+    if cv.any():
+        c = params.loc[cv]
+        params.loc[cv, "reason"] = [
+            f"fit {pd.Timestamp(fs):%Y-%m}..{pd.Timestamp(fe):%Y-%m} ({int(n)} months, segment from {sr}"
+            + (f", {int(cu)} catch-up month(s) left out" if cu else "") + f"); anchored x{af:.2f}"
+            + ("" if not r or r == "ok" else f"; {r}")
+            for fs, fe, n, sr, cu, af, r in zip(c["fit_start"], c["fit_end"], c["n_points"], c["segment_rule"],
+                                                c["catchup_months"], c["anchor_factor"], c["reason"])]
+
     # 7. economic limit
     params["q_limit"] = [float(fcfg.q_limits.get(p, 0.0)) for p in params["phase"]]
     params["limit_source"] = "default"
