@@ -202,8 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     # the whole forecast engine (segments, anchoring, uptime, limits, ratios, P10/P90 by sampling), all phases
     from basinlab.decline import forecast_wells
 
+    as_of = df.groupby("well_id")["production_month"].max().min()   # every synthetic well still producing
     t = time.perf_counter()
-    fw = forecast_wells(df)
+    fw = forecast_wells(df, as_of=as_of)
     fw_s = time.perf_counter() - t
     res = res.set_index("well_id").loc[truth["well_id"]]
     first = df.groupby("well_id", sort=False)["production_month"].min().loc[truth["well_id"]]
