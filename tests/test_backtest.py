@@ -86,3 +86,30 @@ def test_backtest_refuses_a_bad_phase_or_horizon():
         backtest(df, header, cut="2019-12", phase="condensate")
     with pytest.raises(ValueError, match="horizon"):
         backtest(df, header, cut="2019-12", horizon=0)
+
+
+def test_backtest_command_scores_a_warehouse_read_only(tmp_path, capsys):
+    import json
+
+    from basinlab import cli, generate_demo, ingest_inbox, run_models, warehouse
+
+    generate_demo(tmp_path / "inbox", wells=8, months=30, end_month="2024-06", seed=4)
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con)
+    ingest_inbox(con, tmp_path / "inbox", "b1")
+    run_models(con, run_id="r")
+    con.close()
+    before = path.stat().st_mtime_ns
+    rc = cli.main(["backtest", "--cut", "2023-06", "--horizon", "12", "--warehouse", str(path),
+                   "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "oil forecast as of 2023-06, 12 months compared" in out and "aggregate error" in out
+    figures = json.loads((tmp_path / "out" / "backtest_oil_2023-06_12m.json").read_text())
+    wells = pd.read_csv(tmp_path / "out" / "backtest_oil_2023-06_12m_wells.csv")
+    assert figures["wells_producing"] == len(wells) > 0
+    assert path.stat().st_mtime_ns == before                     # read-only: the warehouse is untouched
+    with pytest.raises(SystemExit):                              # a month that is not a month: usage error
+        cli.main(["backtest", "--cut", "2023-13", "--warehouse", str(path)])
+    assert cli.main(["backtest", "--cut", "2023-06", "--warehouse", str(tmp_path / "missing.duckdb")]) == 1
