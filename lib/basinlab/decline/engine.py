@@ -374,6 +374,8 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
     if cfg.anchor and arps.any():
         ar = anchor_rows.merge(params.loc[arps, ["well_id", "phase", "qi", "di", "b", "dterm", "t0_month"]]
                                .reset_index(), on=["well_id", "phase"])
+        # only months on the curve (from its t0 on): ramp-up months before a peak are not its trend
+        ar = ar[ar["ord"].to_numpy(np.int64) >= _month_ordinal(ar["t0_month"])] if len(ar) else ar
         if len(ar):
             ar["model"] = _model_month_avg(ar, ar["ord"].to_numpy(np.int64))
             g = ar.groupby("index").agg(q=("q", "mean"), model=("model", "mean"))
