@@ -1,5 +1,8 @@
 """Decline-curve analysis: Arps / modified hyperbolic / Duong / SEPD models,
-batched robust fitting of whole production tables, forecasts and type curves.
+batched robust fitting of whole production tables, forecasts and type curves;
+:func:`forecast_wells` (the engineer's rules: last decline segment, recency
+weighting, anchoring, uptime, economic limits, ratios, P10/P90) and
+:func:`backtest` (forecast as of a past month, scored against what followed).
 
 Conventions: time in days, rates in volume/day, ``di``/``dterm`` secant-effective
 annual fractions, 365.25 days/year (petbox-dca / ComboCurve conventions); see

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ import pandas as pd
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, apply_analogs
 from .conversions import DAYS_PER_YEAR, secant_to_nominal, tangent_to_nominal
-from .fitting import DEFAULT_Q_LIMITS, PHASE_UNITS, FitConfig, _month_ordinal, _ord_days, _ord_to_month, fit_wells
+from .fitting import PHASE_UNITS, FitConfig, _month_ordinal, _ord_days, _ord_to_month, fit_wells
 from .forecast import FORECAST_COLUMNS, forecast
 from .models import arps_rate_cum
 
@@ -649,6 +649,3 @@ def with_fit(config: ForecastConfig, **fit_overrides: Any) -> ForecastConfig:
     """A copy of ``config`` with fit options replaced (``half_life_months=12``, …)."""
     return replace(config, fit=replace(config.fit, **fit_overrides))
 
-
-def phase_limits(q_limits: Mapping[str, float] | None = None) -> dict[str, float]:
-    return dict(DEFAULT_Q_LIMITS if q_limits is None else q_limits)
