@@ -88,20 +88,28 @@ def test_backtest_refuses_a_bad_phase_or_horizon():
         backtest(df, header, cut="2019-12", horizon=0)
 
 
-def test_backtest_command_scores_a_warehouse_read_only(tmp_path, capsys):
-    import json
+@pytest.fixture(scope="module")
+def demo_wh(tmp_path_factory):
+    from basinlab import generate_demo, ingest_inbox, run_models, warehouse
 
-    from basinlab import cli, generate_demo, ingest_inbox, run_models, warehouse
-
-    generate_demo(tmp_path / "inbox", wells=8, months=30, end_month="2024-06", seed=4)
-    path = tmp_path / "w.duckdb"
+    d = tmp_path_factory.mktemp("demo_wh")
+    generate_demo(d / "inbox", wells=8, months=30, end_month="2024-06", seed=4)
+    path = d / "w.duckdb"
     con = warehouse.connect(path)
     warehouse.migrate(con)
-    ingest_inbox(con, tmp_path / "inbox", "b1")
+    ingest_inbox(con, d / "inbox", "b1")
     run_models(con, run_id="r")
     con.close()
-    before = path.stat().st_mtime_ns
-    rc = cli.main(["backtest", "--cut", "2023-06", "--horizon", "12", "--warehouse", str(path),
+    return path
+
+
+def test_backtest_command_scores_a_warehouse_read_only(demo_wh, tmp_path, capsys):
+    import json
+
+    from basinlab import cli
+
+    before = demo_wh.stat().st_mtime_ns
+    rc = cli.main(["backtest", "--cut", "2023-06", "--horizon", "12", "--warehouse", str(demo_wh),
                    "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 0
@@ -109,7 +117,35 @@ def test_backtest_command_scores_a_warehouse_read_only(tmp_path, capsys):
     figures = json.loads((tmp_path / "out" / "backtest_oil_2023-06_12m.json").read_text())
     wells = pd.read_csv(tmp_path / "out" / "backtest_oil_2023-06_12m_wells.csv")
     assert figures["wells_producing"] == len(wells) > 0
-    assert path.stat().st_mtime_ns == before                     # read-only: the warehouse is untouched
+    assert demo_wh.stat().st_mtime_ns == before                  # read-only: the warehouse is untouched
     with pytest.raises(SystemExit):                              # a month that is not a month: usage error
-        cli.main(["backtest", "--cut", "2023-13", "--warehouse", str(path)])
+        cli.main(["backtest", "--cut", "2023-13", "--warehouse", str(demo_wh)])
     assert cli.main(["backtest", "--cut", "2023-06", "--warehouse", str(tmp_path / "missing.duckdb")]) == 1
+
+
+def test_economic_limit_is_loe_over_net_revenue_per_boe(demo_wh):
+    import duckdb
+
+    from basinlab.decline.economics import well_limits
+
+    con = duckdb.connect(str(demo_wh), read_only=True)
+    try:
+        lim = well_limits(con, "2024-06-01")
+        assert len(lim) and set(lim["phase"]) == {"oil", "gas"}
+        w = lim["well_id"].iloc[0]
+        loe = con.execute("""select sum(debit_amount_usd - credit_amount_usd) / 12 from marts.fct_gl_transactions
+                             where account_class = 'loe' and well_id = ?
+                               and accounting_month between date '2023-07-01' and date '2024-06-01'""",
+                          [w]).fetchone()[0]
+        rev, oil, gas = con.execute("""select sum(gross_revenue_usd), sum(oil_bbl), sum(gas_mcf) from marts.mart_revenue
+                                       where well_id = ? and production_month between date '2023-07-01'
+                                       and date '2024-06-01'""", [w]).fetchone()
+        wi, nri = con.execute("select working_interest, net_revenue_interest from staging.stg_well_header "
+                              "where well_id = ?", [w]).fetchone()
+    finally:
+        con.close()
+    boe = oil + gas / 6
+    q_boe = loe * wi / (30.4375 * rev / boe * nri)
+    got = lim[lim["well_id"] == w].set_index("phase")["q_limit"]
+    assert got["oil"] == pytest.approx(q_boe * oil / boe, rel=1e-9)
+    assert got["gas"] == pytest.approx(6 * q_boe * (gas / 6) / boe, rel=1e-9)
