@@ -132,7 +132,12 @@ def forecast(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(width > 0, vol / np.where(width > 0, width, 1.0), 0.0)
     csum = np.cumsum(vol)
-    group_base = (csum[offs] - vol[offs])[row]
+    # cumulative before each row's first month; rows with no forecast month have no offset to read
+    # (their offset is the end of the array: reading it was the IndexError of issue 7)
+    base = np.zeros(len(n_months))
+    nz = n_months > 0
+    base[nz] = csum[offs[nz]] - vol[offs[nz]]
+    group_base = base[row]
     cumulative = fitted["cum_to_date"].to_numpy(np.float64)[row] + csum - group_base
     units = fitted["units"].to_numpy()[row] if "units" in fitted.columns else np.where(
         phase[row] == "gas", "mcf", "bbl"
