@@ -213,8 +213,8 @@ def cmd_backtest(a: argparse.Namespace) -> int:
     print(f"  short-history wells          {f['short_history_wells']:,}, method kept: {f['short_history_method']}")
     methods = bt.wells["method"].fillna("none").value_counts()
     print("  methods                      " + ", ".join(f"{k} {v}" for k, v in methods.items()))
-    if pd_months_after(prod, a.cut) < a.horizon:
-        print(f"  note: only {pd_months_after(prod, a.cut)} month(s) of actuals after the cut")
+    if _months_after(prod, a.cut) < a.horizon:
+        print(f"  note: only {_months_after(prod, a.cut)} month(s) of actuals after the cut")
     if a.out:
         out = Path(a.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
@@ -224,7 +224,7 @@ def cmd_backtest(a: argparse.Namespace) -> int:
     return 0
 
 
-def pd_months_after(prod, cut: str) -> int:
+def _months_after(prod, cut: str) -> int:
     import pandas as pd
 
     last = pd.Timestamp(prod["production_month"].max())
