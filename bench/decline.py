@@ -11,6 +11,9 @@ multiplicative lognormal noise (sigma 12 %), random partial months (days_on <
 calendar days, volume scaled by days_on), ~3 % shut-in months and ~1 % outliers
 (x0.3 or x2.5).
 
+Also times :func:`basinlab.decline.forecast_wells` (the whole engine, three phases:
+segments, anchoring, uptime, limits, ratios, P10/P90) on the same wells.
+
 Prints ONE JSON line.  EUR error is measured on the **30-year model EUR from the
 peak month**: the model volume between ``max(fit start, true peak month)`` and
 ``true peak + 30 years``, fitted vs true parameters, for every method (all use
@@ -196,6 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     res = fit_wells(df, phases=("oil",))
     fit_s = time.perf_counter() - t
+    # the whole forecast engine (segments, anchoring, uptime, limits, ratios, P10/P90 by sampling), all phases
+    from basinlab.decline import forecast_wells
+
+    as_of = df.groupby("well_id")["production_month"].max().min()   # every synthetic well still producing
+    t = time.perf_counter()
+    fw = forecast_wells(df, as_of=as_of)
+    fw_s = time.perf_counter() - t
     res = res.set_index("well_id").loc[truth["well_id"]]
     first = df.groupby("well_id", sort=False)["production_month"].min().loc[truth["well_id"]]
     true_peak = first.to_numpy().astype("datetime64[M]") + truth["ramp"].to_numpy().astype("timedelta64[M]")
@@ -233,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         "fit_seconds": round(fit_s, 3),
         "wells_per_s": round(a.wells / fit_s, 1),
         "fitted_fraction": round(float(fitted.mean()), 4),
+        "forecast_wells_seconds": round(fw_s, 3),
+        "forecast_wells_per_s": round(a.wells / fw_s, 1),
+        "forecast_wells_forecast_fraction": round(float(fw.params["method"].notna().mean()), 4),
         "fit_start_is_true_peak_fraction": round(start_ok, 4),
         "eur_mdape_pct": round(mdape(est_eur, true_eur), 3),
         "eur_mdape_pct_on_baseline_wells": round(mdape(est_eur[sub], te_sub), 3),

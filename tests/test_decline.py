@@ -353,7 +353,8 @@ def test_batched_solver_matches_scipy_least_squares() -> None:
     from scipy.optimize import least_squares
 
     df, truth = synth(12, months=60, seed=5, partial=0.0, shut=0.0)
-    cfg = FitConfig(peak_search_months=1, max_iter=30)
+    # equal weights: the objective scipy minimises below (recency weighting is tested on its own)
+    cfg = FitConfig(peak_search_months=1, max_iter=30, half_life_months=None)
     res = fit_wells(df, cfg, phases=("oil",)).set_index("well_id")
     worse = 0
     for w in truth["well_id"]:
@@ -520,10 +521,10 @@ def test_chunk_failure_falls_back_per_well(monkeypatch: pytest.MonkeyPatch) -> N
 
     real = fitmod._fit_matrix_intervals
 
-    def picky(bounds, y, mask, cfg):  # type: ignore[no-untyped-def]
+    def picky(bounds, y, mask, cfg, *args):  # type: ignore[no-untyped-def]
         if y.shape[0] > 1:
             raise RuntimeError("chunk")
-        return real(bounds, y, mask, cfg)
+        return real(bounds, y, mask, cfg, *args)
 
     monkeypatch.setattr(fitmod, "_fit_matrix_intervals", picky)
     df = pd.concat([_well("a", _decline(24)), _well("b", _decline(24, 900.0))])
@@ -662,3 +663,15 @@ def test_volve_every_producing_wellbore_gets_fit_or_status() -> None:
             assert row["eur"] >= row["cum_to_date"]
         assert row["cum_to_date"] == pytest.approx(df.loc[(df.well_id == w) & (df.oil_bbl > 0), "oil_bbl"].sum())
     assert (oil.loc[list(producing), "status"] == "fitted").sum() >= 3
+
+
+def test_forecast_with_a_last_row_that_has_no_month_left_does_not_raise() -> None:
+    """Issue 7: a well already under the limit, last in the table, made forecast() raise IndexError."""
+    rows = pd.DataFrame({
+        "well_id": ["A", "B"], "phase": "oil", "status": "fitted", "qi": [500.0, 0.5], "di": 0.5, "b": 0.8,
+        "dterm": 0.06, "t0_month": pd.Timestamp("2020-01-01"), "first_month": pd.Timestamp("2020-01-01"),
+        "last_month": pd.Timestamp("2023-12-01"), "cum_to_date": [1e5, 10.0], "units": "bbl"})
+    fc = forecast(rows, q_limit=1.0)
+    assert set(fc["well_id"]) == {"A"} and (fc["volume"] > 0).all()
+    a = fc.sort_values("month")
+    np.testing.assert_allclose(a["cumulative"].to_numpy(), 1e5 + np.cumsum(a["volume"].to_numpy()))

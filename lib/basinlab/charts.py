@@ -193,3 +193,46 @@ def well_fits(df: pd.DataFrame, phase: str = "oil", cols: int = 2) -> go.Figure:
 def histogram(values: pd.Series, title: str, x_title: str, bins: int = 30) -> go.Figure:
     fig = go.Figure(go.Histogram(x=values, nbinsx=bins, marker_color="#1f4e79"))
     return style_figure(fig, title, height=300, x_title=x_title, y_title="well-phases", legend="none")
+
+
+def _per_day(d: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Monthly volumes as calendar-day rates (volume / days in the month)."""
+    days = pd.to_datetime(d["month"]).dt.days_in_month.to_numpy()
+    return d.assign(**{c: d[c].to_numpy(float) / days for c in cols if c in d})
+
+
+def forecast_bands(bands: pd.DataFrame, field: str = "(all)", actual: pd.DataFrame | None = None,
+                   title: str | None = None) -> go.Figure:
+    """P50 forecast with its P10–P90 band (wells sampled, then summed), bbl/d per calendar day."""
+    d = _per_day(bands[bands["field"] == field].sort_values("month"), ["p10", "p50", "p90"])
+    fig = go.Figure()
+    fig.add_scatter(x=d["month"], y=d["p10"], mode="lines", line=dict(width=0, color="#d9822b"),
+                    showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=d["month"], y=d["p90"], mode="lines", line=dict(width=0, color="#d9822b"), fill="tonexty",
+                    fillcolor="rgba(217,130,43,0.25)", name="P90–P10 range")
+    fig.add_scatter(x=d["month"], y=d["p50"], mode="lines", line=dict(color="#d9822b", width=2), name="P50 forecast")
+    if actual is not None and len(actual):
+        a = _per_day(actual.sort_values("month"), ["oil_bbl"])
+        fig.add_scatter(x=a["month"], y=a["oil_bbl"], mode="lines", line=dict(color="#1f4e79", width=2),
+                        name="actual")
+    name = "Company" if field == "(all)" else field
+    return style_figure(fig, title or f"{name} oil forecast with P10–P90 range", x_title="month",
+                        y_title="oil (bbl/d, calendar day)")
+
+
+def forecast_lookback(lookback: pd.DataFrame, field: str = "(all)") -> go.Figure:
+    """Last year's forecast (P50 and P10–P90) against the actual oil produced since, bbl/d per calendar day."""
+    d = _per_day(lookback[lookback["field"] == field].sort_values("month"),
+                 ["forecast_p10", "forecast_p50", "forecast_p90", "actual_volume"])
+    fig = go.Figure()
+    fig.add_scatter(x=d["month"], y=d["forecast_p10"], mode="lines", line=dict(width=0, color="#9aa5b1"),
+                    showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=d["month"], y=d["forecast_p90"], mode="lines", line=dict(width=0, color="#9aa5b1"),
+                    fill="tonexty", fillcolor="rgba(154,165,177,0.35)", name="forecast P90–P10")
+    fig.add_scatter(x=d["month"], y=d["forecast_p50"], mode="lines", line=dict(color="#52606d", dash="dash"),
+                    name="forecast P50 (a year ago)")
+    fig.add_scatter(x=d["month"], y=d["actual_volume"], mode="lines+markers", line=dict(color="#1f4e79"),
+                    name="actual")
+    name = "Company" if field == "(all)" else field
+    return style_figure(fig, f"{name}: last year's oil forecast vs actual", x_title="month",
+                        y_title="oil (bbl/d, calendar day)")

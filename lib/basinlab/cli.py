@@ -6,6 +6,7 @@
     basinlab models [--mermaid] [--select NAME+ [--list]] [--warehouse PATH]
     basinlab check  [--month YYYY-MM] [--all]
     basinlab runs   [--last N] [--strict]
+    basinlab backtest --cut YYYY-MM [--horizon N] [--phase oil] [--out DIR] [--warehouse PATH]
     basinlab lab    [--port P]
     basinlab serve  [--host H] [--port P] [--gl-interval S …]
     basinlab keys   create|list|revoke|rotate [--name N] [--permission read|write|admin]
@@ -184,6 +185,69 @@ def cmd_check(a: argparse.Namespace) -> int:
     print(f"{len(results)} checks on {path}: {len(results) - len(failing)} passed, {warns} warnings, {errors} errors"
           + ("" if a.all else " (--all lists every check)"))
     return 1 if errors else 0
+
+
+def cmd_backtest(a: argparse.Namespace) -> int:
+    """Forecast as of --cut from the rows up to it and score it against the next --horizon months."""
+    import json
+
+    from . import warehouse
+    from .decline import backtest
+    from .decline.economics import well_limits
+    from .decline.step import HEADER_SQL, PRODUCTION_SQL
+
+    paths = config.Paths.resolve(a.data_dir)
+    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        _err(str(exc))
+        return 1
+    try:
+        prod, header = con.execute(PRODUCTION_SQL).df(), con.execute(HEADER_SQL).df()
+        limits = well_limits(con, f"{a.cut}-01")
+    except Exception as exc:  # noqa: BLE001 - a warehouse without the staging models
+        _err(f"{path}: cannot read production ({exc}); run `basinlab run` first")
+        return 1
+    finally:
+        con.close()
+    if prod.empty:
+        _err(f"{path}: no production to backtest")
+        return 1
+    last = prod["production_month"].max()
+    bt = backtest(prod, header, cut=a.cut, horizon=a.horizon, phase=a.phase, well_limits=limits)
+    f = bt.figures()
+    pct = lambda v, s="": "n/a" if v is None else f"{100 * v:{s}.1f} %"  # noqa: E731
+    print(f"backtest of {path}: {a.phase} forecast as of {a.cut}, {a.horizon} months compared "
+          f"(data to {last:%Y-%m})")
+    print(f"  producing wells at the cut   {f['wells_producing']:,}  forecast {f['wells_forecast']:,} "
+          f"({pct(f['forecast_share'])})")
+    print(f"  well error (horizon volume)  median {pct(f['median_ape'])}, P90 {pct(f['p90_ape'])} "
+          f"over {f['wells_with_actual']:,} wells with production after the cut")
+    print(f"  aggregate error              {pct(f['aggregate_error'], '+')}  "
+          f"(forecast {f['forecast_total']:,.0f} vs actual {f['actual_total']:,.0f})")
+    print(f"  P10-P90 coverage             {pct(f['coverage'])} (scale {f['uncertainty_scale']:.2f}; "
+          f"80 % at {f['calibrated_scale'] if f['calibrated_scale'] is None else round(f['calibrated_scale'], 2)})")
+    print(f"  short-history wells          {f['short_history_wells']:,}, method kept: {f['short_history_method']}")
+    methods = bt.wells["method"].fillna("none").value_counts()
+    print("  methods                      " + ", ".join(f"{k} {v}" for k, v in methods.items()))
+    if _months_after(prod, a.cut) < a.horizon:
+        print(f"  note: only {_months_after(prod, a.cut)} month(s) of actuals after the cut")
+    if a.out:
+        out = Path(a.out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        bt.wells.to_csv(out / f"backtest_{a.phase}_{a.cut}_{a.horizon}m_wells.csv", index=False)
+        (out / f"backtest_{a.phase}_{a.cut}_{a.horizon}m.json").write_text(json.dumps(f, default=str, indent=1))
+        print(f"  per-well rows and figures in {out}")
+    return 0
+
+
+def _months_after(prod, cut: str) -> int:
+    import pandas as pd
+
+    last = pd.Timestamp(prod["production_month"].max())
+    c = pd.Timestamp(f"{cut}-01")
+    return max(0, (last.year - c.year) * 12 + last.month - c.month)
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
@@ -435,6 +499,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="exit 1 when a run died without finishing or the latest run did not succeed (monitoring)")
     data_dir(rn)
     rn.set_defaults(fn=cmd_runs)
+
+    bt = sub.add_parser("backtest", help="forecast as of a past month and score it against what the wells produced")
+    bt.add_argument("--cut", type=_month, required=True, help="last month the forecast may see, YYYY-MM")
+    bt.add_argument("--horizon", type=_positive, default=24, help="months compared after the cut")
+    bt.add_argument("--phase", choices=["oil", "gas", "water"], default="oil")
+    bt.add_argument("--out", help="folder for the per-well CSV and the figures as JSON")
+    bt.add_argument("--warehouse", help="DuckDB file (default: the published warehouse, read-only)")
+    data_dir(bt)
+    bt.set_defaults(fn=cmd_backtest)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks (warehouse read-only)")
     lab.add_argument("--port", type=int, default=8888)

@@ -1,5 +1,8 @@
 """Decline-curve analysis: Arps / modified hyperbolic / Duong / SEPD models,
-batched robust fitting of whole production tables, forecasts and type curves.
+batched robust fitting of whole production tables, forecasts and type curves;
+:func:`forecast_wells` (the engineer's rules: last decline segment, recency
+weighting, anchoring, uptime, economic limits, ratios, P10/P90) and
+:func:`backtest` (forecast as of a past month, scored against what followed).
 
 Conventions: time in days, rates in volume/day, ``di``/``dterm`` secant-effective
 annual fractions, 365.25 days/year (petbox-dca / ComboCurve conventions); see
@@ -21,6 +24,8 @@ from .conversions import (
 )
 from .fitting import DEFAULT_Q_LIMITS, PHASE_UNITS, STATUSES, FitConfig, FitResult, fit, fit_wells
 from .forecast import forecast
+from .engine import ForecastConfig, ForecastResult, forecast_wells
+from .backtest import BacktestResult, backtest, field_lookback
 from .typecurves import type_curves
 from .models import (
     ArpsModel,
@@ -40,6 +45,7 @@ __all__ = [
     "nominal_to_secant", "nominal_to_tangent", "secant_to_nominal", "secant_to_tangent",
     "tangent_to_nominal", "tangent_to_secant",
     "FitConfig", "FitResult", "fit", "fit_wells", "forecast", "type_curves",
+    "ForecastConfig", "ForecastResult", "forecast_wells", "BacktestResult", "backtest", "field_lookback",
     "ArpsModel", "DeclineModel", "Duong", "Exponential", "Harmonic", "Hyperbolic",
     "ModifiedHyperbolic", "StretchedExponential", "make_model",
 ]

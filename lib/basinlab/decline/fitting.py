@@ -58,6 +58,7 @@ from .conversions import (
     tangent_to_nominal,
 )
 from .models import MODEL_NAMES, ArpsModel, _arps_time_at_rate, arps_rate_cum
+from .segments import RULE_OVERRIDE, SegmentRules, last_segment
 
 __all__ = [
     "FitConfig",
@@ -138,6 +139,16 @@ class FitConfig:
         Forecast time cap: years after the **first production month** (default 50).
     phases : tuple of str
         Phases to fit.
+    half_life_months : float or None
+        Recency weighting of the fit: a month ``k`` months before the last month of
+        the fit window weighs ``2 ** (-k / half_life_months)`` (ADCA's half-life
+        weighting); ``None`` weighs every month alike.
+    segments : bool
+        Fit from the start of the last decline segment (:mod:`basinlab.decline.segments`:
+        restarts after long shut-ins, rate jumps, catch-up rows excluded) instead of
+        from the first production; a per-well ``fit_start`` overrides it.
+    restart_gap_months, jump_factor, catchup_gap_months, catchup_factor : see
+        :class:`basinlab.decline.segments.SegmentRules`.
     """
 
     model: str = "modified_hyperbolic"
@@ -155,6 +166,12 @@ class FitConfig:
     q_limits: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_Q_LIMITS))
     max_years: float = 50.0
     phases: tuple[str, ...] = ("oil", "gas", "water")
+    half_life_months: float | None = 24.0
+    segments: bool = True
+    restart_gap_months: int = 12
+    jump_factor: float = 2.5
+    catchup_gap_months: int = 3
+    catchup_factor: float = 3.0
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -169,6 +186,15 @@ class FitConfig:
             raise ValueError("di_bounds must satisfy 0 < lo < hi < 1")
         if self.min_points < 3:
             raise ValueError("min_points must be >= 3 (three parameters)")
+        if self.half_life_months is not None and not self.half_life_months > 0:
+            raise ValueError("half_life_months must be > 0 (or None for equal weights)")
+        if not self.jump_factor > 1.0 or not self.catchup_factor > 1.0:
+            raise ValueError("jump_factor and catchup_factor must be > 1")
+
+    @property
+    def segment_rules(self) -> SegmentRules:
+        return SegmentRules(restart_gap_months=self.restart_gap_months, jump_factor=self.jump_factor,
+                            catchup_gap_months=self.catchup_gap_months, catchup_factor=self.catchup_factor)
 
     @property
     def terminal(self) -> float:
@@ -196,7 +222,8 @@ def _irls_weight(r: FloatArray, cfg: FitConfig) -> FloatArray:
     return np.where(a <= 1.0, 1.0, 1.0 / np.maximum(a, 1.0))
 
 
-def _robust_cost(r: FloatArray, mask: NDArray[np.bool_], cfg: FitConfig) -> FloatArray:
+def _robust_cost(r: FloatArray, mask: NDArray[np.bool_], cfg: FitConfig,
+                 weight: FloatArray | None = None) -> FloatArray:
     s = cfg.f_scale
     z = (r / s) ** 2
     if cfg.loss == "linear":
@@ -205,6 +232,8 @@ def _robust_cost(r: FloatArray, mask: NDArray[np.bool_], cfg: FitConfig) -> Floa
         rho = 2.0 * (np.sqrt(1.0 + z) - 1.0)
     else:
         rho = np.where(z <= 1.0, z, 2.0 * np.sqrt(z) - 1.0)
+    if weight is not None:
+        rho = rho * weight
     return np.where(mask, rho, 0.0).sum(axis=1)
 
 
@@ -311,11 +340,16 @@ def _solve(
     ev: Evaluator,
     t_mid: FloatArray,
     cfg: FitConfig,
+    base_w: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Batched robust LM.  Returns ``(ln qi, u = ln D_nom/day, b, residuals)``."""
+    """Batched robust LM.  Returns ``(ln qi, u = ln D_nom/day, b, residuals)``.
+
+    ``base_w`` (n, M) are per-point weights (recency); the robust IRLS weights multiply them.
+    """
     n = y.shape[0]
     y = np.where(mask, y, 0.0)
-    w = mask.astype(np.float64)
+    bw = mask.astype(np.float64) if base_w is None else np.where(mask, base_w, 0.0)
+    w = bw.copy()
 
     best_cost = np.full(n, np.inf)
     u = np.zeros(n)
@@ -323,7 +357,7 @@ def _solve(
     for cu, cb in _initial_guess(y, t_mid, mask, cfg):
         cu, cb = _project(cu, cb, cfg)
         _, r = _profile(y, ev(cu, cb), w)
-        c = _robust_cost(r, mask, cfg)
+        c = _robust_cost(r, mask, cfg, bw)
         better = c < best_cost
         best_cost = np.where(better, c, best_cost)
         u = np.where(better, cu, u)
@@ -332,8 +366,8 @@ def _solve(
     free_b = cfg.fixed_b is None
     g0 = ev(u, b)
     lnqi, r = _profile(y, g0, w)
-    w = _irls_weight(r, cfg) * mask
-    cost = _robust_cost(r, mask, cfg)
+    w = _irls_weight(r, cfg) * bw
+    cost = _robust_cost(r, mask, cfg, bw)
     lam = np.full(n, 1e-2)
     h = 1e-5
     for _ in range(cfg.max_iter):
@@ -366,7 +400,7 @@ def _solve(
         un, bn = _project(u + du, b + db, cfg)
         gn = ev(un, bn)
         lnqi_n, rn = _profile(y, gn, w)
-        cn = _robust_cost(rn, mask, cfg)
+        cn = _robust_cost(rn, mask, cfg, bw)
         ok = np.isfinite(cn) & (cn <= cost)
         moved = ok & ((np.abs(un - u) > 1e-7) | (np.abs(bn - b) > 1e-7))
         u = np.where(ok, un, u)
@@ -375,9 +409,9 @@ def _solve(
         lam = np.where(ok, np.maximum(lam / 5.0, 1e-7), np.minimum(lam * 8.0, 1e8))
         # re-weight (IRLS) at the accepted point
         lnqi, r = _profile(y, g0, w)
-        w = _irls_weight(r, cfg) * mask
+        w = _irls_weight(r, cfg) * bw
         lnqi, r = _profile(y, g0, w)
-        cost = _robust_cost(r, mask, cfg)
+        cost = _robust_cost(r, mask, cfg, bw)
         if not moved.any() and np.all(lam <= 1e-6):
             break
     return lnqi, u, b, np.where(mask, r, 0.0)
@@ -612,7 +646,8 @@ def _fit_matrix_points(
 
 
 def _fit_matrix_intervals(
-    bounds: FloatArray, y: FloatArray, mask: NDArray[np.bool_], cfg: FitConfig
+    bounds: FloatArray, y: FloatArray, mask: NDArray[np.bool_], cfg: FitConfig,
+    base_w: FloatArray | None = None,
 ) -> dict[str, Any]:
     """Fit month-average rates; ``bounds`` (n, M+1) month edges in days since fit start."""
     t_mid = 0.5 * (bounds[:, 1:] + bounds[:, :-1])
@@ -622,8 +657,15 @@ def _fit_matrix_intervals(
     lnqi = u = b = r = np.zeros((0,))
     if todo.any():
         bt = bounds[todo]
-        lnqi, u, b, r = _solve(y[todo], mask[todo], _interval_evaluator(bt, dt_nom), t_mid[todo], cfg)
-    return _finish(status, reason, y, mask, lnqi, u, b, r, cfg, todo)
+        bw = None if base_w is None else base_w[todo]
+        lnqi, u, b, r = _solve(y[todo], mask[todo], _interval_evaluator(bt, dt_nom), t_mid[todo], cfg, bw)
+    out = _finish(status, reason, y, mask, lnqi, u, b, r, cfg, todo)
+    sigma = np.full(y.shape[0], np.nan)
+    if todo.any():
+        bw = mask[todo].astype(np.float64) if base_w is None else np.where(mask[todo], base_w[todo], 0.0)
+        sigma[todo] = np.sqrt((bw * r * r).sum(axis=1) / np.maximum(bw.sum(axis=1), 1e-300))
+    out["sigma_log"] = np.where(out["status"] == "fitted", sigma, np.nan)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -755,7 +797,6 @@ def _fit_chunk(
             rate = np.where(valid, vmat / np.where(dmat > 0, dmat, 1.0), 0.0)
         cum_to_date = np.where(vmat > 0, vmat, 0.0).sum(axis=1)
         has = valid.any(axis=1)
-        first_col = np.argmax(valid, axis=1)
         cols = np.arange(width)[None, :]
         if fs_ord is not None:
             f = fs_ord[lo:hi] - first
@@ -765,8 +806,20 @@ def _fit_chunk(
         else:
             use_fs = np.zeros(nw, bool)
             start_ok = valid
-        win = valid & (cols >= first_col[:, None]) & (cols < first_col[:, None] + max(cfg.peak_search_months, 1))
+        if cfg.segments:
+            seg = last_segment(valid, rate, cfg.segment_rules)
+            fit_ok = valid & ~(seg.catchup & ~use_fs[:, None])
+            seg_col = seg.start_col
+            seg_rule = seg.rule.copy()
+        else:
+            fit_ok = valid
+            seg_col = np.argmax(valid, axis=1)
+            seg_rule = np.full(nw, "first_production", dtype=object)
+            seg = None
+        seg_rule[use_fs] = RULE_OVERRIDE
+        win = fit_ok & (cols >= seg_col[:, None]) & (cols < seg_col[:, None] + max(cfg.peak_search_months, 1))
         peak = np.argmax(np.where(win, rate, -np.inf), axis=1)
+        peak = np.where(win.any(axis=1), peak, np.argmax(fit_ok & (cols >= seg_col[:, None]), axis=1))
         fs_col = np.argmax(start_ok, axis=1)
         start_col = np.where(use_fs, fs_col, peak)
         no_start = use_fs & ~start_ok.any(axis=1)
@@ -775,13 +828,18 @@ def _fit_chunk(
         idx = start_col[:, None] + np.arange(ww)[None, :]
         inside = idx < width
         idc = np.minimum(idx, width - 1)
-        mask = np.take_along_axis(valid, idc, axis=1) & inside & has[:, None] & ~no_start[:, None]
+        mask = np.take_along_axis(fit_ok, idc, axis=1) & inside & has[:, None] & ~no_start[:, None]
         q = np.take_along_axis(rate, idc, axis=1)
         y = np.log(np.where(mask, q, 1.0))
         start_ord = first + start_col
         edge_ord = start_ord[:, None] + np.arange(ww + 1)[None, :]
         bounds = (_ord_days(edge_ord) - _ord_days(start_ord)[:, None]).astype(np.float64)
-        res = _fit_matrix_intervals(bounds, y, mask, cfg)
+        base_w = None
+        if cfg.half_life_months is not None:
+            last_m = np.where(mask.any(axis=1), ww - 1 - np.argmax(mask[:, ::-1], axis=1), 0)
+            age = last_m[:, None] - np.arange(ww)[None, :]
+            base_w = np.where(mask, np.exp2(-np.maximum(age, 0) / float(cfg.half_life_months)), 0.0)
+        res = _fit_matrix_intervals(bounds, y, mask, cfg, base_w)
         st, rs = res["status"], res["reason"]
         st[~has] = "no_production"
         rs[~has] = f"no positive {PHASES[ph]} volume in a producing month"
@@ -811,7 +869,7 @@ def _fit_chunk(
             assert c is not None
             remaining[fitted] = np.maximum(c[:, 1] - c[:, 0], 0.0)
             t_end_all[fitted] = t_end
-        last_valid = np.where(has, width - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+        last_valid = np.where(has, width - 1 - np.argmax(fit_ok[:, ::-1], axis=1), 0)
         fit_end_ord = first + last_valid
         out.append(
             {
@@ -835,6 +893,10 @@ def _fit_chunk(
                 "first_ord": first,
                 "last_ord": last,
                 "t_end_days": t_end_all,
+                "segment_ord": np.where(has, first + seg_col, -1),
+                "segment_rule": np.where(has, seg_rule, None),
+                "catchup_months": (seg.n_catchup if seg is not None else np.zeros(nw, np.int64)),
+                "sigma_log": res["sigma_log"],
             }
         )
     return out
@@ -858,6 +920,8 @@ def _failed_rows(lo: int, hi: int, cfg: FitConfig, prep: _Prepared, msg: str) ->
                 "status": np.full(nw, "failed", dtype=object), "reason": np.full(nw, msg, dtype=object),
                 "cum_to_date": cum, "remaining": nan, "first_ord": prep.first_ord[lo:hi],
                 "last_ord": prep.last_ord[lo:hi], "t_end_days": nan,
+                "segment_ord": np.full(nw, -1), "segment_rule": np.full(nw, None, dtype=object),
+                "catchup_months": np.zeros(nw, np.int64), "sigma_log": nan,
             }
         )
     return out
@@ -867,7 +931,8 @@ def _failed_rows(lo: int, hi: int, cfg: FitConfig, prep: _Prepared, msg: str) ->
 RESULT_COLUMNS: tuple[str, ...] = (
     "well_id", "phase", "model", "qi", "di", "b", "dterm", "t0_month", "fit_start", "fit_end",
     "n_points", "rmse", "r2", "rmse_log", "status", "reason", "cum_to_date", "remaining", "eur",
-    "first_month", "last_month", "units",
+    "first_month", "last_month", "units", "segment_start", "segment_rule", "catchup_months", "sigma_log",
+    "half_life_months",
 )
 
 
@@ -953,6 +1018,12 @@ def fit_wells(df: pd.DataFrame, config: FitConfig | None = None, **overrides: An
     out["first_month"] = _ord_to_month(cols["first_ord"])
     out["last_month"] = _ord_to_month(cols["last_ord"])
     out["units"] = [PHASE_UNITS[p] for p in cols["phase"]]
+    so = cols["segment_ord"]
+    out["segment_start"] = pd.Series(_ord_to_month(np.where(so >= 0, so, 0))).where(so >= 0).to_numpy()
+    out["segment_rule"] = cols["segment_rule"]
+    out["catchup_months"] = cols["catchup_months"].astype(np.int64)
+    out["sigma_log"] = cols["sigma_log"]
+    out["half_life_months"] = np.nan if cfg.half_life_months is None else float(cfg.half_life_months)
     phase_rank = {p: i for i, p in enumerate(cfg.phases)}
     out["_o"] = [phase_rank[p] for p in out["phase"]]
     out = out.sort_values(["well_id", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)

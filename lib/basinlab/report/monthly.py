@@ -256,7 +256,9 @@ def eur_by_field(con) -> pd.DataFrame:
                               sum(cum_oil_bbl) as cum_oil_bbl, sum(oil_remaining_bbl) as remaining_oil_bbl,
                               sum(oil_eur_bbl) as eur_oil_bbl, sum(gas_eur_mcf) as eur_gas_mcf,
                               sum(eur_boe) as eur_boe, sum(remaining_boe) as remaining_boe,
-                              count(*) filter (where oil_fit_status in ('fitted', 'analog')) as oil_wells_forecast
+                              count(*) filter (where well_id in (select well_id from marts.decline_params
+                                                                  where phase = 'oil' and method is not null))
+                                  as oil_wells_forecast
                        from marts.dim_wells group by field order by eur_boe desc nulls last""")
 
 
@@ -306,34 +308,110 @@ def unfitted_summary(con) -> pd.DataFrame:
 
 
 def forecast_coverage(con) -> dict:
-    """Producing wells of the latest month with an oil forecast: fitted, from analogs, none."""
+    """Wells producing oil in the forecast's as-of month with an oil forecast: by curve, short-history
+    method (analog shape / ML trendline), other methods, none."""
     row = con.execute("""
-        with last as (select max(production_month) as m from staging.stg_production),
-        prod as (select p.well_id, p.oil_bbl from staging.stg_production p, last
-                 where p.production_month = last.m and p.is_producing)
-        select count(*) filter (where d.status = 'fitted'), count(*) filter (where d.status = 'analog'), count(*),
-               sum(prod.oil_bbl) filter (where d.status in ('fitted', 'analog')), sum(prod.oil_bbl)
-        from prod left join marts.decline_params d on d.well_id = prod.well_id and d.phase = 'oil'""").fetchone()
-    fitted, analog, wells, oil_fc, oil = row
-    last = con.execute("select max(production_month) from staging.stg_production").fetchone()[0]
-    return {"fitted": int(fitted or 0), "analog": int(analog or 0), "producing": int(wells or 0),
-            "oil_share": float(oil_fc or 0) / float(oil) if oil else 0.0,
+        with as_of as (select coalesce(max(as_of_month), (select max(production_month) from staging.stg_production))
+                      as m from marts.decline_params),
+        prod as (select p.well_id, p.oil_bbl from staging.stg_production p, as_of
+                 where p.production_month = as_of.m and p.is_producing)
+        select count(*) filter (where d.method in ('curve', 'anchored_curve')),
+               count(*) filter (where d.method in ('analog', 'ml_trendline')),
+               count(*) filter (where d.method is not null), count(*),
+               sum(prod.oil_bbl) filter (where d.method is not null), sum(prod.oil_bbl),
+               any_value(as_of.m)
+        from prod cross join as_of
+        left join marts.decline_params d on d.well_id = prod.well_id and d.phase = 'oil'""").fetchone()
+    fitted, short, forecast, wells, oil_fc, oil, last = row
+    return {"fitted": int(fitted or 0), "analog": int(short or 0), "forecast": int(forecast or 0),
+            "producing": int(wells or 0), "oil_share": float(oil_fc or 0) / float(oil) if oil else 0.0,
             "last_month": last.strftime("%Y-%m") if last else None}
 
 
 def coverage_markdown(cov: dict) -> str:
+    forecast = int(_num(cov.get("forecast", (_num(cov.get("fitted")) or 0) + (_num(cov.get("analog")) or 0))) or 0)
     fitted, analog, producing = (int(_num(cov.get(k)) or 0) for k in ("fitted", "analog", "producing"))
     share = _num(cov.get("oil_share"))
-    none = producing - fitted - analog
-    start = f" Forecasts start after {cov['last_month']}, the latest month of data." if cov.get("last_month") else ""
-    share_text = f"{share:.0%} of the latest month's oil" if share is not None else f"share of oil {NOT_REPORTED}"
-    text = (f"The forecast covers {fitted + analog} of the {producing} producing wells "
-            f"({share_text}): {fitted} fitted"
-            + (f", {analog} with too short a history forecast on their field's median decline "
-               "shape, anchored to their own rates" if analog else "") + ".")
-    if none:
+    none = producing - forecast
+    other = forecast - fitted - analog
+    start = f" Forecasts start after {cov['last_month']}." if cov.get("last_month") else ""
+    share_text = f"{share:.0%} of the month's oil" if share is not None else f"share of oil {NOT_REPORTED}"
+    text = (f"The forecast covers {forecast} of the {producing} producing wells "
+            f"({share_text}): {fitted} on their own decline curve"
+            + (f", {analog} with a short history on their field's analog shape or the ML trendline"
+               if analog else "")
+            + (f", {other} by another method (terminal decline, ratio, below the economic limit)" if other > 0
+               else "") + ".")
+    if none > 0:
         text += f" {none} producing well(s) have no oil forecast (see the reasons below)."
     return text + start
+
+
+def lookback_available(con) -> bool:
+    return has_rows(con, "marts.decline_backtest_summary")
+
+
+def lookback_summary(con) -> pd.DataFrame:
+    """Last year's forecast against this year's actuals: the backtest figures of the decline step."""
+    return _df(con, """select cut_month, horizon_months, phase, wells_producing, wells_forecast, forecast_share,
+                              median_ape, p90_ape, aggregate_error, coverage, calibrated_scale,
+                              short_history_method, forecast_total, actual_total
+                       from marts.decline_backtest_summary""")
+
+
+def lookback_by_field(con) -> pd.DataFrame:
+    """Per field: the forecast made a year ago for the past 12 months vs what was produced (oil, bbl)."""
+    return _df(con, """select "group" as field, sum(forecast_p50) as forecast_bbl, sum(actual_volume) as actual_bbl,
+                              sum(forecast_p50) / nullif(sum(actual_volume), 0) - 1 as error_pct,
+                              min(month) as from_month, max(month) as to_month
+                       from marts.decline_lookback group by 1
+                       order by "group" = '(all)', actual_bbl desc""")
+
+
+def lookback_monthly(con) -> pd.DataFrame:
+    return _df(con, """select "group" as field, month, actual_volume, forecast_p50, forecast_p10, forecast_p90
+                       from marts.decline_lookback order by 1, 2""")
+
+
+def lookback_markdown(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return "_No lookback yet: the data holds less than a year before the report month._"
+    r = summary.iloc[0]
+    cut = pd.Timestamp(r["cut_month"])
+
+    def pct(v, signed=False):
+        return "not reported" if v is None or pd.isna(v) else (f"{v:+.1%}" if signed else f"{v:.1%}")
+    return (f"The forecast made as of **{cut:%B %Y}** (fitted on the data known then) against the "
+            f"{int(r['horizon_months'])} months since: total oil **{pct(r['aggregate_error'], True)}** "
+            f"against what was produced; the median well was off by {pct(r['median_ape'])} "
+            f"(P90 {pct(r['p90_ape'])}); {int(r['wells_forecast'])} of {int(r['wells_producing'])} producing wells "
+            f"had a forecast; {pct(r['coverage'])} of wells landed inside their P10–P90 range "
+            f"(this year's ranges are calibrated on it). Short histories: **{r['short_history_method']}** "
+            "(the method with the lower backtest error).")
+
+
+def forecast_bands(con, phase: str = "oil") -> pd.DataFrame:
+    """P10/P50/P90 monthly volumes per field and for the company (``(all)``): wells sampled, then summed."""
+    return _df(con, """select "group" as field, month, p10, p50, p90, wells from marts.decline_forecast_bands
+                       where phase = ? order by 1, 2""", [phase]) \
+        if has_rows(con, "marts.decline_forecast_bands") else pd.DataFrame()
+
+
+def forecast_status_share(con, phase: str = "oil") -> pd.DataFrame:
+    """Share of wells by forecast method and status (``none`` = not forecast), with an example reason."""
+    return _df(con, """select coalesce(method, 'none') as method, status, count(*) as wells,
+                              count(*) / sum(count(*)) over () as share,
+                              any_value(reason order by well_id) as example_reason
+                       from marts.decline_params where phase = ? group by all order by wells desc""", [phase])
+
+
+def forecast_methods(con) -> pd.DataFrame:
+    """Per well and phase: how it is forecast (method, status, reason) and the fit window behind it."""
+    return _df(con, """select well_id, phase, method, status, reason, fit_start, fit_end, n_points,
+                              half_life_months, segment_start, segment_rule, catchup_months, anchor_rule,
+                              anchor_factor, uptime, q_limit, limit_source, ratio_basis, ratio_value,
+                              cum_to_date, remaining, remaining_p10, remaining_p90, eur, eur_p10, eur_p90
+                       from marts.decline_params order by well_id, phase""")
 
 
 # --------------------------------------------------------------------------- data quality
@@ -387,7 +465,18 @@ def excel_sheets(con, month: str) -> list[SheetSpec]:
                       "Arps fit per well and phase: qi per day, di secant-effective per year, b, status"),
             SheetSpec("Wells not fitted", unfitted_wells(con),
                       "Every well and phase without its own fitted curve (analog, inactive, too short, …), with the reason"),
+            SheetSpec("Forecast methods", forecast_methods(con),
+                      "Per well and phase: forecast method (curve, anchored_curve, ratio, analog, ml_trendline, "
+                      "terminal_decline, below_limit), status, reason, fit window, anchor, uptime, limit, P10/P90"),
         ]
+        bands = forecast_bands(con)
+        if len(bands):
+            sheets.append(SheetSpec("Forecast bands", bands,
+                                    "Oil per field and company, P10 (high) / P50 / P90 (low), bbl/month: "
+                                    "wells sampled, then summed"))
+        if lookback_available(con):
+            sheets.append(SheetSpec("Forecast lookback", lookback_by_field(con),
+                                    "Last year's forecast vs this year's actual oil per field (bbl)"))
         tc = type_curves(con)
         if len(tc):
             sheets.append(SheetSpec("Type curves", tc, "P10/P50/P90 type wells per field, aligned on peak month"))

@@ -54,6 +54,7 @@ from ..units import BBL_PER_M3, SCF_PER_MCF, SCF_PER_SM3
 # Volume conversions to canonical units (see basinlab.units for the sources).
 
 LIQUID_UNIT_FACTORS = {"bbl": 1.0, "m3": BBL_PER_M3, "sm3": BBL_PER_M3}
+LIQUID_UNIT_FACTORS["msm3"] = 1e6 * BBL_PER_M3
 GAS_UNIT_FACTORS = {
     "mcf": 1.0,
     "sm3": SCF_PER_SM3 / SCF_PER_MCF,
@@ -61,6 +62,8 @@ GAS_UNIT_FACTORS = {
     "scf": 1.0 / SCF_PER_MCF,
     "mmcf": 1000.0,
 }
+GAS_UNIT_FACTORS["msm3"] = 1e6 * SCF_PER_SM3 / SCF_PER_MCF
+GAS_UNIT_FACTORS["gsm3"] = 1e9 * SCF_PER_SM3 / SCF_PER_MCF
 PHASE_COLUMNS = {"oil": "oil_bbl", "gas": "gas_mcf", "water": "water_bbl"}
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",

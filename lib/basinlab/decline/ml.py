@@ -1,0 +1,259 @@
+"""ML trendlines for short-history wells: features in SQL, a regressor in Python, predictions back in SQL.
+
+The wells where curves are weakest are the young ones: a few months of ramp-up
+and early decline cannot pin a three-parameter Arps fit. Following the original
+design (features prepared in SQL, a model trained outside SQL, predictions
+joined back), this module
+
+1. reads the features of ``marts.int_well_features`` (``sql/intermediate/int_well_features.sql``:
+   per well and month its age, producing-day rates, cumulative volumes, field,
+   basin, lateral length, vintage) -- only rows up to the training ``cut``;
+2. builds training examples from **long-history** wells (at least
+   ``min_train_months`` producing months by the cut): for each such well, as if it
+   were ``a`` months old (``a`` = 1..``max_age``), the features it had then and the
+   target ``ln(rate at age a + h / rate at age a)`` for ``h`` in
+   :data:`HORIZONS` -- every target month is on or before the cut, so nothing
+   after the cut reaches the model (no leakage);
+3. fits one :class:`sklearn.ensemble.HistGradientBoostingRegressor` with ``h``
+   as a feature (deterministic for a seed, no early stopping);
+4. predicts, for each short-history well, the log rate ratios for ``h`` = 1..36
+   from its current age and rate (log-linear between the horizons), then
+   continues exponentially at the last predicted decline (clipped to
+   ``[terminal, 95 %/yr]``) -- a ``rate_per_day`` path per month that
+   :func:`~basinlab.decline.forecast_wells` turns into volumes (uptime, limit).
+
+Predictions are written as ``marts.ml_trendlines`` with the model version and the
+training cut (:func:`trendlines`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+__all__ = ["MODEL_VERSION", "HORIZONS", "TrendlineModel", "features_from_production", "train", "trendlines",
+           "ML_COLUMNS"]
+
+#: bump when features, targets or the regressor change
+MODEL_VERSION = "hgb-trend-1"
+#: months ahead the model learns (h is a feature; months between are interpolated in ln rate)
+HORIZONS = (1, 2, 3, 6, 9, 12, 18, 24, 36)
+#: rates at the first FEATURE_MONTHS ages are features
+FEATURE_MONTHS = 6
+#: phases with a rate column in int_well_features
+RATE_COLUMNS = {"oil": "oil_rate_bbl_per_producing_day", "gas": "gas_rate_mcf_per_producing_day"}
+ML_COLUMNS = ("well_id", "phase", "month", "months_ahead", "rate_per_day", "model_version", "training_cut",
+              "trained_wells", "training_rows")
+
+
+def _feature_sql() -> str:
+    from ..config import SQL_DIR
+
+    return (Path(SQL_DIR) / "intermediate" / "int_well_features.sql").read_text()
+
+
+def features_from_production(production: pd.DataFrame, header: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``int_well_features`` rows for a production frame (the SQL model run on in-memory tables)."""
+    prod = production.copy()
+    prod["production_month"] = pd.to_datetime(prod["production_month"]).dt.to_period("M").dt.to_timestamp()
+    for c in ("oil_bbl", "gas_mcf", "water_bbl", "days_on"):
+        if c not in prod:
+            prod[c] = np.nan
+        prod[c] = pd.to_numeric(prod[c], errors="coerce")
+    prod[["oil_bbl", "gas_mcf", "water_bbl"]] = prod[["oil_bbl", "gas_mcf", "water_bbl"]].fillna(0.0)
+    prod["days_in_month"] = prod["production_month"].dt.days_in_month
+    h = header.copy() if header is not None else pd.DataFrame({"well_id": prod["well_id"].unique()})
+    for c in ("field", "basin", "lateral_length_ft"):
+        if c not in h:
+            h[c] = None
+    con = duckdb.connect()
+    try:
+        con.execute("create schema staging")
+        con.register("_p", prod[["well_id", "production_month", "days_on", "oil_bbl", "gas_mcf", "water_bbl",
+                                 "days_in_month"]])
+        con.register("_h", h[["well_id", "field", "basin", "lateral_length_ft"]])
+        con.execute("create view staging.stg_production as select * from _p")
+        con.execute("create view staging.stg_well_header as select * from _h")
+        return con.execute(_feature_sql()).df()
+    finally:
+        con.close()
+
+
+@dataclass
+class TrendlineModel:
+    """A trained trendline regressor for one phase."""
+
+    phase: str
+    model: object
+    fields: list[str]
+    training_cut: pd.Timestamp
+    trained_wells: int
+    training_rows: int
+    max_age: int
+    columns: list[str]
+    version: str = MODEL_VERSION
+
+
+def _age_table(feat: pd.DataFrame, phase: str) -> pd.DataFrame:
+    f = feat[["well_id", "production_month", "age_months", RATE_COLUMNS[phase], f"cum_{phase}_" + (
+        "bbl" if phase == "oil" else "mcf"), "field", "lateral_length_ft", "vintage_year"]].copy()
+    f.columns = ["well_id", "month", "age", "rate", "cum", "field", "lateral", "vintage"]
+    f["age"] = f["age"].astype(int)
+    f["rate"] = pd.to_numeric(f["rate"], errors="coerce")
+    f.loc[~(f["rate"] > 0), "rate"] = np.nan
+    return f.sort_values(["well_id", "month"], kind="stable").reset_index(drop=True)  # SQL row order varies
+
+
+def _feature_rows(wide: pd.DataFrame, stat: pd.DataFrame, ages: np.ndarray, wells: np.ndarray,
+                  fields: list[str]) -> pd.DataFrame:
+    """Feature matrix for (well, age a): log rates at ages 1..FEATURE_MONTHS up to a, log rate and cum at a."""
+    cols = {}
+    w_idx = wide.index.get_indexer(wells)
+    mat = wide.to_numpy(np.float64)
+    for k in range(1, FEATURE_MONTHS + 1):
+        v = mat[w_idx, k - 1] if mat.shape[1] >= k else np.full(len(wells), np.nan)
+        cols[f"lr{k}"] = np.where(ages >= k, np.log(v), np.nan)
+    last = mat[w_idx, np.minimum(ages, mat.shape[1]) - 1]
+    cols["lr_last"] = np.log(last)
+    cols["age"] = ages.astype(float)
+    s = stat.reindex(wells)
+    cols["field"] = pd.Categorical(s["field"].fillna("UNKNOWN"), categories=fields).codes.astype(float)
+    cols["lateral"] = s["lateral"].to_numpy(np.float64)
+    cols["vintage"] = s["vintage"].to_numpy(np.float64)
+    return pd.DataFrame(cols)
+
+
+def _wide(f: pd.DataFrame, max_col: int) -> pd.DataFrame:
+    f = f[f["age"] <= max_col]
+    return f.pivot_table(index="well_id", columns="age", values="rate", aggfunc="first").reindex(
+        columns=range(1, max_col + 1))
+
+
+def train(features: pd.DataFrame, cut, phase: str = "oil", *, min_train_months: int = 24, max_age: int = 12,
+          seed: int = 0) -> TrendlineModel | None:
+    """Train on long-history wells using only rows up to ``cut``; None when there are too few examples."""
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    f = _age_table(features, phase)
+    f = f[pd.to_datetime(f["month"]) <= cut_ts]                      # nothing after the cut
+    if f.empty:
+        return None
+    n_prod = f.groupby("well_id")["rate"].count()
+    long_wells = n_prod.index[n_prod >= min_train_months]
+    f = f[f["well_id"].isin(long_wells)]
+    if len(long_wells) < 5:
+        return None
+    max_col = max_age + max(HORIZONS)
+    wide = _wide(f, max_col)
+    stat = f.groupby("well_id").agg(field=("field", "first"), lateral=("lateral", "first"),
+                                    vintage=("vintage", "first"))
+    fields = sorted(stat["field"].fillna("UNKNOWN").unique().tolist())
+    mat = wide.to_numpy(np.float64)
+    X, y = [], []
+    wells = wide.index.to_numpy()
+    for a in range(1, max_age + 1):
+        base = mat[:, a - 1]
+        if not np.isfinite(base).any():
+            continue
+        fa = _feature_rows(wide, stat, np.full(len(wells), a), wells, fields)
+        for h in HORIZONS:
+            if a + h > max_col:
+                continue
+            tgt = mat[:, a + h - 1]
+            ok = np.isfinite(base) & np.isfinite(tgt)
+            if not ok.any():
+                continue
+            X.append(fa[ok].assign(h=float(h)))
+            y.append(np.log(tgt[ok] / base[ok]))
+    if not X:
+        return None
+    Xd = pd.concat(X, ignore_index=True)
+    yv = np.concatenate(y)
+    # a feature without two distinct values (no lateral lengths, one field) carries nothing
+    keep = [c for c in Xd.columns if Xd[c].nunique(dropna=True) > 1]
+    Xd = Xd[keep]
+    cat = np.array([c == "field" for c in Xd.columns])
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=120, learning_rate=0.05,
+                                          max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0,
+                                          early_stopping=False, random_state=seed, categorical_features=cat)
+    with threadpool_limits(1):  # small data: OpenMP threads only contend (7-10x slower on 2 busy cores)
+        model.fit(Xd, yv)
+    return TrendlineModel(phase, model, fields, cut_ts, len(long_wells), len(Xd), max_age, keep)
+
+
+def predict(tm: TrendlineModel, features: pd.DataFrame, wells, *, months: int = 600,
+            terminal: float = 0.06) -> pd.DataFrame:
+    """Producing-day rate paths after ``tm.training_cut`` for ``wells`` (their rows up to the cut)."""
+    f = _age_table(features, tm.phase)
+    f = f[(pd.to_datetime(f["month"]) <= tm.training_cut) & f["well_id"].isin(list(wells))]
+    if f.empty:
+        return pd.DataFrame(columns=list(ML_COLUMNS))
+    last = f.dropna(subset=["rate"]).groupby("well_id").tail(1)  # f is sorted by well and month
+    last = last[(last["age"] <= tm.max_age)]
+    if last.empty:
+        return pd.DataFrame(columns=list(ML_COLUMNS))
+    wide = _wide(f[f["well_id"].isin(last["well_id"])], tm.max_age)
+    stat = f.groupby("well_id").agg(field=("field", "first"), lateral=("lateral", "first"),
+                                    vintage=("vintage", "first"))
+    wells_a = last["well_id"].to_numpy()
+    ages = last["age"].to_numpy(int)
+    base = last["rate"].to_numpy(np.float64)
+    # months from the last producing month to the cut shift the horizons
+    gap = ((tm.training_cut.year - pd.to_datetime(last["month"]).dt.year) * 12
+           + tm.training_cut.month - pd.to_datetime(last["month"]).dt.month).to_numpy(int)
+    fr = _feature_rows(wide, stat, ages, wells_a, tm.fields)
+    preds = np.zeros((len(wells_a), len(HORIZONS)))
+    with threadpool_limits(1):
+        for j, h in enumerate(HORIZONS):
+            preds[:, j] = tm.model.predict(fr.assign(h=float(h))[tm.columns])
+    hmax = max(HORIZONS)
+    hh = np.arange(1, hmax + 1)
+    lr = np.stack([np.interp(hh, HORIZONS, p) for p in preds])            # (wells, 36) ln rate ratio
+    # tail: exponential at the last predicted decline, clipped to [terminal, 95 %/yr] nominal
+    d_last = -(preds[:, -1] - preds[:, -2]) / (HORIZONS[-1] - HORIZONS[-2]) * 12.0
+    d_lo, d_hi = -np.log1p(-terminal), -np.log1p(-0.95)
+    d_tail = np.clip(d_last, d_lo, d_hi) / 12.0
+    total = months + int(gap.max()) + 1
+    tail_k = np.arange(hmax + 1, total + 1)
+    lr_tail = lr[:, -1:] - d_tail[:, None] * (tail_k[None, :] - hmax)
+    path = np.concatenate([lr, lr_tail], axis=1)                          # ln ratio for h = 1..total
+    start = tm.training_cut + pd.offsets.MonthBegin(1)
+    k = np.arange(1, months + 1)
+    h = k[None, :] + gap[:, None]                                         # months after the last producing month
+    rate = base[:, None] * np.exp(np.take_along_axis(path, h - 1, axis=1))
+    n = len(wells_a)
+    out = pd.DataFrame({"well_id": np.repeat(wells_a, months), "phase": tm.phase,
+                        "month": np.tile(pd.date_range(start, periods=months, freq="MS").to_numpy(), n),
+                        "months_ahead": np.tile(k, n), "rate_per_day": rate.ravel()})
+    out["model_version"] = tm.version
+    out["training_cut"] = tm.training_cut
+    out["trained_wells"] = tm.trained_wells
+    out["training_rows"] = tm.training_rows
+    return out[list(ML_COLUMNS)]
+
+
+def trendlines(features: pd.DataFrame, cut, wells_by_phase: dict[str, list[str]] | None = None, *,
+               phases: tuple[str, ...] = ("oil", "gas"), seed: int = 0, months: int = 600,
+               max_age: int = 12) -> pd.DataFrame:
+    """Train per phase on rows up to ``cut`` and predict for the given wells (default: every well of
+    age ``max_age`` months or less at the cut). Returns ``marts.ml_trendlines`` rows."""
+    out = []
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    for ph in phases:
+        if wells_by_phase is not None:
+            wells = wells_by_phase.get(ph, [])
+        else:
+            f = features[pd.to_datetime(features["production_month"]) <= cut_ts]
+            age = f.groupby("well_id")["age_months"].max()
+            wells = age.index[age <= max_age].tolist()
+        if not len(wells):
+            continue                      # no young wells: nothing to train for
+        tm = train(features, cut_ts, ph, seed=seed, max_age=max_age)
+        if tm is not None:
+            out.append(predict(tm, features, wells, months=months))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(ML_COLUMNS))

@@ -1,0 +1,69 @@
+"""ML trendlines: trained on long-history wells with rows up to the cut only, deterministic, useful."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from basinlab.decline import ml
+
+CUT = "2021-12"
+
+
+def synthetic(n_long=40, n_young=6, seed=0):
+    """Wells sharing one shape: a first month at 40 % of peak, then exponential decline at 45 %/yr nominal."""
+    rng = np.random.default_rng(seed)
+    rows, truth = [], {}
+    for i in range(n_long + n_young):
+        young = i >= n_long
+        start = pd.Timestamp("2021-09-01") if young else pd.Timestamp("2015-01-01") + pd.DateOffset(months=int(rng.integers(0, 24)))
+        mon = pd.date_range(start, "2023-12-01", freq="MS")
+        q0 = rng.uniform(200, 2000)
+        k = np.arange(len(mon))
+        rate = q0 * np.exp(-0.45 / 12 * np.maximum(k - 1, 0))
+        rate[0] *= 0.4
+        rate = rate * np.exp(rng.normal(0, 0.03, len(mon)))
+        wid = f"{'Y' if young else 'L'}{i}"
+        truth[wid] = (mon, rate)
+        rows.append(pd.DataFrame({"well_id": wid, "production_month": mon, "days_on": mon.days_in_month,
+                                  "oil_bbl": rate * mon.days_in_month, "gas_mcf": 0.0, "water_bbl": 0.0}))
+    prod = pd.concat(rows, ignore_index=True)
+    header = pd.DataFrame({"well_id": list(truth), "field": "F", "lateral_length_ft": 10000.0})
+    return prod, header, truth
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic()
+
+
+def test_rows_after_the_cut_never_reach_the_model(data):
+    prod, header, _ = data
+    a = ml.trendlines(ml.features_from_production(prod, header), CUT, phases=("oil",), months=24)
+    hostile = prod.copy()
+    after = pd.to_datetime(hostile["production_month"]) > pd.Timestamp(CUT)
+    hostile.loc[after, "oil_bbl"] = hostile.loc[after, "oil_bbl"] * 7.0 + 1.0   # a different future
+    b = ml.trendlines(ml.features_from_production(hostile, header), CUT, phases=("oil",), months=24)
+    assert len(a) and set(a["well_id"]) == {w for w in a["well_id"] if w.startswith("Y")}
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["training_cut"] == pd.Timestamp(CUT)).all() and (a["model_version"] == ml.MODEL_VERSION).all()
+
+
+def test_same_seed_same_trendlines_and_the_shape_is_learned(data):
+    prod, header, truth = data
+    feats = ml.features_from_production(prod, header)
+    a = ml.trendlines(feats, CUT, phases=("oil",), months=24, seed=7)
+    b = ml.trendlines(feats, CUT, phases=("oil",), months=24, seed=7)
+    pd.testing.assert_frame_equal(a, b)
+    # young wells (4 months old at the cut): the predicted rate 12 months ahead is near the shared shape
+    errs = []
+    for wid, g in a.groupby("well_id"):
+        mon, rate = truth[wid]
+        actual = pd.Series(rate, index=mon)
+        m = g[g["months_ahead"] == 12].iloc[0]
+        errs.append(abs(m["rate_per_day"] / actual[pd.Timestamp(m["month"])] - 1))
+    assert np.median(errs) < 0.15
+
+
+def test_too_few_long_wells_trains_nothing():
+    prod, header, _ = synthetic(n_long=3, n_young=2)
+    assert ml.train(ml.features_from_production(prod, header), CUT, "oil") is None
+    assert ml.trendlines(ml.features_from_production(prod, header), CUT).empty
