@@ -200,8 +200,8 @@ def _unparseable_reason(ctype: str, col: str, t: str, date_format: str | None) -
     if ctype in (MONTH, DATE):
         if date_format:
             fmt = date_format.replace("'", "''")
-            return (f"'{col} \"' || {shown} || '\" does not match the date format \"{fmt}\" "
-                    f"(mapping.yml key date.format)'")
+            return (f"'{col} does not match the date format in mapping.yml: \"' || {shown} || '\" "
+                    f"(format \"{fmt}\", key date.format)'")
         return (f"case when regexp_full_match({t}, '{_AMBIGUOUS_DATE}') then 'ambiguous date in {col}: \"' || "
                 f"{shown} || '\" (day, month and year order unknown, give it in mapping.yml, e.g. "
                 f"date: {{format: \"%d/%m/%Y\"}})' else {plain} end")
@@ -526,8 +526,8 @@ def _load_grouped(ld: _Load, aggregate: dict[str, str] | None, res: FileResult) 
                       when g._variants = 1 then 'duplicate of line ' || g._first || ' (the same values for the '
                            || 'same {key_names})'
                       else 'conflicting rows for one {key_names} (' || {key_values} || ' on lines '
-                           || {_lines_text('g._lines')} || '), keep one, or combine them with aggregate: '
-                           || 'in mapping.yml' end""")
+                           || {_lines_text('g._lines')} || ': keep one, or combine them with aggregate: '
+                           || 'in mapping.yml)' end""")
         rejected = con.execute(
             f"""insert into raw.rejected_rows
                 select $kind, $file, v._line, {reason}, to_json(v._rec)::varchar, {ld.file_id}, $batch,
