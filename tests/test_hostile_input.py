@@ -19,6 +19,7 @@ import io
 import json
 import math
 import random
+import re
 import shutil
 import tempfile
 import zipfile
@@ -277,13 +278,14 @@ class Dialect:
 @st.composite
 def dialects(draw) -> Dialect:
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\n", "\r\n", "\r"]))   # "\r": old Mac line ends
     # a blank line: empty or whitespace (a lone CR only in an LF file: in a CRLF file it would be a line break)
     blank = st.sampled_from(["", "   ", " \t "] + (["\r"] if newline == "\n" else [])).map(
         lambda s: s.replace("\t", " ") if delimiter == "\t" else s)
     return Dialect(
         delimiter=delimiter,
-        quoting=draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])),
+        # csv.writer quotes a field holding a line feed only when its line terminator has one
+        quoting=csv.QUOTE_ALL if newline == "\r" else draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])),
         newline=newline,
         bom=draw(st.booleans()),
         encoding=draw(st.sampled_from(["utf-8", "utf-8", "latin-1", "utf-16"])),
@@ -302,7 +304,7 @@ def render(kr: KindRows, d: Dialect) -> tuple[bytes, list[int], str | None]:
     def emit(text: str) -> None:
         nonlocal line
         out.write(text)
-        line += text.count("\n")
+        line += len(re.findall(r"\r\n|\r|\n", text))   # an editor breaks lines at each of them
 
     for p in d.preamble:
         emit(p + d.newline)

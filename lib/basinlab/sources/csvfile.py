@@ -162,7 +162,7 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
     last_content = -1                # offset of the last non-whitespace byte
     tail = b""                       # whitespace after the last non-whitespace byte
     carry = b""                      # the last line of the previous chunk (blank lines across chunks)
-    leading_blank = False
+    leading_blank = pending_cr = False
     first = True
     ws = _ws(delimiter)
     blank_line = _blank_line(delimiter)
@@ -177,11 +177,14 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
             n_lf += block.count(b"\n")
             if not has_quote and b'"' in block:
                 has_quote = True
+            if pending_cr and not block.startswith(b"\n"):
+                lone_cr = True
             if not lone_cr and b"\r" in block:
                 cr = block.count(b"\r")
                 crlf = block.count(b"\r\n")
                 if cr != crlf and not (cr == crlf + 1 and block.endswith(b"\r")):
                     lone_cr = True
+            pending_cr = block.endswith(b"\r")   # a CR at a chunk's end: the next chunk must start with LF
             if first_blank is None:
                 window = carry + block
                 m = blank_line.search(window)
@@ -196,6 +199,7 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
             else:
                 tail += block
             size += len(block)
+    lone_cr = lone_cr or pending_cr       # the file ends on a bare CR
     empty = last_content < 0
     lines = 0 if empty else n_lf - tail.count(b"\n") + 1
     # whitespace-only lines after the last record fail DuckDB's sniffer (spaces ending the last record do not)
