@@ -43,6 +43,7 @@ naming mapping.yml and the key.
 """
 from __future__ import annotations
 
+import csv
 import fnmatch
 import math
 import re
@@ -611,8 +612,6 @@ def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], header:
 
 def _csv_problem(path: Path, encoding: str, delim: str, header_row: int) -> str | None:
     """A readable reason a CSV file cannot be parsed: a record whose field count differs, or bad bytes."""
-    import csv
-
     try:
         return csvfile.read_with_python(path, encoding, delim, header_row).problem
     except UnicodeDecodeError:
@@ -680,7 +679,7 @@ class _Reader:
     def fail(self, reason: str) -> SourceError:
         return SourceError(str(self.path), f"cannot be parsed as CSV: {reason}")
 
-    def _duckdb(self, source: Path, what: str) -> int:
+    def _duckdb(self, source: Path) -> int:
         """Read ``source`` with DuckDB into the staged table; the record count."""
         p = csvfile.literal_path(source, self.private, ".csv")
         opts = ("header = true, all_varchar = true, skip = 0, quote = '\"', escape = '\"', comment = '', "
@@ -729,7 +728,7 @@ class _Reader:
         if not sc.needs_clean(self.header_row):
             header = self._first_record(source)
             try:
-                n = self._duckdb(source, "file")
+                n = self._duckdb(source)
             except duckdb.Error as exc:
                 err = self._explain(exc, source, [])
                 if err:
@@ -753,7 +752,7 @@ class _Reader:
             target.write_bytes(rm.clean)
             self.notes.append(f"{len(rm.dropped_lines)} blank or preamble line(s) are not records")
         try:
-            n = self._duckdb(target, "copy")
+            n = self._duckdb(target)
         except duckdb.Error as exc:
             err = self._explain(exc, source, rm.dropped_lines)
             if err:
@@ -765,8 +764,6 @@ class _Reader:
         return rm.header, n, None
 
     def _first_record(self, source: Path) -> list[str]:
-        import csv
-
         with open(source, newline="", encoding=csvfile._py_encoding(self.encoding), errors="replace") as fh:
             for rec in csv.reader(fh, delimiter=self.delim):
                 if not csvfile.is_blank_record(rec, self.delim):
@@ -774,8 +771,6 @@ class _Reader:
         return []
 
     def _python(self, source: Path, why: str) -> tuple[list[str], int, int | None]:
-        import csv
-
         try:
             pr = csvfile.read_with_python(source, self.encoding, self.delim, self.header_row)
         except UnicodeDecodeError as exc:
