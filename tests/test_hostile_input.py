@@ -870,7 +870,7 @@ def test_the_window_ends_at_the_later_of_the_run_month_and_today(run, today):
     for kind, spec in canonical.KINDS.items():
         w = ingest.plausible_window(spec, run, today)
         months_ahead = (w.hi.year - later.year) * 12 + w.hi.month - later.month
-        assert months_ahead == {"prices": 360, "fx": 360, "gl": 1}.get(kind, 0)
+        assert months_ahead == {"prices": 360, "fx": 360, "gl": 1, "well_header": 60}.get(kind, 0)
         assert w.lo == date(1900, 1, 1)
 
 

@@ -79,6 +79,8 @@ class KindSpec:
 EARLIEST_MONTH = "1900-01"
 #: how far ahead price and FX decks may run (forward strips and curves), in months
 FORWARD_MONTHS = 360
+#: how far ahead a well header's first production may be planned, in months
+PLANNED_MONTHS = 60
 #: the largest magnitude accepted in a numeric column; beyond it a value is a unit or typing error,
 #: and sums of such values would overflow to infinity
 MAX_ABS_NUMBER = 1e15
@@ -97,6 +99,8 @@ KINDS: dict[str, KindSpec] = {
         doc="one row per well",
         key=("well_id",),
         window_column="first_production_month",
+        lead_months=PLANNED_MONTHS,
+        lead_reason="5 years after the later of the run month and the current month (planned wells)",
         columns=(
             Column("well_id", TEXT, True, "API-style well identifier"),
             Column("well_name", TEXT),
