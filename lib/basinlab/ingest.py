@@ -258,10 +258,12 @@ def _value_rules(spec: KindSpec, window: Window | None) -> list[tuple[str, str]]
     rules = []
     for c in spec.columns:
         if c.type == NUMBER:
-            rules.append((f"not isfinite({c.name})", f"'non-finite {c.name} (' || cast({c.name} as varchar) || ')'"))
-            rules.append((f"isfinite({c.name}) and abs({c.name}) > {canonical.MAX_ABS_NUMBER!r}",
-                          f"'implausibly large {c.name} (' || cast({c.name} as varchar) || ', the limit is "
-                          f"{canonical.MAX_ABS_NUMBER:.0e})'"))
+            # one comparison per value: DuckDB orders NaN above every number, so NaN, ±inf and the
+            # implausibly large all compare greater; the reason (rejected rows only) tells them apart
+            rules.append((f"abs({c.name}) > {canonical.MAX_ABS_NUMBER!r}",
+                          f"case when isfinite({c.name}) then 'implausibly large {c.name} (' || "
+                          f"cast({c.name} as varchar) || ', the limit is {canonical.MAX_ABS_NUMBER:.0e})' "
+                          f"else 'non-finite {c.name} (' || cast({c.name} as varchar) || ')' end"))
     if window:
         col = window.column
         fmt = "%Y-%m-%d" if spec.column(col).type == DATE else "%Y-%m"
