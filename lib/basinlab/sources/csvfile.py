@@ -57,11 +57,6 @@ def _ws(delimiter: str) -> bytes:
     return bytes(b for b in _WS if bytes([b]) != delimiter.encode("latin-1", "replace"))
 
 
-def _blank_line(delimiter: str) -> re.Pattern:
-    """A blank line between two line feeds."""
-    return re.compile(rb"\n[" + re.escape(_ws(delimiter).replace(b"\n", b"")) + rb"]*\n")
-
-
 def is_blank_record(fields: list[str], delimiter: str) -> bool:
     """True for what Python's csv module returns for a blank line (no record, per the definition)."""
     return not fields or (len(fields) == 1 and not fields[0].strip(_ws(delimiter).decode()))
@@ -148,11 +143,29 @@ class Scan:
         return self.blank_inside or header_row > 1
 
 
+def _blank_line(ws: bytes) -> re.Pattern:
+    """A blank line between two line feeds (its literal first byte makes the search fast)."""
+    return re.compile(rb"\n[" + re.escape(ws.replace(b"\n", b"")) + rb"]*\n")
+
+
+def _last_content(block: bytes, ws: bytes) -> int:
+    """Index of the last byte of ``block`` that is not whitespace, -1 when none (no copy of the block)."""
+    step = 256
+    end = len(block)
+    while end > 0:
+        part = block[max(0, end - step):end].rstrip(ws)
+        if part:
+            return max(0, end - step) + len(part) - 1
+        end -= step
+        step *= 4
+    return -1
+
+
 def scan(path: Path, delimiter: str = ",") -> Scan:
     """One chunked pass: sha256, quote characters, lone CRs, blank lines, line count.
 
-    A regex finds the first blank line (its literal first byte makes it a fast search);
-    once one is found the rest of the file is not searched.
+    A regex finds the first blank line, searched in each chunk and across each chunk
+    boundary (no chunk is copied); once one is found the rest is not searched.
     """
     h = hashlib.sha256()
     size = 0
@@ -161,11 +174,11 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
     first_blank: int | None = None   # offset of the first blank line found
     last_content = -1                # offset of the last non-whitespace byte
     tail = b""                       # whitespace after the last non-whitespace byte
-    carry = b""                      # the last line of the previous chunk (blank lines across chunks)
+    carry = b""                      # from the previous chunk's last line feed on (a line across chunks)
     leading_blank = pending_cr = False
     first = True
     ws = _ws(delimiter)
-    blank_line = _blank_line(delimiter)
+    blank_line = _blank_line(ws)
     with open(path, "rb") as fh:
         while block := fh.read(CHUNK):
             h.update(block)
@@ -186,16 +199,22 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
                     lone_cr = True
             pending_cr = block.endswith(b"\r")   # a CR at a chunk's end: the next chunk must start with LF
             if first_blank is None:
-                window = carry + block
-                m = blank_line.search(window)
+                # across the boundary: the previous chunk's last line and this chunk's first one
+                first_nl = block.find(b"\n")
+                edge = carry + (block[:first_nl + 1] if first_nl >= 0 else block)
+                m = blank_line.search(edge) if carry else None
                 if m:
                     first_blank = size - len(carry) + m.start()
-                cut = window.rfind(b"\n")
-                carry = window[cut:] if cut >= 0 else b""
-            stripped = block.rstrip(ws)
-            if stripped:
-                last_content = size + len(stripped) - 1
-                tail = block[len(stripped):]
+                else:
+                    m = blank_line.search(block)
+                    if m:
+                        first_blank = size + m.start()
+                cut = block.rfind(b"\n")
+                carry = block[cut:] if cut >= 0 else (edge if carry and len(edge) < CHUNK else b"")
+            last = _last_content(block, ws)
+            if last >= 0:
+                last_content = size + last
+                tail = block[last + 1:]
             else:
                 tail += block
             size += len(block)
