@@ -260,20 +260,22 @@ def _value_rules(spec: KindSpec, window: Window | None) -> list[tuple[str, str]]
         if c.type == NUMBER:
             # one comparison per value: DuckDB orders NaN above every number, so NaN, ±inf and the
             # implausibly large all compare greater; the reason (rejected rows only) tells them apart
+            # (each reason expression appears once: DuckDB hoists a repeated one out of its CASE,
+            # and would format every row's value)
             rules.append((f"abs({c.name}) > {canonical.MAX_ABS_NUMBER!r}",
-                          f"case when isfinite({c.name}) then 'implausibly large {c.name} (' || "
-                          f"cast({c.name} as varchar) || ', the limit is {canonical.MAX_ABS_NUMBER:.0e})' "
-                          f"else 'non-finite {c.name} (' || cast({c.name} as varchar) || ')' end"))
+                          f"case when isfinite({c.name}) then 'implausibly large {c.name} (' "
+                          f"else 'non-finite {c.name} (' end || format('{{}}', {c.name}) || "
+                          f"case when isfinite({c.name}) then ', the limit is {canonical.MAX_ABS_NUMBER:.0e})' "
+                          f"else ')' end"))
     if window:
         col = window.column
-        fmt = "%Y-%m-%d" if spec.column(col).type == DATE else "%Y-%m"
+        width = 10 if spec.column(col).type == DATE else 7     # YYYY-MM-DD or YYYY-MM
         last = (_add_months(window.hi, 1) - timedelta(days=1)) if spec.column(col).type == DATE else window.hi
-        rules.append((f"{col} < date '{window.lo}'",
-                      f"'{col} before the plausible window (' || strftime({col}, '{fmt}') || ' < "
-                      f"{window.lo:%Y-%m})'"))
-        rules.append((f"{col} > date '{last}'",
-                      f"'{col} after the plausible window (' || strftime({col}, '{fmt}') || ' > "
-                      f"{window.hi:%Y-%m}, {window.why})'"))
+        rules.append((f"{col} < date '{window.lo}' or {col} > date '{last}'",
+                      f"case when {col} < date '{window.lo}' then '{col} before the plausible window (' "
+                      f"else '{col} after the plausible window (' end || left(cast({col} as varchar), {width}) || "
+                      f"case when {col} < date '{window.lo}' then ' < {window.lo:%Y-%m})' "
+                      f"else ' > {window.hi:%Y-%m}, {window.why})' end"))
     return rules
 
 
