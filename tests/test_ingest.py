@@ -423,3 +423,26 @@ def test_a_file_put_back_to_an_earlier_version_wins_again(con, tmp_path):
     current = con.execute("""select p.oil_bbl, f.version from raw.well_production p join metadata.ingested_files f
                              on f.file_id = p._file_id where f.status = 'loaded'""").fetchall()
     assert current == [(70.0, 3)]
+
+
+def test_a_hash_collision_takes_the_grouped_path_with_the_same_outcome(con, tmp_path, monkeypatch):
+    # the repeated-key check only proves the absence of repeats; when it cannot (a hash collision),
+    # the file is loaded again through the grouped path, which must give the same rows and rejects
+    from basinlab import warehouse
+
+    inbox = tmp_path / "inbox"
+    lines = ["W1,2024-01,31,100,200,10", "W1,2024-13,31,1,1,1", ",2024-02,28,1,1,1", "W2,2024-02,20,-5,1,1",
+             "W3,2024-03,31,12,3a,1", "W4,2024-04,30,,,", "W5,2024-04,30,1,1,1"]
+    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "\n".join(lines) + "\n")
+    plain = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    expected = _loaded_and_rejected(con)
+    monkeypatch.setattr(ingest, "_may_repeat_a_key", lambda *a: True)
+    con2 = warehouse.connect(tmp_path / "w2.duckdb")
+    warehouse.migrate(con2)
+    try:
+        grouped = ingest.ingest_inbox(con2, inbox, "b1").files[0]
+        assert (grouped.rows_read, grouped.rows_loaded, grouped.rows_rejected) == \
+            (plain.rows_read, plain.rows_loaded, plain.rows_rejected) == (7, 3, 4)
+        assert _loaded_and_rejected(con2) == expected
+    finally:
+        con2.close()
