@@ -2,16 +2,28 @@
 
 Guarantees, per file:
 
-* **Idempotent.** A file is identified by its sha256 in ``metadata.ingested_files``;
-  the same content again loads nothing. A changed file under the same name is
-  loaded as a new version and the rows of the version it replaces are
-  superseded (status ``superseded``), not deleted.
+* **Idempotent.** A file is identified by its name within its kind
+  (``well_production/p.csv``); it is skipped when its current version in
+  ``metadata.ingested_files`` has the same sha256. A changed file is loaded as a
+  new version and the rows of the version it replaces are superseded (status
+  ``superseded``), not deleted — even when its new content equals another
+  file's or one of its own earlier versions.
 * **Nothing silently dropped.** Every row is either loaded into its raw table
   or written to ``raw.rejected_rows`` with its file, line and reason:
   ``rows_read = rows_loaded + rows_rejected``, recorded per file.
 * **All or nothing.** A file that cannot be parsed at all (wrong format,
   missing required columns, a bad ``mapping.yml``) loads nothing and fails
   the step with a message naming the file and the reason.
+
+* **Nothing invented.** Rows read are the file's data records (blank lines and
+  a preamble are not records), each rejected row names the line a person sees
+  in an editor, and duplicate keys within a file are never silently shadowed:
+  rows that agree load once (the copies are rejected naming the first line),
+  rows that differ are all rejected naming their lines, unless the mapping
+  says how to combine them (``aggregate:``).
+* **Only values.** Non-finite or implausibly large numbers, dates outside the
+  plausible window, ambiguous dates, fractional integers: rejected rows, with
+  the reason.
 
 Validation runs inside DuckDB (``try_cast`` and row rules over the whole file
 at once), so checking costs little over a bare ``read_csv``.
@@ -25,16 +37,22 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from . import config
 from .sources import canonical
 from .sources.base import SourceError, SourceRead
 from .sources.canonical import DATE, INTEGER, MONEY, MONTH, NUMBER, TEXT, KindSpec
-from .sources.files import FORMATS, MAPPING_FILE, StagedFile, load_mappings, mapping_for, stage_file
+from .sources.csvfile import PrivateDir
+from .sources.csvfile import Scan as CsvScan
+from .sources.csvfile import scan as csv_scan
+from .sources.files import (AGGREGATES, FORMATS, MAPPING_FILE, Mapping, StagedFile, csv_delimiter, file_format,
+                            load_mappings, mapping_for, stage_file)
 
 log = logging.getLogger(__name__)
 
@@ -130,28 +148,65 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 # * the reasons (string building) are behind ``case when _parse_bad`` /
 #   ``case when _bad``, and the load does not select them, so DuckDB drops
 #   them from its plan; only rejected rows build them.
+#
+# Duplicates: after the load, one aggregate over the file's loaded rows looks
+# for a key that occurs twice. Only then (or when the mapping aggregates) is
+# the file loaded again through ``_load_grouped``, which materialises the
+# validation, groups the good rows by key and decides per group.
 
 
 def _typed_expr(ctype: str, t: str) -> str:
-    """SQL turning the text ``t`` into the column type (NULL when it does not parse)."""
+    """SQL turning the text ``t`` into the column type (NULL when it does not parse).
+
+    Dates must put the year first (``YYYY-MM``, ``YYYY-MM-DD``, ``YYYY/MM``, ``YYYY/MM/DD``, an ISO
+    timestamp): ``01/02/2024`` or ``24-06`` could mean two things and need a format in mapping.yml.
+    Integers must be whole numbers (``1.5`` does not parse; ``2.0`` is 2).
+    """
     if ctype == TEXT:
         return t
     if ctype == NUMBER:
         return f"try_cast({t} as double)"
     if ctype == INTEGER:
-        return f"try_cast(try_cast({t} as double) as integer)"
+        d = f"try_cast({t} as double)"
+        return f"case when {d} = trunc({d}) and abs({d}) < 2147483648 then cast({d} as integer) end"
     if ctype == MONEY:
         return f"try_cast({t} as decimal(18, 2))"
     if ctype == MONTH:
-        return (f"date_trunc('month', coalesce(try_strptime({t}, '%Y-%m'), try_cast({t} as timestamp), "
-                f"try_strptime({t}, '%Y/%m'), try_strptime({t}, '%m/%d/%Y')))::date")
+        return (f"date_trunc('month', case substr({t}, 5, 1) "
+                f"when '-' then coalesce(try_strptime({t}, '%Y-%m'), try_cast({t} as timestamp)) "
+                f"when '/' then coalesce(try_strptime({t}, '%Y/%m'), try_strptime({t}, '%Y/%m/%d')) end)::date")
     if ctype == DATE:
-        return (f"coalesce(try_cast({t} as date), try_cast(try_cast({t} as timestamp) as date), "
-                f"try_cast(try_strptime({t}, '%m/%d/%Y') as date))")
+        return (f"case substr({t}, 5, 1) "
+                f"when '-' then coalesce(try_cast({t} as date), try_cast(try_cast({t} as timestamp) as date)) "
+                f"when '/' then try_cast(try_strptime({t}, '%Y/%m/%d') as date) end")
     raise ValueError(ctype)
 
 
 _TYPE_WORDS = {NUMBER: "number", INTEGER: "integer", MONEY: "amount", MONTH: "month", DATE: "date"}
+#: day-month-year orders that read two ways (1/2/24, 01.02.2024, 24-06)
+_AMBIGUOUS_DATE = r"[0-9]{1,2}[-/.][0-9]{1,2}([-/.][0-9]{2,4})?([ T].*)?"
+
+
+def _unparseable_reason(ctype: str, col: str, t: str, date_format: str | None) -> str:
+    """SQL: why the text ``t`` of ``col`` did not parse (only evaluated for rejected rows)."""
+    shown = f"left({t}, 40)"
+    plain = f"'unparseable {_TYPE_WORDS[ctype]} in {col}: \"' || {shown} || '\"'"
+    d = f"try_cast({t} as double)"
+    if ctype == INTEGER:
+        return (f"case when not isfinite({d}) then 'non-finite value in {col}: \"' || {shown} || '\"' "
+                f"when {d} is not null then 'not a whole number in {col}: \"' || {shown} || '\"' else {plain} end")
+    if ctype == MONEY:
+        return (f"case when not isfinite({d}) then 'non-finite value in {col}: \"' || {shown} || '\"' "
+                f"when {d} is not null then 'amount out of range in {col}: \"' || {shown} || '\"' else {plain} end")
+    if ctype in (MONTH, DATE):
+        if date_format:
+            fmt = date_format.replace("'", "''")
+            return (f"'{col} does not match the date format in mapping.yml: \"' || {shown} || '\" "
+                    f"(format \"{fmt}\", key date.format)'")
+        return (f"case when regexp_full_match({t}, '{_AMBIGUOUS_DATE}') then 'ambiguous date in {col}: \"' || "
+                f"{shown} || '\" (day, month and year order unknown, give it in mapping.yml, e.g. "
+                f"date: {{format: \"%d/%m/%Y\"}})' else {plain} end")
+    return plain
 
 
 def _any_true(conditions: list[str]) -> str:
@@ -166,17 +221,86 @@ def _reasons(problems: list[tuple[str, str]]) -> str:
     return "concat_ws('; ', " + ", ".join(f"case when {c} then {r} end" for c, r in problems) + ")"
 
 
-def _validation_sql(spec: KindSpec, raw_table: str, text_exprs: dict[str, str], factors: dict[str, float],
-                    rates: str | None, rid_expr: str = "rowid") -> str:
-    """SELECT over the staged file: per source row ``_rid`` (``rid_expr``, the 0-based row index),
+@dataclass(frozen=True)
+class Window:
+    """The plausible window of a kind's date column: ``lo`` .. ``hi`` (first days of months, inclusive)."""
+
+    column: str
+    lo: date
+    hi: date
+    why: str
+
+
+def _add_months(d: date, n: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
+    return date(y, m + 1, 1)
+
+
+def plausible_window(spec: KindSpec, month: str | None = None, today: date | None = None) -> Window | None:
+    """The window of ``spec``'s date column for a run of ``month`` (YYYY-MM; None: the current month).
+
+    From January 1900 to the later of the run month and the current calendar month,
+    plus ``spec.lead_months`` (forward price and FX decks; GL reversing entries).
+    Using the later of the two keeps a re-run of an older month from rejecting rows
+    of newer months that a file loaded during that re-run already holds.
+    """
+    if not spec.window_column:
+        return None
+    today = today or date.today()
+    current = date(today.year, today.month, 1)
+    run = date(*config.parse_month(month), 1) if month else current
+    hi = _add_months(max(run, current), spec.lead_months)
+    y, m = (int(x) for x in canonical.EARLIEST_MONTH.split("-"))
+    return Window(spec.window_column, date(y, m, 1), hi, spec.lead_reason)
+
+
+def _value_rules(spec: KindSpec, window: Window | None) -> list[tuple[str, str]]:
+    """Rules on the converted values every kind shares: finite numbers of a sane size, dates in the window."""
+    rules = []
+    for c in spec.columns:
+        if c.type == NUMBER:
+            # one comparison per value: DuckDB orders NaN above every number, so NaN, ±inf and the
+            # implausibly large all compare greater; the reason (rejected rows only) tells them apart
+            # (each reason expression appears once: DuckDB hoists a repeated one out of its CASE,
+            # and would format every row's value)
+            rules.append((f"abs({c.name}) > {canonical.MAX_ABS_NUMBER!r}",
+                          f"case when isfinite({c.name}) then 'implausibly large {c.name} (' "
+                          f"else 'non-finite {c.name} (' end || format('{{}}', {c.name}) || "
+                          f"case when isfinite({c.name}) then ', the limit is {canonical.MAX_ABS_NUMBER:.0e})' "
+                          f"else ')' end"))
+    if window:
+        col = window.column
+        width = 10 if spec.column(col).type == DATE else 7     # YYYY-MM-DD or YYYY-MM
+        last = (_add_months(window.hi, 1) - timedelta(days=1)) if spec.column(col).type == DATE else window.hi
+        rules.append((f"{col} < date '{window.lo}' or {col} > date '{last}'",
+                      f"case when {col} < date '{window.lo}' then '{col} before the plausible window (' "
+                      f"else '{col} after the plausible window (' end || left(cast({col} as varchar), {width}) || "
+                      f"case when {col} < date '{window.lo}' then ' < {window.lo:%Y-%m})' "
+                      f"else ' > {window.hi:%Y-%m}, {window.why})' end"))
+    return rules
+
+
+def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = None) -> str:
+    """SELECT over the staged file: per source row ``_rid`` (0-based), ``_line`` (the line a person sees),
     the canonical typed columns, ``_bad`` (the row is rejected), ``_reason`` (why; NULL if loaded)
     and ``_rec`` (the staged row as received, a struct).
 
-    Every step selects from one relation, without join, aggregate or ORDER BY,
-    so rows come out in the staged (file) order.
+    Every step selects from one relation (the staged table, joined by position to its rows table
+    when it has one), without join on keys, aggregate or ORDER BY, so rows come out in file order.
     """
     names = spec.names
     typed_cols = [c for c in spec.columns if c.type != TEXT]
+    if staged.rows_table:
+        source = f"{staged.raw_table} _bl_row positional join {staged.rows_table} _bl_side"
+        rid, line = "_bl_side._bl_rid", "_bl_side._bl_line"
+        extra = "_bl_side._bl_problem" if staged.has_problems else "cast(null as varchar)"
+    else:
+        source = f"{staged.raw_table} _bl_row"
+        rid = (f"_bl_row.rowid - {staged.first_rowid}" if staged.rowids_dense
+               else "row_number() over (order by _bl_row.rowid) - 1")
+        line = f"{rid} + {staged.line_offset}"
+        extra = "cast(null as varchar)"
+    text_exprs, factors, rates = staged.text_exprs, staged.factors, staged.rates
     received, first, texts, typed, problems = [], [], [], [], []
     for c in spec.columns:
         raw = f'"{c.name}__raw"'
@@ -195,7 +319,8 @@ def _validation_sql(spec: KindSpec, raw_table: str, text_exprs: dict[str, str], 
         if c.required:
             problems.append((f"{c.name} is null and {c.name}__t is null", f"'missing {c.name}'"))
         problems.append((f"{c.name} is null and {c.name}__t is not null",
-                         f"'unparseable {_TYPE_WORDS[c.type]} in {c.name}: \"' || left({c.name}__t, 40) || '\"'"))
+                         _unparseable_reason(c.type, c.name, f"{c.name}__t", staged.date_formats.get(c.name))))
+    problems.append(("_xproblem is not null", "_xproblem"))
     conv = list(names)
     if rates:
         days = "days_on" if rates == "producing_day" else "day(last_day(production_month))"
@@ -204,37 +329,39 @@ def _validation_sql(spec: KindSpec, raw_table: str, text_exprs: dict[str, str], 
         if rates == "producing_day":  # judged on the rates, before they are multiplied out
             problems.append(("days_on is null and (oil_bbl is not null or gas_mcf is not null "
                              "or water_bbl is not null)", "'daily rates given but days_on missing'"))
-    rules = [(r.sql, r.reason_sql) for r in spec.rules]
+    rules = _value_rules(spec, window) + [(r.sql, r.reason_sql) for r in spec.rules]
     text_only = [c.name for c in spec.columns if c.type == TEXT]
     t_cols = [f"{c.name}__t" for c in typed_cols]
+    keep = "_rid, _line, _rec, _xproblem"
     return f"""
         with received as (   -- each canonical column's text, as received
-            select {rid_expr} as _rid, {', '.join(received)}, _bl_row as _rec from {raw_table} _bl_row
+            select {rid} as _rid, {line} as _line, {extra} as _xproblem, {', '.join(received)}, _bl_row as _rec
+            from {source}
         ),
         first_try as (       -- typed values parsed from that text
             select *{''.join(', ' + f for f in first)} from received
         ),
         texts as (           -- text columns; the trimmed text of values the first try could not parse
-            select _rid, _rec, {', '.join([f"{c.name}__1" for c in typed_cols] + texts)} from first_try
+            select {keep}, {', '.join([f"{c.name}__1" for c in typed_cols] + texts)} from first_try
         ),
         typed as (           -- typed values: the first try, else the trimmed text parsed
-            select _rid, _rec, {', '.join(text_only + typed + t_cols)} from texts
+            select {keep}, {', '.join(text_only + typed + t_cols)} from texts
         ),
         parsed as (          -- missing and unparseable values
             select *, {_any_true([c for c, _ in problems])} as _parse_bad from typed
         ),
         parse_reasons as (
-            select _rid, _rec, {', '.join(names)}, _parse_bad,
+            select _rid, _line, _rec, {', '.join(names)}, _parse_bad,
                    case when _parse_bad then {_reasons(problems)} end as _parse_reason
             from parsed
         ),
         converted as (       -- canonical units; the row rules apply to these values
-            select _rid, _rec, {', '.join(conv)}, _parse_bad, _parse_reason from parse_reasons
+            select _rid, _line, _rec, {', '.join(conv)}, _parse_bad, _parse_reason from parse_reasons
         ),
         checked as (
             select *, _parse_bad or {_any_true([c for c, _ in rules])} as _bad from converted
         )
-        select _rid, {', '.join(names)}, _bad,
+        select _rid, _line, {', '.join(names)}, _bad,
                case when _bad then coalesce(nullif(concat_ws('; ', _parse_reason, nullif({_reasons(rules)}, '')), ''),
                                             'rejected by a row rule') end as _reason,
                _rec
@@ -265,23 +392,6 @@ def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
     )
 
 
-def _row_index(staged: StagedFile) -> tuple[str, str]:
-    """SQL for the 0-based row index of a staged row, and the ORDER BY an insert then needs.
-
-    The staged table's rowids follow the file order (DuckDB documents rowid as
-    the materialised form of the original row order). When they are also dense
-    (checked at staging) the index is a subtraction and no sort is needed: a
-    single-table scan keeps its order through SELECT and WHERE (DuckDB's
-    "Order Preservation" page), and with ``preserve_insertion_order`` an
-    INSERT stores the rows in that order (tests/test_ingest.py checks it across
-    row groups). Otherwise the rows are numbered by a window over rowid, whose
-    output order is not guaranteed, so the inserts sort on the index.
-    """
-    if staged.rowids_dense:
-        return f"rowid - {staged.first_rowid}", ""
-    return "row_number() over (order by rowid) - 1", "order by _rid"
-
-
 @contextmanager
 def _insertion_order_kept(con):
     """Run with ``preserve_insertion_order`` on (DuckDB's default; a session may have turned it
@@ -296,49 +406,214 @@ def _insertion_order_kept(con):
             con.execute("set preserve_insertion_order = false")
 
 
-def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mappings, file_id: int, batch_id: str,
-                        res: FileResult) -> None:
+@dataclass
+class _Load:
+    """One validated file being loaded: what the inserts need."""
+
+    con: duckdb.DuckDBPyConnection
+    spec: KindSpec
+    staged: StagedFile
+    validated: str
+    rel: str
+    file_id: int
+    batch_id: str
+
+    @property
+    def params(self) -> dict:
+        return {"kind": self.spec.kind, "file": self.rel, "batch": self.batch_id}
+
+
+def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mapping: Mapping | None, file_id: int,
+                        batch_id: str, res: FileResult, window: Window | None,
+                        private: PrivateDir, scan: CsvScan | None = None) -> None:
     with _insertion_order_kept(con):
-        _load_staged(con, path, rel, spec, mappings, file_id, batch_id, res)
+        staged = stage_file(con, path, spec, mapping, private, scan=scan)
+        if staged.notes:
+            res.note = "; ".join(staged.notes)
+        ld = _Load(con, spec, staged, _validation_sql(spec, staged, window), rel, file_id, batch_id)
+        try:
+            if mapping is not None and mapping.aggregate:
+                loaded, rejected = _load_grouped(ld, mapping.aggregate, res)
+            else:
+                loaded, rejected = _load_plain(ld)
+                if _may_repeat_a_key(con, spec, file_id, loaded):  # load again, deciding per key
+                    con.execute(f"delete from raw.{spec.table} where _file_id = {file_id}")
+                    con.execute(f"delete from raw.rejected_rows where _file_id = {file_id}")
+                    loaded, rejected = _load_grouped(ld, None, res)
+        finally:
+            for t in (staged.raw_table, staged.rows_table, "_bl_v", "_bl_g"):
+                if t:
+                    con.execute(f"drop table if exists {t}")
+    if loaded + rejected != staged.rows_read:  # pragma: no cover - the filters are complementary
+        raise SourceError(rel, f"accounting mismatch: read {staged.rows_read} != loaded {loaded} "
+                               f"+ rejected {rejected}")
+    res.rows_read, res.rows_loaded, res.rows_rejected = staged.rows_read, int(loaded), int(rejected)
 
 
-def _load_staged(con, path: Path, rel: str, spec: KindSpec, mappings, file_id: int, batch_id: str,
-                 res: FileResult) -> None:
-    staged = stage_file(con, path, spec, mapping_for(path, mappings))
-    rid, order_by = _row_index(staged)
-    validated = _validation_sql(spec, staged.raw_table, staged.text_exprs, staged.factors, staged.rates, rid)
+#: above this many loaded rows the repeated-key check runs in DuckDB (it spills to disk) rather than numpy
+NUMPY_KEY_CHECK_ROWS = 20_000_000
+
+
+def _may_repeat_a_key(con, spec: KindSpec, file_id: int, loaded: int) -> bool:
+    """Could a key occur twice among the file's loaded rows?
+
+    Equal keys have equal hashes, so all hashes distinct proves every key is; a repeated hash
+    (a repeated key, or a collision) sends the file through the grouped path, which decides
+    exactly. The hashes are sorted in numpy: a quarter of what DuckDB's distinct aggregate costs
+    on the transaction's own rows, which it scans in one thread.
+    """
+    if loaded < 2:
+        return False
+    hashed = f"hash({', '.join(spec.key_exprs)})"
+    where = f"from raw.{spec.table} where _file_id = {file_id}"
+    if loaded > NUMPY_KEY_CHECK_ROWS:
+        return bool(con.execute(f"select count(*) > count(distinct {hashed}) {where}").fetchone()[0])
+    h = con.execute(f"select {hashed} as h {where}").fetchnumpy()["h"]
+    h = np.sort(np.asarray(h))
+    return bool((h[1:] == h[:-1]).any())
+
+
+def _load_plain(ld: _Load) -> tuple[int, int]:
+    """Every good row loaded, every bad row rejected, in file order: (loaded, rejected)."""
+    spec, staged = ld.spec, ld.staged
+    order_by = "" if staged.rows_table or staged.rowids_dense else "order by _rid"
     cols = ", ".join(spec.names)
     # the load: straight from the validation into the raw table, no intermediate table.
     # current_timestamp is the transaction's start: one value for every row of the file.
-    loaded = con.execute(
+    loaded = ld.con.execute(
         f"""insert into raw.{spec.table} ({cols}, {', '.join(META_COLUMNS)})
-            select {cols}, $file, _rid + {staged.line_offset}, {file_id}, $batch, current_timestamp::timestamp
-            from ({validated}) where not _bad {order_by}""",
-        {"file": rel, "batch": batch_id},
+            select {cols}, $file, _line, {ld.file_id}, $batch, current_timestamp::timestamp
+            from ({ld.validated}) where not _bad {order_by}""",
+        {"file": ld.rel, "batch": ld.batch_id},
     ).fetchone()[0]
     rejected = 0
     if loaded < staged.rows_read:
         # the rejects: the same validation, the other side of the partition; only these rows
         # build their reasons and the JSON of the row as received
+        rejected = ld.con.execute(
+            f"""insert into raw.rejected_rows
+                select $kind, $file, _line, _reason, to_json(_rec)::varchar,
+                       {ld.file_id}, $batch, current_timestamp::timestamp
+                from ({ld.validated}) where _bad {order_by}""",
+            ld.params,
+        ).fetchone()[0]
+    return int(loaded), int(rejected)
+
+
+def _lines_text(col: str = "_lines", shown: int = 10) -> str:
+    """SQL: '3, 9, 14' from a list of lines, '3, 9, … (25 rows)' when long."""
+    return (f"array_to_string({col}[1:{shown}], ', ') || "
+            f"case when len({col}) > {shown} then ', … (' || len({col}) || ' rows)' else '' end")
+
+
+def _load_grouped(ld: _Load, aggregate: dict[str, str] | None, res: FileResult) -> tuple[int, int]:
+    """Load a file whose rows share keys: (source rows loaded, rows rejected).
+
+    Without ``aggregate``, per key: one row loads; rows with the same values as the
+    first are rejected as its duplicates; rows with differing values are all rejected
+    (none is silently preferred). With ``aggregate``, the good rows of each key are
+    combined into one raw row (``_source_row`` = its first line); a combined row that
+    fails a row rule rejects all its rows. ``rows_loaded`` counts source rows that
+    went into loaded raw rows.
+    """
+    con, spec = ld.con, ld.spec
+    keys = spec.key_exprs
+    kcols = [f"_k{i}" for i in range(len(keys))]
+    con.execute("drop table if exists _bl_v")
+    con.execute(f"create temp table _bl_v as select *, {', '.join(f'{k} as {c}' for k, c in zip(keys, kcols))} "
+                f"from ({ld.validated})")
+    key_names = ", ".join(spec.key)
+    key_values = "concat_ws(', ', " + ", ".join(
+        f"strftime(v.{k}, '%Y-%m')" if spec.column(k).type == MONTH else f"cast(v.{k} as varchar)"
+        for k in spec.key) + ")"
+    join = " and ".join(f"v.{c} = g.{c}" for c in kcols)
+    con.execute("drop table if exists _bl_g")
+    names = spec.names
+    # rows agree when their keys (as staging compares them) and other values are equal
+    others = [n for n in names if n not in spec.key]
+    if aggregate is None:
+        con.execute(f"""create temp table _bl_g as
+                        select {', '.join(kcols)}, count(*) as _n, min(_line) as _first,
+                               count(distinct row({', '.join(kcols + others)})) as _variants,
+                               list(_line order by _line) as _lines
+                        from _bl_v where not _bad group by all""")
+        keep = "(g._n = 1 or (g._variants = 1 and v._line = g._first))"
+        loaded = con.execute(
+            f"""insert into raw.{spec.table} ({', '.join(names)}, {', '.join(META_COLUMNS)})
+                select {', '.join('v.' + n for n in names)}, $file, v._line, {ld.file_id}, $batch,
+                       current_timestamp::timestamp
+                from _bl_v v join _bl_g g on {join} where not v._bad and {keep} order by v._rid""",
+            {"file": ld.rel, "batch": ld.batch_id}).fetchone()[0]
+        reason = (f"""case when v._bad then v._reason
+                      when g._variants = 1 then 'duplicate of line ' || g._first || ' (the same values for the '
+                           || 'same {key_names})'
+                      else 'conflicting rows for one {key_names} (' || {key_values} || ' on lines '
+                           || {_lines_text('g._lines')} || ': keep one, or combine them with aggregate: '
+                           || 'in mapping.yml)' end""")
         rejected = con.execute(
             f"""insert into raw.rejected_rows
-                select $kind, $file, _rid + {staged.line_offset}, _reason, to_json(_rec)::varchar,
-                       {file_id}, $batch, current_timestamp::timestamp
-                from ({validated}) where _bad {order_by}""",
-            {"kind": spec.kind, "file": rel, "batch": batch_id},
-        ).fetchone()[0]
-    if loaded + rejected != staged.rows_read:  # pragma: no cover - the filters are complementary
-        raise SourceError(rel, f"accounting mismatch: read {staged.rows_read} != loaded {loaded} "
-                               f"+ rejected {rejected}")
-    res.rows_read, res.rows_loaded, res.rows_rejected = staged.rows_read, int(loaded), int(rejected)
-    con.execute(f"drop table if exists {staged.raw_table}")
+                select $kind, $file, v._line, {reason}, to_json(v._rec)::varchar, {ld.file_id}, $batch,
+                       current_timestamp::timestamp
+                from _bl_v v left join _bl_g g on {join}
+                where v._bad or not {keep} order by v._rid""", ld.params).fetchone()[0]
+        dups = con.execute("select count(*) filter (where _n > 1), coalesce(sum(_n) filter (where _n > 1), 0) "
+                           "from _bl_g").fetchone()
+        _add_note(res, f"{dups[1]} rows share {dups[0]} key(s) ({key_names}): one kept per key where the rows "
+                       f"agree, none where they differ")
+        return int(loaded), int(rejected)
+    # aggregate: combine the good rows of each key
+    selects, conflicts = [], []
+    for c in names:
+        if c in aggregate:
+            selects.append(AGGREGATES[aggregate[c]].replace("arg_min(", "arg_min_null(")
+                           .replace("arg_max(", "arg_max_null(").format(c=c) + f" as {c}")
+        else:
+            selects.append(f"arg_min({c}, _line) as {c}")
+            if c not in spec.key:
+                conflicts.append(c)
+    conflict_rules = [(f"_nd_{c} > 1", f"'rows disagree on {c}, which aggregate: does not combine'")
+                      for c in conflicts]
+    rules = conflict_rules + _value_rules(spec, None) + [(r.sql, r.reason_sql) for r in spec.rules]
+    con.execute(f"""create temp table _bl_g as
+                    with g as (
+                        select {', '.join(kcols)}, count(*) as _n, min(_line) as _first,
+                               list(_line order by _line) as _lines, {', '.join(selects)}
+                               {''.join(f', count(distinct {c}) as _nd_{c}' for c in conflicts)}
+                        from _bl_v where not _bad group by {', '.join(kcols)}
+                    )
+                    select *, {_any_true([c for c, _ in rules])} as _gbad, {_reasons(rules)} as _greason from g""")
+    inserted = con.execute(
+        f"""insert into raw.{spec.table} ({', '.join(names)}, {', '.join(META_COLUMNS)})
+            select {', '.join(names)}, $file, _first, {ld.file_id}, $batch, current_timestamp::timestamp
+            from _bl_g where not _gbad order by _first""",
+        {"file": ld.rel, "batch": ld.batch_id}).fetchone()[0]
+    rejected = con.execute(
+        f"""insert into raw.rejected_rows
+            select $kind, $file, v._line,
+                   case when v._bad then v._reason
+                        else 'aggregated row fails a row rule (lines ' || {_lines_text('g._lines')} || ': '
+                             || g._greason || ')' end,
+                   to_json(v._rec)::varchar, {ld.file_id}, $batch, current_timestamp::timestamp
+            from _bl_v v left join _bl_g g on {join}
+            where v._bad or g._gbad order by v._rid""", ld.params).fetchone()[0]
+    loaded = con.execute("select coalesce(sum(_n), 0) from _bl_g where not _gbad").fetchone()[0]
+    how = ", ".join(f"{fn} of {c}" for c, fn in aggregate.items())
+    _add_note(res, f"aggregated {loaded} source rows into {inserted} rows ({how}; rows_loaded counts source rows)")
+    return int(loaded), int(rejected)
 
 
-def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: str, res: FileResult) -> None:
+def _add_note(res: FileResult, note: str) -> None:
+    res.note = f"{res.note}; {note}" if res.note else note
+
+
+def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: str, res: FileResult,
+                  month: str | None = None) -> None:
     if kind == "volve":
         from .sources.volve import read_volve
 
-        read: SourceRead = read_volve(path)
+        spec = canonical.KINDS["well_production"]
+        window = plausible_window(spec, month)
+        read: SourceRead = read_volve(path, window=(window.lo, window.hi) if window else None)
     else:  # pragma: no cover - guarded by the caller
         raise SourceError(rel, f"no adapter for kind {kind}")
     for table, df in read.tables.items():
@@ -377,37 +652,54 @@ def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: 
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id: str,
-                rel_name: str | None = None, mappings: list | None = None) -> FileResult:
-    """Load one file of a kind, in its own transaction. Never raises for a bad file: see ``status``."""
+                rel_name: str | None = None, mappings: list | None = None, month: str | None = None) -> FileResult:
+    """Load one file of a kind, in its own transaction. Never raises for a bad file: see ``status``.
+
+    ``month`` is the run month (YYYY-MM; None: the current month), which bounds the plausible
+    window of dates (see :func:`plausible_window`).
+    """
     t0 = time.perf_counter()
     rel = rel_name or f"{kind}/{path.name}"
     res = FileResult(kind=kind, file_name=rel, status="failed")
     try:
-        res.sha256 = file_sha256(path)
+        spec = mapping = scan = None
+        if kind not in canonical.ADAPTER_KINDS:
+            spec = canonical.KINDS[kind]
+            maps = mappings if mappings is not None else load_mappings(path.parent, spec)
+            mapping = mapping_for(path, maps)
+        if spec is not None and file_format(path, mapping) == "csv":
+            scan = csv_scan(path, csv_delimiter(path, mapping))   # the CSV's shape and its sha256, in one pass
+            res.sha256 = scan.sha256
+        else:
+            res.sha256 = file_sha256(path)
         size = path.stat().st_size
-        # the same content is already current (under this or another name): nothing new to load.
-        # Content seen only in superseded versions is loaded again: a file put back to an earlier
-        # version must win over the version it replaced.
-        seen = con.execute(
-            "select file_id, file_name, status from metadata.ingested_files where sha256 = ? and kind = ? "
-            "and status = 'loaded' order by file_id desc limit 1", [res.sha256, kind]).fetchone()
-        if seen:
-            res.status, res.file_id = "duplicate", int(seen[0])
-            res.note = f"same content already ingested as {seen[1]} (file_id {seen[0]}, {seen[2]})"
+        # a file is identified by its name within the kind: it is skipped only when its current
+        # version has this very content. A changed file is a new version (even when its content
+        # equals another file's, or one of its own earlier versions) and supersedes the current one.
+        prev = con.execute(
+            "select coalesce(max(version), 0), list(file_id) filter (where status = 'loaded'), "
+            "max(file_id) filter (where status = 'loaded' and sha256 = ?) "
+            "from metadata.ingested_files where file_name = ?", [res.sha256, rel]).fetchone()
+        if prev[2] is not None:
+            res.status, res.file_id = "duplicate", int(prev[2])
+            res.note = f"unchanged since it was loaded (file_id {prev[2]})"
             res.seconds = time.perf_counter() - t0
             return res
-        prev = con.execute("select coalesce(max(version), 0), list(file_id) filter (where status = 'loaded') "
-                           "from metadata.ingested_files where file_name = ?", [rel]).fetchone()
+        same = con.execute("select file_name from metadata.ingested_files where sha256 = ? and kind = ? "
+                           "and status = 'loaded' and file_name <> ? order by file_id desc limit 1",
+                           [res.sha256, kind, rel]).fetchone()
         con.execute("begin transaction")
         try:
             file_id = _new_file_id(con)
             res.file_id, res.version = file_id, int(prev[0]) + 1
-            if kind in canonical.ADAPTER_KINDS:
-                _load_adapter(con, path, rel, kind, file_id, batch_id, res)
+            if spec is None:
+                _load_adapter(con, path, rel, kind, file_id, batch_id, res, month)
             else:
-                spec = canonical.KINDS[kind]
-                maps = mappings if mappings is not None else load_mappings(path.parent, spec)
-                _load_sql_validated(con, path, rel, spec, maps, file_id, batch_id, res)
+                with PrivateDir() as private:
+                    _load_sql_validated(con, path, rel, spec, mapping, file_id, batch_id, res,
+                                        plausible_window(spec, month), private, scan)
+            if same:
+                _add_note(res, f"same content as {same[0]}, loaded as a file of its own")
             res.seconds = time.perf_counter() - t0
             res.superseded = [int(x) for x in (prev[1] or [])]
             _record_file(con, res, batch_id, size)
@@ -418,9 +710,14 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
         res.status = "loaded"
     except SourceError as exc:
         res.error = exc.reason if exc.file.endswith(path.name) else str(exc)
-        res.rows_read = res.rows_loaded = res.rows_rejected = 0
     except duckdb.Error as exc:
         res.error = f"database error while loading: {str(exc).splitlines()[0]}"
+    except OSError as exc:
+        res.error = f"cannot read the file: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - one odd file must never stop the others
+        log.exception("unexpected error ingesting %s", rel)
+        res.error = f"unexpected error while loading ({type(exc).__name__}: {exc})"
+    if res.status == "failed":
         res.rows_read = res.rows_loaded = res.rows_rejected = 0
     res.seconds = time.perf_counter() - t0
     return res
@@ -459,9 +756,17 @@ def discover_files(inbox: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 
 def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: str | Path, batch_id: str,
-                 progress: Callable[[str], None] | None = None) -> IngestReport:
+                 progress: Callable[[str], None] | None = None, month: str | None = None) -> IngestReport:
     """Ingest every file under ``inbox/<kind>/``. Per-file failures are in the report
-    (call :meth:`IngestReport.raise_for_failures` to stop on them)."""
+    (call :meth:`IngestReport.raise_for_failures` to stop on them).
+
+    ``month`` is the run month (YYYY-MM, as ``basinlab run`` passes it; None or "" when
+    standalone: the current month). Dates after the later of it and the current month
+    (plus each kind's lead, see :func:`plausible_window`) are rejected.
+    """
+    if month:
+        config.parse_month(month)
+    month = month or None
     inbox = Path(inbox)
     files, warnings = discover_files(inbox)
     report = IngestReport(batch_id=batch_id, warnings=warnings)
@@ -477,7 +782,7 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: str | Path, batch_id: st
             except SourceError as exc:
                 report.files.append(FileResult(kind=kind, file_name=rel, status="failed", error=str(exc)))
                 continue
-        res = ingest_file(con, path, kind, batch_id, rel_name=rel, mappings=maps)
+        res = ingest_file(con, path, kind, batch_id, rel_name=rel, mappings=maps, month=month)
         report.files.append(res)
         if progress:
             detail = {"loaded": f"{res.rows_loaded:,} rows loaded, {res.rows_rejected:,} rejected",

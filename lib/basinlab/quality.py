@@ -24,9 +24,10 @@ and ``expression`` (as in dbt); use ``not_null`` for those. ``unique`` and
 
 Custom checks are ``sql/checks/*.sql`` files whose query returns the violating rows; a
 header comment sets ``-- severity: warn|error``, ``-- description: ...`` and optionally
-``-- model: <relation>``. Built-in checks (Python): freshness of the run month in
-``staging.stg_production`` and ``marts.mart_production_monthly`` (only when ``month`` is
-given). Reconciliation checks (raw = staging = marts volumes, balanced journals, booked vs
+``-- model: <relation>``. ``{{ month }}`` in a check is the report month (a DATE
+expression: the month given, else the latest month in ``staging.stg_production``).
+Built-in checks (Python): freshness of the run month in ``staging.stg_production`` and
+``marts.mart_production_monthly`` (only when ``month`` is given). Reconciliation checks (raw = staging = marts volumes, balanced journals, booked vs
 calculated revenue) are the SQL files in ``sql/checks/``.
 
 :func:`run_checks` works on a read-only connection with ``persist=False``; :func:`gate`
@@ -230,8 +231,19 @@ def yml_checks(project: Project) -> list[Check]:
 _HEADER_RE = re.compile(r"^\s*--\s*(severity|description|model|column)\s*:\s*(.*?)\s*$", re.I)
 
 
-def sql_checks(checks_dir: Path) -> list[Check]:
-    """``sql/checks/*.sql``: each query returns the violating rows."""
+MONTH_PLACEHOLDER = re.compile(r"\{\{\s*month\s*\}\}")
+
+
+def month_sql(month: str | None) -> str:
+    """SQL for the report month: ``date 'YYYY-MM-01'``, else the latest production month."""
+    if month:
+        y, mo = config.parse_month(month)
+        return f"date '{y:04d}-{mo:02d}-01'"
+    return "(select max(production_month) from staging.stg_production)"
+
+
+def sql_checks(checks_dir: Path, month: str | None = None) -> list[Check]:
+    """``sql/checks/*.sql``: each query returns the violating rows (``{{ month }}``: see :func:`month_sql`)."""
     out: list[Check] = []
     for path in sorted(Path(checks_dir).glob("*.sql")):
         text = path.read_text()
@@ -247,8 +259,9 @@ def sql_checks(checks_dir: Path) -> list[Check]:
         sev = meta.get("severity", "error").lower()
         if sev not in SEVERITIES:
             raise ValueError(f"{path}: severity must be error or warn, got {sev!r}")
-        out.append(Check(path.stem, meta.get("model"), meta.get("column"), "sql", sev,
-                         text.strip().rstrip(";"), meta.get("description", "")))
+        body = MONTH_PLACEHOLDER.sub(month_sql(month), text.strip().rstrip(";"))
+        desc = MONTH_PLACEHOLDER.sub(month or "the latest month", meta.get("description", ""))
+        out.append(Check(path.stem, meta.get("model"), meta.get("column"), "sql", sev, body, desc))
     return out
 
 
@@ -274,7 +287,7 @@ def all_checks(project: Project | None = None, month: str | None = None,
                checks_dir: Path | None = None) -> list[Check]:
     project = project or load_project()
     checks_dir = checks_dir or (project.sql_dir / "checks")
-    return yml_checks(project) + sql_checks(checks_dir) + freshness_checks(month)
+    return yml_checks(project) + sql_checks(checks_dir, month) + freshness_checks(month)
 
 
 # --------------------------------------------------------------------------- running

@@ -36,12 +36,29 @@ class RowRule:
 
 @dataclass(frozen=True)
 class KindSpec:
+    """One inbox kind.
+
+    ``key`` names the columns identifying a row; ``key_sql`` the same key as the
+    staging models compare it (e.g. ``upper(benchmark)``): two rows of one file
+    with equal ``key_sql`` values are duplicates. ``window_column`` is the date
+    that must fall in the plausible window, ``lead_months`` how far past the
+    later of the run month and the current month it may run (``lead_reason`` says why).
+    """
+
     kind: str
     table: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     rules: tuple[RowRule, ...] = ()
     doc: str = ""
+    key_sql: tuple[str, ...] = ()
+    window_column: str | None = None
+    lead_months: int = 0
+    lead_reason: str = "the later of the run month and the current month"
+
+    @property
+    def key_exprs(self) -> tuple[str, ...]:
+        return self.key_sql or self.key
 
     @property
     def names(self) -> list[str]:
@@ -58,6 +75,17 @@ class KindSpec:
         raise KeyError(name)
 
 
+#: the earliest plausible month of any dated value
+EARLIEST_MONTH = "1900-01"
+#: how far ahead price and FX decks may run (forward strips and curves), in months
+FORWARD_MONTHS = 360
+#: how far ahead a well header's first production may be planned, in months
+PLANNED_MONTHS = 60
+#: the largest magnitude accepted in a numeric column; beyond it a value is a unit or typing error,
+#: and sums of such values would overflow to infinity
+MAX_ABS_NUMBER = 1e15
+
+
 def _fmt(col: str) -> str:
     return f"coalesce(cast({col} as varchar), 'null')"
 
@@ -70,6 +98,9 @@ KINDS: dict[str, KindSpec] = {
         table="well_header",
         doc="one row per well",
         key=("well_id",),
+        window_column="first_production_month",
+        lead_months=PLANNED_MONTHS,
+        lead_reason="5 years after the later of the run month and the current month (planned wells)",
         columns=(
             Column("well_id", TEXT, True, "API-style well identifier"),
             Column("well_name", TEXT),
@@ -102,6 +133,7 @@ KINDS: dict[str, KindSpec] = {
         table="well_production",
         doc="one row per well and month",
         key=("well_id", "production_month"),
+        window_column="production_month",
         columns=(
             Column("well_id", TEXT, True),
             Column("production_month", MONTH, True),
@@ -124,6 +156,9 @@ KINDS: dict[str, KindSpec] = {
         table="gl_records",
         doc="one row per journal line",
         key=("journal_id", "line_number"),
+        window_column="transaction_date",
+        lead_months=1,
+        lead_reason="the month after the later of the run month and the current month (reversing entries)",
         columns=(
             Column("journal_id", TEXT, True),
             Column("line_number", INTEGER, True),
@@ -153,6 +188,10 @@ KINDS: dict[str, KindSpec] = {
         table="price_deck",
         doc="one row per benchmark and month",
         key=("price_month", "benchmark"),
+        key_sql=("price_month", "upper(benchmark)"),
+        window_column="price_month",
+        lead_months=FORWARD_MONTHS,
+        lead_reason="30 years after the later of the run month and the current month (forward strips)",
         columns=(
             Column("price_month", MONTH, True),
             Column("benchmark", TEXT, True, "WTI, HENRY_HUB or BRENT"),
@@ -168,6 +207,10 @@ KINDS: dict[str, KindSpec] = {
         table="currency_rates",
         doc="one row per currency and month",
         key=("rate_month", "currency"),
+        key_sql=("rate_month", "upper(currency)"),
+        window_column="rate_month",
+        lead_months=FORWARD_MONTHS,
+        lead_reason="30 years after the later of the run month and the current month (forward curves)",
         columns=(
             Column("rate_month", MONTH, True),
             Column("currency", TEXT, True, "ISO 4217"),

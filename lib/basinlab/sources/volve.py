@@ -44,9 +44,11 @@ Producer or injector, per day
 
 Volumes
     Null volumes are not reported, not rejected: they count as 0 and are
-    counted in ``notes``. A volume that is not a number, or is negative, rejects
-    the whole daily row (``Reject`` with the Excel row and the reason); so does a
-    missing/unparseable date, a missing wellbore name, negative or unparseable
+    counted in ``notes``. A volume that is not a number, is not finite (``NaN``,
+    ``inf``, ``1e400``) or is negative rejects the whole daily row (``Reject`` with
+    the Excel row and the reason); so does a missing/unparseable date or one
+    outside the plausible window ``read_volve`` is given, a missing wellbore name,
+    negative, non-finite or unparseable
     ``ON_STREAM_HRS``, or a ``WELL_TYPE``/``FLOW_KIND`` that cannot be routed.
     Conversions (sums are taken in Sm3, then converted): see the constants below.
 
@@ -123,7 +125,7 @@ INJECTION_COLUMNS = [
     "well_id", "injection_month", "days_on", "water_injected_bbl", "gas_injected_mcf", "_source_row",
 ]
 
-_NULL_STRINGS = {"", "null", "nan", "n/a", "na", "none", "-"}
+_NULL_STRINGS = {"", "null", "n/a", "na", "none", "-"}
 _PRODUCTION = "production"
 _INJECTION = "injection"
 
@@ -165,9 +167,7 @@ def _parse_number(v: Any) -> tuple[float | None, str | None]:
             return None, f"not a number: {v!r}"
     else:
         return None, f"not a number: {v!r}"
-    if math.isnan(x):
-        return None, None
-    if math.isinf(x):
+    if not math.isfinite(x):  # NaN, inf, 1e400: a value that is not a value
         return None, f"not a finite number: {v!r}"
     if x < 0:
         return None, f"negative: {v!r}"
@@ -248,11 +248,12 @@ def _days_in_month(d: dt.date) -> int:
 
 # --------------------------------------------------------------------------- daily sheet
 
-def _read_daily(path: Path) -> tuple[SourceRead, pd.DataFrame]:
+def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tuple[SourceRead, pd.DataFrame]:
     """Read and validate the daily sheet: the SourceRead and the monthly Sm3 roll-up.
 
     The roll-up has one row per (kind, well_id, month) with hours, oil/gas/water/wi
-    in Sm3, the first Excel row and the daily row count.
+    in Sm3, the first Excel row and the daily row count. ``window`` (first and last
+    month, as first days) rejects days outside it.
     """
     path = Path(path)
     file = str(path)
@@ -291,6 +292,9 @@ def _read_daily(path: Path) -> tuple[SourceRead, pd.DataFrame]:
             day, had_time, p = _parse_date(values[i_date])
             if p:
                 problems.append(f"{COL_DATE} {p}")
+            elif window and not window[0] <= _month_start(day) <= window[1]:
+                problems.append(f"{COL_DATE} {day.isoformat()} outside the plausible window "
+                                f"({window[0]:%Y-%m}..{window[1]:%Y-%m})")
             well = values[i_well]
             well = str(well).strip() if not _blank(well) else None
             if well is None:
@@ -499,7 +503,7 @@ def _read_daily(path: Path) -> tuple[SourceRead, pd.DataFrame]:
     return result, monthly
 
 
-def read_volve(path: Path) -> SourceRead:
+def read_volve(path: Path, window: tuple[dt.date, dt.date] | None = None) -> SourceRead:
     """Read the Volve production workbook (sheet ``Daily Production Data``).
 
     Returns the ``well_header``, ``well_production`` and ``well_injection`` tables
@@ -508,7 +512,7 @@ def read_volve(path: Path) -> SourceRead:
     when the file is not a readable workbook or the sheet / required columns are
     missing. See the module docstring for the rules.
     """
-    result, _ = _read_daily(Path(path))
+    result, _ = _read_daily(Path(path), window)
     return result
 
 
