@@ -299,6 +299,7 @@ def load(data_dir: str | Path, create: bool = True) -> Settings:
             s.created = True
             s.notes.append(f"wrote {path} with the default settings: edit it to change them")
         except OSError as exc:
+            path.with_name(f".{SETTINGS_FILE}.{os.getpid()}.tmp").unlink(missing_ok=True)
             s.notes.append(f"{path} does not exist and cannot be written ({exc.strerror or exc}): using the defaults")
     return s
 
