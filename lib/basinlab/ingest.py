@@ -373,7 +373,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
 
 
 def _new_file_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("select nextval('metadata.ingested_files_seq')").fetchone()[0])
+    return int(con.execute("select nextval('metadata.ingested_files_seq')").fetchall()[0][0])
 
 
 def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
@@ -630,14 +630,14 @@ def _load_adapter(con, path: Path, rel: str, kind: registry.Kind, file_id: int, 
                     select {', '.join(data_cols)}, ?, _source_row, {file_id}, ?, current_timestamp::timestamp
                     from _bl_adapter_df""",
                 [rel, batch_id],
-            )
+            ).fetchall()
         finally:
             con.unregister("_bl_adapter_df")
     for rej in read.rejects:
         con.execute(
             "insert into raw.rejected_rows values (?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp)",
             [kind.name, rel, rej.line, rej.reason, json.dumps(rej.record, default=str), file_id, batch_id],
-        )
+        ).fetchall()
     if read.rows_read != read.rows_loaded + len(read.rejects):
         raise SourceError(rel, f"adapter accounting mismatch: read {read.rows_read} != loaded "
                                f"{read.rows_loaded} + rejected {len(read.rejects)}")
