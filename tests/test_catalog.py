@@ -196,3 +196,17 @@ def test_ensure_tables_makes_missing_step_tables_empty_with_the_declared_columns
     assert set(made) == {t.relation for t in cat.owned_by("decline step")}
     assert drift.compare(con, cat, owners=("decline step",)).ok
     assert catalog.ensure_tables(con, "decline step") == []
+
+
+def test_writers_build_their_inserts_from_the_declaration(cat):
+    from basinlab import ingest
+    from basinlab.service import audit
+
+    for t in cat.in_schema("raw"):
+        if t.name != "rejected_rows":
+            assert tuple(t.names[-len(ingest.META_COLUMNS):]) == ingest.META_COLUMNS, t.relation
+    assert audit.COLUMNS == tuple(c for c in cat.table("metadata.connection_audit").names if not c.startswith("_"))
+    assert catalog.insert_sql("metadata.pipeline_runs", ["run_id", "month"]).startswith(
+        "insert into metadata.pipeline_runs (run_id, month) values (?, ?)")
+    with pytest.raises(catalog.CatalogError, match="declares no column nope"):
+        catalog.insert_sql("metadata.pipeline_runs", ["run_id", "nope"])

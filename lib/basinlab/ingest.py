@@ -56,7 +56,8 @@ from .sources.files import (AGGREGATES, FORMATS, MAPPING_FILE, Mapping, StagedFi
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ("_source_file", "_source_row", "_file_id", "_batch_id", "_ingested_at")
+#: the lineage columns every raw table ends with (declared in sql/catalog/raw.yml)
+META_COLUMNS = catalog.LINEAGE_COLUMNS
 IGNORED_FILES = {MAPPING_FILE, "README.md", "README.txt", ".gitkeep"}
 
 

@@ -51,6 +51,8 @@ from basinlab import catalog, config, sqlrender
 from basinlab.transform import Project, load_project
 
 SEVERITIES = ("error", "warn")
+#: where check results are recorded (columns declared in sql/catalog/metadata.yml)
+RESULTS_TABLE = "metadata.data_quality_checks"
 SAMPLE_ROWS = 5
 
 
@@ -358,12 +360,10 @@ def persist_results(con, results: list[CheckResult], run_id: str | None) -> bool
     if not results or not _writable(con):
         return False
     now = datetime.now()
-    con.executemany(
-        "insert into metadata.data_quality_checks (run_id, check_name, model, column_name, check_type, severity, "
-        "status, failing_rows, sample, seconds, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(run_id, r.check_name, r.model, r.column_name, r.check_type, r.severity, r.status, r.failing_rows,
-          r.sample, r.seconds, now) for r in results],
-    )
+    names = catalog.columns(RESULTS_TABLE)            # the declared columns, in declared order
+    values = {"run_id": run_id, "checked_at": now}
+    con.executemany(catalog.insert_sql(RESULTS_TABLE, names),
+                    [[values[n] if n in values else getattr(r, n) for n in names] for r in results])
     return True
 
 

@@ -51,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from . import __version__, config, settings, warehouse
+from . import __version__, catalog, config, settings, warehouse
 from .faults import fault_point
 from .service.carry import carry_service_files
 
@@ -540,17 +540,36 @@ def _step_metrics(con, step: str, run_id: str) -> tuple[int | None, int | None]:
             _scalar(con, q_out, [run_id] if "?" in q_out else []))
 
 
+#: the metadata tables the runner writes; their columns come from the declaration (sql/catalog/metadata.yml)
+RUNS_TABLE, STEPS_TABLE = "metadata.pipeline_runs", "metadata.pipeline_run_steps"
+
+
+def _insert(con, relation: str, row: dict[str, Any]) -> None:
+    con.execute(catalog.insert_sql(relation, list(row)), list(row.values()))
+
+
+def _step_row(run_id: str, s: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": run_id, "step": s["step"], "notebook": s.get("notebook"), "status": s.get("status"),
+            "started_at": s.get("started_at"), "finished_at": s.get("finished_at"), "rows_in": s.get("rows_in"),
+            "rows_out": s.get("rows_out"), "error": s.get("error")}
+
+
+def _run_row(run_id: str, month: str | None, status: str | None, started_at: str | None, finished_at: str | None,
+             error: str | None, paths: config.Paths) -> dict[str, Any]:
+    return {"run_id": run_id, "month": month, "status": status, "started_at": started_at, "finished_at": finished_at,
+            "error": error, "data_dir": str(paths.data_dir), "reports_dir": str(paths.reports_dir),
+            "basinlab_version": __version__}
+
+
 def _record_step(con, run_id: str, s: StepResult) -> None:
-    con.execute("delete from metadata.pipeline_run_steps where run_id = ? and step = ?", [run_id, s.step])
-    con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, s.step, s.notebook, s.status, s.started_at, s.finished_at, s.rows_in, s.rows_out, s.error])
+    con.execute(f"delete from {STEPS_TABLE} where run_id = ? and step = ?", [run_id, s.step])
+    _insert(con, STEPS_TABLE, _step_row(run_id, asdict(s)))
 
 
 def _record_run(con, r: RunResult, started_at: str, paths: config.Paths, finished: bool) -> None:
-    con.execute("delete from metadata.pipeline_runs where run_id = ?", [r.run_id])
-    con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [r.run_id, r.month, r.status, started_at, _now() if finished else None, r.error,
-                 str(paths.data_dir), str(paths.reports_dir), __version__])
+    con.execute(f"delete from {RUNS_TABLE} where run_id = ?", [r.run_id])
+    _insert(con, RUNS_TABLE, _run_row(r.run_id, r.month, r.status, started_at, _now() if finished else None,
+                                      r.error, paths))
 
 
 def _import_run_log(con, paths: config.Paths) -> None:
@@ -563,9 +582,8 @@ def _import_run_log(con, paths: config.Paths) -> None:
     for e in entries:
         rid = e["run_id"]
         if rid not in known:
-            con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [rid, e.get("month"), e.get("status"), e.get("started_at"), e.get("finished_at"),
-                         e.get("error"), str(paths.data_dir), str(paths.reports_dir), __version__])
+            _insert(con, RUNS_TABLE, _run_row(rid, e.get("month"), e.get("status"), e.get("started_at"),
+                                              e.get("finished_at"), e.get("error"), paths))
             known[rid] = e.get("status")
         elif known[rid] != e.get("status"):
             con.execute("update metadata.pipeline_runs set status = ?, finished_at = ?, error = ? where run_id = ?",
@@ -574,9 +592,7 @@ def _import_run_log(con, paths: config.Paths) -> None:
         for s in e.get("steps") or []:
             if (rid, s["step"]) not in known_steps:
                 known_steps.add((rid, s["step"]))
-                con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [rid, s["step"], s["notebook"], s["status"], s["started_at"], s.get("finished_at"),
-                             s.get("rows_in"), s.get("rows_out"), s.get("error")])
+                _insert(con, STEPS_TABLE, _step_row(rid, s))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

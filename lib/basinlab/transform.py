@@ -293,7 +293,7 @@ def _read_yml(folder: Path) -> dict[str, Any]:
     docs: dict[str, Any] = {"models": [], "sources": []}
     for yml in sorted(list(folder.glob("*.yml")) + list(folder.glob("*.yaml"))):
         try:
-            data = yaml.safe_load(yml.read_text()) or {}
+            data = yaml.load(yml.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as e:
             raise ProjectError(f"{yml}: invalid yml: {e}") from None
         if not isinstance(data, dict):
