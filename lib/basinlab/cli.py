@@ -2,7 +2,8 @@
 
     basinlab demo   --wells N --months M --end-month YYYY-MM --seed S [--out DIR]
     basinlab run    --month YYYY-MM [--demo] [--data-dir D] [--reports-dir R]
-    basinlab db     migrate|status [--warehouse PATH]
+    basinlab db     migrate|status|validate|docs|backup|restore|snapshots [--warehouse PATH] [--to DIR] [FROM]
+    basinlab settings [--data-dir D]
     basinlab models [--mermaid] [--select NAME+ [--list]] [--warehouse PATH]
     basinlab check  [--month YYYY-MM] [--all]
     basinlab runs   [--last N] [--strict]
@@ -71,6 +72,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_db(a: argparse.Namespace) -> int:
     from . import warehouse
 
+    extra = {"validate": cmd_db_validate, "docs": cmd_db_docs, "backup": cmd_db_backup, "restore": cmd_db_restore,
+             "snapshots": cmd_db_snapshots}
+    if a.action in extra:
+        return extra[a.action](a)
     paths = config.Paths.resolve(a.data_dir)
     path = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
     try:
@@ -116,6 +121,136 @@ def cmd_db(a: argparse.Namespace) -> int:
     except Exception as exc:  # DuckDB errors on a file that is not a warehouse, …
         _err(f"{path}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         return 1
+
+
+def cmd_db_validate(a: argparse.Namespace) -> int:
+    """The warehouse against the declaration (drift) and its declared checks; exit 1 on either."""
+    from . import drift, quality, warehouse
+
+    paths = config.Paths.resolve(a.data_dir)
+    path = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        _err(str(exc))
+        return 1
+    try:
+        report = drift.compare(con, where=str(path))
+        results = [] if a.no_checks else quality.run_checks(con, persist=False)
+    finally:
+        con.close()
+    print(report.text())
+    failing = [r for r in results if r.status != "pass"]
+    errors = [r for r in failing if r.severity == "error"]
+    for r in sorted(failing, key=lambda r: (r.severity, r.check_name)):
+        what = f"could not run: {r.error}" if r.error else f"{r.failing_rows:,} failing rows"
+        print(f"  {'FAIL' if r.severity == 'error' else 'WARN'}  {r.check_name} ({r.model}): {what}")
+    if results:
+        print(f"{len(results)} declared checks: {len(results) - len(failing)} passed, "
+              f"{len(failing) - len(errors)} warnings, {len(errors)} errors")
+    return 0 if report.ok and not errors else 1
+
+
+def cmd_db_docs(a: argparse.Namespace) -> int:
+    """Write docs/warehouse.md from the declaration (--check: exit 1 when the file is out of date)."""
+    from . import schemadocs
+
+    out = Path(a.to).expanduser().absolute() if a.to else schemadocs.DOC_PATH
+    text = schemadocs.render()
+    if a.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            _err(f"{out} is out of date with the declaration: run `basinlab db docs`")
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({len(text.splitlines())} lines)")
+    return 0
+
+
+def cmd_db_backup(a: argparse.Namespace) -> int:
+    """A consistent Parquet export of the published warehouse (every schema) with a manifest."""
+    from . import backup
+
+    paths = config.Paths.resolve(a.data_dir)
+    source = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
+    try:
+        res = backup.backup(source, Path(a.to).expanduser().absolute() if a.to else None, paths.data_dir,
+                            progress=print)
+    except (backup.BackupError, OSError) as exc:
+        _err(str(exc))
+        return 1
+    except Exception as exc:  # a missing or locked warehouse
+        _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return 1
+    print(f"backup {res.folder}: {res.tables} relations, {res.rows:,} rows, {res.bytes / 1e6:,.1f} MB "
+          f"(manifest.json lists each file's sha256)")
+    return 0
+
+
+def cmd_db_restore(a: argparse.Namespace) -> int:
+    """Rebuild the published warehouse from a backup folder or a snapshot, through build -> validate -> publish."""
+    from . import backup
+    from .runner import RunError, restore_warehouse
+
+    if not a.source:
+        _err("db restore needs FROM: a backup folder or a snapshot (`basinlab db snapshots` lists them)")
+        return 2
+    paths = config.Paths.resolve(a.data_dir)
+    src = Path(a.source).expanduser()
+    if not src.exists() and (paths.snapshots / a.source).exists():
+        src = paths.snapshots / a.source
+    src = src.absolute()
+    if src.is_dir():
+        def make(build, say):
+            return backup.build_from_backup(src, build, say)
+    elif src.is_file():
+        def make(build, say):
+            return backup.build_from_snapshot(src, build, say)
+    else:
+        _err(f"{a.source} is neither a backup folder nor a snapshot file (`basinlab db snapshots` lists them)")
+        return 1
+    try:
+        restore_warehouse(str(src), make, data_dir=a.data_dir)
+    except RunError as exc:
+        _err(str(exc))
+        return 1
+    return 0
+
+
+def cmd_db_snapshots(a: argparse.Namespace) -> int:
+    """What `db restore` can restore: snapshots and backups, with time and run."""
+    from . import backup
+
+    paths = config.Paths.resolve(a.data_dir)
+    items = backup.snapshots(paths)
+    if not items:
+        print(f"nothing to restore yet: no snapshots in {paths.snapshots} and no backups in "
+              f"{paths.data_dir / backup.BACKUPS_DIR}")
+        return 0
+    for it in items:
+        run = it.get("run") or {}
+        what = f"run {run.get('run_id')} ({run.get('month')}, {run.get('status')})" if run else "no run recorded"
+        print(f"{it['kind']:8s} {it['time'] or '?':19s} {it['bytes'] / 1e6:9,.1f} MB  {what}\n         {it['path']}")
+    return 0
+
+
+def cmd_settings(a: argparse.Namespace) -> int:
+    """The settings in force for the data dir and where each value came from."""
+    from . import settings
+
+    paths = config.Paths.resolve(a.data_dir)
+    try:
+        s = settings.load(paths.data_dir)
+    except settings.SettingsError as exc:
+        _err(str(exc))
+        return 1
+    for note in s.notes:
+        print(f"note: {note}")
+    print("\n".join(settings.describe(s)))
+    return 0
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -471,11 +606,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports-dir", help="reports dir (default: repo reports/)")
     r.set_defaults(fn=cmd_run)
 
-    db = sub.add_parser("db", help="warehouse migrations")
-    db.add_argument("action", choices=["migrate", "status"])
+    db = sub.add_parser("db", help="warehouse: migrations, validation against the declaration, docs, backup, restore")
+    db.add_argument("action", choices=["migrate", "status", "validate", "docs", "backup", "restore", "snapshots"],
+                    help="migrate|status: the migrations; validate: drift and checks; docs: docs/warehouse.md; "
+                         "backup: Parquet export; restore FROM: a backup folder or snapshot; snapshots: what to restore")
+    db.add_argument("source", nargs="?", help="restore: a backup folder or a snapshot (path or file name)")
     db.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
+    db.add_argument("--to", help="backup: the folder to write (default <data-dir>/backups/backup-<time>); "
+                                 "docs: the file (default docs/warehouse.md)")
+    db.add_argument("--check", action="store_true", help="docs: exit 1 when the file is out of date, write nothing")
+    db.add_argument("--no-checks", action="store_true", help="validate: compare the schema only")
     data_dir(db)
     db.set_defaults(fn=cmd_db)
+
+    st = sub.add_parser("settings", help="the settings in force (<data-dir>/settings.yml) and where each came from")
+    data_dir(st)
+    st.set_defaults(fn=cmd_settings)
 
     m = sub.add_parser("models", help="list the SQL model DAG, print it as Mermaid, or run a selection")
     m.add_argument("--select", help="run NAME, NAME+ (and what depends on it) or +NAME (and its upstream) "

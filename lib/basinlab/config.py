@@ -33,9 +33,6 @@ LOCK_FILE = ".basinlab.lock"
 RUN_LOG_FILE = "runs.jsonl"
 DEV_WAREHOUSE_FILE = "dev.duckdb"
 
-#: Source kinds accepted in ``<data-dir>/inbox/<kind>/``.
-SOURCE_KINDS = ("well_header", "well_production", "gl", "prices", "fx", "volve")
-
 #: Published snapshots kept beside the warehouse after each publish.
 DEFAULT_SNAPSHOTS_KEPT = 3
 

@@ -9,7 +9,9 @@ when running a notebook on its own in JupyterLab:
   which only the runner replaces;
 * reader notebooks (report, exploration) open the published warehouse
   read-only (the sandbox when nothing is published yet);
-* an empty ``month`` means the latest month with production in the warehouse.
+* an empty ``month`` means the latest month with production in the warehouse;
+* a standalone writer records the data dir's ``settings.yml`` in its warehouse (a run does it
+  once, on its build, before the notebooks).
 """
 from __future__ import annotations
 
@@ -96,6 +98,12 @@ def open_context(role: str, *, run_id: str = "", month: str = "", warehouse_path
         con = warehouse.connect(wh)
         try:
             warehouse.migrate(con)
+            if standalone:   # a run records the settings once on its build; standalone, the notebook does
+                from . import settings
+
+                s = settings.load(paths.data_dir)
+                settings.record(con, s)
+                notes += s.notes
         except BaseException:
             con.close()
             raise

@@ -44,8 +44,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import config
-from .sources import canonical
+from . import catalog, config
+from .sources import canonical, registry
 from .sources.base import SourceError, SourceRead
 from .sources.canonical import DATE, INTEGER, MONEY, MONTH, NUMBER, TEXT, KindSpec
 from .sources.csvfile import PrivateDir
@@ -56,7 +56,8 @@ from .sources.files import (AGGREGATES, FORMATS, MAPPING_FILE, Mapping, StagedFi
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ("_source_file", "_source_row", "_file_id", "_batch_id", "_ingested_at")
+#: the lineage columns every raw table ends with (declared in sql/catalog/raw.yml)
+META_COLUMNS = catalog.LINEAGE_COLUMNS
 IGNORED_FILES = {MAPPING_FILE, "README.md", "README.txt", ".gitkeep"}
 
 
@@ -373,7 +374,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
 
 
 def _new_file_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("select nextval('metadata.ingested_files_seq')").fetchone()[0])
+    return int(con.execute("select nextval('metadata.ingested_files_seq')").fetchall()[0][0])
 
 
 def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
@@ -606,29 +607,23 @@ def _add_note(res: FileResult, note: str) -> None:
     res.note = f"{res.note}; {note}" if res.note else note
 
 
-def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: str, res: FileResult,
+def _load_adapter(con, path: Path, rel: str, kind: registry.Kind, file_id: int, batch_id: str, res: FileResult,
                   month: str | None = None) -> None:
-    if kind == "volve":
-        from .sources.volve import read_volve
-
-        spec = canonical.KINDS["well_production"]
-        window = plausible_window(spec, month)
-        read: SourceRead = read_volve(path, window=(window.lo, window.hi) if window else None)
-    else:  # pragma: no cover - guarded by the caller
-        raise SourceError(rel, f"no adapter for kind {kind}")
+    """Load a file that a Python adapter reads whole (the kind's declared ``adapter`` function)."""
+    spec = kind.window_spec
+    window = plausible_window(spec, month) if spec else None
+    read: SourceRead = kind.reader()(path, window=(window.lo, window.hi) if window else None)
     for table, df in read.tables.items():
         if df is None or df.empty:
             continue
-        target_cols = [r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ? "
-            "order by ordinal_position", [table]).fetchall()]
-        if not target_cols:
-            raise SourceError(rel, f"adapter produced unknown raw table {table!r}")
-        data_cols = [c for c in target_cols if c not in META_COLUMNS]
-        missing = [c for c in data_cols if c not in df.columns]
+        if table not in kind.tables:
+            raise SourceError(rel, f"adapter produced the raw table {table!r}, which kind {kind.name} does not "
+                                   f"declare (tables: {', '.join(kind.tables)} in sql/catalog/kinds.yml)")
+        data_cols = catalog.columns(f"raw.{table}", lineage=False)
         frame = df.copy()
-        for c in missing:
-            frame[c] = None
+        for c in data_cols:
+            if c not in frame.columns:
+                frame[c] = None
         con.register("_bl_adapter_df", frame[data_cols + ["_source_row"]])
         try:
             con.execute(
@@ -636,14 +631,14 @@ def _load_adapter(con, path: Path, rel: str, kind: str, file_id: int, batch_id: 
                     select {', '.join(data_cols)}, ?, _source_row, {file_id}, ?, current_timestamp::timestamp
                     from _bl_adapter_df""",
                 [rel, batch_id],
-            )
+            ).fetchall()
         finally:
             con.unregister("_bl_adapter_df")
     for rej in read.rejects:
         con.execute(
             "insert into raw.rejected_rows values (?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp)",
-            [kind, rel, rej.line, rej.reason, json.dumps(rej.record, default=str), file_id, batch_id],
-        )
+            [kind.name, rel, rej.line, rej.reason, json.dumps(rej.record, default=str), file_id, batch_id],
+        ).fetchall()
     if read.rows_read != read.rows_loaded + len(read.rejects):
         raise SourceError(rel, f"adapter accounting mismatch: read {read.rows_read} != loaded "
                                f"{read.rows_loaded} + rejected {len(read.rejects)}")
@@ -662,9 +657,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
     rel = rel_name or f"{kind}/{path.name}"
     res = FileResult(kind=kind, file_name=rel, status="failed")
     try:
-        spec = mapping = scan = None
-        if kind not in canonical.ADAPTER_KINDS:
-            spec = canonical.KINDS[kind]
+        mapping = scan = None
+        spec = registry.get(kind).spec
+        if spec is not None:
             maps = mappings if mappings is not None else load_mappings(path.parent, spec)
             mapping = mapping_for(path, maps)
         if spec is not None and file_format(path, mapping) == "csv":
@@ -693,7 +688,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
             file_id = _new_file_id(con)
             res.file_id, res.version = file_id, int(prev[0]) + 1
             if spec is None:
-                _load_adapter(con, path, rel, kind, file_id, batch_id, res, month)
+                _load_adapter(con, path, rel, registry.get(kind), file_id, batch_id, res, month)
             else:
                 with PrivateDir() as private:
                     _load_sql_validated(con, path, rel, spec, mapping, file_id, batch_id, res,
@@ -729,18 +724,19 @@ def discover_files(inbox: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     warnings: list[str] = []
     if not inbox.exists():
         return found, [f"inbox {inbox} does not exist: nothing to ingest"]
+    kinds = [k.name for k in registry.inbox_kinds()]
     for entry in sorted(inbox.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_file():
             if entry.name not in IGNORED_FILES:
                 warnings.append(f"{entry.name}: files go in a kind folder (inbox/<kind>/), "
-                                f"one of {', '.join(config.SOURCE_KINDS)}; skipped")
+                                f"one of {', '.join(kinds)}; skipped")
             continue
-        if entry.name not in config.SOURCE_KINDS:
+        if entry.name not in kinds:
             warnings.append(f"{entry.name}/: unknown kind folder (expected one of "
-                            f"{', '.join(config.SOURCE_KINDS)}); skipped")
-    for kind in canonical.KIND_ORDER:
+                            f"{', '.join(kinds)}); skipped")
+    for kind in kinds:
         kdir = inbox / kind
         if not kdir.is_dir():
             continue
@@ -774,10 +770,11 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, inbox: str | Path, batch_id: st
     for i, (kind, path) in enumerate(files, 1):
         rel = str(path.relative_to(inbox))
         maps = None
-        if kind not in canonical.ADAPTER_KINDS:
+        spec = registry.get(kind).spec
+        if spec is not None:
             try:
                 if path.parent not in mapping_cache:
-                    mapping_cache[path.parent] = load_mappings(path.parent, canonical.KINDS[kind])
+                    mapping_cache[path.parent] = load_mappings(path.parent, spec)
                 maps = mapping_cache[path.parent]
             except SourceError as exc:
                 report.files.append(FileResult(kind=kind, file_name=rel, status="failed", error=str(exc)))

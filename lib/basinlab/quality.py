@@ -13,7 +13,7 @@ Declared in ``sql/<folder>/_<folder>.yml`` (see :mod:`basinlab.transform`)::
               - not_null
               - unique
               - relationships: {to: stg_well_header, field: well_id}
-              - accepted_values: {values: [a, b]}
+              - accepted_values: {values: [a, b]}          # or {vocabulary: <name>} (sql/catalog/vocabularies.yml)
               - range: {min: 0, max: 31}         # inclusive; either bound optional
               - expression: {expression: "well_id like 'W%'"}
 
@@ -21,6 +21,9 @@ Every test takes ``config: {severity: warn|error, where: "<sql filter>"}`` (defa
 severity ``error``). Null values pass ``accepted_values``, ``range``, ``relationships``
 and ``expression`` (as in dbt); use ``not_null`` for those. ``unique`` and
 ``unique_combination`` count one failing row per duplicated key value.
+
+Tables that no model builds (``raw``, ``metadata``, the decline step's ``marts.decline_*``) carry
+their tests in ``sql/catalog/*.yml`` in the same shape; they run with the rest.
 
 Custom checks are ``sql/checks/*.sql`` files whose query returns the violating rows; a
 header comment sets ``-- severity: warn|error``, ``-- description: ...`` and optionally
@@ -44,10 +47,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from basinlab import config
+from basinlab import catalog, config, sqlrender
 from basinlab.transform import Project, load_project
 
 SEVERITIES = ("error", "warn")
+#: where check results are recorded (columns declared in sql/catalog/metadata.yml)
+RESULTS_TABLE = "metadata.data_quality_checks"
 SAMPLE_ROWS = 5
 
 
@@ -171,8 +176,11 @@ def build_test(project: Project, model_name: str, relation: str, column: str | N
         suffix = "_" + "__".join(cols)
     elif ttype == "accepted_values":
         values = args.get("values")
+        if args.get("vocabulary"):
+            values = list(catalog.vocabulary(str(args["vocabulary"]), project.sql_dir).values)
+            desc = desc or f"values of vocabulary {args['vocabulary']}"
         if not isinstance(values, list) or not values:
-            raise ValueError(f"{where_ctx}: accepted_values needs values: [...]")
+            raise ValueError(f"{where_ctx}: accepted_values needs values: [...] or vocabulary: <name>")
         vl = ", ".join(_lit(v) for v in values)
         sql = f"select * from {relation} where {flt} and {col} is not null and {col} not in ({vl})"
     elif ttype == "relationships":
@@ -207,7 +215,8 @@ def build_test(project: Project, model_name: str, relation: str, column: str | N
 
 
 def yml_checks(project: Project) -> list[Check]:
-    """Every check declared in the project's yml files."""
+    """Every check declared in the project's yml files: the models', then the tables that no model
+    builds (``sql/catalog/*.yml``: raw, metadata, the decline step's tables)."""
     checks: list[Check] = []
     for name in project.order:
         m = project.models[name]
@@ -217,6 +226,15 @@ def yml_checks(project: Project) -> list[Check]:
             cname = colspec.get("name")
             for test in colspec.get("tests") or colspec.get("data_tests") or []:
                 checks.append(build_test(project, m.name, m.relation, cname, test))
+    if (project.sql_dir / catalog.CATALOG_DIR).is_dir():
+        for t in catalog.load(project.sql_dir).tables.values():
+            if t.owner == catalog.TRANSFORM:
+                continue
+            for test in t.tests:
+                checks.append(build_test(project, t.name, t.relation, None, test))
+            for col in t.columns:
+                for test in col.tests:
+                    checks.append(build_test(project, t.name, t.relation, col.name, test))
     # same check name twice (e.g. two expressions on one column): number them
     seen: dict[str, int] = {}
     for c in checks:
@@ -259,7 +277,7 @@ def sql_checks(checks_dir: Path, month: str | None = None) -> list[Check]:
         sev = meta.get("severity", "error").lower()
         if sev not in SEVERITIES:
             raise ValueError(f"{path}: severity must be error or warn, got {sev!r}")
-        body = MONTH_PLACEHOLDER.sub(month_sql(month), text.strip().rstrip(";"))
+        body = sqlrender.render(text.strip().rstrip(";"), path, checks_dir.parent, month=month_sql(month))
         desc = MONTH_PLACEHOLDER.sub(month or "the latest month", meta.get("description", ""))
         out.append(Check(path.stem, meta.get("model"), meta.get("column"), "sql", sev, body, desc))
     return out
@@ -342,12 +360,10 @@ def persist_results(con, results: list[CheckResult], run_id: str | None) -> bool
     if not results or not _writable(con):
         return False
     now = datetime.now()
-    con.executemany(
-        "insert into metadata.data_quality_checks (run_id, check_name, model, column_name, check_type, severity, "
-        "status, failing_rows, sample, seconds, checked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(run_id, r.check_name, r.model, r.column_name, r.check_type, r.severity, r.status, r.failing_rows,
-          r.sample, r.seconds, now) for r in results],
-    )
+    names = catalog.columns(RESULTS_TABLE)            # the declared columns, in declared order
+    values = {"run_id": run_id, "checked_at": now}
+    con.executemany(catalog.insert_sql(RESULTS_TABLE, names),
+                    [[values[n] if n in values else getattr(r, n) for n in names] for r in results])
     return True
 
 

@@ -51,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from . import __version__, config, warehouse
+from . import __version__, catalog, config, settings, warehouse
 from .faults import fault_point
 from .service.carry import carry_service_files
 
@@ -540,17 +540,36 @@ def _step_metrics(con, step: str, run_id: str) -> tuple[int | None, int | None]:
             _scalar(con, q_out, [run_id] if "?" in q_out else []))
 
 
+#: the metadata tables the runner writes; their columns come from the declaration (sql/catalog/metadata.yml)
+RUNS_TABLE, STEPS_TABLE = "metadata.pipeline_runs", "metadata.pipeline_run_steps"
+
+
+def _insert(con, relation: str, row: dict[str, Any]) -> None:
+    con.execute(catalog.insert_sql(relation, list(row)), list(row.values()))
+
+
+def _step_row(run_id: str, s: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": run_id, "step": s["step"], "notebook": s.get("notebook"), "status": s.get("status"),
+            "started_at": s.get("started_at"), "finished_at": s.get("finished_at"), "rows_in": s.get("rows_in"),
+            "rows_out": s.get("rows_out"), "error": s.get("error")}
+
+
+def _run_row(run_id: str, month: str | None, status: str | None, started_at: str | None, finished_at: str | None,
+             error: str | None, paths: config.Paths) -> dict[str, Any]:
+    return {"run_id": run_id, "month": month, "status": status, "started_at": started_at, "finished_at": finished_at,
+            "error": error, "data_dir": str(paths.data_dir), "reports_dir": str(paths.reports_dir),
+            "basinlab_version": __version__}
+
+
 def _record_step(con, run_id: str, s: StepResult) -> None:
-    con.execute("delete from metadata.pipeline_run_steps where run_id = ? and step = ?", [run_id, s.step])
-    con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, s.step, s.notebook, s.status, s.started_at, s.finished_at, s.rows_in, s.rows_out, s.error])
+    con.execute(f"delete from {STEPS_TABLE} where run_id = ? and step = ?", [run_id, s.step])
+    _insert(con, STEPS_TABLE, _step_row(run_id, asdict(s)))
 
 
 def _record_run(con, r: RunResult, started_at: str, paths: config.Paths, finished: bool) -> None:
-    con.execute("delete from metadata.pipeline_runs where run_id = ?", [r.run_id])
-    con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [r.run_id, r.month, r.status, started_at, _now() if finished else None, r.error,
-                 str(paths.data_dir), str(paths.reports_dir), __version__])
+    con.execute(f"delete from {RUNS_TABLE} where run_id = ?", [r.run_id])
+    _insert(con, RUNS_TABLE, _run_row(r.run_id, r.month, r.status, started_at, _now() if finished else None,
+                                      r.error, paths))
 
 
 def _import_run_log(con, paths: config.Paths) -> None:
@@ -563,9 +582,8 @@ def _import_run_log(con, paths: config.Paths) -> None:
     for e in entries:
         rid = e["run_id"]
         if rid not in known:
-            con.execute("insert into metadata.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [rid, e.get("month"), e.get("status"), e.get("started_at"), e.get("finished_at"),
-                         e.get("error"), str(paths.data_dir), str(paths.reports_dir), __version__])
+            _insert(con, RUNS_TABLE, _run_row(rid, e.get("month"), e.get("status"), e.get("started_at"),
+                                              e.get("finished_at"), e.get("error"), paths))
             known[rid] = e.get("status")
         elif known[rid] != e.get("status"):
             con.execute("update metadata.pipeline_runs set status = ?, finished_at = ?, error = ? where run_id = ?",
@@ -574,9 +592,7 @@ def _import_run_log(con, paths: config.Paths) -> None:
         for s in e.get("steps") or []:
             if (rid, s["step"]) not in known_steps:
                 known_steps.add((rid, s["step"]))
-                con.execute("insert into metadata.pipeline_run_steps values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [rid, s["step"], s["notebook"], s["status"], s["started_at"], s.get("finished_at"),
-                             s.get("rows_in"), s.get("rows_out"), s.get("error")])
+                _insert(con, STEPS_TABLE, _step_row(rid, s))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -705,12 +721,14 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                     result.timings["demo"] = time.perf_counter() - t0
                     say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
                         f"({result.timings['demo']:.1f}s)")
+                run_settings = _load_settings(paths, say)
                 t0 = time.perf_counter()
                 check_disk_space(paths, say)
                 warehouse.copy_for_build(paths.warehouse, build)
 
                 def _start(con):
                     warehouse.migrate(con)
+                    settings.record(con, run_settings)        # the values in force, for the models and the record
                     _import_run_log(con, paths)
                     carry_service_files(con, paths, run_id)  # access log -> connection_audit; EIA as received
                     _record_run(con, result, started_at, paths, finished=False)
@@ -725,6 +743,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                 t0 = time.perf_counter()
                 n_checks = _gate(build, run_id, month)
                 say(f"  [gate] {n_checks} check results of this run, no error-level failure")
+                validate_build(build, say)                     # drift from the declaration blocks publish
                 # seal the run record, log "publishing", then publish atomically
                 result.status = "published"
                 _with_con(build, lambda con: _record_run(con, result, started_at, paths, finished=True))
@@ -739,7 +758,8 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                                             "output_dir": str(staging_dir)}
                     result.steps.append(_run_step(step, None, nb_dir, params, run_id, say))
                 if any(not s.writer for s in steps):
-                    _finish_report(result, paths, staging_dir, month, run_id, base_params, say)
+                    _finish_report(result, paths, staging_dir, month, run_id,
+                                   base_params | {"settings": run_settings.manifest()}, say)
                 result.status = "succeeded"
                 ok = True
             except RunError:
@@ -805,6 +825,85 @@ def _gate(build: Path, run_id: str, month: str) -> int:
         return _with_con(build, lambda con: quality.gate_run(con, run_id, month=month), read_only=True)
     except quality.QualityGateError as exc:
         raise RunError(f"the quality gate refused to publish run {run_id}: {exc}") from None
+
+
+def _load_settings(paths: config.Paths, say: Progress) -> settings.Settings:
+    """The data dir's settings.yml (written with the defaults on the first run), validated."""
+    try:
+        s = settings.load(paths.data_dir)
+    except settings.SettingsError as exc:
+        raise RunError(f"the settings cannot be used: {exc}") from None
+    for note in s.notes:
+        say(f"  {note}")
+    changed = [k for k, src in s.sources.items() if src != settings.DEFAULT]
+    say(f"  settings: {s.path}" + (f" ({len(changed)} changed from the defaults: {', '.join(changed)})"
+                                   if changed else " (all defaults)"))
+    return s
+
+
+def validate_build(build: Path, say: Progress = lambda _m: None) -> None:
+    """Refuse to publish a build that differs from the declaration (sql/**/*.yml): a missing table or
+    column, an undeclared column, a changed type. Tables nobody declared are reported, not refused."""
+    from . import drift
+
+    report = _with_con(build, lambda con: drift.compare(con, where=f"build {build.name}"), read_only=True)
+    for f in report.notes:
+        say(f"  note: {f.relation}: {f.detail}")
+    if not report.ok:
+        raise RunError("the build does not match the declared schema, so nothing is published (declare the "
+                       "change in sql/**/*.yml, or fix the code that wrote it):\n" + report.text())
+    say(f"  [validate] {report.tables_checked} tables, {report.columns_checked} columns as declared")
+
+
+def restore_warehouse(source: str, make_build: Callable[[Path, Progress], Any], *,
+                      data_dir: str | Path | None = None, progress: Progress | None = print) -> RunResult:
+    """Publish a warehouse rebuilt from a backup or snapshot through the runner's path: under the run
+    lock, after recovery and the disk check, ``make_build(build_path, say)`` writes a new build file;
+    it is validated against the declaration and published atomically (the current warehouse kept as a
+    snapshot). Logged in runs.jsonl as a run of month ``restore``. Raises RunError."""
+    paths = config.Paths.resolve(data_dir)
+    say = _quiet_on_broken_output(progress)
+    run_id = f"restore_{datetime.now():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    result = RunResult(run_id=run_id, month="restore", status="running", warehouse=paths.warehouse, pid=os.getpid())
+    started_at = _now()
+    _probe_writable(paths.data_dir, "data dir")
+    t_run = time.perf_counter()
+    with run_lock(paths, run_id, "restore") as stale, _stop_cleanly_on_sigterm():
+        build = paths.builds / f"{run_id}.duckdb"
+        try:
+            try:
+                recover(paths, say, stale_lock=stale)
+                _append_record(paths, result.to_json() | {"started_at": started_at, "source": source})
+                check_disk_space(paths, say)
+                build.parent.mkdir(parents=True, exist_ok=True)
+                make_build(build, say)
+                validate_build(build, say)
+                result.status = "published"
+                with _signals_held():
+                    _append_record(paths, result.to_json() | {"status": "publishing", "started_at": started_at})
+                    snap = warehouse.publish(build, paths.warehouse, paths.snapshots, label=run_id)
+                    result.published = True
+                say(f"  published {paths.warehouse} from {source}"
+                    + (f" (previous kept as {snap.name})" if snap else ""))
+                result.status = "succeeded"
+            except RunError:
+                raise
+            except KeyboardInterrupt:
+                raise RunInterrupted("the restore was interrupted (Ctrl-C)") from None
+            except OSError as exc:
+                raise RunError(os_problem(exc)) from exc
+            except Exception as exc:      # BackupError, WarehouseError, DuckDB: one message
+                raise RunError(_first_line(exc)) from exc
+        except RunError as exc:
+            result.status, result.error = "failed", str(exc)
+            if build.exists():
+                _keep_build(paths, build, say)
+            raise
+        finally:
+            result.seconds = time.perf_counter() - t_run
+            with contextlib.suppress(OSError):
+                _append_run_log(paths, result, started_at)
+    return result
 
 
 def _run_step(step: Step, build: Path | None, nb_dir: Path, params: dict, run_id: str, say: Progress) -> StepResult:

@@ -28,11 +28,19 @@ tell cheaply, the upstream column of each directly-selected output column) are r
 in ``metadata.data_lineage``. A failing model is recorded and raises :class:`ModelError`
 naming the model, its file and DuckDB's message.
 
-Configuration constants (reporting currency, gas heating value, oil differentials,
-tolerances) live in the tables ``metadata.transform_settings`` and
-``metadata.oil_differentials`` (migration V002) and reach the models through the view
-``staging.stg_settings``. ``run_models(settings={...})`` upserts overrides first, so
-the values a run used stay visible in the warehouse.
+Rendering: every model is a Jinja template (dbt's syntax), rendered once when the project
+loads, before sqlglot reads it — macros in ``sql/macros/``, constants, vocabularies and the
+settings' columns (:mod:`basinlab.sqlrender`). ``Model.raw_sql`` is the file, ``Model.sql`` what runs.
+
+Settings (reporting currency, gas heating value, oil differentials, tolerances) are declared in
+``sql/catalog/settings.yml``, edited in ``<data-dir>/settings.yml`` and recorded by every run in
+``metadata.transform_settings`` / ``metadata.oil_differentials`` (:mod:`basinlab.settings`); the
+models read them through the view ``staging.stg_settings``. ``run_models(settings={...})`` records
+overrides first (source ``override``), so the values a run used stay visible in the warehouse.
+
+Tables a Python step writes and models read (``marts.decline_params`` …) are declared in
+``sql/catalog/`` with their owner; ``run_models`` creates any that does not exist yet, empty, with
+the declared columns, so the models downstream always build.
 """
 from __future__ import annotations
 
@@ -46,35 +54,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
 import sqlglot
+import yaml
 from sqlglot import exp
 
-from basinlab import config
+from basinlab import catalog, config, sqlrender
+from basinlab import settings as settings_mod
 
 DIALECT = "duckdb"
 
 #: folder under sql/ -> (schema, default materialization)
-LAYERS: dict[str, tuple[str, str]] = {
-    "staging": ("staging", "view"),
-    "intermediate": ("marts", "table"),
-    "marts": ("marts", "table"),
-}
+LAYERS: dict[str, tuple[str, str]] = catalog.LAYERS
 
 #: schemas whose tables are sources when they exist in the catalog
 SOURCE_SCHEMAS = ("raw", "metadata")
 
-#: settings keys accepted by run_models(settings=...) (see V002 for their meaning)
-SETTINGS_KEYS = (
-    "reporting_currency",
-    "gas_heating_value_mmbtu_per_mcf",
-    "gas_price_fraction_of_henry_hub",
-    "ngl_yield_bbl_per_mmcf",
-    "ngl_price_fraction_of_wti",
-    "default_oil_differential_usd_per_bbl",
-    "revenue_variance_tolerance_pct",
-    "shut_in_months",
-)
+
+def settings_keys() -> tuple[str, ...]:
+    """The settings ``run_models(settings=...)`` accepts: those declared in sql/catalog/settings.yml."""
+    return tuple(settings_mod.declared())
 
 
 # --------------------------------------------------------------------------- errors
@@ -114,8 +112,9 @@ class Model:
     path: Path
     schema: str
     materialization: str
-    sql: str
+    sql: str                     # rendered: what DuckDB runs
     depends_on: list[str] = field(default_factory=list)   # qualified names: models and sources
+    raw_sql: str = ""            # the file as written (a Jinja template)
     description: str = ""
     columns: list[dict[str, Any]] = field(default_factory=list)
     tests: list[Any] = field(default_factory=list)
@@ -131,6 +130,7 @@ class Source:
     schema: str
     description: str = ""
     declared: bool = True  # declared in yml (external) vs discovered raw./metadata.
+    owner: str = ""        # the Python writer that creates it (sql/catalog/*.yml meta.owner)
 
     @property
     def relation(self) -> str:
@@ -293,7 +293,7 @@ def _read_yml(folder: Path) -> dict[str, Any]:
     docs: dict[str, Any] = {"models": [], "sources": []}
     for yml in sorted(list(folder.glob("*.yml")) + list(folder.glob("*.yaml"))):
         try:
-            data = yaml.safe_load(yml.read_text()) or {}
+            data = yaml.load(yml.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as e:
             raise ProjectError(f"{yml}: invalid yml: {e}") from None
         if not isinstance(data, dict):
@@ -354,6 +354,14 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
     sql_dir = Path(sql_dir)
     models: dict[str, Model] = {}
     sources: dict[str, Source] = {}
+    if (sql_dir / catalog.CATALOG_DIR).is_dir():   # tables Python steps write, declared with their owner
+        try:
+            declared = catalog.load(sql_dir)
+        except catalog.CatalogError as exc:
+            raise ProjectError(str(exc)) from None
+        for t in declared.tables.values():
+            if t.schema not in SOURCE_SCHEMAS and t.owner not in (catalog.TRANSFORM, catalog.MIGRATIONS):
+                sources[t.relation] = Source(t.name, t.schema, t.description, True, t.owner)
     yml_models: dict[str, dict[str, Any]] = {}
     for folder, (schema, default_mat) in LAYERS.items():
         d = sql_dir / folder
@@ -368,7 +376,12 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
             name = path.stem
             if name in models:
                 raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
-            models[name] = Model(name, path, schema, default_mat, path.read_text())
+            text = path.read_text(encoding="utf-8")
+            try:
+                rendered = sqlrender.render(text, path, sql_dir, this=f"{schema}.{name}")
+            except sqlrender.RenderError as exc:
+                raise ProjectError(str(exc)) from None
+            models[name] = Model(name, path, schema, default_mat, rendered, raw_sql=text)
     for name, entry in yml_models.items():
         if name not in models:
             raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
@@ -406,6 +419,12 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
 # --------------------------------------------------------------------------- running
 
 
+def _exists(con, relation: str) -> bool:
+    schema, name = relation.split(".", 1)
+    return bool(con.execute("select count(*) from information_schema.tables where table_catalog = current_database() "
+                            "and table_schema = ? and table_name = ?", [schema, name]).fetchall()[0][0])
+
+
 def _catalog(con) -> dict[str, str]:
     """relation -> 'table' | 'view' for every relation in the current database."""
     rows = con.execute(
@@ -430,23 +449,34 @@ def _columns(con, relation: str) -> dict[str, str]:
 
 
 def apply_settings(con, settings: dict[str, Any] | None) -> None:
-    """Upsert ``settings`` into metadata.transform_settings (keys from :data:`SETTINGS_KEYS`)."""
+    """Record ``settings`` (overrides of the declared settings, validated like settings.yml) in
+    metadata.transform_settings with source ``override``; a setting without a row takes its default.
+
+    Raises :class:`basinlab.settings.SettingsError` (a ``ValueError``) naming an unknown key or a bad value.
+    """
+    settings_mod.ensure_recorded(con)
     if not settings:
         return
-    for key, value in settings.items():
-        if key not in SETTINGS_KEYS:
-            raise ValueError(f"unknown transform setting {key!r}; known: {', '.join(SETTINGS_KEYS)}")
-        if key == "reporting_currency":
-            value = str(value).strip().upper()
-            if not re.fullmatch(r"[A-Z]{3}", value):
-                raise ValueError(f"reporting_currency must be an ISO 4217 code like CAD, got {value!r}")
-        else:
-            value = str(float(value))
-        con.execute(
-            "insert into metadata.transform_settings (setting, value) values (?, ?) "
-            "on conflict (setting) do update set value = excluded.value",
-            [key, value],
-        )
+    current = settings_mod.defaults()
+    recorded = dict(con.execute("select setting, value from metadata.transform_settings").fetchall())
+    specs = settings_mod.declared()
+    for name, text in recorded.items():      # keep what the run recorded (settings.yml), override the rest
+        if name in specs and specs[name].scalar:
+            try:
+                current.values[name] = specs[name].parse(
+                    text if specs[name].type == "currency" else settings_mod._coerce_text(text), "recorded")
+            except settings_mod.SettingsError:
+                pass
+    diffs = dict(con.execute("select basin, differential_usd_per_bbl from metadata.oil_differentials").fetchall())
+    for name, spec in specs.items():
+        if not spec.scalar and diffs:
+            current.values[name] = diffs
+    updated = current.with_overrides(settings, where="run_models(settings=...)")
+    sources = dict(con.execute("select setting, source from metadata.transform_settings").fetchall())
+    for name in specs:
+        if name not in settings:
+            updated.sources[name] = sources.get(name) or settings_mod.DEFAULT
+    settings_mod.record(con, updated)
 
 
 def _record_run(con, run_id: str, r: ModelResult) -> None:
@@ -578,9 +608,15 @@ def run_models(
     project = project or load_project()
     run_id = run_id or f"adhoc-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     say = progress or (lambda _msg: None)
-    apply_settings(con, settings)
+    if _exists(con, "metadata.transform_settings"):
+        apply_settings(con, settings)
+    elif settings:
+        raise ValueError("settings= needs metadata.transform_settings: apply the migrations first")
     selected = project.select(select)
-    catalog = _catalog(con)
+    for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
+        for rel in catalog.ensure_tables(con, owner, project.sql_dir):
+            say(f"made  {rel} (empty, as declared; {owner} fills it)")
+    catalog_ = _catalog(con)
 
     # validate sources before touching anything
     for name in selected:
@@ -588,7 +624,7 @@ def run_models(
         for dep in m.depends_on:
             if project.model_for(dep) or dep in project.sources:
                 continue
-            if dep not in catalog:
+            if dep not in catalog_:
                 raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
 
     for schema in sorted({project.models[n].schema for n in selected}):
@@ -603,11 +639,11 @@ def run_models(
             if dep in skipped:
                 reason = f"upstream {dep} skipped ({skipped[dep]})"
                 break
-            if dep in project.sources and dep not in catalog:
+            if dep in project.sources and dep not in catalog_:
                 reason = f"external source {dep} does not exist yet"
                 break
             up = project.model_for(dep)
-            if up is not None and up.name not in selected and dep not in catalog:
+            if up is not None and up.name not in selected and dep not in catalog_:
                 reason = f"upstream model {dep} is not built (select it too)"
                 break
         if reason:
@@ -623,7 +659,7 @@ def run_models(
         other = "table" if kind == "view" else "view"
         try:
             # switching materialization: drop the other kind first
-            if catalog.get(m.relation) == other:
+            if catalog_.get(m.relation) == other:
                 con.execute(f"drop {other} if exists {m.relation} cascade")
             body = m.sql.strip().rstrip(";")
             con.execute(f"create or replace {kind} {m.relation} as\n{body}\n")
@@ -638,7 +674,7 @@ def run_models(
             say(f"FAIL  {m.relation}: {e}")
             raise ModelError(m.name, m.path, str(e).strip()) from e
         secs = time.perf_counter() - t0
-        catalog[m.relation] = kind
+        catalog_[m.relation] = kind
         r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
         _record_run(con, run_id, r)
         _record_lineage(con, run_id, m, column_lineage)
@@ -663,6 +699,6 @@ def results_frame(results: list[ModelResult]):
 
 __all__ = [
     "CycleError", "MissingReferenceError", "Model", "ModelError", "ModelResult", "Project",
-    "ProjectError", "Source", "SETTINGS_KEYS", "apply_settings", "load_project", "results_frame",
+    "ProjectError", "Source", "apply_settings", "load_project", "results_frame", "settings_keys",
     "run_models", "table_references",
 ]

@@ -30,9 +30,9 @@ final as (
         max(case when phase = 'gas' then remaining end)   as gas_remaining_mcf,
         max(case when phase = 'gas' then eur end)         as gas_eur_mcf,
         coalesce(max(case when phase = 'oil' then remaining end), 0)
-            + coalesce(max(case when phase = 'gas' then remaining end), 0) / 6.0 as remaining_boe,
+            + coalesce(max(case when phase = 'gas' then remaining end), 0) / {{ const.gas_mcf_per_boe }} as remaining_boe,
         coalesce(max(case when phase = 'oil' then coalesce(eur, cum_to_date) end), 0)
-            + coalesce(max(case when phase = 'gas' then coalesce(eur, cum_to_date) end), 0) / 6.0 as eur_boe
+            + coalesce(max(case when phase = 'gas' then coalesce(eur, cum_to_date) end), 0) / {{ const.gas_mcf_per_boe }} as eur_boe
     from params
     group by well_id
 )

@@ -1,6 +1,6 @@
 -- GL journal lines classified for reporting (grain: journal_id, line_number).
--- account_class from the demo chart of accounts (docs/ARCHITECTURE.md):
---   4000/4010/4020 revenue, 5000 loe, 5100 workover, 5200 severance_tax,
+-- account_class from the chart of accounts (vocabulary account_class in sql/catalog/vocabularies.yml,
+-- macro account_class): 4000/4010/4020 revenue, 5000 loe, 5100 workover, 5200 severance_tax,
 --   5300 gathering_transport, 6000 g_and_a, 1500 capex, 5900/1590 jib_recovery,
 --   everything else balance_sheet (cash, receivables, payables, ...).
 -- net_amount   = debit - credit (line currency)
@@ -21,17 +21,7 @@ fx as (
 classified as (
     select
         l.*,
-        case
-            when l.account_code in ('4000', '4010', '4020') then 'revenue'
-            when l.account_code = '5000' then 'loe'
-            when l.account_code = '5100' then 'workover'
-            when l.account_code = '5200' then 'severance_tax'
-            when l.account_code = '5300' then 'gathering_transport'
-            when l.account_code = '6000' then 'g_and_a'
-            when l.account_code = '1500' then 'capex'
-            when l.account_code in ('5900', '1590') then 'jib_recovery'
-            else 'balance_sheet'
-        end as account_class,
+        {{ account_class('l.account_code') }} as account_class,
         case
             when l.account_code like '1%' and l.account_code <> '1590' then 'asset'
             when l.account_code = '1590' then 'contra_asset'

@@ -12,7 +12,7 @@
 --   net_*_revenue_usd   = gross x net_revenue_interest: the company's share, comparable with
 --                         revenue booked net in GL 4000 / 4010 / 4020
 --   *_reporting         = USD x units_per_usd of the reporting currency for the month
---                         (setting reporting_currency, default CAD; USD = 1)
+--                         (setting reporting_currency, default USD; USD = 1)
 -- Prices / FX missing for a month carry the latest earlier value (int_price_fx_monthly).
 with production as (
     select * from marts.int_production_cumulative
@@ -42,7 +42,7 @@ priced as (
         p.production_month,
         p.oil_bbl,
         p.gas_mcf,
-        p.gas_mcf * s.ngl_yield_bbl_per_mmcf / 1000.0              as ngl_bbl,
+        p.gas_mcf * s.ngl_yield_bbl_per_mmcf / {{ const.mcf_per_mmcf }}              as ngl_bbl,
         p.boe,
         w.working_interest,
         w.net_revenue_interest,

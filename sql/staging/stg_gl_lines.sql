@@ -1,19 +1,8 @@
 -- GL journal lines: one row per (journal_id, line_number) from the latest loaded file version.
 -- Amounts in the line's currency (default USD); null debit/credit = 0.
 -- Fiscal year = calendar year; fiscal period = calendar month (1..12).
-with source as (
-    select *
-    from raw.gl_records
-    where _file_id in (select file_id from staging.stg_current_files)
-),
-
-deduplicated as (
-    select *
-    from source
-    qualify row_number() over (
-        partition by trim(journal_id), line_number
-        order by _ingested_at desc, _file_id desc, _source_row desc
-    ) = 1
+with deduplicated as (   -- current file versions only, the latest row per key (macro current_rows)
+    {{ current_rows('raw.gl_records', key=["trim(journal_id)", "line_number"]) }}
 ),
 
 final as (
@@ -33,11 +22,7 @@ final as (
         cast(coalesce(debit_amount, 0) as decimal(18, 2))          as debit_amount,
         cast(coalesce(credit_amount, 0) as decimal(18, 2))         as credit_amount,
         coalesce(nullif(upper(trim(currency)), ''), 'USD')         as currency,
-        _source_file,
-        _source_row,
-        _batch_id,
-        _file_id,
-        _ingested_at
+        {{ lineage_columns() }}
     from deduplicated
 )
 

@@ -1,17 +1,6 @@
 -- Monthly injection per injector: one row per (well_id, injection_month), latest loaded file wins.
-with source as (
-    select *
-    from raw.well_injection
-    where _file_id in (select file_id from staging.stg_current_files)
-),
-
-deduplicated as (
-    select *
-    from source
-    qualify row_number() over (
-        partition by trim(well_id), date_trunc('month', injection_month)
-        order by _ingested_at desc, _file_id desc, _source_row desc
-    ) = 1
+with deduplicated as (   -- current file versions only, the latest row per key (macro current_rows)
+    {{ current_rows('raw.well_injection', key=["trim(well_id)", "date_trunc('month', injection_month)"]) }}
 ),
 
 final as (
@@ -24,11 +13,7 @@ final as (
         cast(coalesce(gas_injected_mcf, 0) as double)              as gas_injected_mcf,
         coalesce(water_injected_bbl, 0) / day(last_day(injection_month)) as water_injected_bbl_per_day_cal,
         coalesce(gas_injected_mcf, 0) / day(last_day(injection_month))   as gas_injected_mcf_per_day_cal,
-        _source_file,
-        _source_row,
-        _batch_id,
-        _file_id,
-        _ingested_at
+        {{ lineage_columns() }}
     from deduplicated
 )
 

@@ -1,18 +1,7 @@
 -- Monthly benchmark prices: one row per (price_month, benchmark), latest loaded file wins.
 -- WTI and BRENT in USD/bbl, HENRY_HUB in USD/MMBtu.
-with source as (
-    select *
-    from raw.price_deck
-    where _file_id in (select file_id from staging.stg_current_files)
-),
-
-deduplicated as (
-    select *
-    from source
-    qualify row_number() over (
-        partition by date_trunc('month', price_month), upper(trim(benchmark))
-        order by _ingested_at desc, _file_id desc, _source_row desc
-    ) = 1
+with deduplicated as (   -- current file versions only, the latest row per key (macro current_rows)
+    {{ current_rows('raw.price_deck', key=["date_trunc('month', price_month)", "upper(trim(benchmark))"]) }}
 ),
 
 final as (
@@ -24,11 +13,7 @@ final as (
             when 'HENRY_HUB' then 'USD/MMBtu'
             else 'USD/bbl'
         end                                                        as price_unit,
-        _source_file,
-        _source_row,
-        _batch_id,
-        _file_id,
-        _ingested_at
+        {{ lineage_columns() }}
     from deduplicated
 )
 

@@ -1,17 +1,6 @@
 -- Well master data: one row per well_id from the latest loaded file version.
-with source as (
-    select *
-    from raw.well_header
-    where _file_id in (select file_id from staging.stg_current_files)
-),
-
-deduplicated as (
-    select *
-    from source
-    qualify row_number() over (
-        partition by trim(well_id)
-        order by _ingested_at desc, _file_id desc, _source_row desc
-    ) = 1
+with deduplicated as (   -- current file versions only, the latest row per key (macro current_rows)
+    {{ current_rows('raw.well_header', key=["trim(well_id)"]) }}
 ),
 
 final as (
@@ -28,11 +17,7 @@ final as (
         cast(working_interest as double)                       as working_interest,
         cast(net_revenue_interest as double)                   as net_revenue_interest,
         coalesce(nullif(lower(trim(well_type)), ''), 'producer') as well_type,
-        _source_file,
-        _source_row,
-        _batch_id,
-        _file_id,
-        _ingested_at
+        {{ lineage_columns() }}
     from deduplicated
 )
 

@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .. import catalog
 from . import ml
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
@@ -59,55 +60,10 @@ ML_TABLE = "marts.ml_trendlines"
 
 
 #: column types of the tables the step writes: a stable schema for readers, empty or not
-_DATE, _TEXT, _NUM, _INT, _BOOL = "date", "varchar", "double", "bigint", "boolean"
-TABLE_SCHEMAS: dict[str, dict[str, str]] = {
-    PARAMS_TABLE: {
-        "well_id": _TEXT, "phase": _TEXT, "model": _TEXT, "method": _TEXT, "qi": _NUM, "di": _NUM, "b": _NUM,
-        "dterm": _NUM, "t0_month": _DATE, "fit_start": _DATE, "fit_end": _DATE, "n_points": _INT, "rmse": _NUM,
-        "r2": _NUM, "rmse_log": _NUM, "status": _TEXT, "reason": _TEXT, "cum_to_date": _NUM, "remaining": _NUM,
-        "eur": _NUM, "first_month": _DATE, "last_month": _DATE, "units": _TEXT,
-        "half_life_months": _NUM, "segment_start": _DATE, "segment_rule": _TEXT, "catchup_months": _INT,
-        "sigma_log": _NUM, "as_of_month": _DATE, "forecast_start": _DATE, "anchor_rule": _TEXT,
-        "anchor_rate": _NUM, "anchor_factor": _NUM, "uptime": _NUM, "q_limit": _NUM, "limit_source": _TEXT,
-        "primary_phase": _TEXT, "ratio_basis": _TEXT, "ratio_value": _NUM, "sigma_used": _NUM,
-        "uncertainty_scale": _NUM, "remaining_p10": _NUM, "remaining_p50": _NUM, "remaining_p90": _NUM,
-        "eur_p10": _NUM, "eur_p90": _NUM,
-    },
-    FORECAST_TABLE: {
-        "well_id": _TEXT, "phase": _TEXT, "month": _DATE, "rate_per_day": _NUM, "volume": _NUM,
-        "cumulative": _NUM, "units": _TEXT, "method": _TEXT, "months_ahead": _INT, "volume_p10": _NUM,
-        "volume_p90": _NUM,
-    },
-    TYPE_CURVES_TABLE: {
-        "group": _TEXT, "phase": _TEXT, "month_index": _INT, "p10": _NUM, "p50": _NUM, "p90": _NUM,
-        "mean": _NUM, "n_wells": _INT, "normalised": _BOOL, "units": _TEXT,
-    },
-    BANDS_TABLE: {
-        "group": _TEXT, "phase": _TEXT, "month": _DATE, "p10": _NUM, "p50": _NUM, "p90": _NUM, "mean": _NUM,
-        "wells": _INT, "units": _TEXT,
-    },
-    BACKTEST_TABLE: {
-        "cut_month": _DATE, "horizon_months": _INT, "phase": _TEXT, "well_id": _TEXT, "group": _TEXT,
-        "status": _TEXT, "method": _TEXT, "reason": _TEXT, "forecast_volume": _NUM, "actual_volume": _NUM,
-        "ape": _NUM, "forecast_p10": _NUM, "forecast_p90": _NUM, "inside_p10_p90": _BOOL, "units": _TEXT,
-    },
-    BACKTEST_SUMMARY_TABLE: {
-        "cut_month": _DATE, "horizon_months": _INT, "phase": _TEXT, "method_set": _TEXT, "wells_producing": _INT,
-        "wells_forecast": _INT, "forecast_share": _NUM, "wells_with_actual": _INT, "median_ape": _NUM,
-        "p90_ape": _NUM, "aggregate_error": _NUM, "coverage": _NUM, "uncertainty_scale": _NUM,
-        "calibrated_scale": _NUM, "short_history_wells": _INT, "short_history_method": _TEXT,
-        "short_history_median_ape_analog": _NUM, "short_history_median_ape_ml": _NUM, "forecast_total": _NUM,
-        "actual_total": _NUM,
-    },
-    ML_TABLE: {
-        "well_id": _TEXT, "phase": _TEXT, "month": _DATE, "months_ahead": _INT, "rate_per_day": _NUM,
-        "model_version": _TEXT, "training_cut": _DATE, "trained_wells": _INT, "training_rows": _INT,
-    },
-    LOOKBACK_TABLE: {
-        "group": _TEXT, "month": _DATE, "actual_volume": _NUM, "forecast_p50": _NUM, "forecast_p10": _NUM,
-        "forecast_p90": _NUM, "phase": _TEXT, "cut_month": _DATE,
-    },
-}
+#: (declared once, in sql/catalog/decline.yml)
+TABLE_SCHEMAS: dict[str, dict[str, str]] = catalog.table_schemas(
+    PARAMS_TABLE, FORECAST_TABLE, TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, ML_TABLE,
+    LOOKBACK_TABLE)
 
 
 @dataclass

@@ -32,13 +32,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .. import catalog
 from .files import ServicePaths
 
 ROTATE_BYTES = 64 * 1024 * 1024
 SECRET_PARAM_RE = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
 
-COLUMNS = ("request_id", "requested_at", "key_id", "key_name", "permission", "auth", "client", "method",
-           "route", "path", "parameters", "status", "rows_returned", "duration_ms", "warehouse_version")
+#: where the access log is carried (columns declared in sql/catalog/metadata.yml)
+AUDIT_TABLE = "metadata.connection_audit"
+#: the access record's fields: the declared columns of the audit table without the carry's lineage (_source_file …)
+COLUMNS = tuple(catalog.columns(AUDIT_TABLE, lineage=False))
 
 
 def mask_parameters(params: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +164,7 @@ def carry_audit_log(con, paths, batch_id: str) -> int:
     try:
         before = con.execute("select count(*) from metadata.connection_audit").fetchall()[0][0]
         con.execute(
-            """insert into metadata.connection_audit
+            f"""insert into {AUDIT_TABLE} ({', '.join(catalog.columns(AUDIT_TABLE))})
                select distinct on (l.request_id)
                       l.request_id, coalesce(l.requested_at, current_timestamp::timestamp),
                       l.key_id, l.key_name, l.permission, coalesce(l.auth, 'unknown'), l.client,

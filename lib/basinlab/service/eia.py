@@ -52,7 +52,11 @@ if TYPE_CHECKING:  # imported where a pull runs (see below)
 
     from .http import Backoff
 
+from .. import catalog
 from .files import ServicePaths, write_atomic
+
+#: where the series as received land (columns declared in sql/catalog/raw.yml)
+EIA_TABLE = "raw.eia_petroleum"
 
 # httpx and .http are imported where a pull needs them: the runner imports this module for
 # carry_eia_received only.
@@ -366,9 +370,13 @@ def carry_eia_received(con, paths, batch_id: str) -> int:
             prev = con.execute("select coalesce(max(version), 0) from metadata.ingested_files where file_name = ?",
                                [rel]).fetchall()[0][0]
             if good:
+                names = catalog.columns(EIA_TABLE)         # declared: series_id, period, value, units + lineage
+                row = {"_file_id": file_id, "_batch_id": batch_id}
                 con.executemany(
-                    "insert into raw.eia_petroleum values (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp)",
-                    [(*g[:5], g[5], file_id, batch_id) for g in good])
+                    f"insert into {EIA_TABLE} ({', '.join(names)}) values "
+                    f"({', '.join('current_timestamp::timestamp' if n == '_ingested_at' else '?' for n in names)})",
+                    [[dict(zip(("series_id", "period", "value", "units", "_source_file", "_source_row"), g), **row)[n]
+                      for n in names if n != "_ingested_at"] for g in good])
             if bad:
                 con.executemany(
                     "insert into raw.rejected_rows values ('eia', ?, ?, ?, ?, ?, ?, current_timestamp::timestamp)",

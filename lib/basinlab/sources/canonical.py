@@ -1,13 +1,18 @@
-"""The canonical layout of every inbox kind: columns, types, keys and row rules.
+"""The canonical layout of every file kind: columns, types, keys and row rules.
 
-Each kind lands in one ``raw`` table. Every source adapter produces these
-columns (as text for the SQL-validated file adapters, typed for the Python
-adapters); the ingest core types them, applies the row rules and sends each
-failing row to ``raw.rejected_rows`` with its reason.
+Declared in ``sql/catalog/kinds.yml`` (keys, date window, row rules) and
+``sql/catalog/raw.yml`` (the raw table's columns and types); this module turns the
+declaration into :class:`KindSpec` objects. Each file kind lands in one ``raw``
+table. Every source adapter produces these columns (as text for the SQL-validated
+file adapters, typed for the Python adapters); the ingest core types them, applies
+the row rules and sends each failing row to ``raw.rejected_rows`` with its reason.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from .. import catalog
 
 # column types understood by the validator
 TEXT = "text"
@@ -90,142 +95,59 @@ def _fmt(col: str) -> str:
     return f"coalesce(cast({col} as varchar), 'null')"
 
 
-_DAYS_IN_MONTH = "day(last_day(production_month))"
+_PLACEHOLDER = re.compile(r"\{(values:|words:)?([A-Za-z_][A-Za-z0-9_]*)\}")
 
-KINDS: dict[str, KindSpec] = {
-    "well_header": KindSpec(
-        kind="well_header",
-        table="well_header",
-        doc="one row per well",
-        key=("well_id",),
-        window_column="first_production_month",
-        lead_months=PLANNED_MONTHS,
-        lead_reason="5 years after the later of the run month and the current month (planned wells)",
-        columns=(
-            Column("well_id", TEXT, True, "API-style well identifier"),
-            Column("well_name", TEXT),
-            Column("operator", TEXT),
-            Column("field", TEXT),
-            Column("county", TEXT),
-            Column("state", TEXT),
-            Column("basin", TEXT),
-            Column("first_production_month", MONTH),
-            Column("lateral_length_ft", NUMBER),
-            Column("working_interest", NUMBER, doc="fraction 0..1"),
-            Column("net_revenue_interest", NUMBER, doc="fraction 0..1, at most the working interest"),
-            Column("well_type", TEXT, doc="producer | injector (default producer)"),
-        ),
-        rules=(
-            RowRule("working_interest < 0 or working_interest > 1",
-                    "'working_interest ' || " + _fmt("working_interest") + " || ' outside 0..1'"),
-            RowRule("net_revenue_interest < 0 or net_revenue_interest > 1",
-                    "'net_revenue_interest ' || " + _fmt("net_revenue_interest") + " || ' outside 0..1'"),
-            RowRule("net_revenue_interest > working_interest + 1e-9",
-                    "'net_revenue_interest ' || " + _fmt("net_revenue_interest")
-                    + " || ' exceeds working_interest ' || " + _fmt("working_interest")),
-            RowRule("lateral_length_ft < 0", "'negative lateral_length_ft ' || " + _fmt("lateral_length_ft")),
-            RowRule("lower(coalesce(well_type, 'producer')) not in ('producer', 'injector')",
-                    "'well_type ' || well_type || ' is not producer or injector'"),
-        ),
-    ),
-    "well_production": KindSpec(
-        kind="well_production",
-        table="well_production",
-        doc="one row per well and month",
-        key=("well_id", "production_month"),
-        window_column="production_month",
-        columns=(
-            Column("well_id", TEXT, True),
-            Column("production_month", MONTH, True),
-            Column("days_on", NUMBER, doc="producing days in the month"),
-            Column("oil_bbl", NUMBER),
-            Column("gas_mcf", NUMBER),
-            Column("water_bbl", NUMBER),
-        ),
-        rules=(
-            RowRule("oil_bbl < 0", "'negative oil_bbl ' || " + _fmt("oil_bbl")),
-            RowRule("gas_mcf < 0", "'negative gas_mcf ' || " + _fmt("gas_mcf")),
-            RowRule("water_bbl < 0", "'negative water_bbl ' || " + _fmt("water_bbl")),
-            RowRule(f"days_on < 0 or days_on > {_DAYS_IN_MONTH}",
-                    "'days_on ' || " + _fmt("days_on") + " || ' outside 0..' || "
-                    + f"{_DAYS_IN_MONTH}" + " || ' for ' || strftime(production_month, '%Y-%m')"),
-        ),
-    ),
-    "gl": KindSpec(
-        kind="gl",
-        table="gl_records",
-        doc="one row per journal line",
-        key=("journal_id", "line_number"),
-        window_column="transaction_date",
-        lead_months=1,
-        lead_reason="the month after the later of the run month and the current month (reversing entries)",
-        columns=(
-            Column("journal_id", TEXT, True),
-            Column("line_number", INTEGER, True),
-            Column("transaction_date", DATE, True),
-            Column("account_code", TEXT, True),
-            Column("account_name", TEXT),
-            Column("description", TEXT),
-            Column("well_id", TEXT),
-            Column("afe_number", TEXT),
-            Column("partner_id", TEXT),
-            Column("debit_amount", MONEY),
-            Column("credit_amount", MONEY),
-            Column("currency", TEXT, doc="ISO 4217, default USD"),
-        ),
-        rules=(
-            RowRule("coalesce(debit_amount, 0) <> 0 and coalesce(credit_amount, 0) <> 0",
-                    "'both debit_amount and credit_amount set (' || " + _fmt("debit_amount")
-                    + " || ' / ' || " + _fmt("credit_amount") + " || ')'"),
-            RowRule("coalesce(debit_amount, 0) = 0 and coalesce(credit_amount, 0) = 0",
-                    "'neither debit_amount nor credit_amount set'"),
-            RowRule("debit_amount < 0 or credit_amount < 0",
-                    "'negative amount (book reversals on the opposite side)'"),
-        ),
-    ),
-    "prices": KindSpec(
-        kind="prices",
-        table="price_deck",
-        doc="one row per benchmark and month",
-        key=("price_month", "benchmark"),
-        key_sql=("price_month", "upper(benchmark)"),
-        window_column="price_month",
-        lead_months=FORWARD_MONTHS,
-        lead_reason="30 years after the later of the run month and the current month (forward strips)",
-        columns=(
-            Column("price_month", MONTH, True),
-            Column("benchmark", TEXT, True, "WTI, HENRY_HUB or BRENT"),
-            Column("price_usd", NUMBER, True),
-        ),
-        rules=(
-            RowRule("upper(benchmark) not in ('WTI', 'HENRY_HUB', 'BRENT')",
-                    "'unknown benchmark ' || benchmark || ' (expected WTI, HENRY_HUB or BRENT)'"),
-        ),
-    ),
-    "fx": KindSpec(
-        kind="fx",
-        table="currency_rates",
-        doc="one row per currency and month",
-        key=("rate_month", "currency"),
-        key_sql=("rate_month", "upper(currency)"),
-        window_column="rate_month",
-        lead_months=FORWARD_MONTHS,
-        lead_reason="30 years after the later of the run month and the current month (forward curves)",
-        columns=(
-            Column("rate_month", MONTH, True),
-            Column("currency", TEXT, True, "ISO 4217"),
-            Column("units_per_usd", NUMBER, True, "units of currency one USD buys"),
-        ),
-        rules=(
-            RowRule("units_per_usd <= 0", "'units_per_usd ' || " + _fmt("units_per_usd") + " || ' is not positive'"),
-            RowRule("not regexp_full_match(currency, '[A-Za-z]{3}')",
-                    "'currency ' || currency || ' is not a 3-letter ISO code'"),
-        ),
-    ),
-}
 
-#: kinds loaded by a Python adapter rather than the SQL-validated file path
-ADAPTER_KINDS = ("volve",)
+def _expand(text: str, columns: set[str], cat: catalog.Catalog) -> str:
+    """Fill a declared rule's placeholders: ``{col}`` (a column's value as text), ``{values:V}`` (vocabulary
+    V as an SQL list), ``{words:V}`` (the same in words). Other braces (``[A-Za-z]{3}``) stay."""
+    def sub(m: re.Match) -> str:
+        prefix, name = m.group(1), m.group(2)
+        if prefix == "values:":
+            return cat.vocabulary(name).sql_list()
+        if prefix == "words:":
+            return cat.vocabulary(name).words()
+        return _fmt(name) if name in columns else m.group(0)
+    return _PLACEHOLDER.sub(sub, text)
 
-#: ingestion order: dimensions first
-KIND_ORDER = ("well_header", "well_production", "gl", "prices", "fx", "volve")
+
+def _column_type(col: catalog.Column) -> str:
+    """The parse type of a canonical column, from its declared type (and ``_month`` for months)."""
+    t = col.type_key
+    if t == "DATE":
+        return MONTH if col.name.endswith("_month") else DATE
+    return {"VARCHAR": TEXT, "DOUBLE": NUMBER, "INTEGER": INTEGER, "DECIMAL(18,2)": MONEY}.get(t) or _bad_type(col)
+
+
+def _bad_type(col: catalog.Column) -> str:
+    raise catalog.CatalogError(f"raw column {col.name} has type {col.data_type}, which a file kind cannot parse "
+                               "(varchar, double, integer, decimal(18,2) or date)")
+
+
+def kind_spec(name: str, decl: dict, cat: catalog.Catalog) -> KindSpec:
+    """The :class:`KindSpec` of a file kind declared in ``sql/catalog/kinds.yml``: its columns are the
+    data columns of its raw table as declared in ``raw.yml``."""
+    (table,) = decl["tables"]
+    raw = cat.table(f"raw.{table}")
+    cols = tuple(Column(c.name, _column_type(c), c.not_null, c.description)
+                 for c in raw.columns if not c.name.startswith("_"))
+    names = {c.name for c in cols}
+    window = decl.get("window") or {}
+    rules = tuple(RowRule(_expand(r["when"], names, cat), _expand(r["reason"], names, cat))
+                  for r in decl.get("rules") or [])
+    return KindSpec(kind=name, table=table, columns=cols, key=tuple(decl["key"]), rules=rules,
+                    doc=str(decl.get("description", "")), key_sql=tuple(decl.get("key_sql") or ()),
+                    window_column=window.get("column"), lead_months=int(window.get("lead_months", 0)),
+                    lead_reason=str(window.get("why", KindSpec.lead_reason)))
+
+
+def _file_kinds() -> dict[str, KindSpec]:
+    cat = catalog.load()
+    kinds = cat.documents.get("kinds", {}).get("kinds") or {}
+    return {name: kind_spec(name, d, cat) for name, d in sorted(kinds.items(), key=lambda kv: kv[1]["order"])
+            if ":" not in str(d.get("adapter", ""))}
+
+
+#: the SQL-validated file kinds (adapter ``sources.files``), in load order, built from the declaration;
+#: every kind, with its adapter, is in :mod:`basinlab.sources.registry`
+KINDS: dict[str, KindSpec] = _file_kinds()

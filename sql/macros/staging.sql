@@ -1,0 +1,23 @@
+{#- Macros of the staging layer. Every file in sql/macros/ is read once, its macros are callable from
+    every model and check ({{ current_rows(...) }}); see basinlab.transform ("Rendering"). -#}
+
+{#- The current rows of a raw table: rows of the file versions in staging.stg_current_files
+    (status loaded), one per key — the latest wins (_ingested_at, then _file_id, then _source_row). -#}
+{% macro current_rows(source, key) -%}
+select *
+    from {{ source }}
+    where _file_id in (select file_id from staging.stg_current_files)
+    qualify row_number() over (
+        partition by {{ key | join(', ') }}
+        order by _ingested_at desc, _file_id desc, _source_row desc
+    ) = 1
+{%- endmacro %}
+
+{#- The lineage columns every staging model carries through, in this order. -#}
+{% macro lineage_columns(prefix='') -%}
+{{ prefix }}_source_file,
+        {{ prefix }}_source_row,
+        {{ prefix }}_batch_id,
+        {{ prefix }}_file_id,
+        {{ prefix }}_ingested_at
+{%- endmacro %}
