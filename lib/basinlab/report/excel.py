@@ -586,6 +586,7 @@ SHEET_CAP_TEXT = "50,000"
 def _report_chart(ws: Any, t: Any, cols: list[str], anchor: str) -> None:
     from openpyxl.chart import AreaChart, BarChart, LineChart, Reference
     from openpyxl.chart.axis import DateAxis
+    from openpyxl.chart.series import SeriesLabel
 
     spec = t.chart
     n = len(t.df)
@@ -604,8 +605,9 @@ def _report_chart(ws: Any, t: Any, cols: list[str], anchor: str) -> None:
         if y not in cols:
             continue
         j = cols.index(y) + 1
-        chart.add_data(Reference(ws, min_col=j, min_row=1, max_row=n + 1), titles_from_data=True)
+        chart.add_data(Reference(ws, min_col=j, min_row=2, max_row=n + 1), titles_from_data=False)
         s = chart.series[-1]
+        s.tx = SeriesLabel(v=t.heading(y))
         color = spec.colors.get(y)
         if color:
             hexc = color.lstrip("#").upper()
@@ -636,7 +638,8 @@ def _write_parquet(con: Any, sql: str, params: list, path: Path) -> Path:
     """The full query to Parquet, streamed in record batches (memory independent of the row count)."""
     import pyarrow.parquet as pq
 
-    reader = con.execute(sql, params).fetch_record_batch(65_536)
+    cur = con.execute(sql, params)
+    reader = cur.to_arrow_reader(65_536) if hasattr(cur, "to_arrow_reader") else cur.fetch_record_batch(65_536)
     with atomic_path(path, suffix=".tmp.parquet") as tmp:
         with pq.ParquetWriter(str(tmp), reader.schema) as w:
             for batch in reader:

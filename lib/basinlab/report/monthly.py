@@ -44,11 +44,15 @@ SHEET_ROW_CAP = 50_000
 EXCEL_MAX_ROWS = 1_048_576
 
 
-def _field_sql(col: str) -> str:
-    """SQL expression of a field name as the report shows it (see :func:`palette.field_name`)."""
+def _field_sql(col: str, unknown: str = UNKNOWN_FIELD) -> str:
+    """SQL expression of a field (or basin) name as the report shows it (see :func:`palette.field_name`)."""
     return (f"(case when {col} is null or upper(trim({col})) in ('', 'UNKNOWN', '(UNKNOWN)') "
-            f"then '{UNKNOWN_FIELD}' when {col} = 'CORPORATE' then 'Corporate' "
+            f"then '{unknown}' when {col} = 'CORPORATE' then 'Corporate' "
             f"when {col} = '(all)' then 'Company' else {col} end)")
+
+
+def _basin_sql(col: str) -> str:
+    return _field_sql(col, "Unknown basin")
 
 
 def _num(v: Any) -> float | None:
@@ -553,7 +557,7 @@ class Report:
                                 sum(boe) as boe, bool_or(is_producing) as producing
                          from staging.stg_production where production_month between ? and ? group by 1),
                  lastm as (select well_id, is_producing from staging.stg_production where production_month = ?)
-            select c.well_id, d.well_name, {_field_sql('d.field')} as field, d.basin,
+            select c.well_id, d.well_name, {_field_sql('d.field')} as field, {_basin_sql('d.basin')} as basin,
                    case when l.well_id is null then 'late: no row yet'
                         when l.is_producing then 'producing' else 'shut in (reported zero)' end as status_this_month,
                    c.oil_bbl, c.gas_mcf, c.water_bbl, c.boe, c.boe / ? as boe_per_day,
