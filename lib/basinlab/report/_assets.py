@@ -155,7 +155,8 @@ table.bl-table th { background: var(--accent); color: #fff; font-weight: 600; te
   padding: 3pt 4.5pt; border: none; vertical-align: bottom; }
 table.bl-table th.num { text-align: right; }
 table.bl-table td { padding: 2pt 4.5pt; border: none; border-bottom: 0.5pt solid #e1e6eb; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; overflow-wrap: break-word; }
+table.bl-table td.dt { white-space: nowrap; }
 table.bl-table td.num { text-align: right; white-space: nowrap; }
 table.bl-table td.num.na { white-space: normal; color: var(--muted); }
 table.bl-table tbody tr:nth-child(even) { background: var(--zebra); }

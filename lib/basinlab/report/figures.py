@@ -329,7 +329,7 @@ def _cell_text(v: Any, kind: str, fmt: str) -> str:
         except (TypeError, ValueError):
             return str(v)
     if kind == "text":
-        return _text_cell(v)
+        return _soft_breaks(_text_cell(v))
     if isinstance(v, bool):
         return "yes" if v else "no"
     if is_missing(v):
@@ -337,6 +337,14 @@ def _cell_text(v: Any, kind: str, fmt: str) -> str:
     if isinstance(v, str):
         return v
     return fmt_number(v, fmt) if fmt else str(v)
+
+
+def _soft_breaks(text: str) -> str:
+    """Break opportunities (zero-width spaces) after / _ . in long tokens (file paths), so a long name wraps
+    inside its cell instead of pushing the table over the margin."""
+    import re as _re
+
+    return _re.sub(r"\S{17,}", lambda m: _re.sub(r"([/_.])", "\\1\u200b", m.group(0)), text)
 
 
 def _min_width(heading: str, cells: list[str], numeric: bool) -> float:
@@ -424,7 +432,8 @@ def report_table_html(t: Any, *, columns: list[str] | None = None, max_rows: int
             for c in part:
                 text = cells[c][r]
                 numeric = t.kind(c) not in ("text", "month", "date", "datetime")
-                cls = "num" + (" na" if text == NOT_REPORTED else "") if numeric else "txt"
+                cls = "num" + (" na" if text == NOT_REPORTED else "") if numeric else \
+                    ("dt" if t.kind(c) in ("month", "date", "datetime") else "txt")
                 tds.append(f'<td class="{cls}">{_html.escape(text)}</td>')
             body.append("<tr>" + "".join(tds) + "</tr>")
         cap = caption if i == 0 else None

@@ -351,7 +351,15 @@ class Report:
         return {k: (_num(v) if k not in ("kpi", "unit", "kind") else v) for k, v in r.items()}
 
     def kpi_cards_html(self) -> str:
-        return kpi_cards_html(self.kpis, better={k: b for k, _c, b, _s in self.KPI_ROWS})
+        """KPI tiles; without GL lines in the period the GL tiles are left out (one sentence says why)."""
+        t = self.kpis
+        if self.financials_available:
+            return kpi_cards_html(t, better={k: b for k, _c, b, _s in self.KPI_ROWS})
+        keep = [i for i, (_k, _c, _b, src) in enumerate(self.KPI_ROWS) if src == "volume"]
+        sub = Table(t.key, t.title, t.df.iloc[keep].reset_index(drop=True), kind_column=t.kind_column)
+        return (kpi_cards_html(sub, better={k: b for k, _c, b, _s in self.KPI_ROWS}) +
+                f'<p class="bl-note">Revenue, NOI, LOE, netback and capex: {NOT_REPORTED} '
+                f'(no GL lines booked for {html.escape(self.period.label)}).</p>')
 
     # ----------------------------------------------------------------- trends
 
@@ -1159,10 +1167,18 @@ class Report:
     def summary_markdown(self) -> str:
         return "\n".join(f"- {s}" for s in self.summary_points())
 
+    @property
+    def calculated_revenue_available(self) -> bool:
+        df = self.calculated_revenue.df
+        return bool(len(df)) and bool(df["revenue_gross_calc_usd"].notna().any())
+
     def no_gl_markdown(self) -> str:
-        return (f"No GL lines are booked for {self.period.label}: the GL-based financials (costs, NOI, netback) are "
-                "not reported. Drop the GL export in `inbox/gl/` to include them. Below: revenue calculated from "
-                "the price deck (see Assumptions).")
+        text = (f"No GL lines are booked for {self.period.label}: the GL-based financials (costs, NOI, netback) are "
+                "not reported. Drop the GL export in `inbox/gl/` to include them.")
+        if self.calculated_revenue_available:
+            return text + " Below: revenue calculated from the price deck (see Assumptions)."
+        return text + (" Revenue cannot be calculated either: no price deck covers these months (drop WTI and "
+                       "Henry Hub prices in `inbox/prices/`).")
 
     def coverage_markdown(self) -> str:
         return coverage_markdown(self.forecast_coverage)
