@@ -986,8 +986,9 @@ class Report:
                           from marts.int_price_fx_monthly where month between ? and ?""", [p.start, p.end])
         wti, hh, wti_cf, hh_cf, fx, fx_cf = px if px else (None,) * 6
         period_word = "the month" if p.kind == "month" else f"the {p.kind}'s months (average)"
-        add("Oil price", f"WTI {fmt_number(wti, ',.2f')} USD/bbl in {period_word}"
-            + (" (carried forward from an earlier month: no price published)" if wti_cf else ""),
+        add("Oil price", (f"WTI {fmt_number(wti, ',.2f')} USD/bbl in {period_word}"
+                          + (" (carried forward from an earlier month: no price published)" if wti_cf else ""))
+            if _num(wti) is not None else f"no WTI price covers {p.label}: oil revenue {NOT_REPORTED}",
             "price deck: raw.price_deck / EIA (staging.stg_prices)")
         diffs = self._df("select basin, differential_usd_per_bbl from metadata.oil_differentials order by basin") \
             if has_rows(self.con, "metadata.oil_differentials") else pd.DataFrame()
@@ -997,8 +998,9 @@ class Report:
             "metadata.oil_differentials; setting default_oil_differential_usd_per_bbl")
         gas_price = (_num(hh) or 0) * (_num(s.get("gas_heating_value_mmbtu_per_mcf")) or 0) * \
             (_num(s.get("gas_price_fraction_of_henry_hub")) or 0) if _num(hh) is not None else None
-        add("Gas realisation", f"Henry Hub ({fmt_number(hh, ',.2f')} USD/MMBtu"
-            + (", carried forward" if hh_cf else "") + f") x heating value "
+        hh_text = (f"{fmt_number(hh, ',.2f')} USD/MMBtu" + (", carried forward" if hh_cf else "")
+                   if _num(hh) is not None else f"no price for {p.label}")
+        add("Gas realisation", f"Henry Hub ({hh_text}) x heating value "
             f"{fmt_number(s.get('gas_heating_value_mmbtu_per_mcf'), ',.2f')} MMBtu/mcf x "
             f"{fmt_number(s.get('gas_price_fraction_of_henry_hub'), '.0%')} = {fmt_number(gas_price, ',.2f')} USD/mcf",
             "settings gas_heating_value_mmbtu_per_mcf, gas_price_fraction_of_henry_hub")
