@@ -55,6 +55,13 @@ def _basin_sql(col: str) -> str:
     return _field_sql(col, "Unknown basin")
 
 
+#: the reported production rows (one per well and month with a source row), read from the materialised
+#: marts table instead of the staging view (which deduplicates every raw row again on each read)
+PRODUCTION_ROWS = ("(select well_id, production_month, days_in_month, oil_bbl, gas_mcf, water_bbl, boe, is_producing "
+                   "from marts.int_production_cumulative where is_reported)")
+_GL_MONTHS_SUBQUERY = "select distinct accounting_month from staging.stg_gl_lines"
+
+
 def _num(v: Any) -> float | None:
     """A value as float, None when missing or not a finite number."""
     if is_missing(v):
@@ -167,11 +174,18 @@ class Report:
 
     # ----------------------------------------------------------------- basics
 
+    def _sql(self, sql: str) -> str:
+        """The query as run: production rows from the materialised mart, GL months as a literal list
+        (both read once, not re-derived from the staging views in every subquery)."""
+        months = ", ".join(f"DATE '{m:%Y-%m-%d}'" for m in sorted(self.gl_months))
+        gl = f"select unnest([{months}]::date[])" if months else "select null::date where false"
+        return sql.replace(_GL_MONTHS_SUBQUERY, gl).replace("staging.stg_production", PRODUCTION_ROWS)
+
     def _df(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, params or []).df()
+        return self.con.execute(self._sql(sql), params or []).df()
 
     def _one(self, sql: str, params: list | None = None) -> tuple:
-        row = self.con.execute(sql, params or []).fetchone()
+        row = self.con.execute(self._sql(sql), params or []).fetchone()
         return row if row is not None else ()
 
     @functools.cached_property
@@ -189,11 +203,13 @@ class Report:
 
     @functools.cached_property
     def gl_months(self) -> set[date]:
-        try:
-            return {r[0] for r in self.con.execute(
-                "select distinct accounting_month from staging.stg_gl_lines").fetchall()}
-        except duckdb.Error:
-            return set()
+        """Months with GL lines booked (GL figures are reported for these only)."""
+        for sql in ("select distinct accounting_month from marts.fct_gl_transactions", _GL_MONTHS_SUBQUERY):
+            try:
+                return {r[0] for r in self.con.execute(sql).fetchall() if r[0] is not None}
+            except duckdb.Error:
+                continue
+        return set()
 
     def _months(self, p: Period) -> list[date]:
         out, d = [], p.start
@@ -518,7 +534,7 @@ class Report:
                order by abs(boe_per_day_change) desc limit 100)
             ) order by abs(boe_per_day_change) desc""", params)
         df = df.drop_duplicates("well_id").reset_index(drop=True)
-        counts = dict(self.con.execute(f"with c as ({sql}) select status, count(*) from c group by 1",
+        counts = dict(self.con.execute(self._sql(f"with c as ({sql}) select status, count(*) from c group by 1"),
                                        params).fetchall())
         t = Table("well_changes", "Wells that moved production", df, sheet="Well changes",
                   description=f"{self.period.label} vs {self.prev.label}: the {TOP_MOVERS} largest rises and falls "
@@ -543,7 +559,7 @@ class Report:
                      description=f"Wells that reported {c['prior_month']:%Y-%m} but have no row for "
                                  f"{c['month']:%Y-%m} yet (expected, not yet reported)",
                      labels={"boe_per_day": f"BOE/d in {c['prior_month']:%Y-%m}"},
-                     keys=["well_id"], total_rows=c["late"], parquet_sql=(base, params))
+                     keys=["well_id"], total_rows=c["late"], parquet_sql=(self._sql(base), params))
 
     @functools.cached_property
     def top_wells(self) -> Table:
@@ -579,7 +595,7 @@ class Report:
         return Table("wells", "Wells", df, sheet="Wells this month" if p.kind == "month" else "Wells this period",
                      description=f"Every well with a production row in {p.label}, producing wells first; "
                                  "status in the last month: producing, shut in (reported zero), late (no row yet)",
-                     keys=["well_id"], total_rows=int(total or 0), parquet_sql=(base, params))
+                     keys=["well_id"], total_rows=int(total or 0), parquet_sql=(self._sql(base), params))
 
     # ----------------------------------------------------------------- financials
 
@@ -824,7 +840,7 @@ class Report:
         total = int(self._one(f"select count(*) from ({base})", params)[0] or 0)
         df = self._df(base + f" limit {SHEET_ROW_CAP}", params)
         return Table(key, title, df, sheet=sheet, description=description, keys=keys, total_rows=total,
-                     parquet_sql=(base, params))
+                     parquet_sql=(self._sql(base), params))
 
     @functools.cached_property
     def forecast_methods(self) -> Table:
