@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import openpyxl
+from basinlab.report.labels import label_for
 import pytest
 from pypdf import PdfReader
 
@@ -103,7 +104,7 @@ def test_xlsx_sheets_filter_and_hold_the_month(published):
     wells_sheet = wb["Wells this month"]
     assert wells_sheet.auto_filter.ref and wells_sheet.freeze_panes == "A2"
     header = [c.value for c in wells_sheet[1]]
-    ids = {r[header.index("well_id")] for r in wells_sheet.iter_rows(min_row=2, values_only=True)}
+    ids = {r[header.index(label_for("well_id"))] for r in wells_sheet.iter_rows(min_row=2, values_only=True)}
     with open(data / "inbox/well_production/demo_production.csv", newline="") as fh:
         expected = {r["well_id"] for r in csv.DictReader(fh) if r["production_month"].startswith(MONTH)}
     assert ids == expected

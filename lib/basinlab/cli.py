@@ -69,6 +69,20 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    """Re-render a month, quarter or year from the published warehouse (read-only), no chain."""
+    from .report import ReportError
+    from .report.bundle import render_period
+    from .runner import RunError
+
+    try:
+        render_period(a.period or a.month, data_dir=a.data_dir, reports_dir=a.reports_dir)
+    except (ReportError, RunError, ValueError, OSError) as exc:
+        _err(str(exc))
+        return 1
+    return 0
+
+
 def cmd_db(a: argparse.Namespace) -> int:
     from . import warehouse
 
@@ -605,6 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(r)
     r.add_argument("--reports-dir", help="reports dir (default: repo reports/)")
     r.set_defaults(fn=cmd_run)
+
+    rp = sub.add_parser("report", help="re-render a month, quarter or year from the published warehouse "
+                                       "(read-only, without running the chain)")
+    rpw = rp.add_mutually_exclusive_group(required=True)
+    rpw.add_argument("--month", type=_month, help="report month, YYYY-MM")
+    rpw.add_argument("--period", help="report period: YYYY-MM, a quarter YYYY-QN, or a year YYYY")
+    data_dir(rp)
+    rp.add_argument("--reports-dir", help="reports dir (default: repo reports/)")
+    rp.set_defaults(fn=cmd_report)
 
     db = sub.add_parser("db", help="warehouse: migrations, validation against the declaration, docs, backup, restore")
     db.add_argument("action", choices=["migrate", "status", "validate", "docs", "backup", "restore", "snapshots"],

@@ -932,47 +932,20 @@ def _run_step(step: Step, build: Path | None, nb_dir: Path, params: dict, run_id
 
 def _finish_report(result: RunResult, paths: config.Paths, staging_dir: Path, month: str, run_id: str,
                    params: dict, say: Progress) -> None:
-    from . import report
+    """PDF, manifest and the swap into reports/YYYY-MM/ (:func:`basinlab.report.bundle.finish_report_dir`)."""
+    from .report import ReportError
+    from .report.bundle import finish_report_dir
 
-    nb = staging_dir / "notebooks" / "05_report.ipynb"
-    pdf = staging_dir / f"basinlab_{month}.pdf"
-    xlsx = staging_dir / f"basinlab_{month}.xlsx"
-    t0 = time.perf_counter()
     try:
-        report.notebook_to_pdf(nb, pdf, title=f"basinlab monthly report — {month}")
-    except RunError:
-        raise
-    except Exception as exc:
-        raise RunError(f"PDF rendering failed: {_first_line(exc)}") from exc
-    result.timings["pdf"] = time.perf_counter() - t0
-    say(f"  [pdf] {pdf.name} ({result.timings['pdf']:.1f}s)")
-    if not xlsx.exists():
-        raise RunError(f"the report notebook did not write {xlsx.name}")
-    manifest_inputs, row_counts, checks = _manifest_facts(paths.warehouse, run_id)
-    outputs = sorted(p for p in staging_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-    report.write_manifest(staging_dir / "manifest.json", run_id=run_id, month=month, parameters=params,
-                          inputs=manifest_inputs, row_counts=row_counts, checks=checks, outputs=outputs)
-    final = paths.month_reports(month)
-    report.publish_report_dir(staging_dir, final)
-    result.report_dir = final
-    result.pdf = final / pdf.name
-    result.xlsx = final / xlsx.name
-
-
-def _manifest_facts(published: Path, run_id: str) -> tuple[list[dict], dict[str, int], list[dict]]:
-    def _facts(con):
-        inputs = con.execute(
-            """select file_name as file, kind, sha256, version, status, rows_read, rows_loaded, rows_rejected,
-                      batch_id, strftime(ingested_at, '%Y-%m-%dT%H:%M:%S') as ingested_at
-               from metadata.ingested_files order by file_id""").df().to_dict("records")
-        counts = warehouse.table_counts(con)
-        checks = con.execute(
-            """select check_name, model, column_name, check_type, severity, status, failing_rows
-               from metadata.data_quality_checks where run_id = ?
-               order by severity, check_name""", [run_id]).df().to_dict("records")
-        return inputs, counts, checks
-
-    return _with_con(published, _facts, read_only=True)
+        bundle = finish_report_dir(staging_dir, paths.month_reports(month), slug=month, run_id=run_id,
+                                   params=params, published=paths.warehouse, say=say,
+                                   title=f"basinlab monthly report — {month}")
+    except ReportError as exc:
+        raise RunError(str(exc)) from exc
+    result.timings.update(bundle.timings)
+    result.report_dir = bundle.folder
+    result.pdf = bundle.pdf
+    result.xlsx = bundle.xlsx
 
 
 def _move_wal(build: Path, kept: Path) -> None:

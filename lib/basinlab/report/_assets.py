@@ -86,9 +86,13 @@ main { max-width: 180mm; margin: 0 auto; padding: 0; }
 /* Headings and text */
 h1, h2, h3, h4 { color: var(--accent); line-height: 1.25; break-after: avoid; page-break-after: avoid; }
 h1 { font-size: 17pt; margin: 14pt 0 6pt; }
-h2 { font-size: 14pt; margin: 0 0 8pt; padding-bottom: 3pt; border-bottom: 1pt solid var(--rule);
-     break-before: page; page-break-before: always; }
-.celltag_bl-first-h2 h2:first-of-type { break-before: auto; page-break-before: auto; margin-top: 6pt; }
+/* Sections flow on from one another (a page is never left mostly empty); a heading stays with what
+   follows it, and a figure or a short table never splits. A markdown cell tagged "page-break" (or a
+   <div class="bl-pagebreak">) starts a new page. */
+h2 { font-size: 14pt; margin: 10pt 0 6pt; padding-bottom: 3pt; border-bottom: 1pt solid var(--rule); }
+.celltag_bl-first-h2 h2:first-of-type { margin-top: 4pt; }
+.jp-Cell:has(h2), .jp-Cell:has(h3), .jp-Cell:has(h4) { break-after: avoid; page-break-after: avoid; }
+.celltag_page-break, .bl-pagebreak { break-before: page; page-break-before: always; }
 h3 { font-size: 11.5pt; margin: 12pt 0 4pt; }
 h4 { font-size: 10pt; margin: 10pt 0 4pt; }
 p { margin: 0 0 6pt; }
@@ -139,4 +143,26 @@ table.dataframe .num { text-align: right; white-space: nowrap; }
 table.dataframe tr { break-inside: avoid; page-break-inside: avoid; }
 /* short tables stay on one page; long ones break between rows with the header repeated */
 table.dataframe.bl-keep { break-inside: avoid; page-break-inside: avoid; }
+
+/* Report tables (basinlab.report.figures.report_table_html): labels from the registry, fitted to the
+   page; numbers never wrap, text wraps anywhere rather than cross the margin. */
+table.bl-table { border-collapse: collapse; border: none; margin: 3pt 0 9pt; font-size: 8.4pt;
+  font-variant-numeric: tabular-nums; max-width: 100%; line-height: 1.3; }
+table.bl-table caption { caption-side: top; text-align: left; font-weight: 600; color: var(--muted);
+  padding-bottom: 2pt; font-size: 8.8pt; }
+table.bl-table thead { display: table-header-group; }
+table.bl-table th { background: var(--accent); color: #fff; font-weight: 600; text-align: left;
+  padding: 3pt 4.5pt; border: none; vertical-align: bottom; }
+table.bl-table th.num { text-align: right; }
+table.bl-table td { padding: 2pt 4.5pt; border: none; border-bottom: 0.5pt solid #e1e6eb; text-align: left;
+  vertical-align: top; overflow-wrap: break-word; }
+table.bl-table td.dt { white-space: nowrap; }
+table.bl-table td.num { text-align: right; white-space: nowrap; }
+table.bl-table td.num.na { white-space: normal; color: var(--muted); }
+table.bl-table tbody tr:nth-child(even) { background: var(--zebra); }
+table.bl-table tr { break-inside: avoid; page-break-inside: avoid; }
+table.bl-table.bl-keep { break-inside: avoid; page-break-inside: avoid; }
+.bl-note { font-size: 8.5pt; color: var(--muted); margin-top: -5pt; }
+.jp-RenderedMarkdown ul { margin-bottom: 4pt; }
+.jp-RenderedMarkdown li { margin-bottom: 2pt; }
 """

@@ -504,3 +504,340 @@ def write_excel(
     with atomic_path(path, suffix=".tmp.xlsx") as tmp:
         wb.save(tmp)
     return path
+
+
+# --------------------------------------------------------------------------- the report's workbook
+
+#: rows of the Summary sheet's executive summary that fit one printed page
+SUMMARY_POINTS = 10
+
+
+def _header_cells(ws: Any, headings: list[str], comments: list[str]) -> None:
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    font = Font(bold=True, color=HEADER_FONT_COLOR)
+    fill = PatternFill("solid", fgColor=HEADER_FILL)
+    align = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for j, (h, note) in enumerate(zip(headings, comments), start=1):
+        c = ws.cell(row=1, column=j, value=h)
+        c.font, c.fill, c.alignment = font, fill, align
+        if note:
+            c.comment = Comment(note, "basinlab", width=260, height=90)
+
+
+def _table_sheet(ws: Any, t: Any) -> None:
+    """One report table: labelled headings (units in them, the column name and description as a comment),
+    the registry's number formats, fitted widths, frozen header, filter, optional native chart."""
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    from .labels import FORMATS, column_meta
+
+    cols = t.visible_columns
+    df = t.df
+    headings = [t.heading(c) for c in cols]
+    comments = []
+    for c in cols:
+        meta = column_meta(c, t.currency)
+        comments.append("; ".join(x for x in (meta.description, f"column: {c}") if x))
+    _header_cells(ws, headings, comments)
+    row_kinds = list(df[t.kind_column]) if t.kind_column and t.kind_column in df else None
+    widths = [min(max(len(w) for w in h.split()) + 2, 24) if h else 8 for h in headings]
+    for j, col in enumerate(cols, start=1):
+        kind = t.kind(col)
+        fmt = FORMATS.get(kind, ("", ""))[0]
+        per_row = row_kinds is not None and t.kinds.get(col) == "ratio"
+        values = _column_values(df[col])
+        w = widths[j - 1]
+        for i, v in enumerate(values, start=2):
+            if v is None:
+                continue
+            c = ws.cell(row=i, column=j, value=v)
+            f = FORMATS.get(row_kinds[i - 2], ("", ""))[0] if per_row else fmt
+            if isinstance(v, str):
+                if v.startswith("="):
+                    c.data_type = "s"
+            elif f and f != "@" and not isinstance(v, bool):
+                c.number_format = f
+            if i <= 2001:
+                w = max(w, _display_len(v, f if f != "@" else None))
+        widths[j - 1] = w
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = max(MIN_COL_WIDTH, min(MAX_COL_WIDTH, w + 2))
+    ws.freeze_panes = "A2"
+    if cols:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{len(df) + 1}"
+    ws.row_dimensions[1].height = 32
+    note_col = len(cols) + 2
+    if t.capped:
+        c = ws.cell(row=1, column=note_col, value=(
+            f"First {len(df):,} of {t.total_rows:,} rows (sheets stop at {SHEET_CAP_TEXT} rows to stay usable); "
+            f"every row is in {t.parquet_name}"))
+        c.font = Font(bold=True, color="C00000")
+        note_col += 0
+    if t.chart is not None and len(df):
+        _report_chart(ws, t, cols, anchor=f"{get_column_letter(note_col)}{3 if t.capped else 2}")
+
+
+SHEET_CAP_TEXT = "50,000"
+
+
+def _report_chart(ws: Any, t: Any, cols: list[str], anchor: str) -> None:
+    from openpyxl.chart import AreaChart, BarChart, LineChart, Reference
+    from openpyxl.chart.axis import DateAxis
+    from openpyxl.chart.series import SeriesLabel
+
+    spec = t.chart
+    n = len(t.df)
+    chart = {"bar": BarChart, "area": AreaChart}.get(spec.kind, LineChart)()
+    if spec.kind == "bar":
+        chart.type = "col"
+        if spec.stacked:
+            chart.grouping, chart.overlap = "stacked", 100
+    elif spec.kind == "area" and spec.stacked:
+        chart.grouping = "stacked"
+    chart.title = spec.title
+    chart.y_axis.title = spec.y_title
+    chart.width, chart.height = 20.0, 10.0
+    chart.y_axis.number_format = "#,##0"
+    for y in spec.y_cols:
+        if y not in cols:
+            continue
+        j = cols.index(y) + 1
+        chart.add_data(Reference(ws, min_col=j, min_row=2, max_row=n + 1), titles_from_data=False)
+        s = chart.series[-1]
+        s.tx = SeriesLabel(v=t.heading(y))
+        color = spec.colors.get(y)
+        if color:
+            hexc = color.lstrip("#").upper()
+            if spec.kind in ("bar", "area"):
+                s.graphicalProperties.solidFill = hexc
+                s.graphicalProperties.line.solidFill = hexc
+            else:
+                s.graphicalProperties.line.solidFill = hexc
+        if spec.kind == "line":
+            s.smooth = False
+            s.graphicalProperties.line.width = 22000
+            if y in spec.dashed:
+                s.graphicalProperties.line.dashStyle = "dash"
+    xj = cols.index(spec.x_col) + 1
+    chart.set_categories(Reference(ws, min_col=xj, min_row=2, max_row=n + 1))
+    if spec.kind != "bar":
+        chart.y_axis.crossAx = 500
+        chart.x_axis = DateAxis(crossAx=100)
+        chart.x_axis.number_format = "yyyy-mm"
+        chart.x_axis.majorTimeUnit = "months"
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.legend.position = "b"
+    ws.add_chart(chart, anchor)
+
+
+def _write_parquet(con: Any, sql: str, params: list, path: Path) -> Path:
+    """The full query to Parquet, streamed in record batches (memory independent of the row count)."""
+    import pyarrow.parquet as pq
+
+    cur = con.execute(sql, params)
+    reader = cur.to_arrow_reader(65_536) if hasattr(cur, "to_arrow_reader") else cur.fetch_record_batch(65_536)
+    with atomic_path(path, suffix=".tmp.parquet") as tmp:
+        with pq.ParquetWriter(str(tmp), reader.schema) as w:
+            for batch in reader:
+                w.write_batch(batch)
+    return path
+
+
+def _summary_sheet(ws: Any, rep: Any, title: str) -> None:
+    """A one-screen, one-printed-page summary for a manager: KPIs, completeness, what changed."""
+    import re as _re
+
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.worksheet.page import PageMargins
+
+    from .labels import FORMATS
+
+    ws["A1"] = title
+    ws["A1"].font = Font(bold=True, size=15, color=HEADER_FILL)
+    ws["A2"] = (f"{rep.period.label} · generated {_dt.datetime.now():%Y-%m-%d %H:%M}"
+                + (f" · run {rep.run_id}" if rep.run_id else ""))
+    ws["A2"].font = Font(color="52606D", size=9)
+    c = rep.completeness
+    if c["expected"]:
+        comp = (f"Completeness: {c['reported']:,} of {c['expected']:,} wells that reported {c['prior_month']:%Y-%m} "
+                f"have reported {c['month']:%Y-%m}" + (f"; {c['late']:,} late (sheet Late reporters)" if c["late"] else ""))
+    else:
+        comp = f"Completeness: {c['rows']:,} wells reported {c['month']:%Y-%m}"
+    ws["A3"] = comp
+    ws["A3"].font = Font(bold=True, size=10, color="C65911" if c["late"] else "2E7D32")
+    k = rep.kpis
+    heads = ["KPI", "Unit", k.heading("value"), k.heading("prior"), "Change, like-for-like", "Change, all wells",
+             k.heading("year_ago"), "vs year ago"]
+    r0 = 5
+    fill = PatternFill("solid", fgColor=HEADER_FILL)
+    thin = Side(style="thin", color="D9E2EC")
+    for j, h in enumerate(heads, start=1):
+        cell = ws.cell(row=r0, column=j, value=h)
+        cell.font, cell.fill = Font(bold=True, color=HEADER_FONT_COLOR, size=9), fill
+        cell.alignment = Alignment(wrap_text=True, horizontal="center", vertical="center")
+    ws.row_dimensions[r0].height = 28
+    for i, row in enumerate(k.df.to_dict("records"), start=r0 + 1):
+        fmt = FORMATS.get(row.get("kind") or "ratio", ("#,##0.00", ""))[0]
+        vals = [row["kpi"], row["unit"], row["value"], row["prior"], row["change_lfl_pct"], row["change_all_pct"],
+                row["year_ago"], row["change_year_pct"]]
+        for j, v in enumerate(vals, start=1):
+            v = _py_value(v)
+            if isinstance(v, float) and (v != v):
+                v = None
+            cell = ws.cell(row=i, column=j, value=v)
+            cell.border = Border(bottom=thin)
+            cell.font = Font(size=9, bold=j == 1)
+            if j in (3, 4, 7) and v is not None:
+                cell.number_format = fmt
+            elif j in (5, 6, 8) and v is not None:
+                cell.number_format = "+0.0%;-0.0%;0.0%"
+            if v is None and j >= 3:
+                cell.value = NOT_REPORTED if j in (3,) else None
+                cell.font = Font(size=9, italic=True, color="7B8794")
+    r = r0 + len(k.df) + 2
+    ws.cell(row=r, column=1, value="What changed").font = Font(bold=True, size=11, color=HEADER_FILL)
+    r += 1
+    for pt in rep.summary_points()[:SUMMARY_POINTS]:
+        text = _re.sub(r"\*\*(.*?)\*\*", r"\1", pt)
+        text = _re.sub(r"\*(.*?)\*", r"\1", text)
+        cell = ws.cell(row=r, column=1, value="• " + text)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.font = Font(size=9)
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=8)
+        ws.row_dimensions[r].height = 12.5 * max(1, -(-len(text) // 118))
+        r += 1
+    r += 1
+    checks = rep.quality_checks.df
+    failing = checks[checks["status"] != "pass"] if len(checks) else checks
+    errors = int((failing["severity"] == "error").sum()) if len(failing) else 0
+    dq = (f"Data quality: {len(checks)} checks, " + ("all passed" if failing.empty else
+          f"{errors} error(s), {len(failing) - errors} warning(s) (sheet Data quality)"))
+    ws.cell(row=r, column=1, value=dq).font = Font(bold=True, size=9, color=_status_color(
+        "pass" if failing.empty else ("fail" if errors else "warn")))
+    r += 1
+    ws.cell(row=r, column=1, value="Assumptions, sheet list and sources: see the About sheet. Money in USD "
+            "unless a heading says otherwise; volumes gross (8/8ths).").font = Font(size=8, color="7B8794")
+    for col, w in zip("ABCDEFGH", (24, 9, 14, 14, 12, 12, 14, 11)):
+        ws.column_dimensions[col].width = w
+    ws.sheet_view.showGridLines = False
+    ws.print_area = f"A1:H{r}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 1
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.5, bottom=0.5)
+
+
+def _about_sheet(ws: Any, rep: Any, title: str, sheet_rows: list[tuple[str, int, str]]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    ws["A1"] = title
+    ws["A1"].font = Font(bold=True, size=15, color=HEADER_FILL)
+    rows = [("Period", rep.period.label), ("Generated at", _dt.datetime.now().replace(microsecond=0)),
+            ("Run ID", rep.run_id or "standalone"),
+            ("Reporting currency", rep.currency),
+            ("Description", "basinlab report: KPIs, production, financials, decline forecasts and data quality. "
+                            "Volumes in bbl (oil, water) and mcf (gas), gross (8/8ths) unless a heading says net; "
+                            "BOE = oil + gas/6; rates per calendar day; money in USD unless a heading names another "
+                            "currency. An empty cell is not reported (never zero)."),
+            ("Decline and quality", "Decline forecasts and data-quality checks are those of the latest published "
+                                    "run" + (f" (forecast as of {rep.decline_as_of:%Y-%m})" if rep.decline_as_of else ""))]
+    r = 3
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for label, value in rows:
+        ws.cell(row=r, column=1, value=label).font = Font(bold=True)
+        c = ws.cell(row=r, column=2, value=value)
+        c.alignment = wrap
+        if isinstance(value, _dt.datetime):
+            c.number_format = "yyyy-mm-dd hh:mm"
+        ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=3)
+        if isinstance(value, str):
+            ws.row_dimensions[r].height = 15 * max(1, -(-len(value) // _ABOUT_VALUE_CHARS))
+        r += 1
+    head_font = Font(bold=True, color=HEADER_FONT_COLOR)
+    head_fill = PatternFill("solid", fgColor=HEADER_FILL)
+    r += 1
+    ws.cell(row=r, column=1, value="Assumptions").font = Font(bold=True, size=12)
+    r += 1
+    for j, h in enumerate(("Item", "Value", "Source"), start=1):
+        c = ws.cell(row=r, column=j, value=h)
+        c.font, c.fill = head_font, head_fill
+    r += 1
+    for a in rep.assumptions.df.to_dict("records"):
+        ws.cell(row=r, column=1, value=a["item"]).alignment = wrap
+        ws.cell(row=r, column=2, value=a["value_text"]).alignment = wrap
+        ws.cell(row=r, column=3, value=a["source"]).alignment = wrap
+        ws.row_dimensions[r].height = 15 * max(1, -(-len(str(a["value_text"])) // 70))
+        r += 1
+    r += 1
+    checks = rep.quality_checks.df
+    failing = checks[checks["status"] != "pass"] if len(checks) else checks
+    ws.cell(row=r, column=1, value="Data quality").font = Font(bold=True, size=12)
+    r += 1
+    status = "pass" if failing.empty else ("fail" if (failing["severity"] == "error").any() else "warn")
+    ws.cell(row=r, column=1, value="Status").font = Font(bold=True)
+    ws.cell(row=r, column=2, value=f"{status}: {len(checks)} checks, {len(failing)} failing").font = Font(
+        bold=True, color=_status_color(status))
+    r += 2
+    ws.cell(row=r, column=1, value="Sheets").font = Font(bold=True, size=12)
+    r += 1
+    for j, h in enumerate(("Sheet", "Rows", "Description"), start=1):
+        c = ws.cell(row=r, column=j, value=h)
+        c.font, c.fill = head_font, head_fill
+    r += 1
+    for name, nrows, desc in sheet_rows:
+        c = ws.cell(row=r, column=1, value=name)
+        c.hyperlink = "#'" + name.replace("'", "''") + "'!A1"
+        c.font = Font(color="0563C1", underline="single")
+        ws.cell(row=r, column=2, value=nrows).number_format = "#,##0"
+        ws.cell(row=r, column=3, value=desc or "").alignment = wrap
+        r += 1
+    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["B"].width = 60
+    ws.column_dimensions["C"].width = 60
+    ws.sheet_view.showGridLines = False
+
+
+def write_report_workbook(rep: Any, path: Path) -> Path:
+    """The report's workbook: Summary (one printable page), the report's tables with native charts, About
+    (assumptions, data quality, sheet list). Per-well tables past the row cap are written in full to
+    Parquet beside the workbook. Written atomically."""
+    from openpyxl import Workbook
+
+    path = Path(path)
+    title = f"basinlab report — {rep.period.label}"
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "Summary"
+    taken = {"Summary", "About"}
+    sheet_rows: list[tuple[str, int, str]] = [("Summary", len(rep.kpis.df), "KPIs, completeness and what changed")]
+    for t in rep.sheets():
+        name = sanitize_sheet_name(t.sheet, taken)
+        taken.add(name)
+        desc = t.description
+        if t.capped:
+            t.parquet_name = f"{path.stem}_{_slug(name)}.parquet"
+            _write_parquet(rep.con, t.parquet_sql[0], t.parquet_sql[1], path.with_name(t.parquet_name))
+            desc += f" — first {len(t.df):,} of {t.total_rows:,} rows; all in {t.parquet_name}"
+        elif not len(t.df):
+            desc = f"{desc} — {NOT_REPORTED}: no rows".lstrip(" —")
+        ws = wb.create_sheet(title=name)
+        _table_sheet(ws, t)
+        sheet_rows.append((name, len(t.df), desc))
+    _summary_sheet(summary, rep, title)
+    about = wb.create_sheet(title="About", index=1)
+    _about_sheet(about, rep, title, sheet_rows)
+    wb.properties.title = title
+    wb.properties.creator = "basinlab"
+    with atomic_path(path, suffix=".tmp.xlsx") as tmp:
+        wb.save(tmp)
+    return path
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

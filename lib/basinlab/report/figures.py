@@ -48,36 +48,54 @@ REPORT_COLORWAY = [
 FONT_FAMILY = "Helvetica Neue, Helvetica, Arial, Liberation Sans, DejaVu Sans, sans-serif"
 
 
+def _legend_rows(fig: Any, width: int) -> int:
+    """Rows a horizontal legend needs at ``width`` px (about 6.5 px per character + the symbol)."""
+    items = [str(getattr(t, "name", "") or "") for t in fig.data
+             if getattr(t, "showlegend", None) is not False and getattr(t, "name", None)]
+    if not items:
+        return 0
+    rows, used, avail = 1, 0, max(200, width - 80)
+    for name in items:
+        w = 44 + 6.5 * len(name)
+        if used and used + w > avail:
+            rows, used = rows + 1, 0
+        used += w
+    return rows
+
+
 def style_figure(
     fig: Any,
     title: str | None = None,
-    height: int = 380,
+    height: int = 340,
     *,
     x_title: str | None = None,
     y_title: str | None = None,
     width: int = FIGURE_WIDTH,
-    legend: str = "top",
+    legend: str = "bottom",
 ) -> Any:
     """Apply the report look to a plotly figure in place and return it.
 
     Fixed ``width`` (650 px fits an A4 portrait page) and ``height``, white
-    template, readable fonts, a horizontal legend above the plot (``legend=
-    "top"``), ``"right"`` or ``"none"``, and axis titles -- put the units in them,
-    e.g. ``y_title="Oil (bbl/d)"``.
+    template, readable fonts, axis titles (put the units in them, e.g.
+    ``y_title="Oil (bbl/d)"``) and the legend (``legend="bottom"``: a horizontal
+    legend under the plot, in the margin it is given, so it never covers the
+    title or the data; ``"right"``; ``"none"``).  The height grows by the
+    legend's rows, so the plot itself keeps its size.
     """
     has_title = bool(title)
-    top = 24 if not has_title else 42
-    n_legend = sum(1 for t in fig.data if getattr(t, "showlegend", None) is not False)
-    if legend == "top" and (n_legend > 1 or fig.layout.showlegend):
-        top += 24
+    top = 16 if not has_title else 40
+    rows = _legend_rows(fig, width) if legend == "bottom" else 0
+    show_legend = legend == "bottom" and (rows > 0 and (len([t for t in fig.data if getattr(t, "showlegend", None)
+                                                                 is not False]) > 1 or fig.layout.showlegend))
+    bottom = 44 + (22 * rows + 10 if show_legend else 0)
     fig.update_layout(
         template="plotly_white",
         width=width,
-        height=height,
+        height=height + (22 * rows if show_legend else 0),
         autosize=False,
         font=dict(family=FONT_FAMILY, size=12, color="#1f2933"),
         colorway=REPORT_COLORWAY,
-        margin=dict(l=64, r=24 if legend != "right" else 140, t=top, b=52),
+        margin=dict(l=64, r=24 if legend != "right" else 140, t=top, b=bottom),
         hovermode="x unified",
         separators=".,",
         paper_bgcolor="white",
@@ -88,14 +106,16 @@ def style_figure(
             title=dict(
                 text=title, x=0, xref="container", xanchor="left",
                 y=1, yref="container", yanchor="top", pad=dict(t=8, l=6),
-                font=dict(size=15, color="#1f4e79"),
+                font=dict(size=14, color="#1f4e79"),
             )
         )
-    if legend == "top":
+    if legend == "bottom":
         fig.update_layout(
+            showlegend=bool(show_legend),
             legend=dict(
-                orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom",
-                bgcolor="rgba(0,0,0,0)", font=dict(size=11), title_text="",
+                orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom",
+                yref="container", bgcolor="rgba(0,0,0,0)", font=dict(size=11), title_text="",
+                tracegroupgap=0,
             ),
         )
     elif legend == "right":
@@ -275,7 +295,165 @@ class ReportTable:
 
 
 def show_table(df: Any, formats: dict[str, str] | None = None, **kwargs: Any) -> None:
-    """Display :func:`table_html` of ``df`` in the notebook / report."""
+    """Display a table in the notebook / report: a report :class:`~basinlab.report.monthly.Table` with
+    :func:`report_table_html` (labels, fitted to the page), a DataFrame with :func:`table_html`."""
     from IPython.display import display
 
+    if hasattr(df, "df") and hasattr(df, "keys") and hasattr(df, "heading"):
+        display(ReportTable(report_table_html(df, **kwargs)))
+        return
     display(ReportTable(table_html(df, formats, **kwargs)))
+
+
+# --------------------------------------------------------------------------- report tables (labels, fit, split)
+
+#: usable width of an A4 portrait page between the margins, in pt (210 mm - 2 x 15 mm)
+PAGE_WIDTH_PT = 180 / 25.4 * 72
+#: table font size (pt) and the width of an average character of it (Helvetica/Liberation Sans digits)
+TABLE_FONT_PT = 8.4
+CHAR_PT = 0.56 * TABLE_FONT_PT
+#: horizontal padding of a cell (both sides), pt
+CELL_PAD_PT = 9.0
+#: a text cell wraps; it needs at least this many characters of width
+TEXT_MIN_CHARS = 14
+
+
+def _cell_text(v: Any, kind: str, fmt: str) -> str:
+    import pandas as pd
+
+    if kind in ("month", "date", "datetime"):
+        if is_missing(v) or v is None:
+            return ""
+        try:
+            return pd.Timestamp(v).strftime(fmt or "%Y-%m-%d")
+        except (TypeError, ValueError):
+            return str(v)
+    if kind == "text":
+        return _soft_breaks(_text_cell(v))
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if is_missing(v):
+        return NOT_REPORTED
+    if isinstance(v, str):
+        return v
+    return fmt_number(v, fmt) if fmt else str(v)
+
+
+def _soft_breaks(text: str) -> str:
+    """Break opportunities (zero-width spaces) after / _ . in long tokens (file paths), so a long name wraps
+    inside its cell instead of pushing the table over the margin."""
+    import re as _re
+
+    return _re.sub(r"\S{17,}", lambda m: _re.sub(r"([/_.])", "\\1\u200b", m.group(0)), text)
+
+
+def _min_width(heading: str, cells: list[str], numeric: bool) -> float:
+    head = max((len(w) for w in heading.split()), default=0)
+    if numeric:
+        body = max((len(c) for c in cells if c != NOT_REPORTED), default=0)
+        body = max(body, 7 if NOT_REPORTED in cells else 0)  # "not reported" wraps onto two lines
+    else:
+        body = min(TEXT_MIN_CHARS, max((len(w) for c in cells for w in c.split()), default=0))
+    return max(head, body) * CHAR_PT + CELL_PAD_PT
+
+
+def formatted_cells(t: Any, columns: list[str], max_rows: int | None = None) -> dict[str, list[str]]:
+    """The page's text of each cell of a report :class:`~basinlab.report.monthly.Table`: the number format
+    of the label registry (the workbook cell's format), "not reported" for a missing number."""
+    from .labels import FORMATS
+
+    df = t.df if max_rows is None else t.df.head(max_rows)
+    row_kinds = list(df[t.kind_column]) if t.kind_column and t.kind_column in df else None
+    out: dict[str, list[str]] = {}
+    for col in columns:
+        kind = t.kind(col)
+        vals = list(df[col])
+        if row_kinds is not None and col in t.kinds and t.kinds[col] == "ratio":
+            out[col] = [_cell_text(v, rk, FORMATS.get(rk, ("", ",.2f"))[1]) for v, rk in zip(vals, row_kinds)]
+        else:
+            out[col] = [_cell_text(v, kind, FORMATS.get(kind, ("", ""))[1]) for v in vals]
+    return out
+
+
+def split_columns(t: Any, columns: list[str], cells: dict[str, list[str]], short: bool,
+                  width_pt: float = PAGE_WIDTH_PT) -> list[list[str]]:
+    """Columns per part so each part fits ``width_pt``: all in one when they fit, else the key
+    columns repeated in every part and the others packed in order."""
+    from .labels import FORMATS  # noqa: F401
+
+    def w(c: str) -> float:
+        return _min_width(t.heading(c, short=short), cells[c], t.kind(c) not in ("text",) and
+                          t.kind(c) not in ("month", "date", "datetime"))
+    widths = {c: w(c) for c in columns}
+    if sum(widths.values()) <= width_pt:
+        return [columns]
+    keys = [c for c in t.keys if c in columns][:2]
+    rest = [c for c in columns if c not in keys]
+    base = sum(widths[c] for c in keys)
+    parts: list[list[str]] = []
+    cur: list[str] = []
+    for c in rest:
+        if cur and base + sum(widths[x] for x in cur) + widths[c] > width_pt:
+            parts.append(keys + cur)
+            cur = []
+        cur.append(c)
+    if cur:
+        parts.append(keys + cur)
+    return parts
+
+
+def report_table_html(t: Any, *, columns: list[str] | None = None, max_rows: int | None = 60,
+                      caption: str | None = None, width_pt: float = PAGE_WIDTH_PT) -> str:
+    """A report table for the page: headings and number formats from the label registry, fitted to
+    the page width (short headings, then split into parts that repeat the key columns), long tables
+    continue with their headings repeated on every page."""
+    cols = list(columns or t.pdf_columns or t.visible_columns)
+    cols = [c for c in cols if c in t.df.columns]
+    if len(t.df) == 0:
+        what = _html.escape(caption or t.title) + ": " if (caption or t.title) else ""
+        return f'<p class="bl-empty"><em>{what}{NOT_REPORTED} (no rows)</em></p>'
+    cells = formatted_cells(t, cols, max_rows)
+    parts = split_columns(t, cols, cells, short=False, width_pt=width_pt)
+    short = False
+    if len(parts) > 1:
+        short_parts = split_columns(t, cols, cells, short=True, width_pt=width_pt)
+        if len(short_parts) < len(parts) or len(short_parts) == 1:
+            parts, short = short_parts, True
+    n = len(next(iter(cells.values()))) if cells else 0
+    more = len(t.df) - n
+    out = []
+    for i, part in enumerate(parts):
+        head = "".join(
+            f'<th class="{"num" if t.kind(c) not in ("text", "month", "date", "datetime") else "txt"}">'
+            f"{_html.escape(t.heading(c, short=short))}</th>" for c in part)
+        body = []
+        for r in range(n):
+            tds = []
+            for c in part:
+                text = cells[c][r]
+                numeric = t.kind(c) not in ("text", "month", "date", "datetime")
+                cls = "num" + (" na" if text == NOT_REPORTED else "") if numeric else \
+                    ("dt" if t.kind(c) in ("month", "date", "datetime") else "txt")
+                tds.append(f'<td class="{cls}">{_html.escape(text)}</td>')
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        cap = caption if i == 0 else None
+        if len(parts) > 1:
+            cap = f"{caption or ''}{' ' if caption else ''}(part {i + 1} of {len(parts)})".strip()
+        keep = " bl-keep" if n <= KEEP_TOGETHER_ROWS_TABLE else ""
+        out.append(f'<table class="bl-table{keep}">' + (f"<caption>{_html.escape(cap)}</caption>" if cap else "")
+                   + f"<thead><tr>{head}</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+    if more > 0:
+        where = f"the workbook's <em>{_html.escape(t.sheet)}</em> sheet" if t.sheet else "the workbook"
+        out.append(f'<p class="bl-note">{n:,} of {len(t.df):,} rows shown; all in {where}.</p>')
+    return "\n".join(out)
+
+
+#: tables with at most this many rows are kept on one page
+KEEP_TOGETHER_ROWS_TABLE = 25
+
+
+def show_report_table(t: Any, **kwargs: Any) -> None:
+    """Display :func:`report_table_html` of a report table in the notebook / report."""
+    from IPython.display import display
+
+    display(ReportTable(report_table_html(t, **kwargs)))

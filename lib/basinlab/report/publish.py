@@ -162,8 +162,9 @@ def publish_report_dir(staging_dir: str | os.PathLike[str], final_dir: str | os.
 BACKUP_PREFIX = ".{month}.old-"
 #: ``reports/.staging-<run_id>``: a run's report being assembled
 STAGING_PREFIX = ".staging-"
-_MONTH_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_BACKUP_DIR = re.compile(r"^\.(\d{4}-(?:0[1-9]|1[0-2]))\.old-")
+#: report folders: a month YYYY-MM, a quarter YYYY-QN or a year YYYY (see report.period)
+_MONTH_DIR = re.compile(r"^\d{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?$")
+_BACKUP_DIR = re.compile(r"^\.(\d{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?)\.old-")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -210,6 +211,7 @@ def _month_of(folder: Path, doc: dict[str, Any] | None) -> str | None:
         return m.group(1)
     if name.startswith(STAGING_PREFIX):
         head = name[len(STAGING_PREFIX):].split("_", 1)[0]
+        head = head[len("report-"):] if head.startswith("report-") else head
         return head if _MONTH_DIR.match(head) else None
     return None
 
