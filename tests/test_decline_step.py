@@ -1,5 +1,6 @@
 """The chain's decline step on a warehouse: tables with a stable schema, empty or not."""
 import duckdb
+import pytest
 
 from basinlab import generate_demo, ingest_inbox, run_models, warehouse
 from basinlab.decline.step import FORECAST_TABLE, PARAMS_TABLE, TABLE_SCHEMAS, TYPE_CURVES_TABLE, fit_warehouse
@@ -63,3 +64,76 @@ def test_eur_boe_counts_an_unforecast_phase_at_its_cumulative(tmp_path):
     assert rows["W1"] == (1500 + 6000 / 6, 500)      # gas at its cumulative, nothing remaining
     assert rows["W2"] == (0 + 1800 / 6, 1200 / 6)
     con.close()
+
+
+# --------------------------------------------------------------------------- batches
+
+BATCH_TABLES = {  # table -> key columns; per-well tables must match to the last bit
+    "marts.decline_params": ["well_id", "phase"],
+    "marts.decline_forecast": ["well_id", "phase", "month"],
+    "marts.decline_backtest": ["well_id"],
+    "marts.decline_type_curves": ["group", "phase", "month_index"],
+    "marts.ml_trendlines": ["well_id", "phase", "month"],
+    "marts.decline_backtest_summary": ["phase"],
+}
+#: sums over wells (a field's monthly total, sampled paths summed) add batch partial sums: equal to rounding
+SUMMED_TABLES = {"marts.decline_forecast_bands": ["group", "phase", "month"],
+                 "marts.decline_lookback": ["group", "month"]}
+
+
+@pytest.fixture(scope="module")
+def batch_warehouse(tmp_path_factory):
+    """Demo wells with a lookback year, young wells for the ML trendlines, and a hostile new well."""
+    d = tmp_path_factory.mktemp("batches")
+    generate_demo(d / "inbox", wells=16, months=40, end_month="2024-06", seed=9)
+    (d / "inbox" / "well_production" / "new.csv").write_text(
+        "well_id,production_month,days_on,oil_bbl,gas_mcf,water_bbl\nNEW-1,2024-05,20,5,5,5\nNEW-1,2024-06,30,9,7,5\n")
+    path = d / "base.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con)
+    ingest_inbox(con, d / "inbox", "b1")
+    run_models(con, run_id="r")
+    con.close()
+    return path
+
+
+def _step_tables(base, tmp, batch_wells):
+    import shutil
+
+    path = tmp / f"b{batch_wells}.duckdb"
+    shutil.copy(base, path)
+    con = warehouse.connect(path)
+    try:
+        res = fit_warehouse(con, run_id="r", batch_wells=batch_wells)
+        out = {t: con.execute(f"select * from {t} order by {', '.join(chr(34) + c + chr(34) for c in k)}").df()
+               for t, k in {**BATCH_TABLES, **SUMMED_TABLES}.items()}
+        return res, out
+    finally:
+        con.close()
+
+
+def test_results_do_not_depend_on_the_batch_size(batch_warehouse, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    runs = {b: _step_tables(batch_warehouse, tmp_path, b) for b in (1, 7, 1000)}
+    assert [runs[b][0].batches for b in (1, 7, 1000)] == [17, 3, 1]
+    ref = runs[1000][1]
+    assert len(ref["marts.decline_params"]) == 17 * 3 and len(ref["marts.ml_trendlines"])
+    assert ref["marts.decline_backtest_summary"]["short_history_wells"].iloc[0] >= 0
+    for b in (1, 7):
+        got = runs[b][1]
+        for t in BATCH_TABLES:
+            pd.testing.assert_frame_equal(got[t], ref[t], check_exact=True, obj=f"{t} with {b} well(s) per batch")
+        for t in SUMMED_TABLES:
+            pd.testing.assert_frame_equal(got[t], ref[t], check_exact=False, rtol=1e-12, atol=0,
+                                          obj=f"{t} with {b} well(s) per batch")
+    # the compact forecast: monthly for 60 months, then yearly rows; volumes sum to the remaining reserves
+    fc = ref["marts.decline_forecast"]
+    assert set(fc.loc[fc["months_ahead"] <= 60, "period_months"]) == {1}
+    tail = fc[fc["months_ahead"] > 60]
+    assert len(tail) and (tail["period_months"].between(1, 12)).all()
+    assert ((tail["months_ahead"] - 61) % 12 == 0).all()
+    p = ref["marts.decline_params"].set_index(["well_id", "phase"])
+    sums = fc.groupby(["well_id", "phase"])["volume"].sum()
+    np.testing.assert_allclose(sums, p.loc[sums.index, "remaining"], rtol=1e-9)

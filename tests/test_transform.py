@@ -257,8 +257,7 @@ def test_dim_wells_status_and_reserves_after_decline(con, project):
     con.execute("insert into marts.decline_params (well_id, phase, model, status, cum_to_date, remaining, eur) "
                 "values ('P', 'oil', 'modified_hyperbolic', 'fitted', 20, 180, 200)")
     con.execute("insert into marts.decline_forecast (well_id, phase, month, rate_per_day, volume, cumulative) "
-                "values ('P', 'oil', '2024-07-01', 3, 93, 113), "
-                "('P', 'oil', '2024-08-01', 1, 31, 144)")
+                "values ('P', 'oil', '2024-07-01', 3, 93, 113), ('P', 'oil', '2024-08-01', 1, 31, 144)")
     res = run_models(con, project=project, select="decline_params+")
     assert {r.model for r in res} == {"int_well_reserves", "int_forecast_moving_avg", "dim_wells"}
     p = one(con, "select * from marts.dim_wells where well_id = 'P'")

@@ -12,6 +12,11 @@ when running a notebook on its own in JupyterLab:
 * an empty ``month`` means the latest month with production in the warehouse;
 * a standalone writer records the data dir's ``settings.yml`` in its warehouse (a run does it
   once, on its build, before the notebooks).
+
+Every connection carries the DuckDB resource settings of :func:`basinlab.config.duckdb_resources`
+(memory limit, threads, spill folder; ``BASINLAB_MEMORY_LIMIT``, ``BASINLAB_THREADS``,
+``BASINLAB_TEMP_DIR``), applied by :func:`basinlab.warehouse.connect`; :meth:`NotebookContext.describe`
+prints them.
 """
 from __future__ import annotations
 
@@ -47,7 +52,19 @@ class NotebookContext:
     def describe(self) -> str:
         mode = "read-only" if self.role == "reader" else "read-write"
         how = "standalone" if self.standalone else f"run {self.run_id}"
-        return f"{how} · month {self.month or '(latest)'} · warehouse {self.warehouse_path} ({mode})"
+        return (f"{how} · month {self.month or '(latest)'} · warehouse {self.warehouse_path} ({mode})"
+                f" · {self.resources()}")
+
+    def resources(self) -> str:
+        """The DuckDB resource settings in force (memory limit, threads, spill folder): see
+        :func:`basinlab.config.duckdb_resources`."""
+        try:
+            mem, thr, tmp = self.con.execute(
+                "select current_setting('memory_limit'), current_setting('threads'), "
+                "current_setting('temp_directory')").fetchone()
+        except duckdb.Error:
+            return "DuckDB settings unavailable"
+        return f"DuckDB memory_limit {mem}, {thr} threads, spills to {tmp}"
 
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -45,8 +45,64 @@ class MigrationError(WarehouseError):
     """A migration is invalid, changed after it was applied, or failed."""
 
 
+def apply_resources(con: duckdb.DuckDBPyConnection, resources: config.DuckDBResources) -> duckdb.DuckDBPyConnection:
+    """Set ``memory_limit``, ``threads`` and ``temp_directory`` (:func:`basinlab.config.duckdb_resources`)
+    on ``con``'s database instance; returns ``con``.
+
+    The settings are global to the instance, so a connection DuckDB hands out from its per-path cache
+    gets them again (same values). A temp directory the instance already spills into is kept.
+    """
+    con.execute(resources.statements()[0])
+    con.execute(resources.statements()[1])
+    current = con.execute("select current_setting('temp_directory')").fetchone()[0] or ""
+    if _OWN_TEMP_RE.search(current) and Path(current).parent.exists():
+        return con
+    temp = resources.temp_directory
+    try:
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_temp_dirs(temp.parent)
+    except OSError as exc:
+        raise WarehouseError(f"cannot create DuckDB's spill folder {temp.parent}: {exc.strerror or exc} "
+                             f"(set {config.ENV_TEMP_DIR} to a writable folder)") from exc
+    con.execute(resources.statements()[2])
+    return con
+
+
+#: the per-instance spill folders basinlab names (config._instance_dir_name)
+_OWN_TEMP_RE = re.compile(r"duckdb-(\d+)-\d+/?$")
+
+
+def _remove_dead_temp_dirs(base: Path) -> None:
+    """Spill folders of processes that are gone (killed before DuckDB could remove them)."""
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return
+    for d in entries:
+        m = _OWN_TEMP_RE.search(d.name)
+        if not m or not d.is_dir() or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue                      # alive (or not ours to signal): keep
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def connect_memory(resources: config.DuckDBResources | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with basinlab's resource settings (scratch work, e.g. SQL on frames)."""
+    con = duckdb.connect(":memory:")
+    try:
+        return apply_resources(con, resources or config.duckdb_resources(None))
+    except BaseException:
+        con.close()
+        raise
+
+
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file.
+    """Open the warehouse file, with the resource settings of :func:`basinlab.config.duckdb_resources`.
 
     Parameters
     ----------
@@ -61,12 +117,22 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
         file a publish has since replaced to a notebook kernel that still
         holds an older connection.
 
+    Every connection gets ``memory_limit``, ``threads`` and ``temp_directory`` from
+    :func:`basinlab.config.duckdb_resources` (``$BASINLAB_MEMORY_LIMIT``, ``$BASINLAB_THREADS``,
+    ``$BASINLAB_TEMP_DIR`` or defaults derived from the machine): DuckDB keeps within the limit
+    and spills the rest to disk.
+
     Raises
     ------
     WarehouseError
-        The file is missing (read-only) or another process holds it.
+        The file is missing (read-only) or another process holds it, or a resource setting is
+        invalid (the message names the variable).
     """
     path = Path(path)
+    try:
+        resources = config.duckdb_resources(path, read_only=read_only)
+    except ValueError as exc:
+        raise WarehouseError(str(exc)) from exc
     if read_only and not path.exists():
         raise WarehouseError(
             f"warehouse {path} does not exist yet: run `basinlab run --month YYYY-MM` "
@@ -78,7 +144,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
         except OSError as exc:
             raise WarehouseError(f"cannot create the folder of warehouse {path}: {exc.strerror or exc}") from exc
     try:
-        return _connect_read_only(path) if read_only else duckdb.connect(str(path))
+        con = _connect_read_only(path) if read_only else duckdb.connect(str(path))
     except duckdb.Error as exc:  # lock conflicts arrive as IOException
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "lock" in msg.lower():
@@ -90,6 +156,14 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
             raise WarehouseError(f"cannot open warehouse {path} for writing ({msg}): make the file and its "
                                  "folder writable for this user, or work on a copy") from exc
         raise WarehouseError(f"cannot open warehouse {path}: {msg}") from exc
+    try:
+        return apply_resources(con, resources)
+    except BaseException as exc:
+        con.close()
+        if isinstance(exc, duckdb.Error):
+            raise WarehouseError(f"cannot apply the DuckDB resource settings to {path}: "
+                                 f"{str(exc).strip().splitlines()[0]}") from exc
+        raise
 
 
 #: catalog names DuckDB reserves (a fresh read-only warehouse is attached under its file stem otherwise)

@@ -2,6 +2,8 @@
 -- per well and phase (marts.decline_forecast, written by the decline step; empty before it).
 -- Same start-of-series rule as int_production_moving_avg: mean over the months available,
 -- months_in_window_N says how many. Carries the fitted model and its status from decline_params.
+-- Over the monthly rows of the forecast only (period_months = 1: its first 60 months; the yearly
+-- rows after them are not months to average). A view: computed when read, never stored.
 with forecast as (
     select
         well_id,
@@ -11,6 +13,7 @@ with forecast as (
         cast(volume as double)               as volume,
         cast(cumulative as double)           as cumulative
     from marts.decline_forecast
+    where coalesce(period_months, 1) = 1
 ),
 
 params as (

@@ -15,6 +15,8 @@ best ``qi`` for producing-day rates ``q_k`` observed at mid-month times
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -29,17 +31,33 @@ MIN_ANALOGS = 3
 VOLUME_COLUMNS = {"oil": "oil_bbl", "gas": "gas_mcf", "water": "water_bbl"}
 
 
-def analog_shapes(params: pd.DataFrame, header: pd.DataFrame | None, group_by: str = "field",
-                  min_analogs: int = MIN_ANALOGS) -> pd.DataFrame:
-    """Median ``di``, ``b``, ``dterm`` of fitted wells per (group, phase), with the phase-wide fallback.
+@dataclass(frozen=True)
+class AnalogMedians:
+    """Median ``di``, ``b``, ``dterm`` of the fitted wells per (group, phase) (``by_group``: columns
+    ``analog_group``, ``phase``, ``di``, ``b``, ``dterm``, ``analog_wells``; groups with at least
+    ``min_analogs`` wells) and per phase (``by_phase``, the fallback)."""
 
-    Returns columns ``well_id``, ``phase``, ``di``, ``b``, ``dterm``, ``analog_group``, ``analog_wells``
-    for every row of ``params`` whose group (or phase) has fitted wells.
-    """
+    by_group: pd.DataFrame
+    by_phase: pd.DataFrame
+
+
+def _with_groups(params: pd.DataFrame, header: pd.DataFrame | None, group_by: str) -> pd.DataFrame:
     groups = (header[["well_id", group_by]].rename(columns={group_by: "analog_group"})
               if header is not None and group_by in header else pd.DataFrame(columns=["well_id", "analog_group"]))
     p = params.merge(groups, on="well_id", how="left")
     p["analog_group"] = p["analog_group"].fillna("(unknown)")
+    return p
+
+
+def analog_medians(params: pd.DataFrame, header: pd.DataFrame | None, group_by: str = "field",
+                   min_analogs: int = MIN_ANALOGS) -> AnalogMedians:
+    """The analog shapes of every group: medians over the rows of ``params`` with status ``fitted``.
+
+    Only ``well_id``, ``phase``, ``status``, ``di``, ``b`` and ``dterm`` are read, so the decline
+    step can pass those columns of every well (gathered batch by batch) and forecast each batch
+    with the shapes of the whole warehouse.
+    """
+    p = _with_groups(params[["well_id", "phase", "status", "di", "b", "dterm"]], header, group_by)
     fitted = p[p["status"] == "fitted"]
     by_group = (fitted.groupby(["analog_group", "phase"])
                 .agg(di=("di", "median"), b=("b", "median"), dterm=("dterm", "median"),
@@ -47,10 +65,23 @@ def analog_shapes(params: pd.DataFrame, header: pd.DataFrame | None, group_by: s
     by_group = by_group[by_group["analog_wells"] >= min_analogs]
     by_phase = (fitted.groupby("phase").agg(di=("di", "median"), b=("b", "median"), dterm=("dterm", "median"),
                                             analog_wells=("well_id", "nunique")).reset_index())
-    out = p[["well_id", "phase", "analog_group"]].merge(by_group, on=["analog_group", "phase"], how="left")
+    return AnalogMedians(by_group.reset_index(drop=True), by_phase)
+
+
+def analog_shapes(params: pd.DataFrame, header: pd.DataFrame | None, group_by: str = "field",
+                  min_analogs: int = MIN_ANALOGS, medians: AnalogMedians | None = None) -> pd.DataFrame:
+    """Median ``di``, ``b``, ``dterm`` of fitted wells per (group, phase), with the phase-wide fallback.
+
+    Returns columns ``well_id``, ``phase``, ``di``, ``b``, ``dterm``, ``analog_group``, ``analog_wells``
+    for every row of ``params`` whose group (or phase) has fitted wells. ``medians`` (default: from
+    ``params`` itself) are the group shapes to use.
+    """
+    med = medians if medians is not None else analog_medians(params, header, group_by, min_analogs)
+    p = _with_groups(params[["well_id", "phase"]], header, group_by)
+    out = p[["well_id", "phase", "analog_group"]].merge(med.by_group, on=["analog_group", "phase"], how="left")
     fallback = out["di"].isna()
     if fallback.any():
-        fb = out.loc[fallback, ["well_id", "phase"]].merge(by_phase, on="phase", how="left")
+        fb = out.loc[fallback, ["well_id", "phase"]].merge(med.by_phase, on="phase", how="left")
         for c in ("di", "b", "dterm", "analog_wells"):
             out.loc[fallback, c] = fb[c].to_numpy()
         out.loc[fallback, "analog_group"] = "all wells"
@@ -58,7 +89,8 @@ def analog_shapes(params: pd.DataFrame, header: pd.DataFrame | None, group_by: s
 
 
 def apply_analogs(params: pd.DataFrame, production: pd.DataFrame, header: pd.DataFrame | None = None,
-                  group_by: str = "field", min_analogs: int = MIN_ANALOGS) -> pd.DataFrame:
+                  group_by: str = "field", min_analogs: int = MIN_ANALOGS,
+                  medians: AnalogMedians | None = None) -> pd.DataFrame:
     """Give rows with status ``insufficient_history`` analog parameters (status ``analog``).
 
     Parameters
@@ -69,6 +101,9 @@ def apply_analogs(params: pd.DataFrame, production: pd.DataFrame, header: pd.Dat
         The canonical monthly production the fit used (``days_on`` null → calendar days).
     header : DataFrame, optional
         ``well_id`` and the ``group_by`` column.
+    medians : AnalogMedians, optional
+        The group shapes (default: medians of the fitted rows of ``params``); the decline step
+        passes the shapes of every well of the warehouse when it forecasts a batch of wells.
 
     Returns
     -------
@@ -81,12 +116,13 @@ def apply_analogs(params: pd.DataFrame, production: pd.DataFrame, header: pd.Dat
     short = params["status"] == "insufficient_history"
     if not short.any():
         return params
-    shapes = analog_shapes(params, header, group_by, min_analogs)
+    shapes = analog_shapes(params[short], header, group_by, min_analogs,
+                           medians if medians is not None else analog_medians(params, header, group_by, min_analogs))
     rows = params[short].reset_index().merge(shapes, on=["well_id", "phase"], how="inner", suffixes=("_fit", ""))
     if rows.empty:
         return params
     # producing-day rates since each row's t0 (long format: one line per row and month)
-    prod = production.copy()
+    prod = production[production["well_id"].isin(rows["well_id"].unique())].copy()
     prod["production_month"] = pd.to_datetime(prod["production_month"])
     days_in_month = prod["production_month"].dt.days_in_month
     days = prod["days_on"].where(prod["days_on"].notna(), days_in_month) if "days_on" in prod else days_in_month
@@ -112,8 +148,11 @@ def apply_analogs(params: pd.DataFrame, production: pd.DataFrame, header: pd.Dat
     dt_nom = tangent_to_nominal(shape["dterm"].fillna(0.0).to_numpy(np.float64)) / DAYS_PER_YEAR
     unit_rate, _ = arps_rate_cum(1.0, d_nom, b, dt_nom, obs["t"].to_numpy(np.float64), want_cum=False)
     log_qi = (np.log(obs["q"].to_numpy(np.float64)) - np.log(unit_rate))
-    anchor = pd.DataFrame({"index": obs["index"].to_numpy(), "log_qi": log_qi}).groupby("index")["log_qi"].agg(
-        ["mean", "size"])
+    # the mean per row with numpy's sequential sums (a row's value never depends on the other rows)
+    codes, uniq = pd.factorize(obs["index"].to_numpy(), sort=True)
+    size = np.bincount(codes, minlength=len(uniq))
+    anchor = pd.DataFrame({"mean": np.bincount(codes, log_qi, minlength=len(uniq)) / size, "size": size},
+                          index=pd.Index(uniq))
     out = params.copy()
     idx = anchor.index.to_numpy()
     sel = rows.set_index("index").loc[idx]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import uncertainty as unc
 from .analogs import VOLUME_COLUMNS
-from .engine import ForecastConfig, ForecastResult, clean_production, forecast_wells
+from .engine import ForecastConfig, ForecastContext, ForecastResult, Stage, clean_production, finish, forecast_wells
 
 __all__ = ["BacktestResult", "backtest", "field_lookback", "SUMMARY_COLUMNS", "WELL_COLUMNS"]
 
@@ -131,10 +131,20 @@ def _short_median(wells: pd.DataFrame) -> float:
     return float(w["ape"].median()) if len(w) else float("nan")
 
 
-def _evaluate(seen, prod, header, cut_ts, horizon, phase, cfg, well_limits, tl):
+def _evaluate(seen, prod, header, cut_ts, horizon, phase, cfg, well_limits, tl, *,
+              stage: Stage | ForecastResult | None = None, context: ForecastContext | None = None):
+    """One short-history method's backtest of the wells of ``seen``; with ``stage`` (the wells
+    prepared as of the cut, :func:`~basinlab.decline.engine.prepare`) and ``context`` the wells are
+    a batch of a larger set (the decline step)."""
     start, end = _horizon(cut_ts, horizon)
-    res = forecast_wells(seen, header, as_of=cut_ts, config=cfg, well_limits=well_limits, trendlines=tl,
-                         months=horizon)
+    if stage is None:
+        res = forecast_wells(seen, header, as_of=cut_ts, config=cfg, well_limits=well_limits, trendlines=tl,
+                             months=horizon)
+    elif isinstance(stage, ForecastResult):
+        res = stage
+    else:
+        res = finish(stage, header, config=cfg, context=context, well_limits=well_limits, trendlines=tl,
+                     months=horizon)
     p = res.params
     col = VOLUME_COLUMNS[phase]
     # producing at the cut: a positive volume in the last inactive_months months up to the cut
@@ -143,9 +153,9 @@ def _evaluate(seen, prod, header, cut_ts, horizon, phase, cfg, well_limits, tl):
     producing = pd.Index(rec["well_id"].unique())
     pp = p[(p["phase"] == phase) & p["well_id"].isin(producing)].reset_index()
     after = prod[(prod["production_month"] >= start) & (prod["production_month"] < end)]
-    act = after.groupby("well_id")[col].sum(min_count=1)
+    act = _well_sums(after["well_id"], after[col], min_count=1)
     fc = res.forecast[(res.forecast["phase"] == phase) & res.forecast["well_id"].isin(producing)]
-    fvol = fc.groupby("well_id")["volume"].sum()
+    fvol = _well_sums(fc["well_id"], fc["volume"])
     pp["forecast_volume"] = pp["well_id"].map(fvol).fillna(0.0).to_numpy()
     pp["actual_volume"] = pp["well_id"].map(act).fillna(0.0).to_numpy()
     a = pp["actual_volume"].to_numpy(np.float64)
@@ -174,11 +184,25 @@ def _evaluate(seen, prod, header, cut_ts, horizon, phase, cfg, well_limits, tl):
     am = after[after["well_id"].isin(producing)].groupby(["well_id", "production_month"])[col].sum().rename(
         "actual_volume").reset_index().rename(columns={"production_month": "month"})
     fm = fc.groupby(["well_id", "month"])["volume"].sum().rename("forecast_volume").reset_index()
+    # a table without forecast rows (every well inactive, or a batch of one such well) has no month dtype
+    fm["month"], am["month"] = pd.to_datetime(fm["month"]), pd.to_datetime(am["month"])
+    fm["well_id"], am["well_id"] = fm["well_id"].astype(object), am["well_id"].astype(object)
     monthly = fm.merge(am, on=["well_id", "month"], how="outer").fillna({"forecast_volume": 0.0,
                                                                          "actual_volume": 0.0})
     monthly["phase"] = phase
     monthly["group"] = monthly["well_id"].map(grp).fillna("(unknown)")
     return pp, monthly, res, mat, s, z1[rows], z2[rows], a
+
+
+def _well_sums(wells: pd.Series, values: pd.Series, min_count: int = 0) -> pd.Series:
+    """Sum per well with numpy's sequential sums (a well's total never depends on the other wells);
+    NaN values are skipped, a well with fewer than ``min_count`` values sums to NaN."""
+    codes, uniq = pd.factorize(wells.to_numpy(dtype=object))
+    v = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    ok = np.isfinite(v)
+    tot = np.bincount(codes[ok], v[ok], minlength=len(uniq))
+    n = np.bincount(codes[ok], minlength=len(uniq))
+    return pd.Series(np.where(n >= min_count, tot, np.nan), index=pd.Index(uniq, dtype=object))
 
 
 def _summary(wells: pd.DataFrame, cut_ts, horizon, phase, cfg: ForecastConfig) -> pd.DataFrame:

@@ -20,7 +20,10 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-__all__ = ["well_limits", "LIMIT_SQL"]
+__all__ = ["well_limits", "limits_from_inputs", "LIMIT_SQL", "LIMIT_COLUMNS"]
+
+#: columns of :func:`well_limits`
+LIMIT_COLUMNS = ["well_id", "phase", "q_limit", "limit_source"]
 
 #: average days per month
 DAYS_PER_MONTH = 30.4375
@@ -66,10 +69,16 @@ def well_limits(con: duckdb.DuckDBPyConnection, as_of) -> pd.DataFrame:
     try:
         d = con.execute(LIMIT_SQL, [as_of, as_of]).df()
     except duckdb.Error:
-        return pd.DataFrame(columns=["well_id", "phase", "q_limit", "limit_source"])
+        return pd.DataFrame(columns=LIMIT_COLUMNS)
+    return limits_from_inputs(d)
+
+
+def limits_from_inputs(d: pd.DataFrame) -> pd.DataFrame:
+    """:func:`well_limits` from rows of :data:`LIMIT_SQL` (the decline step keeps those rows in a
+    temporary table and turns each batch of wells' rows into limits)."""
     d = d[(d["revenue_usd_per_boe"] > 0) & (d["net_revenue_interest"] > 0)]
     if d.empty:
-        return pd.DataFrame(columns=["well_id", "phase", "q_limit", "limit_source"])
+        return pd.DataFrame(columns=LIMIT_COLUMNS)
     q_boe = d["loe_usd_per_month"] * d["working_interest"] / (
         DAYS_PER_MONTH * d["revenue_usd_per_boe"] * d["net_revenue_interest"])
     share = d["oil_boe_share"].fillna(1.0).clip(0.0, 1.0)

@@ -34,6 +34,19 @@ Rules, in order (each documented in :class:`ForecastConfig`):
    forecast times the recent GOR / WOR / yield (status and method ``ratio``).
 9. **Uncertainty** (:mod:`~basinlab.decline.uncertainty`): P10/P50/P90 per
    month, of the remaining volume and the EUR.
+
+Batches
+-------
+Two things a well's forecast takes from the other wells: the analog shapes of its field
+(medians of the fitted wells) and the median residual scale of all wells (the scale of a
+row without its own fit). :class:`ForecastContext` carries them, so the decline step can
+forecast a warehouse batch by batch of wells (:func:`prepare` on every batch, the context
+from all of them, then :func:`finish` per batch) with the very numbers
+:func:`forecast_wells` gives all wells at once: every other rule, the fitter and the
+uncertainty draws (keyed by well and phase) see one well at a time.
+
+Internally a forecast row knows its parameter row by position (``ForecastResult.rows``),
+never by joining strings.
 """
 from __future__ import annotations
 
@@ -45,14 +58,14 @@ import numpy as np
 import pandas as pd
 
 from . import uncertainty as unc
-from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, apply_analogs
+from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, AnalogMedians, analog_medians, apply_analogs
 from .conversions import DAYS_PER_YEAR, secant_to_nominal, tangent_to_nominal
 from .fitting import PHASE_UNITS, FitConfig, _month_ordinal, _ord_days, _ord_to_month, fit_wells
-from .forecast import FORECAST_COLUMNS, forecast
+from .forecast import BUCKET_MONTHS, FORECAST_COLUMNS, _grouped_cumsum, forecast
 from .models import arps_rate_cum
 
-__all__ = ["ForecastConfig", "ForecastResult", "forecast_wells", "METHODS", "FORECAST_STATUSES",
-           "clean_production"]
+__all__ = ["ForecastConfig", "ForecastContext", "ForecastResult", "forecast_wells", "prepare", "finish",
+           "METHODS", "FORECAST_STATUSES", "clean_production"]
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +156,48 @@ class ForecastConfig:
 
 @dataclass
 class ForecastResult:
-    """``params``: one row per well and phase; ``forecast``: monthly rows; ``as_of``: the month (Timestamp)."""
+    """``params``: one row per well and phase; ``forecast``: monthly (or compact) rows; ``as_of``: the
+    month (Timestamp); ``rows``: per forecast row, the position of its well-phase in ``params``."""
 
     params: pd.DataFrame
     forecast: pd.DataFrame
     as_of: pd.Timestamp | None
     draws: tuple[np.ndarray, np.ndarray] | None = None  # (z1, z2) per params row
     seconds: dict[str, float] = field(default_factory=dict)
+    rows: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ForecastContext:
+    """What a batch of wells takes from every other well (see "Batches" in the module docstring).
+
+    Attributes
+    ----------
+    analogs : AnalogMedians or None
+        The analog shapes (None: from the wells forecast together).
+    sigma_median : float or None
+        Median residual scale ``sigma_log`` over every well-phase (NaN when none has one;
+        None: from the wells forecast together).
+    """
+
+    analogs: AnalogMedians | None = None
+    sigma_median: float | None = None
+
+    #: the columns of the prepared params the context is computed from
+    BASIS_COLUMNS = ("well_id", "phase", "status", "di", "b", "dterm", "sigma_log")
+
+    @staticmethod
+    def basis(params: pd.DataFrame) -> pd.DataFrame:
+        """The part of a batch's prepared params (:attr:`Stage.params`) the context needs."""
+        return params[list(ForecastContext.BASIS_COLUMNS)]
+
+    @classmethod
+    def from_basis(cls, basis: pd.DataFrame, header: pd.DataFrame | None, config: "ForecastConfig"
+                   ) -> "ForecastContext":
+        """The context of every well whose :meth:`basis` rows are in ``basis``."""
+        s = basis["sigma_log"].to_numpy(np.float64)
+        return cls(analog_medians(basis, header, config.group_by),
+                   float(np.nanmedian(s)) if np.isfinite(s).any() else float("nan"))
 
 
 def clean_production(production: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -182,8 +230,42 @@ def _month_days(o: np.ndarray) -> np.ndarray:
     return (_ord_days(o + 1) - _ord_days(o)).astype(np.float64)
 
 
-def _long(prod: pd.DataFrame, phases: tuple[str, ...]) -> pd.DataFrame:
-    """One row per well, phase and reported month: ord, calendar days, producing days, volume."""
+@dataclass
+class _Long:
+    """One entry per parameter row and reported month, sorted by (row, ord)."""
+
+    row: np.ndarray
+    ord: np.ndarray
+    cal: np.ndarray
+    days: np.ndarray
+    volume: np.ndarray
+    producing: np.ndarray
+
+
+def _param_rows(params: pd.DataFrame, wells, phases) -> np.ndarray:
+    """Position in ``params`` of each (well, phase); -1 where absent."""
+    keys = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
+                                      params["phase"].to_numpy(dtype=object)])
+    return keys.get_indexer(pd.MultiIndex.from_arrays([np.asarray(wells, dtype=object),
+                                                       np.asarray(phases, dtype=object)]))
+
+
+def _well_major(params: pd.DataFrame, phases: tuple[str, ...]) -> pd.Index | None:
+    """The wells of ``params`` when it is the fitter's well-major table (every well, every phase in
+    order: row = well index x phases + phase index), else None."""
+    n_ph = len(phases)
+    if not n_ph or len(params) % n_ph:
+        return None
+    ids = params["well_id"].to_numpy(dtype=object)
+    wells = ids[::n_ph]
+    if (np.array_equal(params["phase"].to_numpy(dtype=object), np.tile(np.array(phases, dtype=object), len(wells)))
+            and np.array_equal(np.repeat(wells, n_ph), ids) and pd.Index(wells).is_unique):
+        return pd.Index(wells)
+    return None
+
+
+def _long(prod: pd.DataFrame, params: pd.DataFrame, phases: tuple[str, ...]) -> _Long:
+    """Every reported month of every parameter row: ord, calendar days, producing days, volume."""
     mord = _month_ordinal(prod["production_month"])
     cal = _month_days(mord)
     if "days_on" in prod.columns:
@@ -191,88 +273,221 @@ def _long(prod: pd.DataFrame, phases: tuple[str, ...]) -> pd.DataFrame:
         days = np.clip(np.where(np.isfinite(d), d, cal), 0.0, cal)
     else:
         days = cal
-    parts = []
-    for ph in phases:
+    wells = prod["well_id"].to_numpy(dtype=object)
+    major = _well_major(params, phases)
+    widx = major.get_indexer(wells) if major is not None else None
+    rows, ords, cals, dys, vols = [], [], [], [], []
+    for i, ph in enumerate(phases):
         col = VOLUME_COLUMNS[ph]
-        vol = prod[col].to_numpy(np.float64) if col in prod.columns else np.full(len(prod), np.nan)
-        parts.append(pd.DataFrame({"well_id": prod["well_id"].to_numpy(), "phase": ph, "ord": mord, "cal": cal,
-                                   "days": days, "volume": vol}))
-    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["well_id", "phase", "ord", "cal", "days", "volume"])
-    if long.duplicated(["well_id", "phase", "ord"]).any():
-        # duplicate months (staging never has them) are summed, as the fitter does
-        g = long.groupby(["well_id", "phase", "ord"])
-        long = pd.concat([g["cal"].first(), g["days"].sum(), g["volume"].sum(min_count=1)], axis=1).reset_index()
-        long["days"] = np.minimum(long["days"], long["cal"])
-    long["producing"] = (long["volume"].fillna(0) > 0) & (long["days"] > 0)
-    return long
+        rows.append(np.where(widx >= 0, widx * len(phases) + i, -1) if widx is not None
+                    else _param_rows(params, wells, np.full(len(prod), ph, dtype=object)))
+        ords.append(mord)
+        cals.append(cal)
+        dys.append(days)
+        vols.append(prod[col].to_numpy(np.float64) if col in prod.columns else np.full(len(prod), np.nan))
+    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    o = np.concatenate(ords) if ords else np.zeros(0, np.int64)
+    cal_a = np.concatenate(cals) if cals else np.zeros(0)
+    days_a = np.concatenate(dys) if dys else np.zeros(0)
+    vol = np.concatenate(vols) if vols else np.zeros(0)
+    keep = row >= 0
+    row, o, cal_a, days_a, vol = row[keep], o[keep], cal_a[keep], days_a[keep], vol[keep]
+    order = np.lexsort((o, row))
+    row, o, cal_a, days_a, vol = row[order], o[order], cal_a[order], days_a[order], vol[order]
+    if row.size > 1:
+        dup = (row[1:] == row[:-1]) & (o[1:] == o[:-1])
+        if dup.any():
+            # duplicate months (staging never has them) are summed, as the fitter does
+            start = np.r_[True, ~dup]
+            grp = np.cumsum(start) - 1
+            ng = int(grp[-1]) + 1
+            anyv = np.bincount(grp, np.isfinite(vol).astype(np.float64), ng) > 0
+            vol = np.where(anyv, np.bincount(grp, np.nan_to_num(vol), ng), np.nan)
+            cal_a = cal_a[start]
+            days_a = np.minimum(np.bincount(grp, days_a, ng), cal_a)
+            row, o = row[start], o[start]
+    producing = (np.nan_to_num(vol) > 0) & (days_a > 0)
+    return _Long(row, o, cal_a, days_a, vol, producing)
 
 
-def _recent_stats(long: pd.DataFrame, params: pd.DataFrame, as_of: int, cfg: ForecastConfig
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per well and phase: last producing month, anchor months and rate, uptime."""
-    keys = params[["well_id", "phase"]].copy()
-    seg = params[["well_id", "phase"]].copy()
-    seg["seg_ord"] = np.where(params["segment_start"].notna(),
-                              _month_ordinal(params["segment_start"].fillna(pd.Timestamp("1900-01-01"))), -10**9)
-    pr = long[long["producing"]].merge(seg, on=["well_id", "phase"], how="left")
-    last_prod = pr.groupby(["well_id", "phase"])["ord"].max().rename("last_prod_ord")
-    recent = pr[pr["ord"] >= pr["seg_ord"].fillna(-10**9)].copy()
-    recent = recent.sort_values(["well_id", "phase", "ord"])
-    recent["_r"] = recent.groupby(["well_id", "phase"]).cumcount(ascending=False)
-    anchor_rows = recent[recent["_r"] < cfg.anchor_months].copy()
-    anchor_rows["q"] = anchor_rows["volume"] / anchor_rows["days"]
-    anchor = anchor_rows.groupby(["well_id", "phase"]).agg(anchor_rate=("q", "mean"), anchor_n=("q", "size"))
+def _group_bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: (first, last) index of the run each element belongs to."""
+    n = keys.size
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    new = np.r_[True, keys[1:] != keys[:-1]]
+    run = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], n] - 1
+    return starts[run], ends[run]
+
+
+def _recent_stats(long: _Long, params: pd.DataFrame, as_of: int, cfg: ForecastConfig
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per parameter row: last producing month, anchor months and rate, uptime; and the anchor months."""
+    n = len(params)
+    seg = params["segment_start"]
+    seg_ord = np.where(seg.notna().to_numpy(), _month_ordinal(seg.fillna(pd.Timestamp("1900-01-01"))), -10**9)
+    pr = long.producing
+    prow, pord = long.row[pr], long.ord[pr]
+    pdays, pvol = long.days[pr], long.volume[pr]
+    last_prod = np.full(n, np.nan)
+    first_ord = np.full(n, np.nan)
+    if prow.size:
+        first_i, last_i = _group_bounds(prow)
+        heads = np.flatnonzero(np.r_[True, prow[1:] != prow[:-1]])
+        last_prod[prow[heads]] = pord[last_i[heads]]
+        first_ord[prow[heads]] = pord[first_i[heads]]
+    # the anchor: the last anchor_months producing months of the last segment
+    rec = pord >= seg_ord[prow]
+    rrow, rord = prow[rec], pord[rec]
+    rq = pvol[rec] / pdays[rec]
+    _, rlast = _group_bounds(rrow)
+    sel = (rlast - np.arange(rrow.size)) < cfg.anchor_months
+    arow, aord, aq = rrow[sel], rord[sel], rq[sel]
+    cnt = np.bincount(arow, minlength=n).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        anchor_rate = np.where(cnt > 0, np.bincount(arow, aq, minlength=n) / np.where(cnt > 0, cnt, 1.0), np.nan)
     # uptime: producing days / calendar days over the last uptime_months, counted from the month
     # after the phase's first producing month (a well coming online mid-month is not downtime)
-    first = pr.groupby(["well_id", "phase"])["ord"].min().rename("first_ord")
     win_lo = as_of - cfg.uptime_months + 1
-    w = pr.merge(first.reset_index(), on=["well_id", "phase"])
-    w = w[(w["ord"] >= win_lo) & (w["ord"] > w["first_ord"])]
-    up_days = w.groupby(["well_id", "phase"])["days"].sum().rename("up_days")
-    out = keys.merge(last_prod.reset_index(), on=["well_id", "phase"], how="left")
-    out = out.merge(anchor.reset_index(), on=["well_id", "phase"], how="left")
-    out = out.merge(up_days.reset_index(), on=["well_id", "phase"], how="left")
-    out = out.merge(first.reset_index(), on=["well_id", "phase"], how="left")
-    lo = np.maximum(out["first_ord"].fillna(as_of).to_numpy(np.int64) + 1, win_lo)
-    cal_days = (_ord_days(np.full(len(out), as_of + 1)) - _ord_days(lo)).astype(np.float64)
-    up = out["up_days"].fillna(0.0).to_numpy() / np.maximum(cal_days, 1.0)
-    out["uptime"] = np.clip(np.where(cal_days > 0, up, 1.0), 0.0, 1.0)
-    return out, anchor_rows[["well_id", "phase", "ord", "q"]]
+    first_p = first_ord[prow]
+    w = (pord >= win_lo) & (pord > first_p)
+    up_days = np.bincount(prow[w], pdays[w], minlength=n)
+    lo = np.maximum(np.where(np.isfinite(first_ord), first_ord, as_of).astype(np.int64) + 1, win_lo)
+    cal_days = (_ord_days(np.full(n, as_of + 1)) - _ord_days(lo)).astype(np.float64)
+    up = up_days / np.maximum(cal_days, 1.0)
+    uptime = np.clip(np.where(cal_days > 0, up, 1.0), 0.0, 1.0)
+    stats = {"last_prod_ord": last_prod, "anchor_rate": anchor_rate,
+             "anchor_n": np.where(cnt > 0, cnt, np.nan), "uptime": uptime}
+    return stats, {"row": arow, "ord": aord, "q": aq}
 
 
-def _model_month_avg(p: pd.DataFrame, ords: np.ndarray) -> np.ndarray:
-    """Average producing-day model rate over calendar month ``ords`` for rows of params ``p``."""
-    b = p["b"].to_numpy(np.float64)
-    d_nom = secant_to_nominal(p["di"].to_numpy(np.float64), b) / DAYS_PER_YEAR
-    dt_nom = tangent_to_nominal(p["dterm"].fillna(0.0).to_numpy(np.float64)) / DAYS_PER_YEAR
-    t0 = _ord_days(_month_ordinal(p["t0_month"]))
+def _model_month_avg(qi, di, b, dterm, t0_ord, ords: np.ndarray) -> np.ndarray:
+    """Average producing-day model rate over calendar month ``ords`` (arrays of parameters per entry)."""
+    b = np.asarray(b, dtype=np.float64)
+    d_nom = secant_to_nominal(np.asarray(di, dtype=np.float64), b) / DAYS_PER_YEAR
+    dt_nom = tangent_to_nominal(np.nan_to_num(np.asarray(dterm, dtype=np.float64), nan=0.0)) / DAYS_PER_YEAR
+    t0 = _ord_days(t0_ord)
     a = np.maximum((_ord_days(ords) - t0).astype(np.float64), 0.0)
     e = np.maximum((_ord_days(ords + 1) - t0).astype(np.float64), a + 1e-9)
-    _, ca = arps_rate_cum(p["qi"].to_numpy(np.float64), d_nom, b, dt_nom, a, want_rate=False)
-    _, ce = arps_rate_cum(p["qi"].to_numpy(np.float64), d_nom, b, dt_nom, e, want_rate=False)
+    qi = np.asarray(qi, dtype=np.float64)
+    _, ca = arps_rate_cum(qi, d_nom, b, dt_nom, a, want_rate=False)
+    _, ce = arps_rate_cum(qi, d_nom, b, dt_nom, e, want_rate=False)
     return (ce - ca) / (e - a)
+
+
+_ARPS_METHODS = ["curve", "anchored_curve", "analog", "terminal_decline", "below_limit"]
 
 
 def _arps_rows(params: pd.DataFrame) -> np.ndarray:
     """Rows whose forecast is an Arps curve (any method but ratio / ML / none)."""
-    return params["method"].isin(["curve", "anchored_curve", "analog", "terminal_decline", "below_limit"]
-                                 ).to_numpy() & params["qi"].notna().to_numpy()
+    return params["method"].isin(_ARPS_METHODS).to_numpy() & params["qi"].notna().to_numpy()
 
 
-def _primary_phase(long: pd.DataFrame, as_of: int, months: int = 12) -> pd.Series:
-    """Per well, ``oil`` or ``gas``: the larger share of BOE (oil + gas/6) over the last ``months`` months."""
-    rec = long[(long["ord"] > as_of - months) & long["phase"].isin(["oil", "gas"])]
-    v = rec.pivot_table(index="well_id", columns="phase", values="volume", aggfunc="sum", fill_value=0.0)
-    oil = v["oil"] if "oil" in v else pd.Series(0.0, index=v.index)
-    gas = v["gas"] if "gas" in v else pd.Series(0.0, index=v.index)
-    return pd.Series(np.where(oil >= gas / 6.0, "oil", "gas"), index=v.index, name="primary_phase")
+def _t0_ords(params: pd.DataFrame, idx: np.ndarray) -> np.ndarray:
+    t0 = params["t0_month"].to_numpy()[idx]
+    return _month_ordinal(pd.Series(t0)) if len(idx) else np.zeros(0, np.int64)
+
+
+def _primary_phase(long: _Long, params: pd.DataFrame, as_of: int, months: int = 12) -> np.ndarray:
+    """Per parameter row, its well's primary phase: ``oil`` or ``gas``, the larger share of BOE
+    (oil + gas/6) over the last ``months`` months; None for a well without oil or gas rows."""
+    n = len(params)
+    phase = params["phase"].to_numpy(dtype=object)
+    rec = (long.ord > as_of - months)
+    r = long.row[rec]
+    v = np.nan_to_num(long.volume[rec])
+    ph = phase[r]
+    oil = np.bincount(r[ph == "oil"], v[ph == "oil"], minlength=n)
+    gas = np.bincount(r[ph == "gas"], v[ph == "gas"], minlength=n)
+    has = np.bincount(r[(ph == "oil") | (ph == "gas")], minlength=n) > 0
+    # sum the oil and the gas of each well over its rows
+    wells = params["well_id"].to_numpy(dtype=object)
+    codes, _ = pd.factorize(wells)
+    ow = np.bincount(codes, oil, minlength=codes.max() + 1 if n else 0)
+    gw = np.bincount(codes, gas, minlength=codes.max() + 1 if n else 0)
+    hw = np.bincount(codes, has.astype(np.int64), minlength=codes.max() + 1 if n else 0) > 0
+    out = np.where(ow[codes] >= gw[codes] / 6.0, "oil", "gas").astype(object)
+    out[~hw[codes]] = None
+    return out
+
+
+@dataclass
+class Stage:
+    """A batch of wells fitted as of the month, before the rules that need the other wells
+    (:func:`prepare`); :func:`finish` completes it. ``fit`` is the fitter's table (the decline
+    step keeps it between passes instead of fitting twice)."""
+
+    prod: pd.DataFrame
+    params: pd.DataFrame
+    fit: pd.DataFrame
+    long: _Long
+    anchor_rows: dict[str, np.ndarray]
+    as_of_ts: pd.Timestamp
+    as_of_ord: int
+    start_ts: pd.Timestamp
+    producing: np.ndarray
+
+
+def _empty_forecast() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(FORECAST_COLUMNS) + ["method"])
+
+
+def prepare(production: pd.DataFrame, *, as_of: Any = None, config: ForecastConfig | None = None,
+            fitted: pd.DataFrame | None = None) -> Stage | ForecastResult:
+    """Rules 1-3 for a batch of wells: the rows up to ``as_of``, the fit, recent rates, inactive wells.
+
+    ``fitted`` is this batch's :func:`fit_wells` table from an earlier call (same rows, same
+    config): it is used instead of fitting again. Returns a :class:`ForecastResult` straight
+    away when there is nothing to forecast (no month, no wells).
+    """
+    cfg = config or ForecastConfig()
+    fcfg = cfg.fit
+    prod, _dropped = clean_production(production)
+    if as_of is None or (isinstance(as_of, str) and not as_of):
+        as_of_ts = prod["production_month"].max() if len(prod) else None
+    else:
+        as_of_ts = pd.Timestamp(as_of)
+    if as_of_ts is None or pd.isna(as_of_ts):
+        return ForecastResult(_finish_params(fit_wells(prod, fcfg).assign(method=None), None), _empty_forecast(),
+                              None)
+    as_of_ts = as_of_ts.to_period("M").to_timestamp()
+    as_of_ord = int(as_of_ts.year * 12 + as_of_ts.month - 1)
+    prod = prod[prod["production_month"] < as_of_ts + pd.offsets.MonthBegin(1)]
+    start_ts = as_of_ts + pd.offsets.MonthBegin(1)
+
+    fit = fit_wells(prod, fcfg) if fitted is None else fitted
+    if fit.empty:
+        return ForecastResult(_finish_params(fit.assign(method=None), as_of_ts), _empty_forecast(), as_of_ts)
+    params = fit.reset_index(drop=True)
+    long = _long(prod, params, fcfg.phases)
+    stats, anchor_rows = _recent_stats(long, params, as_of_ord, cfg)
+    for k, v in stats.items():
+        params[k] = v
+    params["method"] = None
+    params["forecast_start"] = start_ts
+    params["as_of_month"] = as_of_ts
+
+    # 3. inactive
+    lp = params["last_prod_ord"].to_numpy(np.float64)
+    inactive = np.isfinite(lp) & (lp < as_of_ord - cfg.inactive_months + 1) & (params["status"] != "no_production"
+                                                                               ).to_numpy()
+    if inactive.any():
+        params.loc[inactive, "reason"] = [
+            f"no {ph} production since {_ord_to_month(int(o)).astype('datetime64[M]')} (as of {as_of_ts:%Y-%m}); "
+            f"was {st}" for ph, o, st in zip(params.loc[inactive, "phase"], lp[inactive],
+                                              params.loc[inactive, "status"])]
+        params.loc[inactive, "status"] = "inactive"
+    producing = np.isfinite(lp) & ~inactive & params["anchor_rate"].notna().to_numpy()
+    return Stage(prod, params, fit, long, anchor_rows, as_of_ts, as_of_ord, start_ts, producing)
 
 
 def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None, *,
                    as_of: Any = None, config: ForecastConfig | None = None,
                    well_limits: pd.DataFrame | None = None, trendlines: pd.DataFrame | None = None,
-                   months: int | None = None) -> ForecastResult:
+                   months: int | None = None, monthly_months: int | None = None,
+                   context: ForecastContext | None = None) -> ForecastResult:
     """Forecast every well and phase of a production table as of a month.
 
     Parameters
@@ -293,61 +508,55 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
         ``rate_per_day`` producing-day), used when ``config.short_history == "ml_trendline"``.
     months : int, optional
         Forecast at most this many months (default: to the limit or time cap).
+    monthly_months : int, optional
+        Compact forecast: one row per month for this many months, then one per 12 months
+        (``period_months``; default every month its own row).
+    context : ForecastContext, optional
+        Analog shapes and median residual scale of a larger set of wells these wells are a
+        batch of (default: from these wells).
 
     Returns
     -------
     ForecastResult
     """
     cfg = config or ForecastConfig()
+    st = prepare(production, as_of=as_of, config=cfg)
+    if isinstance(st, ForecastResult):
+        return st
+    ctx = context or ForecastContext.from_basis(ForecastContext.basis(st.params), header, cfg)
+    return finish(st, header, config=cfg, context=ctx, well_limits=well_limits, trendlines=trendlines,
+                  months=months, monthly_months=monthly_months)
+
+
+def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: ForecastConfig | None = None,
+           context: ForecastContext | None = None, well_limits: pd.DataFrame | None = None,
+           trendlines: pd.DataFrame | None = None, months: int | None = None,
+           monthly_months: int | None = None) -> ForecastResult:
+    """Rules 4-9 for a batch prepared by :func:`prepare` (see :func:`forecast_wells`)."""
+    cfg = config or ForecastConfig()
     fcfg = cfg.fit
-    prod, _dropped = clean_production(production)
-    if as_of is None or (isinstance(as_of, str) and not as_of):
-        as_of_ts = prod["production_month"].max() if len(prod) else None
-    else:
-        as_of_ts = pd.Timestamp(as_of)
-    if as_of_ts is None or pd.isna(as_of_ts):
-        return ForecastResult(_finish_params(fit_wells(prod, fcfg).assign(method=None), None),
-                              pd.DataFrame(columns=list(FORECAST_COLUMNS) + ["method"]), None)
-    as_of_ts = as_of_ts.to_period("M").to_timestamp()
-    as_of_ord = int(as_of_ts.year * 12 + as_of_ts.month - 1)
-    prod = prod[prod["production_month"] < as_of_ts + pd.offsets.MonthBegin(1)]
-    start_ts = as_of_ts + pd.offsets.MonthBegin(1)
-
-    params = fit_wells(prod, fcfg)
-    if params.empty:
-        return ForecastResult(_finish_params(params.assign(method=None), as_of_ts),
-                              pd.DataFrame(columns=list(FORECAST_COLUMNS) + ["method"]), as_of_ts)
-    long = _long(prod, fcfg.phases)
-    stats, anchor_rows = _recent_stats(long, params, as_of_ord, cfg)
-    params = params.merge(stats[["well_id", "phase", "last_prod_ord", "anchor_rate", "anchor_n", "uptime"]],
-                          on=["well_id", "phase"], how="left")
-    params["method"] = None
-    params["forecast_start"] = start_ts
-    params["as_of_month"] = as_of_ts
-
-    # 3. inactive
-    lp = params["last_prod_ord"].to_numpy(np.float64)
-    inactive = np.isfinite(lp) & (lp < as_of_ord - cfg.inactive_months + 1) & (params["status"] != "no_production")
-    if inactive.any():
-        params.loc[inactive, "reason"] = [
-            f"no {ph} production since {_ord_to_month(int(o)).astype('datetime64[M]')} (as of {as_of_ts:%Y-%m}); "
-            f"was {st}" for ph, o, st in zip(params.loc[inactive, "phase"], lp[inactive],
-                                              params.loc[inactive, "status"])]
-        params.loc[inactive, "status"] = "inactive"
-    producing = np.isfinite(lp) & ~inactive & params["anchor_rate"].notna().to_numpy()
+    ctx = context or ForecastContext.from_basis(ForecastContext.basis(stage.params), header, cfg)
+    params = stage.params.copy()
+    long, prod, producing = stage.long, stage.prod, stage.producing
+    as_of_ts, as_of_ord, start_ts = stage.as_of_ts, stage.as_of_ord, stage.start_ts
+    n = len(params)
 
     # 4. shape: fitted curve / analog or ML for short histories / terminal decline for the rest
     params.loc[(params["status"] == "fitted").to_numpy() & producing, "method"] = "curve"
     short = (params["status"] == "insufficient_history").to_numpy() & producing
     if short.any():
         if cfg.short_history == "ml_trendline" and trendlines is not None and len(trendlines):
-            have = set(zip(trendlines["well_id"], trendlines["phase"]))
-            ml = short & np.array([(w, p) in have for w, p in zip(params["well_id"], params["phase"])], bool)
+            have = pd.MultiIndex.from_arrays([trendlines["well_id"].to_numpy(dtype=object),
+                                              trendlines["phase"].to_numpy(dtype=object)]).unique()
+            mine = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
+                                              params["phase"].to_numpy(dtype=object)])
+            ml = short & mine.isin(have)
             params.loc[ml, "status"] = "ml_trendline"
             params.loc[ml, "method"] = "ml_trendline"
             params.loc[ml, "reason"] = "short history: ML trendline (gradient boosting on long-history wells)"
         try:
-            an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by)
+            an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by,
+                               medians=ctx.analogs)
             is_an = (an["status"] == ANALOG_STATUS).to_numpy() & (params["method"].isna().to_numpy()) & short
             for c in ("qi", "di", "b", "dterm", "status", "reason"):
                 params.loc[is_an, c] = an.loc[is_an, c]
@@ -372,54 +581,71 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
     params["anchor_rule"] = None
     arps = _arps_rows(params) & producing
     if cfg.anchor and arps.any():
-        ar = anchor_rows.merge(params.loc[arps, ["well_id", "phase", "qi", "di", "b", "dterm", "t0_month"]]
-                               .reset_index(), on=["well_id", "phase"])
+        ar = stage.anchor_rows
+        on = arps[ar["row"]]
+        arow, aord, aq = ar["row"][on], ar["ord"][on], ar["q"][on]
         # only months on the curve (from its t0 on): ramp-up months before a peak are not its trend
-        ar = ar[ar["ord"].to_numpy(np.int64) >= _month_ordinal(ar["t0_month"])] if len(ar) else ar
-        if len(ar):
-            ar["model"] = _model_month_avg(ar, ar["ord"].to_numpy(np.int64))
-            g = ar.groupby("index").agg(q=("q", "mean"), model=("model", "mean"))
-            ok = np.isfinite(g["model"]) & (g["model"] > 0) & np.isfinite(g["q"]) & (g["q"] > 0)
-            g = g[ok]
-            f = (g["q"] / g["model"]).clip(1e-6, 1e6)
-            idx = g.index.to_numpy()
-            params.loc[idx, "anchor_factor"] = f.to_numpy()
-            params.loc[idx, "qi"] = params.loc[idx, "qi"].to_numpy() * f.to_numpy()
+        t0 = np.full(n, np.iinfo(np.int64).max)
+        idx_arps = np.flatnonzero(arps)
+        t0[idx_arps] = _t0_ords(params, idx_arps)
+        keep = aord >= t0[arow]
+        arow, aord, aq = arow[keep], aord[keep], aq[keep]
+        if arow.size:
+            qi_a = params["qi"].to_numpy(np.float64)
+            model = _model_month_avg(qi_a[arow], params["di"].to_numpy(np.float64)[arow],
+                                     params["b"].to_numpy(np.float64)[arow],
+                                     params["dterm"].to_numpy(np.float64)[arow], t0[arow], aord)
+            cnt = np.bincount(arow, minlength=n).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gq = np.bincount(arow, aq, minlength=n) / cnt
+                gm = np.bincount(arow, model, minlength=n) / cnt
+            ok = (cnt > 0) & np.isfinite(gm) & (gm > 0) & np.isfinite(gq) & (gq > 0)
+            idx = np.flatnonzero(ok)
+            f = np.clip(gq[idx] / gm[idx], 1e-6, 1e6)
+            params.loc[idx, "anchor_factor"] = f
+            params.loc[idx, "qi"] = qi_a[idx] * f
             params.loc[idx, "anchor_rule"] = [
-                f"mean of last {int(n)} producing month(s)" for n in params.loc[idx, "anchor_n"]]
-            moved = idx[np.abs(np.log(f.to_numpy())) > np.log1p(cfg.anchor_tolerance)]
-            curve = params.loc[moved, "method"] == "curve"
-            params.loc[curve[curve].index, "method"] = "anchored_curve"
+                f"mean of last {int(k)} producing month(s)" for k in params.loc[idx, "anchor_n"]]
+            moved = idx[np.abs(np.log(f)) > np.log1p(cfg.anchor_tolerance)]
+            curve = moved[(params["method"].to_numpy(dtype=object)[moved] == "curve")]
+            params.loc[curve, "method"] = "anchored_curve"
 
     # say, for every curve, the window it was fitted on and how far the anchor moved it
     cv = params["method"].isin(["curve", "anchored_curve"]).to_numpy()
     if cv.any():
         c = params.loc[cv]
         params.loc[cv, "reason"] = [
-            f"fit {pd.Timestamp(fs):%Y-%m}..{pd.Timestamp(fe):%Y-%m} ({int(n)} months, segment from {sr}"
+            f"fit {pd.Timestamp(fs):%Y-%m}..{pd.Timestamp(fe):%Y-%m} ({int(k)} months, segment from {sr}"
             + (f", {int(cu)} catch-up month(s) left out" if cu else "") + f"); anchored x{af:.2f}"
             + ("" if not r or r == "ok" else f"; {r}")
-            for fs, fe, n, sr, cu, af, r in zip(c["fit_start"], c["fit_end"], c["n_points"], c["segment_rule"],
+            for fs, fe, k, sr, cu, af, r in zip(c["fit_start"], c["fit_end"], c["n_points"], c["segment_rule"],
                                                 c["catchup_months"], c["anchor_factor"], c["reason"])]
 
     # 7. economic limit
-    params["q_limit"] = [float(fcfg.q_limits.get(p, 0.0)) for p in params["phase"]]
+    q_default = {p: float(fcfg.q_limits.get(p, 0.0)) for p in fcfg.phases}
+    params["q_limit"] = [q_default.get(p, float(fcfg.q_limits.get(p, 0.0))) for p in params["phase"]]
     params["limit_source"] = "default"
     if well_limits is not None and len(well_limits):
-        wl = well_limits[["well_id", "phase", "q_limit", "limit_source"]].rename(
-            columns={"q_limit": "_ql", "limit_source": "_ls"})
-        params = params.merge(wl, on=["well_id", "phase"], how="left")
-        has = params["_ql"].notna() & np.isfinite(params["_ql"].astype(float))
-        params.loc[has, "q_limit"] = params.loc[has, "_ql"].astype(float).clip(lower=0.0)
-        params.loc[has, "limit_source"] = params.loc[has, "_ls"]
-        params = params.drop(columns=["_ql", "_ls"])
+        pos = _param_rows(params, well_limits["well_id"].to_numpy(dtype=object),
+                          well_limits["phase"].to_numpy(dtype=object))
+        ql = pd.to_numeric(well_limits["q_limit"], errors="coerce").to_numpy(np.float64)
+        has = (pos >= 0) & np.isfinite(ql)
+        if has.any():
+            # the last listed limit of a well-phase wins (as a left merge would take each)
+            p_pos, first = np.unique(pos[has][::-1], return_index=True)
+            src = well_limits["limit_source"].to_numpy(dtype=object)[has][::-1][first]
+            params.loc[p_pos, "q_limit"] = np.maximum(ql[has][::-1][first], 0.0)
+            params.loc[p_pos, "limit_source"] = src
     params["forecast_end"] = pd.NaT
     arps = _arps_rows(params)
     if arps.any():
-        p = params[arps]
-        start_rate = _model_month_avg(p, np.full(len(p), as_of_ord + 1, np.int64)) * p["uptime"].fillna(1.0).to_numpy()
-        below = (start_rate < p["q_limit"].to_numpy()) | ~np.isfinite(start_rate)
-        bidx = p.index[below]
+        idx = np.flatnonzero(arps)
+        start_rate = _model_month_avg(params["qi"].to_numpy(np.float64)[idx], params["di"].to_numpy(np.float64)[idx],
+                                      params["b"].to_numpy(np.float64)[idx], params["dterm"].to_numpy(np.float64)[idx],
+                                      _t0_ords(params, idx), np.full(len(idx), as_of_ord + 1, np.int64)) \
+            * params["uptime"].fillna(1.0).to_numpy()[idx]
+        below = (start_rate < params["q_limit"].to_numpy(np.float64)[idx]) | ~np.isfinite(start_rate)
+        bidx = idx[below]
         if len(bidx):
             params.loc[bidx, "reason"] = [
                 f"{r:.3g} {PHASE_UNITS[ph]}/d (calendar day) under the economic limit {ql:.3g} {PHASE_UNITS[ph]}/d "
@@ -436,38 +662,79 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
     # forecast the Arps rows; the time cap is max_years after first production but never
     # less than half of it after the forecast start (a 50-year-old well still producing is forecast)
     arps = _arps_rows(params)
-    rows = params[arps].assign(status="fitted")
+    arps_idx = np.flatnonzero(arps)
+    rows = params.iloc[arps_idx].assign(status="fitted")
     floor = start_ts - pd.DateOffset(months=int(round(fcfg.max_years * 6)))
     rows["first_month"] = pd.to_datetime(rows["first_month"]).clip(lower=floor)
     if "q_limit_applied" in rows.columns:
         rows["q_limit"] = rows["q_limit_applied"].fillna(rows["q_limit"])
-    fc = forecast(rows, months=months, max_years=fcfg.max_years)
-    parts = [fc.assign(method=params["method"].to_numpy()[_row_index(fc, params).to_numpy()])] if len(fc) else []
+    fc = forecast(rows, months=months, max_years=fcfg.max_years, monthly_months=monthly_months, row_index=True)
+    method = params["method"].to_numpy(dtype=object)
+    parts = []
+    if len(fc):
+        fc["_row"] = arps_idx[fc["_row"].to_numpy(np.int64)]
+        fc["method"] = method[fc["_row"].to_numpy(np.int64)]
+        parts.append(fc)
 
     # ML trendline rows
-    ml = params["method"] == "ml_trendline"
+    ml = (params["method"] == "ml_trendline").to_numpy()
     if ml.any() and trendlines is not None:
-        parts.append(_trendline_forecast(params[ml], trendlines, start_ts, months))
+        parts.append(_trendline_forecast(params, np.flatnonzero(ml), trendlines, start_ts, months, monthly_months))
 
-    fc = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(FORECAST_COLUMNS) + ["method"])
+    fc = pd.concat(parts, ignore_index=True) if parts else _empty_forecast().assign(_row=pd.Series(dtype=np.int64))
+    fc = _sorted(fc)
 
     # 8. secondary phases by ratio
     params["ratio_basis"] = None
     params["ratio_value"] = np.nan
-    params["primary_phase"] = params["well_id"].map(_primary_phase(long, as_of_ord))
+    params["primary_phase"] = _primary_phase(long, params, as_of_ord)
     if cfg.ratio_phases:
         params, fc = _apply_ratios(params, fc, long, producing, cfg)
 
-    fc = fc[np.isfinite(fc["volume"].astype(float)) & (fc["volume"].astype(float) >= 0)] if len(fc) else fc
+    if len(fc):
+        v = fc["volume"].to_numpy(np.float64)
+        fc = fc[np.isfinite(v) & (v >= 0)].reset_index(drop=True)
     params = _reserves(params, fc)
-    res = ForecastResult(_finish_params(params, as_of_ts), fc.reset_index(drop=True), as_of_ts)
-    _add_uncertainty(res, cfg)
+    rows_of_fc = fc["_row"].to_numpy(np.int64) if len(fc) else np.zeros(0, np.int64)
+    res = ForecastResult(_finish_params(params, as_of_ts), fc.drop(columns="_row"), as_of_ts, rows=rows_of_fc)
+    _add_uncertainty(res, cfg, ctx)
     return res
 
 
-def _trendline_forecast(p: pd.DataFrame, trendlines: pd.DataFrame, start_ts: pd.Timestamp,
-                        months: int | None) -> pd.DataFrame:
-    t = trendlines.merge(p[["well_id", "phase", "uptime", "cum_to_date", "units"]], on=["well_id", "phase"])
+def _sorted(fc: pd.DataFrame) -> pd.DataFrame:
+    """Forecast rows in parameter-row order (well, then phase), each series by month."""
+    if fc.empty:
+        return fc.reset_index(drop=True)
+    mo = fc["month"].to_numpy().astype("datetime64[M]").astype(np.int64)
+    order = np.lexsort((mo, fc["_row"].to_numpy(np.int64)))
+    return fc.iloc[order].reset_index(drop=True)
+
+
+def _bucket(t: pd.DataFrame, k: np.ndarray, monthly_months: int | None) -> pd.DataFrame:
+    """Monthly rows (sorted by series and month, ``k`` = months ahead) folded into the compact layout."""
+    if monthly_months is None or t.empty or not (k > monthly_months).any():
+        return t.assign(period_months=1)
+    m = int(monthly_months)
+    bucket = np.where(k <= m, k - 1, m + (k - m - 1) // BUCKET_MONTHS)
+    days = t["month"].dt.days_in_month.to_numpy(np.float64)
+    row = t["_row"].to_numpy(np.int64)
+    new = np.r_[True, (row[1:] != row[:-1]) | (bucket[1:] != bucket[:-1])]
+    gid = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:], len(t)] - 1
+    vol = np.bincount(gid, t["volume"].to_numpy(np.float64))
+    out = t.iloc[first].reset_index(drop=True).copy()
+    out["volume"] = vol
+    out["rate_per_day"] = vol / np.bincount(gid, days)
+    out["cumulative"] = t["cumulative"].to_numpy(np.float64)[last]
+    out["period_months"] = np.bincount(gid).astype(np.int64)
+    return out
+
+
+def _trendline_forecast(params: pd.DataFrame, idx: np.ndarray, trendlines: pd.DataFrame, start_ts: pd.Timestamp,
+                        months: int | None, monthly_months: int | None = None) -> pd.DataFrame:
+    p = params.iloc[idx][["well_id", "phase", "uptime", "cum_to_date", "units", "q_limit"]].assign(_row=idx)
+    t = trendlines[["well_id", "phase", "month", "rate_per_day"]].merge(p, on=["well_id", "phase"])
     t["month"] = pd.to_datetime(t["month"])
     t = t[t["month"] >= start_ts]
     if months is not None:
@@ -475,98 +742,107 @@ def _trendline_forecast(p: pd.DataFrame, trendlines: pd.DataFrame, start_ts: pd.
     days = t["month"].dt.days_in_month.to_numpy(np.float64)
     up = t["uptime"].fillna(1.0).clip(0.0, 1.0).to_numpy()
     vol = np.maximum(t["rate_per_day"].to_numpy(np.float64), 0.0) * days * up
-    t = t.assign(volume=vol, rate_per_day=vol / days).sort_values(["well_id", "phase", "month"])
+    t = t.assign(volume=vol, rate_per_day=vol / days).sort_values(["_row", "month"], kind="stable")
     # the trendline stops at the economic limit (calendar-day rate), like a curve
-    t = t.merge(p[["well_id", "phase", "q_limit"]], on=["well_id", "phase"], how="left")
-    under = (t["rate_per_day"] < t["q_limit"].fillna(0.0)).astype(int)
-    t = t[under.groupby([t["well_id"], t["phase"]]).cumsum() == 0]
-    t["cumulative"] = t["cum_to_date"] + t.groupby(["well_id", "phase"])["volume"].cumsum()
-    t["method"] = "ml_trendline"
-    return t[list(FORECAST_COLUMNS) + ["method"]]
+    under = (t["rate_per_day"] < t["q_limit"].fillna(0.0)).to_numpy(np.float64)
+    t = t[_grouped_cumsum(under, t["_row"].to_numpy(np.int64)) == 0]
+    t = t.assign(cumulative=t["cum_to_date"].to_numpy(np.float64)
+                 + _grouped_cumsum(t["volume"].to_numpy(np.float64), t["_row"].to_numpy(np.int64)),
+                 method="ml_trendline")
+    t = t.reset_index(drop=True)
+    k = ((t["month"].dt.year - start_ts.year) * 12 + (t["month"].dt.month - start_ts.month) + 1).to_numpy(np.int64)
+    t = _bucket(t, k, monthly_months)
+    return t[list(FORECAST_COLUMNS) + ["method", "_row"]]
 
 
-def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: pd.DataFrame, producing: np.ndarray,
+def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing: np.ndarray,
                   cfg: ForecastConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     prim = params["primary_phase"]
-    secondary = (params["phase"] != prim) & prim.notna() & pd.Series(producing, index=params.index)
+    secondary = (params["phase"] != prim).to_numpy() & prim.notna().to_numpy() & producing
     poor = ~params["method"].isin(["curve", "anchored_curve"]) | (params["sigma_log"].fillna(np.inf)
                                                                    > cfg.ratio_max_sigma)
     poor |= np.abs(np.log(params["anchor_factor"].astype(float).clip(1e-6, 1e6))) > np.log(1.5)
-    cand = secondary & poor & ~params["status"].isin(["inactive", "no_production"])
+    cand = secondary & poor.to_numpy() & ~params["status"].isin(["inactive", "no_production"]).to_numpy()
     if not cand.any() or fc.empty:
         return params, fc
-    prim_has = pd.MultiIndex.from_frame(fc[["well_id", "phase"]].drop_duplicates())
-    cand &= pd.MultiIndex.from_arrays([params["well_id"], prim.fillna("")]).isin(prim_has)
+    n = len(params)
+    prim_pos = np.full(n, -1, np.int64)
+    ci = np.flatnonzero(cand)
+    prim_pos[ci] = _param_rows(params, params["well_id"].to_numpy(dtype=object)[ci], prim.to_numpy(dtype=object)[ci])
+    has_fc = np.zeros(n, bool)
+    has_fc[fc["_row"].to_numpy(np.int64)] = True
+    cand &= (prim_pos >= 0) & has_fc[np.maximum(prim_pos, 0)]
     if not cand.any():
         return params, fc
     # ratio = sum(secondary) / sum(primary) over the primary's last ratio_months producing months
-    lp = long[long["producing"]]
-    idx = params.index[cand]
-    c = params.loc[idx, ["well_id", "phase", "primary_phase"]].reset_index()
-    pm = lp.rename(columns={"phase": "primary_phase", "volume": "pv"})[["well_id", "primary_phase", "ord", "pv"]]
-    pm = pm.merge(c[["well_id", "primary_phase"]].drop_duplicates(), on=["well_id", "primary_phase"])
-    pm = pm.sort_values("ord")
-    pm["_r"] = pm.groupby(["well_id", "primary_phase"]).cumcount(ascending=False)
-    pm = pm[pm["_r"] < cfg.ratio_months]
-    sec = long.rename(columns={"volume": "sv"})[["well_id", "phase", "ord", "sv"]]
-    j = c.merge(pm, on=["well_id", "primary_phase"]).merge(sec, on=["well_id", "phase", "ord"], how="left")
-    agg = j.groupby("index").agg(pv=("pv", "sum"), sv=("sv", lambda s: s.fillna(0).sum()), n=("pv", "size"))
+    ci = np.flatnonzero(cand)
+    pr = long.producing
+    prow, pord, pvol = long.row[pr], long.ord[pr], long.volume[pr]
+    _, plast = _group_bounds(prow)
+    sel = (plast - np.arange(prow.size)) < cfg.ratio_months
+    pm = pd.DataFrame({"_prim": prow[sel], "ord": pord[sel], "pv": pvol[sel]})
+    c = pd.DataFrame({"_sec": ci, "_prim": prim_pos[ci]})
+    j = c.merge(pm, on="_prim")
+    if j.empty:
+        return params, fc
+    # the secondary's own volume in those months (0 where it reported none)
+    span = int(long.ord.max() - long.ord.min()) + 2 if long.ord.size else 2
+    omin = int(long.ord.min()) if long.ord.size else 0
+    lkey = long.row * span + (long.ord - omin)
+    jkey = j["_sec"].to_numpy(np.int64) * span + (j["ord"].to_numpy(np.int64) - omin)
+    at = np.searchsorted(lkey, jkey)
+    found = (at < lkey.size) & (lkey[np.minimum(at, lkey.size - 1)] == jkey)
+    sv = np.where(found, np.nan_to_num(long.volume[np.minimum(at, lkey.size - 1)]), 0.0)
+    j["sv"] = sv
+    codes, secs = pd.factorize(j["_sec"].to_numpy(np.int64), sort=True)
+    agg = pd.DataFrame({"pv": np.bincount(codes, j["pv"].to_numpy(np.float64), minlength=len(secs)),
+                        "sv": np.bincount(codes, sv, minlength=len(secs)),
+                        "n": np.bincount(codes, minlength=len(secs))}, index=pd.Index(secs))
     agg = agg[(agg["pv"] > 0) & (agg["sv"] > 0)]
     if agg.empty:
         return params, fc
-    ratio = agg["sv"] / agg["pv"]
-    ridx = agg.index.to_numpy()
+    ratio = (agg["sv"] / agg["pv"]).to_numpy()
+    ridx = agg.index.to_numpy(np.int64)
     names = {("gas", "oil"): ("GOR", "mcf/bbl"), ("water", "oil"): ("WOR", "bbl/bbl"),
              ("oil", "gas"): ("condensate yield", "bbl/mcf"), ("water", "gas"): ("water-gas ratio", "bbl/mcf")}
     basis = [names.get((ph, pp), (f"{ph}/{pp}", ""))
              for ph, pp in zip(params.loc[ridx, "phase"], params.loc[ridx, "primary_phase"])]
     params.loc[ridx, "reason"] = [
-        f"{b} {r:.4g} {u} (last {int(n)} producing months of {pp}); own fit: {st}"
-        for (b, u), r, n, pp, st in zip(basis, ratio, agg["n"], params.loc[ridx, "primary_phase"],
+        f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}); own fit: {st}"
+        for (b, u), r, k, pp, st in zip(basis, ratio, agg["n"], params.loc[ridx, "primary_phase"],
                                         params.loc[ridx, "status"])]
     params.loc[ridx, "ratio_basis"] = [b for b, _ in basis]
-    params.loc[ridx, "ratio_value"] = ratio.to_numpy()
+    params.loc[ridx, "ratio_value"] = ratio
     params.loc[ridx, "status"] = "ratio"
     params.loc[ridx, "method"] = "ratio"
     # replace those phases' own forecast rows with primary x ratio
-    r = params.loc[ridx, ["well_id", "phase", "primary_phase", "ratio_value", "cum_to_date", "units"]]
-    keep = _row_index(fc, r).to_numpy() < 0
-    fc_p = fc[fc["well_id"].isin(r["well_id"])]
-    base = fc_p.merge(r.rename(columns={"phase": "sec_phase", "primary_phase": "phase"}), on=["well_id", "phase"])
+    rows = fc["_row"].to_numpy(np.int64)
+    keep = ~np.isin(rows, ridx)
+    link = pd.DataFrame({"_row": prim_pos[ridx], "_sec": ridx, "_ratio": ratio})
+    base = fc[["_row", "month", "rate_per_day", "volume", "period_months"]].merge(link, on="_row")
     if len(base):
-        base = base.sort_values(["well_id", "sec_phase", "month"])
-        vol = base["volume"].to_numpy() * base["ratio_value"].to_numpy()
-        new = pd.DataFrame({"well_id": base["well_id"].to_numpy(), "phase": base["sec_phase"].to_numpy(),
-                            "month": base["month"].to_numpy(), "rate_per_day": base["rate_per_day"].to_numpy()
-                            * base["ratio_value"].to_numpy(), "volume": vol,
-                            "units": base["units_y"].to_numpy(), "method": "ratio"})
-        new["cumulative"] = base["cum_to_date"].to_numpy() + new.groupby(["well_id", "phase"])["volume"].cumsum()
-        fc = pd.concat([fc[keep], new[list(FORECAST_COLUMNS) + ["method"]]], ignore_index=True)
+        sec = base["_sec"].to_numpy(np.int64)
+        r = base["_ratio"].to_numpy()
+        vol = base["volume"].to_numpy() * r
+        new = pd.DataFrame({"well_id": params["well_id"].to_numpy(dtype=object)[sec],
+                            "phase": params["phase"].to_numpy(dtype=object)[sec],
+                            "month": base["month"].to_numpy(), "rate_per_day": base["rate_per_day"].to_numpy() * r,
+                            "volume": vol, "units": params["units"].to_numpy(dtype=object)[sec],
+                            "period_months": base["period_months"].to_numpy(np.int64), "method": "ratio",
+                            "_row": sec})
+        new = _sorted(new)
+        r_new = new["_row"].to_numpy(np.int64)
+        new["cumulative"] = (params["cum_to_date"].to_numpy(np.float64)[r_new]
+                             + _grouped_cumsum(new["volume"].to_numpy(np.float64), r_new))
+        fc = _sorted(pd.concat([fc[keep], new[list(FORECAST_COLUMNS) + ["method", "_row"]]], ignore_index=True))
     return params, fc
-
-
-def _row_index(rows: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
-    """Position in ``table`` of each row's (well_id, phase), -1 where absent.
-
-    Dense integer keys (well code x phase code) instead of a string join: the forecast has
-    millions of rows."""
-    wells = pd.Index(pd.unique(table["well_id"].to_numpy()))
-    phases = pd.Index(pd.unique(np.concatenate([table["phase"].to_numpy(), rows["phase"].to_numpy()])))
-    tw = wells.get_indexer(table["well_id"].to_numpy())
-    tp = phases.get_indexer(table["phase"].to_numpy())
-    lut = np.full(len(wells) * len(phases), -1, np.int64)
-    lut[tw * len(phases) + tp] = np.arange(len(table))
-    rw = pd.Categorical(rows["well_id"].to_numpy(), categories=wells).codes.astype(np.int64)
-    rp = pd.Categorical(rows["phase"].to_numpy(), categories=phases).codes.astype(np.int64)
-    out = np.where((rw >= 0) & (rp >= 0), lut[np.maximum(rw, 0) * len(phases) + np.maximum(rp, 0)], -1)
-    return pd.Series(out, index=rows.index)
 
 
 def _reserves(params: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
     """remaining = the forecast volume of the row; eur = cum_to_date + remaining (NaN without a forecast)."""
-    rem = fc.groupby(["well_id", "phase"])["volume"].sum() if len(fc) else pd.Series(dtype=float)
-    keyed = pd.MultiIndex.from_arrays([params["well_id"], params["phase"]])
-    r = rem.reindex(keyed).to_numpy(np.float64)
+    n = len(params)
+    r = (np.bincount(fc["_row"].to_numpy(np.int64), fc["volume"].to_numpy(np.float64), minlength=n)
+         if len(fc) else np.zeros(n))
     has_fc = params["method"].notna().to_numpy()
     params["remaining"] = np.where(has_fc, np.nan_to_num(r, nan=0.0), np.nan)
     params.loc[params["status"] == "inactive", "remaining"] = 0.0
@@ -598,21 +874,42 @@ def _finish_params(params: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataF
     return out[list(PARAM_COLUMNS)].reset_index(drop=True)
 
 
-def _add_uncertainty(res: ForecastResult, cfg: ForecastConfig) -> None:
-    """P10/P90 per forecast month (closed form) and of remaining / EUR per row (draws)."""
+def _bins(k: np.ndarray) -> np.ndarray:
+    """Column of months ahead ``k`` in the matrices of totals: months 1..24 apart, then one per year."""
+    return np.where(k <= _FINE_MONTHS, k - 1, _FINE_MONTHS + (k - _FINE_MONTHS - 1) // 12)
+
+
+def _add_uncertainty(res: ForecastResult, cfg: ForecastConfig, ctx: ForecastContext | None = None) -> None:
+    """P10/P90 per forecast month (closed form) and of remaining / EUR per row (keyed draws)."""
     p, fc = res.params, res.forecast
     n = len(p)
     s = p["sigma_log"].to_numpy(np.float64)
-    default = np.nanmedian(s) if np.isfinite(s).any() else cfg.sigma_default
+    if ctx is not None and ctx.sigma_median is not None:
+        default = ctx.sigma_median if np.isfinite(ctx.sigma_median) else cfg.sigma_default
+    else:
+        default = np.nanmedian(s) if np.isfinite(s).any() else cfg.sigma_default
     s = np.where(np.isfinite(s), s, max(default, cfg.sigma_floor))
     s = np.maximum(s, cfg.sigma_floor)
+    ro = res.rows if res.rows is not None else np.zeros(0, np.int64)
     # a ratio phase moves with its primary phase: share its scale and its draws
-    z1, z2 = unc.draws(n, cfg.samples, cfg.seed)
-    key = {(w, ph): i for i, (w, ph) in enumerate(zip(p["well_id"], p["phase"]))}
-    for i in np.flatnonzero((p["method"] == "ratio").to_numpy()):
-        j = key.get((p.at[i, "well_id"], p.at[i, "primary_phase"]))
-        if j is not None:
-            s[i], z1[i], z2[i] = s[j], z1[j], z2[j]
+    ratio_rows = np.flatnonzero((p["method"] == "ratio").to_numpy())
+    prim = np.full(n, -1, np.int64)
+    if len(ratio_rows):
+        prim[ratio_rows] = _param_rows(p, p["well_id"].to_numpy(dtype=object)[ratio_rows],
+                                       p["primary_phase"].to_numpy(dtype=object)[ratio_rows])
+    need = np.zeros(n, bool)
+    need[ro] = True
+    need[prim[prim >= 0]] = True
+    z1 = np.zeros((n, cfg.samples))
+    z2 = np.zeros((n, cfg.samples))
+    idx = np.flatnonzero(need)
+    if len(idx):
+        keys = unc.row_keys(p["well_id"].to_numpy(dtype=object)[idx], p["phase"].to_numpy(dtype=object)[idx])
+        z1[idx], z2[idx] = unc.keyed_draws(keys, cfg.samples, cfg.seed)
+    has = ratio_rows[prim[ratio_rows] >= 0]
+    if len(has):
+        j = prim[has]
+        s[has], z1[has], z2[has] = s[j], z1[j], z2[j]
     p["sigma_used"] = s
     p["uncertainty_scale"] = cfg.uncertainty_scale
     res.draws = (z1, z2)
@@ -622,17 +919,18 @@ def _add_uncertainty(res: ForecastResult, cfg: ForecastConfig) -> None:
         for c in ("volume_p10", "volume_p90", "months_ahead"):
             fc[c] = pd.Series(dtype=float)
         return
-    ro = _row_index(fc, p).to_numpy()
     start = _month_ordinal(p["forecast_start"]).astype(np.int64) if p["forecast_start"].notna().all() else None
-    mo = _month_ordinal(fc["month"])
-    k = (mo - (start[ro] if start is not None else mo.min()) + 1).astype(np.float64)
-    fc["months_ahead"] = k.astype(np.int64)
-    hi, lo = unc.pointwise_bands(fc["volume"].to_numpy(np.float64), s[ro], k, cfg.uncertainty_scale)
+    mo = fc["month"].to_numpy().astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    k = (mo - (start[ro] if start is not None else mo.min()) + 1).astype(np.int64)
+    fc["months_ahead"] = k
+    plen = fc["period_months"].to_numpy(np.float64) if "period_months" in fc else np.ones(len(fc))
+    # a row of several months: the band at its middle month
+    hi, lo = unc.pointwise_bands(fc["volume"].to_numpy(np.float64), s[ro], k + (plen - 1.0) / 2.0,
+                                 cfg.uncertainty_scale)
     fc["volume_p10"], fc["volume_p90"] = hi, lo
     rows = np.unique(ro)
-    # months binned: each of the first 5 years apart, then one bin per year (growth at the bin's middle)
-    kk = k.astype(np.int64)
-    col = np.where(kk <= _FINE_MONTHS, kk - 1, _FINE_MONTHS + (kk - _FINE_MONTHS - 1) // 12)
+    # months binned: each of the first 2 years apart, then one bin per year (growth at the bin's middle)
+    col = _bins(k)
     ncol = int(col.max()) + 1
     mid = np.concatenate([np.arange(1, _FINE_MONTHS + 1, dtype=np.float64),
                           _FINE_MONTHS + 6.5 + 12.0 * np.arange(max(ncol - _FINE_MONTHS, 0))])[:ncol]

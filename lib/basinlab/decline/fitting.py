@@ -19,7 +19,9 @@ iteratively re-weighted least squares (IRLS) for the robust loss:
   equivalents of ``di_bounds`` at the current ``b``); a few cheap starting points
   (two-slope estimate of ``1/D(t) = 1/D + b t`` plus a small ``b`` grid) are scored
   and the best one starts LM; a fixed number of iterations.
-* wells are processed in chunks (:attr:`FitConfig.chunk_size`) to bound memory.
+* wells are processed in chunks (:attr:`FitConfig.chunk_size`) to bound memory, grouped by
+  the power-of-two width of their own history, so a well's fit is the same whatever other
+  wells the table holds (the decline step fits the warehouse in batches of wells).
 
 Fit rules (all in :class:`FitConfig`)
 -------------------------------------
@@ -41,6 +43,7 @@ Fit rules (all in :class:`FitConfig`)
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -129,10 +132,13 @@ class FitConfig:
     f_scale : float
         Residual scale of the robust loss in natural-log units (0.15 ~ 15 %).
     max_iter : int
-        Maximum Levenberg-Marquardt iterations (default 8; a chunk stops early
-        once no well's parameters move by more than 1e-7).
+        Levenberg-Marquardt iterations (default 8), the same for every well: a well's fit
+        never depends on the other wells of its chunk.
     chunk_size : int
-        Wells per vectorised batch (memory ~ 40 x chunk_size x months x 8 bytes).
+        Wells per vectorised batch (memory ~ 40 x chunk_size x months x 8 bytes). Wells are
+        chunked by the power-of-two width of their own history (:func:`_width_class`), so the
+        padded matrix a well is fitted in, and so its result to the last bit, does not depend
+        on the other wells of the table.
     q_limits : mapping phase -> float
         Economic-limit rates, volume/day, for ``remaining`` / ``eur``.
     max_years : float
@@ -149,6 +155,9 @@ class FitConfig:
         from the first production; a per-well ``fit_start`` overrides it.
     restart_gap_months, jump_factor, catchup_gap_months, catchup_factor : see
         :class:`basinlab.decline.segments.SegmentRules`.
+    threads : int or None
+        Threads the chunks are fitted on (None: ``$BASINLAB_THREADS`` or the cores; the results
+        are the same for any number).
     """
 
     model: str = "modified_hyperbolic"
@@ -172,6 +181,7 @@ class FitConfig:
     jump_factor: float = 2.5
     catchup_gap_months: int = 3
     catchup_factor: float = 3.0
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -402,7 +412,6 @@ def _solve(
         lnqi_n, rn = _profile(y, gn, w)
         cn = _robust_cost(rn, mask, cfg, bw)
         ok = np.isfinite(cn) & (cn <= cost)
-        moved = ok & ((np.abs(un - u) > 1e-7) | (np.abs(bn - b) > 1e-7))
         u = np.where(ok, un, u)
         b = np.where(ok, bn, b)
         g0 = np.where(ok[:, None], gn, g0)
@@ -412,8 +421,8 @@ def _solve(
         w = _irls_weight(r, cfg) * bw
         lnqi, r = _profile(y, g0, w)
         cost = _robust_cost(r, mask, cfg, bw)
-        if not moved.any() and np.all(lam <= 1e-6):
-            break
+        # no early stop for the chunk: a well's result must not depend on which wells share its
+        # chunk (the decline step reads wells in batches; every batch size gives the same fits)
     return lnqi, u, b, np.where(mask, r, 0.0)
 
 
@@ -775,23 +784,43 @@ def _fit_start_ords(cfg: FitConfig, well_ids: NDArray[Any]) -> NDArray[np.float6
     return out
 
 
+def _width_class(span: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The padded width a well is fitted in: the power of two (at least 8) holding its months.
+
+    numpy sums a row of a power-of-two width >= 8 with the same association of its leading
+    values whatever zeros follow (pairwise summation in blocks of 8, halves of powers of two),
+    so a well's sums, and its fit, are the same in any chunk of its class.
+    """
+    s = np.maximum(np.asarray(span, dtype=np.int64), 1)
+    return np.maximum(8, 1 << np.ceil(np.log2(s)).astype(np.int64))
+
+
+def _chunk_rows(prep: _Prepared, wells: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(sorted-row indices, local well index per row) of the given wells."""
+    starts, stops = prep.row_start[wells], prep.row_stop[wells]
+    lens = stops - starts
+    offs = np.cumsum(lens) - lens
+    rows = np.repeat(starts - offs, lens) + np.arange(int(lens.sum()))
+    return rows, np.repeat(np.arange(len(wells)), lens)
+
+
 def _fit_chunk(
-    prep: _Prepared, lo: int, hi: int, cfg: FitConfig, fs_ord: FloatArray | None
+    prep: _Prepared, wells: NDArray[np.int64], cfg: FitConfig, fs_ord: FloatArray | None, width: int
 ) -> list[dict[str, Any]]:
-    """Fit wells ``lo:hi`` of ``prep`` for every phase; returns one dict of columns per phase."""
-    r0, r1 = prep.row_start[lo], prep.row_stop[hi - 1]
-    nw = hi - lo
-    local = np.repeat(np.arange(nw), prep.row_stop[lo:hi] - prep.row_start[lo:hi])
-    col = prep.col[r0:r1]
-    width = int(col.max()) + 1 if col.size else 1
-    first = prep.first_ord[lo:hi]
-    last = prep.last_ord[lo:hi]
+    """Fit the wells ``wells`` (indices into ``prep``) for every phase in a ``(n, width)`` matrix;
+    returns one dict of columns per phase."""
+    rows, local = _chunk_rows(prep, wells)
+    nw = len(wells)
+    col = prep.col[rows]
+    width = max(int(width), int(col.max()) + 1 if col.size else 1)
+    first = prep.first_ord[wells]
+    last = prep.last_ord[wells]
     dmat = np.zeros((nw, width))
-    dmat[local, col] = prep.days_on[r0:r1]
+    dmat[local, col] = prep.days_on[rows]
     out = []
     for ph in cfg.phases:
         vmat = np.zeros((nw, width))
-        vmat[local, col] = np.nan_to_num(prep.volumes[ph][r0:r1], nan=0.0)
+        vmat[local, col] = np.nan_to_num(prep.volumes[ph][rows], nan=0.0)
         valid = (dmat > 0) & (vmat > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(valid, vmat / np.where(dmat > 0, dmat, 1.0), 0.0)
@@ -799,10 +828,10 @@ def _fit_chunk(
         has = valid.any(axis=1)
         cols = np.arange(width)[None, :]
         if fs_ord is not None:
-            f = fs_ord[lo:hi] - first
+            f = fs_ord[wells] - first
             f = np.where(np.isnan(f), -1, f)
             start_ok = valid & (cols >= f[:, None])
-            use_fs = ~np.isnan(fs_ord[lo:hi])
+            use_fs = ~np.isnan(fs_ord[wells])
         else:
             use_fs = np.zeros(nw, bool)
             start_ok = valid
@@ -823,8 +852,8 @@ def _fit_chunk(
         fs_col = np.argmax(start_ok, axis=1)
         start_col = np.where(use_fs, fs_col, peak)
         no_start = use_fs & ~start_ok.any(axis=1)
-        # shift so column 0 is the fit-start month
-        ww = width - int(start_col.min()) if nw else 1
+        # shift so column 0 is the fit-start month (the width stays the class width: see _width_class)
+        ww = width
         idx = start_col[:, None] + np.arange(ww)[None, :]
         inside = idx < width
         idc = np.minimum(idx, width - 1)
@@ -873,7 +902,7 @@ def _fit_chunk(
         fit_end_ord = first + last_valid
         out.append(
             {
-                "_well_index": np.arange(lo, hi),
+                "_well_index": np.asarray(wells),
                 "phase": np.full(nw, ph, dtype=object),
                 "model": np.full(nw, cfg.model, dtype=object),
                 "qi": res["qi"],
@@ -902,29 +931,57 @@ def _fit_chunk(
     return out
 
 
-def _failed_rows(lo: int, hi: int, cfg: FitConfig, prep: _Prepared, msg: str) -> list[dict[str, Any]]:
-    nw = hi - lo
+def _failed_rows(wells: NDArray[np.int64], cfg: FitConfig, prep: _Prepared, msg: str) -> list[dict[str, Any]]:
+    nw = len(wells)
     nan = np.full(nw, np.nan)
     out = []
+    rows, local = _chunk_rows(prep, wells)
     for ph in cfg.phases:
-        r0, r1 = prep.row_start[lo], prep.row_stop[hi - 1]
-        local = np.repeat(np.arange(nw), prep.row_stop[lo:hi] - prep.row_start[lo:hi])
-        v = np.nan_to_num(prep.volumes[ph][r0:r1], nan=0.0)
+        v = np.nan_to_num(prep.volumes[ph][rows], nan=0.0)
         cum = np.bincount(local, np.where(v > 0, v, 0.0), nw)
         out.append(
             {
-                "_well_index": np.arange(lo, hi), "phase": np.full(nw, ph, dtype=object),
+                "_well_index": np.asarray(wells), "phase": np.full(nw, ph, dtype=object),
                 "model": np.full(nw, cfg.model, dtype=object), "qi": nan, "di": nan, "b": nan,
                 "dterm": nan, "t0_ord": np.full(nw, -1), "fit_end_ord": np.full(nw, -1),
                 "n_points": np.zeros(nw, np.int64), "rmse": nan, "r2": nan, "rmse_log": nan,
                 "status": np.full(nw, "failed", dtype=object), "reason": np.full(nw, msg, dtype=object),
-                "cum_to_date": cum, "remaining": nan, "first_ord": prep.first_ord[lo:hi],
-                "last_ord": prep.last_ord[lo:hi], "t_end_days": nan,
+                "cum_to_date": cum, "remaining": nan, "first_ord": prep.first_ord[wells],
+                "last_ord": prep.last_ord[wells], "t_end_days": nan,
                 "segment_ord": np.full(nw, -1), "segment_rule": np.full(nw, None, dtype=object),
                 "catchup_months": np.zeros(nw, np.int64), "sigma_log": nan,
             }
         )
     return out
+
+
+def _fit_isolated(prep: _Prepared, wells: NDArray[np.int64], cfg: FitConfig, fs_ord: FloatArray | None,
+                  width: int) -> list[dict[str, Any]]:
+    """A chunk's fit; when the chunk raises, every well again on its own (a well that still
+    raises gets status ``failed`` with the message)."""
+    try:
+        return _fit_chunk(prep, wells, cfg, fs_ord, width)
+    except Exception:  # noqa: BLE001 - batch must not fail; isolate the well
+        log.warning("chunk of %d wells raised; refitting well by well", len(wells), exc_info=True)
+    parts: list[dict[str, Any]] = []
+    for i in wells:
+        one = np.array([i])
+        try:
+            parts.extend(_fit_chunk(prep, one, cfg, fs_ord, width))
+        except Exception as exc:  # noqa: BLE001
+            parts.extend(_failed_rows(one, cfg, prep, f"{type(exc).__name__}: {exc}"))
+    return parts
+
+
+def fit_threads(cfg: FitConfig) -> int:
+    """Threads :func:`fit_wells` fits chunks on: ``cfg.threads``, else ``$BASINLAB_THREADS``, else the
+    cores this process may use (the same setting as DuckDB's)."""
+    if cfg.threads is not None:
+        return max(1, int(cfg.threads))
+    from ..config import ENV_THREADS, machine_threads
+
+    env = os.environ.get(ENV_THREADS, "").strip()
+    return max(1, int(env)) if env.isdigit() else machine_threads()
 
 
 #: Output columns of :func:`fit_wells`, in order.
@@ -979,18 +1036,21 @@ def fit_wells(df: pd.DataFrame, config: FitConfig | None = None, **overrides: An
     prep = prepare_production(df, cfg.phases)
     n = len(prep.well_ids)
     fs_ord = _fit_start_ords(cfg, prep.well_ids)
-    parts: list[dict[str, Any]] = []
-    for lo in range(0, n, cfg.chunk_size):
-        hi = min(n, lo + cfg.chunk_size)
-        try:
-            parts.extend(_fit_chunk(prep, lo, hi, cfg, fs_ord))
-        except Exception:  # noqa: BLE001 - batch must not fail; isolate the well
-            log.warning("chunk %d:%d raised; refitting well by well", lo, hi, exc_info=True)
-            for i in range(lo, hi):
-                try:
-                    parts.extend(_fit_chunk(prep, i, i + 1, cfg, fs_ord))
-                except Exception as exc:  # noqa: BLE001
-                    parts.extend(_failed_rows(i, i + 1, cfg, prep, f"{type(exc).__name__}: {exc}"))
+    widths = _width_class(prep.last_ord - prep.first_ord + 1) if n else np.zeros(0, np.int64)
+    jobs = []
+    for width in np.unique(widths):
+        members = np.flatnonzero(widths == width)
+        jobs += [(members[lo:lo + cfg.chunk_size], int(width)) for lo in range(0, len(members), cfg.chunk_size)]
+    threads = min(fit_threads(cfg), len(jobs))
+    if threads > 1:
+        # numpy releases the GIL inside its loops: chunks fit side by side on several cores
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="basinlab-fit") as pool:
+            done = list(pool.map(lambda job: _fit_isolated(prep, job[0], cfg, fs_ord, job[1]), jobs))
+    else:
+        done = [_fit_isolated(prep, wells, cfg, fs_ord, width) for wells, width in jobs]
+    parts: list[dict[str, Any]] = [part for chunk in done for part in chunk]
     if not parts:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -1,4 +1,11 @@
-"""Monthly forecasts from fitted Arps / modified-hyperbolic parameters (closed forms)."""
+"""Monthly forecasts from fitted Arps / modified-hyperbolic parameters (closed forms).
+
+A forecast can be **compact** (``monthly_months=N``): one row per month for the first ``N``
+months, then one row per 12 months (the last one partial), each with its exact volume (a
+difference of the closed-form cumulative) and ``period_months`` saying how many months it
+holds. The decline step stores ``marts.decline_forecast`` so (:data:`STORED_MONTHLY_MONTHS`):
+the months that are read month by month stay monthly, decades of tail cost a row a year.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +25,38 @@ log = logging.getLogger(__name__)
 
 #: Output columns of :func:`forecast`.
 FORECAST_COLUMNS: tuple[str, ...] = (
-    "well_id", "phase", "month", "rate_per_day", "volume", "cumulative", "units",
+    "well_id", "phase", "month", "rate_per_day", "volume", "cumulative", "units", "period_months",
 )
+#: months stored one row per month in ``marts.decline_forecast`` before yearly rows (the report's
+#: five-year views, the field bands and the lookback read only these)
+STORED_MONTHLY_MONTHS = 60
+#: months per row after the monthly ones in a compact forecast
+BUCKET_MONTHS = 12
+
+
+def period_layout(n_months: np.ndarray, monthly_months: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of a (compact) forecast of ``n_months`` months per series.
+
+    Returns ``(series, first, length)`` per output row: the series it belongs to, the offset of
+    its first month (0 = the first forecast month) and the months it holds (1, or up to
+    :data:`BUCKET_MONTHS` after ``monthly_months``).
+    """
+    n_months = np.asarray(n_months, dtype=np.int64)
+    if monthly_months is None:
+        n_out = n_months
+    else:
+        m = int(monthly_months)
+        tail = np.maximum(n_months - m, 0)
+        n_out = np.minimum(n_months, m) + (tail + BUCKET_MONTHS - 1) // BUCKET_MONTHS
+    series = np.repeat(np.arange(len(n_months)), n_out)
+    offs = np.cumsum(n_out) - n_out
+    j = np.arange(series.size) - offs[series]
+    if monthly_months is None:
+        return series, j, np.ones(series.size, np.int64)
+    m = int(monthly_months)
+    first = np.where(j < m, j, m + (j - m) * BUCKET_MONTHS)
+    length = np.where(j < m, 1, np.minimum(BUCKET_MONTHS, n_months[series] - first))
+    return series, first, length
 
 
 def forecast(
@@ -27,6 +64,9 @@ def forecast(
     months: int | None = None,
     q_limit: float | Mapping[str, float] | None = None,
     max_years: float = 50.0,
+    *,
+    monthly_months: int | None = None,
+    row_index: bool = False,
 ) -> pd.DataFrame:
     """Monthly forecast volumes for every fitted row of a :func:`fit_wells` table.
 
@@ -40,6 +80,11 @@ def forecast(
     months : int, optional
         At most this many forecast months per well and phase (default: until
         the limit or the cap).
+    monthly_months : int, optional
+        Compact output: monthly rows for this many months, then one row per 12 months
+        (``period_months`` says how many; default: every month its own row).
+    row_index : bool
+        Add ``_row``: the position in ``params`` of each row's parameters.
     q_limit : float or mapping phase -> float, optional
         Economic-limit rate, volume/day (default :data:`DEFAULT_Q_LIMITS`:
         oil 1 bbl/d, gas 10 mcf/d, water 1 bbl/d).  The forecast ends at the
@@ -65,11 +110,13 @@ def forecast(
         month, volume/day), ``volume`` (volume in the month, from closed-form
         cumulative differences times ``uptime``, bbl or mcf),
         ``cumulative`` (``cum_to_date`` plus forecast volume to the month's end),
-        ``units``.  The last month is partial when the limit or cap falls inside it.
+        ``units``, ``period_months`` (1; the months of a compact row).  The last month is
+        partial when the limit or cap falls inside it.
     """
-    fitted = params[params["status"] == "fitted"]
+    sel = (params["status"] == "fitted").to_numpy()
+    fitted = params[sel]
     if fitted.empty:
-        return pd.DataFrame(columns=list(FORECAST_COLUMNS))
+        return pd.DataFrame(columns=list(FORECAST_COLUMNS) + (["_row"] if row_index else []))
     phase = fitted["phase"].to_numpy()
     if "q_limit" in fitted.columns:
         qlim = fitted["q_limit"].to_numpy(np.float64)
@@ -115,14 +162,12 @@ def forecast(
     if months is not None:
         n_months = np.minimum(n_months, int(months))
     n_months = np.maximum(n_months, 0).astype(np.int64)
-    row = np.repeat(np.arange(len(fitted)), n_months)
+    row, k, plen = period_layout(n_months, monthly_months)
     if row.size == 0:
-        return pd.DataFrame(columns=list(FORECAST_COLUMNS))
-    offs = np.cumsum(n_months) - n_months
-    k = np.arange(row.size) - offs[row]
+        return pd.DataFrame(columns=list(FORECAST_COLUMNS) + (["_row"] if row_index else []))
     m_ord = start[row] + k
     a = np.minimum((_ord_days(m_ord) - day_t0[row]).astype(np.float64), t_end[row])
-    e = np.minimum((_ord_days(m_ord + 1) - day_t0[row]).astype(np.float64), t_end[row])
+    e = np.minimum((_ord_days(m_ord + plen) - day_t0[row]).astype(np.float64), t_end[row])
     _, ca = arps_rate_cum(qi[row], d_nom[row], b[row], dt_nom[row], a, want_rate=False)
     _, ce = arps_rate_cum(qi[row], d_nom[row], b[row], dt_nom[row], e, want_rate=False)
     assert ca is not None and ce is not None
@@ -131,20 +176,15 @@ def forecast(
     width = e - a
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(width > 0, vol / np.where(width > 0, width, 1.0), 0.0)
-    csum = np.cumsum(vol)
-    # cumulative before each row's first month; rows with no forecast month have no offset to read
-    # (their offset is the end of the array: reading it was the IndexError of issue 7)
-    base = np.zeros(len(n_months))
-    nz = n_months > 0
-    base[nz] = csum[offs[nz]] - vol[offs[nz]]
-    group_base = base[row]
-    cumulative = fitted["cum_to_date"].to_numpy(np.float64)[row] + csum - group_base
+    # cumulative within each series (a grouped running sum: a series' values never depend on the
+    # series before it, as a running sum over the whole array minus an offset would)
+    cumulative = fitted["cum_to_date"].to_numpy(np.float64)[row] + _grouped_cumsum(vol, row)
     units = fitted["units"].to_numpy()[row] if "units" in fitted.columns else np.where(
         phase[row] == "gas", "mcf", "bbl"
     )
     # object (not arrow-string) columns: millions of rows, and the engine indexes them
     ids = np.asarray(fitted["well_id"].to_numpy(), dtype=object)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "well_id": pd.Series(ids[row], dtype=object),
             "phase": pd.Series(np.asarray(phase, dtype=object)[row], dtype=object),
@@ -153,5 +193,36 @@ def forecast(
             "volume": vol,
             "cumulative": cumulative,
             "units": pd.Series(np.asarray(units, dtype=object), dtype=object),
+            "period_months": plen.astype(np.int64),
         }
     )
+    if row_index:
+        out["_row"] = np.flatnonzero(sel)[row]
+    return out
+
+
+def _grouped_cumsum(values: np.ndarray, group: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Running sum of ``values`` within runs of equal, contiguous ``group`` labels.
+
+    Each run is summed on its own, left to right (a row of a padded matrix, ``np.cumsum`` along it),
+    so a run's values never depend on the runs around it -- as they would with one running sum
+    over the whole array minus an offset, or with pandas' grouped sums.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n == 0:
+        return values.copy()
+    group = np.asarray(group)
+    new = np.r_[True, group[1:] != group[:-1]]
+    starts = np.flatnonzero(new)
+    seg = np.cumsum(new) - 1
+    pos = np.arange(n) - starts[seg]
+    lens = np.diff(np.r_[starts, n])
+    out = np.empty(n)
+    for lo in range(0, len(starts), block):
+        hi = min(len(starts), lo + block)
+        r0, r1 = starts[lo], (starts[hi] if hi < len(starts) else n)
+        mat = np.zeros((hi - lo, int(lens[lo:hi].max())))
+        mat[seg[r0:r1] - lo, pos[r0:r1]] = values[r0:r1]
+        out[r0:r1] = np.cumsum(mat, axis=1)[seg[r0:r1] - lo, pos[r0:r1]]
+    return out

@@ -24,6 +24,11 @@ joined back), this module
 
 Predictions are written as ``marts.ml_trendlines`` with the model version and the
 training cut (:func:`trendlines`).
+
+At basin scale the decline step trains from SQL (:func:`train_from_warehouse`: only the rows
+training reads, of at most :data:`MAX_TRAIN_WELLS` long-history wells, a fixed sample by the MD5
+of the well id when there are more) and predicts batch by batch of wells
+(:func:`young_features`, :func:`predict`), so its memory does not grow with the warehouse.
 """
 from __future__ import annotations
 
@@ -48,6 +53,15 @@ FEATURE_MONTHS = 6
 RATE_COLUMNS = {"oil": "oil_rate_bbl_per_producing_day", "gas": "gas_rate_mcf_per_producing_day"}
 ML_COLUMNS = ("well_id", "phase", "month", "months_ahead", "rate_per_day", "model_version", "training_cut",
               "trained_wells", "training_rows")
+#: long-history wells a model trains on at most (a fixed sample beyond: the wells with the smallest
+#: MD5 of their id); each gives about 100 examples, so this bounds training time and memory
+MAX_TRAIN_WELLS = 2000
+#: producing months by the cut that make a well a training well
+MIN_TRAIN_MONTHS = 24
+#: the columns of ``marts.int_well_features`` the model reads
+FEATURE_COLUMNS = ("well_id", "production_month", "age_months", "oil_rate_bbl_per_producing_day",
+                   "gas_rate_mcf_per_producing_day", "cum_oil_bbl", "cum_gas_mcf", "field", "lateral_length_ft",
+                   "vintage_year")
 
 
 def _feature_sql() -> str:
@@ -70,7 +84,9 @@ def features_from_production(production: pd.DataFrame, header: pd.DataFrame | No
     for c in ("field", "basin", "lateral_length_ft"):
         if c not in h:
             h[c] = None
-    con = duckdb.connect()
+    from ..warehouse import connect_memory
+
+    con = connect_memory()
     try:
         con.execute("create schema staging")
         con.register("_p", prod[["well_id", "production_month", "days_on", "oil_bbl", "gas_mcf", "water_bbl",
@@ -133,16 +149,23 @@ def _wide(f: pd.DataFrame, max_col: int) -> pd.DataFrame:
         columns=range(1, max_col + 1))
 
 
-def train(features: pd.DataFrame, cut, phase: str = "oil", *, min_train_months: int = 24, max_age: int = 12,
-          seed: int = 0) -> TrendlineModel | None:
-    """Train on long-history wells using only rows up to ``cut``; None when there are too few examples."""
+def train(features: pd.DataFrame, cut, phase: str = "oil", *, min_train_months: int = MIN_TRAIN_MONTHS,
+          max_age: int = 12, seed: int = 0, long_wells=None) -> TrendlineModel | None:
+    """Train on long-history wells using only rows up to ``cut``; None when there are too few examples.
+
+    ``long_wells`` (optional) are the training wells when ``features`` holds only part of their
+    rows (:func:`train_from_warehouse` reads only the ages training uses).
+    """
     cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
     f = _age_table(features, phase)
     f = f[pd.to_datetime(f["month"]) <= cut_ts]                      # nothing after the cut
     if f.empty:
         return None
-    n_prod = f.groupby("well_id")["rate"].count()
-    long_wells = n_prod.index[n_prod >= min_train_months]
+    if long_wells is None:
+        n_prod = f.groupby("well_id")["rate"].count()
+        long_wells = n_prod.index[n_prod >= min_train_months]
+    else:
+        long_wells = pd.Index(pd.unique(np.asarray(long_wells, dtype=object)))
     f = f[f["well_id"].isin(long_wells)]
     if len(long_wells) < 5:
         return None
@@ -257,3 +280,113 @@ def trendlines(features: pd.DataFrame, cut, wells_by_phase: dict[str, list[str]]
         if tm is not None:
             out.append(predict(tm, features, wells, months=months))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(ML_COLUMNS))
+
+
+# --------------------------------------------------------------------------- from the warehouse, in batches
+
+FEATURES_TABLE = "marts.int_well_features"
+
+
+def _rate_column(phase: str) -> str:
+    return RATE_COLUMNS[phase]
+
+
+def train_from_warehouse(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil", *, seed: int = 0,
+                         max_age: int = 12, min_train_months: int = MIN_TRAIN_MONTHS,
+                         max_wells: int = MAX_TRAIN_WELLS, table: str = FEATURES_TABLE) -> TrendlineModel | None:
+    """:func:`train` on ``table`` (``marts.int_well_features``) reading only what training uses.
+
+    The long-history wells (``min_train_months`` producing months by ``cut``) are found in SQL; at
+    most ``max_wells`` of them train (the wells with the smallest MD5 of their id: a fixed sample),
+    and only their rows of ages up to ``max_age`` plus the longest horizon are read. Up to
+    ``max_wells`` wells the model is the one :func:`train` fits on the whole table.
+    """
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    rate = _rate_column(phase)
+    cols = ", ".join(f"f.{c}" for c in FEATURE_COLUMNS)
+    sql = f"""
+        with long_wells as (
+            select well_id from {table}
+            where production_month <= ?::date and {rate} > 0
+            group by well_id having count(*) >= ?
+            order by md5(well_id) limit ?
+        )
+        select {cols} from {table} f join long_wells l using (well_id)
+        where f.production_month <= ?::date and f.age_months <= ?
+        order by f.well_id, f.production_month"""
+    feats = con.execute(sql, [cut_ts.date(), int(min_train_months), int(max_wells), cut_ts.date(),
+                              int(max_age + max(HORIZONS))]).df()
+    if feats.empty:
+        return None
+    return train(feats, cut_ts, phase, min_train_months=min_train_months, max_age=max_age, seed=seed,
+                 long_wells=feats["well_id"].unique())
+
+
+def young_features(con: duckdb.DuckDBPyConnection, cut, wells_between: tuple[str, str] | None = None, *,
+                   max_age: int = 12, table: str = FEATURES_TABLE) -> pd.DataFrame:
+    """Feature rows up to ``cut`` of the wells at most ``max_age`` months old at the cut (the wells
+    :func:`trendlines` predicts for), optionally only wells with ids in ``wells_between`` (inclusive)."""
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    where, binds = "", [cut_ts.date()]
+    if wells_between is not None:
+        where = "and well_id between ? and ?"
+        binds += list(wells_between)
+    cols = ", ".join(FEATURE_COLUMNS)
+    return con.execute(f"""
+        with seen as (select {cols} from {table} where production_month <= ?::date {where}),
+        young as (select well_id from seen group by well_id having max(age_months) <= ?)
+        select seen.* from seen join young using (well_id) order by well_id, production_month""",
+        binds + [int(max_age)]).df()
+
+
+def count_young_wells(con: duckdb.DuckDBPyConnection, cut, *, max_age: int = 12, table: str = FEATURES_TABLE) -> int:
+    """Wells at most ``max_age`` months old at ``cut`` (0 when the features table is missing)."""
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    try:
+        return int(con.execute(f"""select count(*) from (select well_id from {table} where production_month <= ?::date
+                                   group by well_id having max(age_months) <= ?)""",
+                               [cut_ts.date(), int(max_age)]).fetchone()[0])
+    except duckdb.Error:
+        return 0
+
+
+@dataclass
+class TrendlineModels:
+    """The models of each phase trained at one cut; :meth:`predict` gives a batch of wells' trendlines
+    (the rows :func:`trendlines` gives those wells)."""
+
+    cut: pd.Timestamp
+    models: dict
+    max_age: int = 12
+    months: int = 600
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        out = []
+        if features is None or features.empty:
+            return pd.DataFrame(columns=list(ML_COLUMNS))
+        f = features[pd.to_datetime(features["production_month"]) <= self.cut]
+        age = f.groupby("well_id")["age_months"].max()
+        wells = age.index[age <= self.max_age].tolist()
+        for ph, tm in self.models.items():
+            if tm is not None and wells:
+                out.append(predict(tm, features, wells, months=self.months))
+        out = [o for o in out if len(o)]
+        return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(ML_COLUMNS))
+
+    @property
+    def trained(self) -> bool:
+        return any(m is not None for m in self.models.values())
+
+
+def train_models(con: duckdb.DuckDBPyConnection, cut, *, phases: tuple[str, ...] = ("oil", "gas"), seed: int = 0,
+                 months: int = 600, max_age: int = 12, max_wells: int = MAX_TRAIN_WELLS,
+                 table: str = FEATURES_TABLE) -> TrendlineModels | None:
+    """Every phase's model at ``cut`` from the warehouse, when some well is young enough to use it
+    (:func:`trendlines`' rule); None otherwise."""
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    if count_young_wells(con, cut_ts, max_age=max_age, table=table) == 0:
+        return None
+    models = {ph: train_from_warehouse(con, cut_ts, ph, seed=seed, max_age=max_age, max_wells=max_wells,
+                                       table=table) for ph in phases}
+    tm = TrendlineModels(cut_ts, models, max_age, months)
+    return tm if tm.trained else None

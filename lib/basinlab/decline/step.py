@@ -2,7 +2,7 @@
 
 Reads ``staging.stg_production`` (deduplicated, current file versions) and the
 well header; as of the run month (rows up to it) forecasts every well and phase
-with :func:`~basinlab.decline.forecast_wells` (every well gets a status and a
+with the rules of :func:`~basinlab.decline.forecast_wells` (every well gets a status and a
 method; one odd well never stops the batch), backtests last year's forecast
 against this year's actuals (:func:`~basinlab.decline.backtest`, which also
 calibrates the P10/P90), builds P10/P50/P90 type curves and field forecast bands,
@@ -11,13 +11,46 @@ and writes ``marts.decline_params``, ``marts.decline_forecast``,
 ``marts.decline_backtest``, ``marts.decline_backtest_summary`` and
 ``marts.decline_lookback``. Then it rebuilds the SQL models downstream of them
 (``dim_wells`` gains EUR and remaining reserves, forecast moving averages).
+
+Memory does not grow with the warehouse
+---------------------------------------
+Wells are read, forecast and written **in batches** (``batch_wells`` wells at a time, by ranges
+of well id, default :data:`DEFAULT_BATCH_WELLS`), in three passes over the production:
+
+A. every batch is fitted as of the month and as of the lookback cut (:func:`~basinlab.decline.engine.prepare`);
+   the fits are kept on disk, and the few numbers a well's forecast takes from the other wells
+   (the field's analog shapes, the median residual scale: :class:`~basinlab.decline.ForecastContext`)
+   are gathered;
+B. every batch's forecast as of the cut is scored against the year that followed (both
+   short-history methods when the ML trendlines are trained); the lookback's figures, the choice
+   between the analog shape and the ML trendline and the P10/P90 calibration come from all wells;
+C. every batch is forecast as of the month (:func:`~basinlab.decline.engine.finish`) and its rows
+   appended to the tables; field bands add up batch by batch.
+
+The type curves are percentiles over all wells, computed in SQL
+(:func:`~basinlab.decline.typecurves.type_curves_sql`); the ML trendlines train on a bounded sample
+(:func:`~basinlab.decline.ml.train_from_warehouse`) and predict per batch. What stays in memory
+across batches is a few numbers per well (the lookback's 12 monthly volumes, the residual scale,
+the analog shapes' inputs): under a kilobyte per well, against megabytes per batch. The results
+are the same for any batch size (``tests/test_decline_step.py`` runs 1, 7 and all wells per batch).
+
+``marts.decline_forecast`` is **compact** (:data:`~basinlab.decline.forecast.STORED_MONTHLY_MONTHS`):
+a row per month for the first five years, then a row per year to the end of the forecast
+(``period_months`` = 12, the last one partial); volumes, cumulative, remaining and EUR are exact
+(closed forms), rates are the average calendar-day rate of the row, P10/P90 of a yearly row are
+the bands of its middle month applied to its volume.
 """
 from __future__ import annotations
 
 import logging
+import os
+import pickle
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -27,11 +60,12 @@ from .. import catalog
 from . import ml
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
-from .backtest import backtest, field_lookback
-from .economics import well_limits
-from .engine import ForecastConfig, ForecastResult, forecast_wells
+from .backtest import SUMMARY_COLUMNS, TARGET_COVERAGE, WELL_COLUMNS, _evaluate, _short_median, _summary
+from .economics import LIMIT_SQL, limits_from_inputs
+from .engine import PARAM_COLUMNS, ForecastConfig, ForecastContext, ForecastResult, finish, prepare
 from .fitting import FitConfig
-from .typecurves import type_curves
+from .forecast import STORED_MONTHLY_MONTHS
+from .typecurves import TYPE_CURVE_COLUMNS, type_curves_sql
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +81,13 @@ DEFAULT_INACTIVE_MONTHS = 3
 LOOKBACK_MONTHS = 12
 #: months of the field P10/P50/P90 bands
 BAND_MONTHS = 60
+#: wells read, forecast and written at a time (memory ~ batch x months of history; results do not
+#: depend on it)
+DEFAULT_BATCH_WELLS = 2000
+#: wells the lookback calibrates the P10-P90 range on at most (a fixed sample by key beyond)
+CALIBRATION_WELLS = 20_000
+#: phases of the field bands
+BAND_PHASES = ("oil", "gas")
 
 #: tables written by the step
 PARAMS_TABLE = "marts.decline_params"
@@ -66,80 +107,220 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = catalog.table_schemas(
     LOOKBACK_TABLE)
 
 
-@dataclass
 class DeclineStepResult:
-    params: pd.DataFrame
-    forecast: pd.DataFrame
-    type_curves: pd.DataFrame
-    seconds: dict[str, float] = field(default_factory=dict)
-    bands: pd.DataFrame | None = None
-    backtest: object | None = None
-    as_of: pd.Timestamp | None = None
+    """What :func:`fit_warehouse` did. The well tables live in the warehouse; ``params`` and ``forecast``
+    read them when asked (whole: for small warehouses and tests; :meth:`params_where` reads a part)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, type_curves: pd.DataFrame, seconds: dict[str, float],
+                 bands: pd.DataFrame | None = None, backtest: object | None = None, as_of: pd.Timestamp | None = None,
+                 wells: int = 0, batches: int = 0):
+        self._con = con
+        self.type_curves = type_curves
+        self.seconds = seconds
+        self.bands = bands
+        self.backtest = backtest
+        self.as_of = as_of
+        self.wells = wells
+        self.batches = batches
+        self._params: pd.DataFrame | None = None
+        self._forecast: pd.DataFrame | None = None
+
+    def _read(self, sql: str, binds: list | None = None) -> pd.DataFrame:
+        if self._con is None:
+            raise RuntimeError("the decline step wrote nothing to read back")
+        return self._con.execute(sql, binds or []).df()
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Every row of ``marts.decline_params`` (one per well and phase)."""
+        if self._params is None:
+            self._params = self._read(f"select * from {PARAMS_TABLE} order by well_id, phase")
+        return self._params
+
+    @property
+    def forecast(self) -> pd.DataFrame:
+        """Every row of ``marts.decline_forecast`` (large: prefer SQL on the table)."""
+        if self._forecast is None:
+            self._forecast = self._read(f"select * from {FORECAST_TABLE} order by well_id, phase, month")
+        return self._forecast
+
+    def params_where(self, where: str = "true", columns: str = "*", binds: list | None = None,
+                     limit: int | None = None) -> pd.DataFrame:
+        """Rows of ``marts.decline_params`` matching a SQL condition (e.g. ``"status = 'fitted' and phase = ?"``)."""
+        lim = f" limit {int(limit)}" if limit is not None else ""
+        return self._read(f"select {columns} from {PARAMS_TABLE} where {where} order by well_id, phase{lim}", binds)
 
     def status_counts(self) -> pd.DataFrame:
-        return (self.params.groupby(["phase", "status"]).size().rename("wells").reset_index()
-                .sort_values(["phase", "wells"], ascending=[True, False]))
+        return self._read(f"""select phase, status, count(*) as wells from {PARAMS_TABLE}
+                              group by all order by phase, wells desc, status""")
 
     def method_counts(self) -> pd.DataFrame:
         """Well-phases per forecast method (``none``: no forecast, see the status)."""
-        return (self.params.assign(method=self.params["method"].fillna("none"))
-                .groupby(["phase", "method"]).size().rename("wells").reset_index()
-                .sort_values(["phase", "wells"], ascending=[True, False]))
+        return self._read(f"""select phase, coalesce(method, 'none') as method, count(*) as wells from {PARAMS_TABLE}
+                              group by all order by phase, wells desc, method""")
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    cols = ", ".join(f'"{c}" {t}' for c, t in TABLE_SCHEMAS[table].items())
+    con.execute(f"create or replace table {table} ({cols})")
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> int:
+    """Append ``df``'s rows to ``table`` in the table's declared schema (missing columns as NULL)."""
+    if df is None or not len(df):
+        return 0
+    schema = TABLE_SCHEMAS[table]
+    cols = [f'cast(d."{c}" as {t})' if c in df.columns else f"cast(null as {t})" for c, t in schema.items()]
+    con.register("_bl_decline_df", df)
+    try:
+        con.execute(f"insert into {table} select {', '.join(cols)} from _bl_decline_df d")
+    finally:
+        con.unregister("_bl_decline_df")
+    return len(df)
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
-    """Replace ``table`` with ``df`` cast to the table's declared schema (extra columns kept as they are)."""
-    schema = TABLE_SCHEMAS[table]
-    df = df.copy()
-    for c in schema:
-        if c not in df.columns:
-            df[c] = None
-    cols = [f'cast(d."{c}" as {t}) as "{c}"' for c, t in schema.items()]
-    cols += [f'd."{c}"' for c in df.columns if c not in schema]
-    con.register("_bl_decline_df", df)
-    try:
-        con.execute(f"create or replace table {table} as select {', '.join(cols)} from _bl_decline_df d")
-    finally:
-        con.unregister("_bl_decline_df")
+    """Replace ``table`` with ``df`` cast to the table's declared schema."""
+    _create_table(con, table)
+    _append(con, table, df)
 
 
-def field_bands(result: ForecastResult, header: pd.DataFrame | None, group_by: str = "field",
-                months: int = BAND_MONTHS, phases: tuple[str, ...] = ("oil", "gas")) -> pd.DataFrame:
-    """P10/P50/P90 of each group's (and the company's, group ``(all)``) monthly volume: the wells' draws
-    summed, never the sum of the wells' P10s (:func:`basinlab.decline.uncertainty.sample_totals`)."""
-    fc, p = result.forecast, result.params
-    out = []
-    if fc.empty or result.draws is None:
-        return pd.DataFrame(columns=list(TABLE_SCHEMAS[BANDS_TABLE]))
-    z1, z2 = result.draws
-    grp = (header.drop_duplicates("well_id").set_index("well_id")[group_by]
-           if header is not None and group_by in header.columns else pd.Series(dtype=object))
-    scale = float(p["uncertainty_scale"].iloc[0]) if len(p) else unc.DEFAULT_SCALE
-    for ph in phases:
-        f = fc[(fc["phase"] == ph) & (fc["months_ahead"] <= months)]
-        if f.empty:
-            continue
-        keys = p.reset_index()[["index", "well_id", "phase"]]
-        f = f.merge(keys, on=["well_id", "phase"], how="left")
-        rows, pos = np.unique(f["index"].to_numpy(), return_inverse=True)
-        mat = np.zeros((len(rows), months))
-        np.add.at(mat, (pos, f["months_ahead"].to_numpy(np.int64) - 1), f["volume"].to_numpy(np.float64))
-        g = p.loc[rows, "well_id"].map(grp).fillna("(unknown)").astype(str).to_numpy()
-        names, gi = np.unique(g, return_inverse=True)
-        s = p.loc[rows, "sigma_used"].to_numpy(np.float64)
-        tot = unc.sample_totals(mat, s, z1[rows], z2[rows], scale, gi.astype(np.int64), len(names))
+# --------------------------------------------------------------------------- batches
+
+
+def _well_batches(con: duckdb.DuckDBPyConnection, relation: str, batch_wells: int) -> list[tuple[str, str]]:
+    """(first, last) well id of each batch of ``batch_wells`` wells, in well-id order."""
+    return [(a, b) for a, b in con.execute(f"""
+        select min(well_id), max(well_id) from (
+            select well_id, (row_number() over (order by well_id) - 1) // ? as batch
+            from (select distinct well_id from {relation}))
+        group by batch order by batch""", [int(batch_wells)]).fetchall()]
+
+
+class _Scratch:
+    """Temporary tables of the step (dropped at the end) and a folder for the fits kept between passes."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self.tables: list[str] = []
+        base = None
+        try:
+            spill = con.execute("select current_setting('temp_directory')").fetchone()[0]
+            base = Path(spill).parent if spill else None
+        except duckdb.Error:
+            pass
+        if base is None or not base.is_dir() or not os.access(base, os.W_OK):
+            base = None
+        self.folder = Path(tempfile.mkdtemp(prefix=f"basinlab-decline-{os.getpid()}-", dir=base))
+
+    def table(self, name: str, sql: str, binds: list | None = None) -> str:
+        self.con.execute(f"create or replace temp table {name} as {sql}", binds or [])
+        self.tables.append(name)
+        return name
+
+    def save(self, key: str, obj) -> None:
+        with open(self.folder / f"{key}.pkl", "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load(self, key: str):
+        path = self.folder / f"{key}.pkl"
+        if not path.exists():
+            return None
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+
+    def close(self) -> None:
+        for t in self.tables:
+            try:
+                self.con.execute(f"drop table if exists {t}")
+            except duckdb.Error:
+                pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class _Lookback:
+    """One short-history method's backtest, gathered batch by batch."""
+
+    wells: list = field(default_factory=list)          # per-well rows (frames)
+    vol: list = field(default_factory=list)            # (n, horizon) forecast volumes
+    s: list = field(default_factory=list)              # residual scale per well
+    keys: list = field(default_factory=list)           # draw keys per well
+    actual: list = field(default_factory=list)         # actual horizon volume per well
+    groups: _GroupPaths = field(default_factory=lambda: _GroupPaths())   # per field: summed paths and P50
+    actual_monthly: dict = field(default_factory=dict)  # (group, month) -> actual volume
+    ml_rows: int = 0
+
+    def frame(self) -> pd.DataFrame:
+        return (pd.concat(self.wells, ignore_index=True) if self.wells
+                else pd.DataFrame(columns=list(WELL_COLUMNS)))
+
+    def arrays(self, horizon: int):
+        cat = (lambda parts, shape: np.concatenate(parts) if parts else np.zeros(shape))
+        return (cat(self.vol, (0, horizon)), cat(self.s, (0,)), cat(self.keys, (0,)).astype(np.uint64),
+                cat(self.actual, (0,)))
+
+
+@dataclass
+class StepBacktest:
+    """The lookback of the step: ``wells`` (one row per producing well), ``summary`` (one row),
+    ``lookback`` (per field and month); :meth:`figures` as :class:`~basinlab.decline.BacktestResult`'s."""
+
+    wells: pd.DataFrame
+    summary: pd.DataFrame
+    lookback: pd.DataFrame
+
+    def figures(self) -> dict:
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in self.summary.iloc[0].to_dict().items()}
+
+
+@dataclass
+class _GroupPaths:
+    """Sampled paths (group -> (months, samples)), P50 (group -> (months,)) and well-phases per group,
+    summed batch by batch."""
+
+    paths: dict = field(default_factory=dict)
+    p50: dict = field(default_factory=dict)
+    rows: dict = field(default_factory=dict)
+
+    def add(self, names: np.ndarray, vol: np.ndarray, s: np.ndarray, z1: np.ndarray, z2: np.ndarray,
+            scale: float) -> None:
+        """Add rows' paths: every row keeps its own draws in every month (a sum of consistent paths)."""
+        if not len(vol):
+            return
+        uniq, gi = np.unique(names.astype(str), return_inverse=True)
+        tot = unc.sample_totals(vol, s, z1, z2, scale, gi.astype(np.int64), len(uniq))
+        for i, g in enumerate(uniq):
+            sel = gi == i
+            if g in self.paths:
+                self.paths[g] += tot[i]
+                self.p50[g] += vol[sel].sum(axis=0)
+                self.rows[g] += int(sel.sum())
+            else:
+                self.paths[g] = tot[i].copy()
+                self.p50[g] = vol[sel].sum(axis=0)
+                self.rows[g] = int(sel.sum())
+
+    def quantiles(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Group names (sorted, then ``(all)``) with P10 (high), P50, P90 (low), mean and row counts."""
+        names = sorted(self.paths)
+        if not names:
+            return [], *(np.zeros((0, 0)),) * 4, []
+        tot = np.stack([self.paths[g] for g in names])
         tot = np.concatenate([tot, tot.sum(axis=0, keepdims=True)], axis=0)
-        p50 = np.zeros((len(names) + 1, months))
-        np.add.at(p50, gi, mat)
-        p50[-1] = mat.sum(axis=0)
-        wells = np.bincount(gi, minlength=len(names)).tolist() + [len(rows)]
-        month_idx = pd.date_range(result.as_of + pd.offsets.MonthBegin(1), periods=months, freq="MS")
-        q10, q90, mean = np.percentile(tot, 90, axis=2), np.percentile(tot, 10, axis=2), tot.mean(axis=2)
-        for i, name in enumerate(list(names) + ["(all)"]):
-            out.append(pd.DataFrame({"group": name, "phase": ph, "month": month_idx, "p10": q10[i], "p50": p50[i],
-                                     "p90": q90[i], "mean": mean[i], "wells": wells[i],
-                                     "units": "bbl" if ph != "gas" else "mcf"}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(TABLE_SCHEMAS[BANDS_TABLE]))
+        mid = np.stack([self.p50[g] for g in names])
+        mid = np.concatenate([mid, mid.sum(axis=0, keepdims=True)], axis=0)
+        counts = [self.rows[g] for g in names]
+        return (names + ["(all)"], np.percentile(tot, 90, axis=2), mid, np.percentile(tot, 10, axis=2),
+                tot.mean(axis=2), counts + [sum(counts)])
+
+
+def _key_sample(keys: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` rows: those with the smallest keys (a fixed sample, any batch size)."""
+    if len(keys) <= limit:
+        return np.arange(len(keys))
+    return np.sort(np.argsort(keys, kind="stable")[:limit])
 
 
 def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, config: FitConfig | None = None,
@@ -147,7 +328,8 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
                   inactive_months: int = DEFAULT_INACTIVE_MONTHS, rebuild_models: bool = True,
                   month: str | None = None, forecast_config: ForecastConfig | None = None,
                   lookback: bool = True, economic_limits: bool = True, ml_trendlines: bool = True,
-                  progress: Callable[[str], None] | None = None) -> DeclineStepResult:
+                  progress: Callable[[str], None] | None = None,
+                  batch_wells: int | None = None) -> DeclineStepResult:
     """Forecast every well in the warehouse as of ``month``; backtest last year's forecast; write the marts.
 
     Parameters
@@ -175,105 +357,348 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         Short histories take the field's median shape; ``False`` leaves them unforecast.
     rebuild_models : bool
         Rebuild the SQL models downstream of the decline tables (``dim_wells``, …).
+    batch_wells : int, optional
+        Wells per batch (default :data:`DEFAULT_BATCH_WELLS`); memory grows with it, results do not
+        change with it.
     """
     say = progress or (lambda _m: None)
     secs: dict[str, float] = {}
-    t = time.perf_counter()
-    prod = con.execute(PRODUCTION_SQL).df()
-    header = con.execute(HEADER_SQL).df()
-    secs["read"] = time.perf_counter() - t
-    say(f"read {len(prod):,} well-months for {prod['well_id'].nunique():,} wells")
+    n_batch = int(batch_wells or DEFAULT_BATCH_WELLS)
+    if n_batch < 1:
+        raise ValueError(f"batch_wells must be >= 1, got {batch_wells!r}")
     fcfg = forecast_config or ForecastConfig()
     fcfg = replace(fcfg, fit=config or fcfg.fit, inactive_months=inactive_months, group_by=type_curve_group)
-    if len(prod):
+    scratch = _Scratch(con)
+    try:
+        return _fit_warehouse(con, scratch, run_id=run_id, fcfg=fcfg, analogs=analogs, rebuild_models=rebuild_models,
+                              month=month, lookback=lookback, economic_limits=economic_limits,
+                              ml_trendlines=ml_trendlines, say=say, secs=secs, n_batch=n_batch)
+    finally:
+        scratch.close()
+
+
+def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, analogs: bool, rebuild_models: bool,
+                   month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int
+                   ) -> DeclineStepResult:
+    t = time.perf_counter()
+    group_by = fcfg.group_by
+    if month:
+        as_of = pd.Timestamp(config_month(month))
+    else:
+        latest = con.execute("select max(production_month) from staging.stg_production").fetchone()[0]
+        as_of = pd.Timestamp(latest) if latest is not None else None
+    for table in (PARAMS_TABLE, FORECAST_TABLE, ML_TABLE):
+        _create_table(con, table)
+    if as_of is None:
+        for table in (TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, LOOKBACK_TABLE):
+            _create_table(con, table)
+        say("no production: nothing to forecast")
+        if rebuild_models:
+            _rebuild(con, run_id, say, secs)
+        return DeclineStepResult(con, pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS)), secs, None, None, None)
+    as_of = as_of.to_period("M").to_timestamp()
+    prod_t = scratch.table("_bl_decline_prod", f"""
+        select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl from staging.stg_production
+        where production_month <= ?::date order by well_id, production_month""", [as_of.date()])
+    hdr_cols = ", ".join(dict.fromkeys(["well_id", group_by, "field", "basin", "lateral_length_ft"]))
+    hdr_t = scratch.table("_bl_decline_header", f"select {hdr_cols} from staging.stg_well_header")
+    batches = _well_batches(con, prod_t, n_batch)
+    n_wells, n_rows = con.execute(f"select count(distinct well_id), count(*) from {prod_t}").fetchone()
+    secs["read"] = time.perf_counter() - t
+    say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
+        f"of up to {n_batch:,} wells")
+
+    def read_batch(lo: str, hi: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        prod = con.execute(f"select * from {prod_t} where well_id between ? and ? order by well_id, production_month",
+                           [lo, hi]).df()
         prod["production_month"] = pd.to_datetime(prod["production_month"])
-    as_of = (pd.Timestamp(config_month(month)) if month else (prod["production_month"].max() if len(prod) else None))
-    limits = None
-    if economic_limits and as_of is not None:
-        limits = well_limits(con, as_of)
-        if len(limits):
-            say(f"economic limits from LOE and prices for {limits['well_id'].nunique():,} wells")
+        header = con.execute(f"select * from {hdr_t} where well_id between ? and ? order by well_id", [lo, hi]).df()
+        return prod, header
 
-    feats = None
-    if ml_trendlines and as_of is not None and len(prod):
+    # economic limits: the inputs once in SQL, each batch's limits from its rows
+    limits_t = None
+    if economic_limits:
+        cut_dates = [as_of] + ([as_of - pd.DateOffset(months=LOOKBACK_MONTHS)] if lookback else [])
         try:
-            feats = con.execute("select * from marts.int_well_features").df()
+            limits_t = scratch.table("_bl_decline_limits", " union all ".join(
+                f"select ?::date as as_of, * from ({LIMIT_SQL})" for _ in cut_dates),
+                [d for c in cut_dates for d in (c.date(), c.date(), c.date())])
         except duckdb.Error:
-            feats = ml.features_from_production(prod, header)
+            limits_t = None
 
-    def trend(cut):
-        if feats is None:
+    def limits_for(lo: str, hi: str, when: pd.Timestamp) -> pd.DataFrame | None:
+        if limits_t is None:
+            return None
+        d = con.execute(f"select * exclude (as_of) from {limits_t} where as_of = ?::date and well_id between ? and ? "
+                        "order by well_id", [when.date(), lo, hi]).df()
+        return limits_from_inputs(d)
+
+    # ---------------------------------------------------------------- pass A: fit every batch
+    t = time.perf_counter()
+    cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
+    do_lookback = lookback and bool(con.execute(f"select count(*) > 0 from {prod_t} where production_month <= ?::date",
+                                                [cut.date()]).fetchone()[0])
+    basis_now, basis_cut, groups = [], [], []
+    n_limits = 0
+    for i, (lo, hi) in enumerate(batches):
+        prod, header = read_batch(lo, hi)
+        groups.append(header[["well_id", group_by]] if group_by in header else header[["well_id"]])
+        st = prepare(prod, as_of=as_of, config=fcfg)
+        if not isinstance(st, ForecastResult):
+            scratch.save(f"now-{i}", st.fit)
+            basis_now.append(ForecastContext.basis(st.params))
+        if do_lookback:
+            st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg)
+            if not isinstance(st, ForecastResult):
+                scratch.save(f"cut-{i}", st.fit)
+                basis_cut.append(ForecastContext.basis(st.params))
+        if len(batches) > 1:
+            say(f"  fitted batch {i + 1}/{len(batches)} ({lo} .. {hi})")
+    header_groups = pd.concat(groups, ignore_index=True) if groups else None
+    ctx_now = ForecastContext.from_basis(pd.concat(basis_now, ignore_index=True), header_groups, fcfg) \
+        if basis_now else None
+    ctx_cut = ForecastContext.from_basis(pd.concat(basis_cut, ignore_index=True), header_groups, fcfg) \
+        if basis_cut else None
+    del basis_now, basis_cut
+    secs["fit"] = time.perf_counter() - t
+    if limits_t is not None:
+        n_limits = int(con.execute(f"select count(distinct well_id) from {limits_t} where as_of = ?::date",
+                                   [as_of.date()]).fetchone()[0])
+        if n_limits:
+            say(f"economic limits from LOE and prices for {n_limits:,} wells")
+
+    # ML trendlines: trained once per cut on a bounded sample, predicted per batch
+    def train(when: pd.Timestamp):
+        if not ml_trendlines:
             return None
         try:
-            return ml.trendlines(feats, cut, seed=fcfg.seed)
+            return ml.train_models(con, when, seed=fcfg.seed)
         except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
             log.warning("ML trendlines failed", exc_info=True)
             say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
             return None
 
+    def predict(models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
+        if models is None:
+            return None
+        try:
+            return models.predict(ml.young_features(con, when, (lo, hi)))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("ML trendline prediction failed", exc_info=True)
+            say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
+            return None
+
+    # ---------------------------------------------------------------- pass B: last year's forecast vs actuals
     bt = None
-    if lookback and as_of is not None and len(prod):
+    if do_lookback:
         t = time.perf_counter()
-        cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
-        if (prod["production_month"] <= cut).any():
-            try:
-                bt = backtest(prod[prod["production_month"] <= as_of], header, cut=cut, horizon=LOOKBACK_MONTHS,
-                              phase="oil", config=fcfg, well_limits=limits, trendlines=trend)
-                f = bt.figures()
-                fcfg = replace(fcfg, short_history=f["short_history_method"])
-                cal = f.get("calibrated_scale")
-                if cal is not None and np.isfinite(cal):
-                    fcfg = replace(fcfg, uncertainty_scale=float(np.clip(cal, 0.25, 8.0)))
-                say(f"lookback {cut:%Y-%m} + {LOOKBACK_MONTHS} months: median error {_pct(f['median_ape'])}, "
-                    f"aggregate {_pct(f['aggregate_error'], signed=True)}, {f['wells_forecast']} of "
-                    f"{f['wells_producing']} producing wells forecast; P10-P90 scale {fcfg.uncertainty_scale:.2f}")
-            except Exception as exc:  # noqa: BLE001 - the lookback is a report figure, never a run stopper
-                log.warning("lookback backtest failed", exc_info=True)
-                say(f"lookback backtest not available: {type(exc).__name__}: {exc}")
+        try:
+            bt, fcfg = _lookback(con, scratch, batches, read_batch, limits_for, train(cut), predict, ctx_cut, fcfg,
+                                 cut, as_of, say)
+        except Exception as exc:  # noqa: BLE001 - the lookback is a report figure, never a run stopper
+            log.warning("lookback backtest failed", exc_info=True)
+            say(f"lookback backtest not available: {type(exc).__name__}: {exc}")
+            bt = None
         secs["lookback"] = time.perf_counter() - t
 
+    # ---------------------------------------------------------------- pass C: forecast as of the month
     t = time.perf_counter()
     if not analogs:
         fcfg = replace(fcfg, short_history="analog")
-    tl = trend(as_of) if as_of is not None and fcfg.short_history == "ml_trendline" else None
-    if tl is None and feats is not None and as_of is not None:
-        tl = trend(as_of)          # stored for analysts even when the analog shape was kept
-    res = forecast_wells(prod, header, as_of=as_of, config=fcfg, well_limits=limits, trendlines=tl)
-    params, fc = res.params, res.forecast
-    if not analogs:
-        drop = params["method"] == "analog"
-        params.loc[drop, ["method", "remaining", "eur"]] = [None, np.nan, np.nan]
-        params.loc[drop, "status"] = "insufficient_history"
-        fc = fc[~fc.set_index(["well_id", "phase"]).index.isin(
-            params.loc[drop, ["well_id", "phase"]].set_index(["well_id", "phase"]).index)]
+    models_now = train(as_of)
+    band_acc = {ph: _GroupPaths() for ph in BAND_PHASES}
+    n_params = n_fc_rows = n_forecast = n_ml = 0
+    for i, (lo, hi) in enumerate(batches):
+        prod, header = read_batch(lo, hi)
+        fit = scratch.load(f"now-{i}")
+        st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
+        tl = predict(models_now, as_of, lo, hi)
+        if isinstance(st, ForecastResult):
+            res = st
+        else:
+            res = finish(st, header, config=fcfg, context=ctx_now, well_limits=limits_for(lo, hi, as_of),
+                         trendlines=tl, monthly_months=STORED_MONTHLY_MONTHS)
+        params, fc, rows = res.params, res.forecast, res.rows
+        if not analogs and len(params):
+            drop = (params["method"] == "analog").to_numpy()
+            params.loc[drop, ["method", "remaining", "eur"]] = [None, np.nan, np.nan]
+            params.loc[drop, "status"] = "insufficient_history"
+            if rows is not None and len(fc):
+                keep = ~drop[rows]
+                fc, rows = fc[keep].reset_index(drop=True), rows[keep]
+        _add_bands(band_acc, res, params, fc, rows, header, group_by)
+        n_params += _append(con, PARAMS_TABLE, params)
+        n_fc_rows += _append(con, FORECAST_TABLE, fc)
+        n_forecast += int(params["method"].notna().sum()) if len(params) else 0
+        if tl is not None and len(tl):
+            n_ml += _append(con, ML_TABLE, tl[tl["months_ahead"] <= 120])
+        if len(batches) > 1:
+            say(f"  forecast batch {i + 1}/{len(batches)}: {len(params):,} well-phases, {len(fc):,} rows")
     secs["forecast"] = time.perf_counter() - t
-    n_fc = int(params["method"].notna().sum())
-    say(f"forecast {n_fc:,} of {len(params):,} well-phases as of {as_of:%Y-%m}" if as_of is not None
-        else "no production: nothing to forecast")
-    t = time.perf_counter()
-    tc = type_curves(prod[prod["production_month"] <= as_of] if as_of is not None else prod, header,
-                     group_by=type_curve_group)
-    bands = field_bands(res, header, type_curve_group)
-    secs["type_curves"] = time.perf_counter() - t
-    say(f"forecast {len(fc):,} well-months; {tc['group'].nunique() if len(tc) else 0} type-curve groups")
+    say(f"forecast {n_forecast:,} of {n_params:,} well-phases as of {as_of:%Y-%m}")
 
     t = time.perf_counter()
-    _replace_table(con, PARAMS_TABLE, params)
-    _replace_table(con, FORECAST_TABLE, fc)
+    tc = type_curves_sql(con, f"select * from {prod_t}", f"select * from {hdr_t}", group_by=group_by)
     _replace_table(con, TYPE_CURVES_TABLE, tc)
+    bands = _bands_frame(band_acc, as_of)
     _replace_table(con, BANDS_TABLE, bands)
+    secs["type_curves"] = time.perf_counter() - t
+    say(f"wrote {n_fc_rows:,} forecast rows (monthly for {STORED_MONTHLY_MONTHS} months, then yearly); "
+        f"{tc['group'].nunique() if len(tc) else 0} type-curve groups")
+
+    t = time.perf_counter()
     _replace_table(con, BACKTEST_TABLE, bt.wells if bt is not None else pd.DataFrame())
     _replace_table(con, BACKTEST_SUMMARY_TABLE, bt.summary if bt is not None else pd.DataFrame())
-    _replace_table(con, ML_TABLE, tl[tl["months_ahead"] <= 120] if tl is not None and len(tl) else pd.DataFrame())
-    _replace_table(con, LOOKBACK_TABLE, field_lookback(bt) if bt is not None else pd.DataFrame())
+    _replace_table(con, LOOKBACK_TABLE, bt.lookback if bt is not None else pd.DataFrame())
     secs["write"] = time.perf_counter() - t
     if rebuild_models:
-        from .. import transform
+        _rebuild(con, run_id, say, secs)
+    return DeclineStepResult(con, tc, secs, bands, bt, as_of, int(n_wells), len(batches))
 
-        t = time.perf_counter()
-        transform.run_models(con, run_id=run_id, select="decline_params+ decline_forecast+", progress=say)
-        secs["models"] = time.perf_counter() - t
-    return DeclineStepResult(params, fc, tc, secs, bands, bt, as_of)
+
+def _rebuild(con, run_id, say, secs) -> None:
+    from .. import transform
+
+    t = time.perf_counter()
+    transform.run_models(con, run_id=run_id, select="decline_params+ decline_forecast+", progress=say)
+    secs["models"] = time.perf_counter() - t
+
+
+def _add_bands(acc: dict, res: ForecastResult, params: pd.DataFrame, fc: pd.DataFrame, rows, header: pd.DataFrame,
+               group_by: str, months: int = BAND_MONTHS) -> None:
+    """Add a batch's sampled monthly paths to each field's (and phase's) summed paths."""
+    if fc is None or not len(fc) or res.draws is None or rows is None:
+        return
+    z1, z2 = res.draws
+    grp = (header.drop_duplicates("well_id").set_index("well_id")[group_by]
+           if header is not None and group_by in header.columns else pd.Series(dtype=object))
+    scale = float(params["uncertainty_scale"].iloc[0])
+    k_all = fc["months_ahead"].to_numpy(np.int64)
+    phase_all = params["phase"].to_numpy(dtype=object)[rows]
+    for ph, paths in acc.items():
+        sel = (phase_all == ph) & (k_all <= months)
+        if not sel.any():
+            continue
+        r = rows[sel]
+        uniq, pos = np.unique(r, return_inverse=True)
+        mat = np.zeros((len(uniq), months))
+        np.add.at(mat, (pos, k_all[sel] - 1), fc["volume"].to_numpy(np.float64)[sel])
+        names = params["well_id"].iloc[uniq].map(grp).astype(object).fillna("(unknown)").astype(str).to_numpy()
+        paths.add(names, mat, params["sigma_used"].to_numpy(np.float64)[uniq], z1[uniq], z2[uniq], scale)
+
+
+def _bands_frame(acc: dict, as_of: pd.Timestamp, months: int = BAND_MONTHS) -> pd.DataFrame:
+    """``marts.decline_forecast_bands`` from the summed paths: P10/P50/P90 of each group's (and the
+    company's, ``(all)``) monthly volume — the wells' draws summed, never the sum of their P10s."""
+    out = []
+    month_idx = pd.date_range(as_of + pd.offsets.MonthBegin(1), periods=months, freq="MS")
+    for ph, paths in acc.items():
+        names, q10, mid, q90, mean, counts = paths.quantiles()
+        for i, name in enumerate(names):
+            out.append(pd.DataFrame({"group": name, "phase": ph, "month": month_idx, "p10": q10[i], "p50": mid[i],
+                                     "p90": q90[i], "mean": mean[i], "wells": counts[i],
+                                     "units": "bbl" if ph != "gas" else "mcf"}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(TABLE_SCHEMAS[BANDS_TABLE]))
+
+
+def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, predict, ctx: ForecastContext,
+              fcfg: ForecastConfig, cut: pd.Timestamp, as_of: pd.Timestamp, say,
+              horizon: int = LOOKBACK_MONTHS, phase: str = "oil") -> tuple[StepBacktest, ForecastConfig]:
+    """:func:`~basinlab.decline.backtest` of the forecast made at ``cut``, batch by batch; returns it and the
+    forecast config with the short-history method and the P10/P90 scale it chose."""
+    variants = {"analog": _Lookback()}
+    if models is not None:
+        variants["ml_trendline"] = _Lookback()
+    start = cut + pd.offsets.MonthBegin(1)
+    end = start + pd.DateOffset(months=horizon)
+    col = VOLUME_COLUMNS[phase]
+    for i, (lo, hi) in enumerate(batches):
+        prod, header = read_batch(lo, hi)
+        prod = prod[prod["production_month"] <= as_of]
+        seen = prod[prod["production_month"] <= cut]
+        fit = scratch.load(f"cut-{i}")
+        st = prepare(seen, as_of=cut, config=fcfg, fitted=fit) if fit is not None else \
+            prepare(seen, as_of=cut, config=fcfg)
+        tl = predict(models, cut, lo, hi) if models is not None else None
+        limits = limits_for(lo, hi, cut)
+        for name, acc in variants.items():
+            cfg = replace(fcfg, short_history=name)
+            if name == "ml_trendline":
+                acc.ml_rows += 0 if tl is None else len(tl)
+            pp, monthly, res, vol, s, _z1, _z2, actual = _evaluate(
+                seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
+            acc.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
+            acc.vol.append(vol)
+            acc.s.append(s)
+            acc.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
+                            if len(pp) else np.zeros(0, np.uint64))
+            acc.actual.append(actual)
+            if len(pp):
+                acc.groups.add(pp["group"].astype(str).to_numpy(), vol, s, _z1, _z2, cfg.uncertainty_scale)
+            if len(monthly):
+                a = monthly.groupby(["group", "month"])["actual_volume"].sum()
+                for key, v in a.items():
+                    acc.actual_monthly[key] = acc.actual_monthly.get(key, 0.0) + float(v)
+        if len(batches) > 1:
+            say(f"  lookback batch {i + 1}/{len(batches)}")
+    if "ml_trendline" in variants and variants["ml_trendline"].ml_rows == 0:
+        del variants["ml_trendline"]          # no young well got a trendline: as if it were not trained
+    evaluated = {name: acc.frame() for name, acc in variants.items()}
+    short_ape = {name: _short_median(w) for name, w in evaluated.items()}
+    choice = "analog"
+    if "ml_trendline" in short_ape and np.isfinite(short_ape["ml_trendline"]) and (
+            not np.isfinite(short_ape["analog"]) or short_ape["ml_trendline"] < short_ape["analog"]):
+        choice = "ml_trendline"
+    wells = evaluated[choice]
+    acc = variants[choice]
+    summary = _summary(wells, cut, horizon, phase, fcfg)
+    summary["method_set"] = f"short history: {choice}"
+    summary["short_history_wells"] = int(wells["method"].isin(["analog", "ml_trendline"]).sum())
+    summary["short_history_method"] = choice
+    summary["short_history_median_ape_analog"] = short_ape.get("analog", np.nan)
+    summary["short_history_median_ape_ml"] = short_ape.get("ml_trendline", np.nan)
+    vol, s, keys, actual = acc.arrays(horizon)
+    cal = np.nan
+    has = np.flatnonzero(np.isfinite(actual) & (vol.sum(axis=1) > 0))
+    if len(has) >= 10:
+        sample = has[_key_sample(keys[has], CALIBRATION_WELLS)]
+        z1, z2 = unc.keyed_draws(keys[sample], fcfg.samples, fcfg.seed)
+        cal = unc.calibrate_scale(actual[sample], vol[sample], s[sample], z1, z2, TARGET_COVERAGE)
+    summary["calibrated_scale"] = cal
+    summary = summary[list(SUMMARY_COLUMNS)]
+    lookback = _lookback_frame(acc, wells, cut, horizon, phase)
+    bt = StepBacktest(wells.reset_index(drop=True), summary, lookback)
+    f = bt.figures()
+    fcfg = replace(fcfg, short_history=f["short_history_method"])
+    if cal is not None and np.isfinite(cal):
+        fcfg = replace(fcfg, uncertainty_scale=float(np.clip(cal, 0.25, 8.0)))
+    say(f"lookback {cut:%Y-%m} + {horizon} months: median error {_pct(f['median_ape'])}, "
+        f"aggregate {_pct(f['aggregate_error'], signed=True)}, {f['wells_forecast']} of "
+        f"{f['wells_producing']} producing wells forecast; P10-P90 scale {fcfg.uncertainty_scale:.2f}")
+    return bt, fcfg
+
+
+def _lookback_frame(acc: _Lookback, wells: pd.DataFrame, cut: pd.Timestamp, horizon: int, phase: str) -> pd.DataFrame:
+    """Per group (field) and month of the horizon: actual, forecast P50 and the P10/P90 of the group's total
+    (sampled per well, then summed), plus the company (``(all)``): :func:`~basinlab.decline.field_lookback`."""
+    cols = ["group", "month", "actual_volume", "forecast_p50", "forecast_p10", "forecast_p90", "phase", "cut_month"]
+    if wells.empty:
+        return pd.DataFrame(columns=cols)
+    names, p10, p50, p90, _, _ = acc.groups.quantiles()
+    months = pd.date_range(cut + pd.offsets.MonthBegin(1), periods=horizon, freq="MS")
+    rows = []
+    for g_i, g in enumerate(names):
+        for m_i, m in enumerate(months):
+            if g == "(all)":
+                a = float(sum(v for (gg, mm), v in acc.actual_monthly.items() if pd.Timestamp(mm) == m))
+            else:
+                a = float(acc.actual_monthly.get((g, m), 0.0))
+            rows.append({"group": g, "month": m, "actual_volume": a, "forecast_p50": p50[g_i, m_i],
+                         "forecast_p10": p10[g_i, m_i], "forecast_p90": p90[g_i, m_i]})
+    out = pd.DataFrame(rows, columns=cols[:6])
+    out["phase"] = phase
+    out["cut_month"] = cut
+    return out
 
 
 def config_month(month: str) -> str:

@@ -1,4 +1,9 @@
-"""Peak-aligned P10 / P50 / P90 type curves per group (field, basin, ...) and phase."""
+"""Peak-aligned P10 / P50 / P90 type curves per group (field, basin, ...) and phase.
+
+:func:`type_curves` works on a production frame; :func:`type_curves_sql` computes the same
+curves inside DuckDB (the decline step: percentiles over every well of a basin never pass
+through Python).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import pandas as pd
 
 from .fitting import PHASE_UNITS, PHASES, prepare_production
 
-__all__ = ["type_curves", "TYPE_CURVE_COLUMNS", "LATERAL_NORM_FT"]
+__all__ = ["type_curves", "type_curves_sql", "TYPE_CURVE_COLUMNS", "LATERAL_NORM_FT"]
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +163,117 @@ def type_curves(
     if not out:
         return pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS))
     return pd.concat(out, ignore_index=True)
+
+
+def type_curves_sql(
+    con,
+    production: str,
+    header: str | None = None,
+    group_by: str = "field",
+    phases: tuple[str, ...] = ("oil", "gas", "water"),
+    *,
+    max_months: int | None = 120,
+    peak_search_months: int = 12,
+    normalise: bool = True,
+    min_wells: int = 1,
+    params: list | None = None,
+) -> pd.DataFrame:
+    """:func:`type_curves` computed in DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb connection
+    production : str
+        A relation or query with the canonical production columns (``well_id``, ``production_month``,
+        ``days_on``, ``oil_bbl``, ``gas_mcf``, ``water_bbl``), e.g. ``staging.stg_production``.
+    header : str, optional
+        A relation or query with ``well_id``, the ``group_by`` column and ``lateral_length_ft``.
+    params : list, optional
+        Values of ``?`` placeholders in ``production`` (then ``header``).
+
+    The rules are those of :func:`type_curves` (duplicate months summed, ``days_on`` missing ->
+    calendar days, the peak among the first ``peak_search_months`` months of the phase's production,
+    first peak on ties, per-1,000-ft normalisation per group and phase when any of its wells has a
+    lateral length); percentiles interpolate linearly between ranks, as numpy's do.
+    """
+    from .fitting import PHASES
+
+    if header is not None:
+        hdr = f"""select well_id, any_value({group_by}) as grp, any_value(try_cast(lateral_length_ft as double)) as lat
+                  from ({header}) group by well_id"""
+    else:
+        hdr = "select null::varchar as well_id, null::varchar as grp, null::double as lat where false"
+    phase_rows = " union all ".join(
+        f"select well_id, m, {i} as ph, days, vol_{ph} as vol from prod" for i, ph in enumerate(phases))
+    kk = "true" if max_months is None else f"k < {int(max_months)}"
+    vol_cols = ", ".join(f"sum({PHASES[ph]}) as vol_{ph}" for ph in phases)
+    sql = f"""
+        with raw as (
+            select well_id, date_trunc('month', production_month)::date as m,
+                   day(last_day(production_month))::double as cal,
+                   greatest(least(coalesce(try_cast(days_on as double), day(last_day(production_month))),
+                                  day(last_day(production_month))), 0) as d,
+                   {", ".join(f"try_cast({PHASES[ph]} as double) as {PHASES[ph]}" for ph in phases)}
+            from ({production}) where well_id is not null and production_month is not null
+        ),
+        prod as (
+            select well_id, m, least(sum(d), any_value(cal)) as days, {vol_cols}
+            from raw group by well_id, m
+        ),
+        firsts as (select well_id, min(m) as first_m from prod group by well_id),
+        long as (
+            select well_id, m, ph, vol / days as rate
+            from ({phase_rows}) where days > 0 and vol > 0
+        ),
+        first_valid as (select well_id, ph, min(m) as fv from long group by well_id, ph),
+        peaks as (
+            select l.well_id, l.ph, l.m as peak_m,
+                   row_number() over (partition by l.well_id, l.ph order by l.rate desc, l.m) as rn
+            from long l join first_valid f using (well_id, ph)
+            where l.m < f.fv + to_months({max(int(peak_search_months), 1)})
+        ),
+        aligned as (
+            select l.well_id, l.ph, date_diff('month', p.peak_m, l.m) as k, l.rate
+            from long l join peaks p using (well_id, ph)
+            where p.rn = 1 and l.m >= p.peak_m
+        ),
+        wells as (
+            select w.well_id, coalesce(h.grp::varchar, '(unknown)') as grp, h.lat,
+                   coalesce(h.lat > 0 and isfinite(h.lat), false) as lat_ok
+            from firsts w left join ({hdr}) h using (well_id)
+        ),
+        groups_norm as (
+            select w.grp, f.ph, {"bool_or(w.lat_ok)" if normalise else "false"} as norm
+            from first_valid f join wells w using (well_id) group by w.grp, f.ph
+        ),
+        vals as (
+            select w.grp, a.ph, a.k, g.norm, a.well_id,
+                   case when g.norm then a.rate * ({LATERAL_NORM_FT!r} / w.lat) else a.rate end as v
+            from aligned a join wells w using (well_id) join groups_norm g on g.grp = w.grp and g.ph = a.ph
+            where {kk} and (not g.norm or w.lat_ok)
+        ),
+        curves as (
+            select grp, ph, k, any_value(norm) as norm, count(*) as n_wells,
+                   quantile_cont(v, 0.9) as p10, quantile_cont(v, 0.5) as p50, quantile_cont(v, 0.1) as p90,
+                   avg(v order by well_id) as mean   -- summed in well order: the same to the last bit every run
+            from vals group by grp, ph, k having count(*) >= {max(int(min_wells), 1)}
+        ),
+        group_order as (select grp, min(well_id) as first_well from wells group by grp)
+        select c.grp as "group", c.ph, c.k as month_index, c.p10, c.p50, c.p90, c.mean, c.n_wells, c.norm as normalised
+        from curves c join group_order o using (grp)
+        order by c.ph, o.first_well, c.k"""
+    d = con.execute(sql, params or []).df()
+    if d.empty:
+        return pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS))
+    ph = np.asarray(phases, dtype=object)[d["ph"].to_numpy(np.int64)]
+    unit = np.array([PHASE_UNITS[p] + "/d" for p in ph], dtype=object)
+    norm = d["normalised"].to_numpy(bool)
+    out = pd.DataFrame({
+        "group": d["group"].astype(object).to_numpy(), "phase": ph,
+        "month_index": d["month_index"].to_numpy(np.int64),
+        "p10": d["p10"].to_numpy(np.float64), "p50": d["p50"].to_numpy(np.float64),
+        "p90": d["p90"].to_numpy(np.float64), "mean": d["mean"].to_numpy(np.float64),
+        "n_wells": d["n_wells"].to_numpy(np.int64), "normalised": norm,
+        "units": np.where(norm, np.char.add(unit.astype(str), f" per {LATERAL_NORM_FT:.0f} ft"), unit.astype(str)),
+    })
+    return out

@@ -37,6 +37,9 @@ import duckdb
 CATALOG = "wh"
 #: threads per snapshot instance; requests run concurrently in cursors on top of this
 DEFAULT_THREADS = 2
+#: memory per snapshot instance (several can be open while old requests finish);
+#: ``$BASINLAB_MEMORY_LIMIT`` / ``$BASINLAB_THREADS`` / ``$BASINLAB_TEMP_DIR`` override these
+#: (:func:`basinlab.config.duckdb_resources`)
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 
@@ -106,8 +109,12 @@ class Snapshot:
 
 
 def _open(path: Path, threads: int, memory_limit: str) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
+    from .. import config, warehouse
+
+    resources = config.duckdb_resources(path, read_only=True, memory_limit=memory_limit, threads=threads)
+    con = duckdb.connect(":memory:")
     try:
+        warehouse.apply_resources(con, resources)
         con.execute(f"attach '{_sql_string(str(path))}' as {CATALOG} (read_only)")
     except BaseException:
         con.close()
