@@ -9,6 +9,8 @@ MONTH  ?= $(shell $(PYTHON) -c "import datetime as d; t=d.date.today().replace(d
 WELLS  ?= 200
 MONTHS ?= 60
 PYTEST_ARGS ?=
+# test processes (pytest-xdist; files stay whole on one worker): auto = one per core
+TEST_WORKERS ?= auto
 
 .PHONY: demo test install install-dev browser lab bench clean help
 
@@ -42,7 +44,7 @@ demo: install browser
 	$(BIN)/basinlab run --month $(MONTH) --demo --wells $(WELLS) --months $(MONTHS)
 
 test: install-dev browser
-	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lab: install
 	$(BIN)/basinlab lab

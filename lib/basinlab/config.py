@@ -229,8 +229,10 @@ class DuckDBResources:
 
 
 def _writable_dir(folder: Path) -> bool:
+    """Make ``folder`` (one level: its parent must exist — a read-only command never creates a data
+    dir) and say whether it can be written."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
     except OSError:
         return False
     return os.access(folder, os.W_OK | os.X_OK)
