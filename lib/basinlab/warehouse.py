@@ -203,12 +203,28 @@ def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def attach_read_only(path: Path, alias: str,
+                     resources: config.DuckDBResources | None = None) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB with the file at ``path`` attached read-only as catalog ``alias``:
+    a fresh instance that shows the file as it is now (never DuckDB's cached instance of the path).
+    ``resources`` are applied first when given."""
+    con = duckdb.connect(":memory:")
+    try:
+        if resources is not None:
+            apply_resources(con, resources)
+        quoted = '"' + alias.replace('"', '""') + '"'
+        con.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as {quoted} (read_only)")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def _connect_fresh(path: Path) -> duckdb.DuckDBPyConnection:
     alias = path.stem if path.stem.lower() not in _RESERVED_CATALOGS else "warehouse"
     quoted_alias = '"' + alias.replace('"', '""') + '"'
-    con = duckdb.connect(":memory:")
+    con = attach_read_only(path, alias)
     try:
-        con.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as {quoted_alias} (read_only)")
         con.execute(f"use {quoted_alias}")
         rels = con.execute(
             """select schema_name, table_name from duckdb_tables() where database_name = ?
@@ -392,13 +408,13 @@ def publish(build: Path, published: Path, snapshots_dir: Path, keep: int = confi
             shutil.copy2(published, snapshot)
     fault_point("publish:linked")
     os.replace(build, published)
-    _fsync_dir(published.parent)
+    fsync_dir(published.parent)
     fault_point("publish:replaced")
     prune_snapshots(snapshots_dir, keep)
     return snapshot
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)

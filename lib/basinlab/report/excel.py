@@ -328,6 +328,18 @@ def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
                 r += 1
 
     r += 1
+    _sheet_index(ws, r, sheet_rows, head_font, head_fill, wrap, widths=(24, 28, 80))
+
+
+#: characters of about-sheet value text per line across the merged columns B:C
+_ABOUT_VALUE_CHARS = 100
+
+
+def _sheet_index(ws: Any, r: int, sheet_rows: Sequence[tuple[str, int, str]], head_font: Any, head_fill: Any,
+                 wrap: Any, widths: tuple[float, float, float]) -> None:
+    """The "Sheets" table of an About sheet from row ``r``: each sheet linked, its rows and description."""
+    from openpyxl.styles import Font
+
     ws.cell(row=r, column=1, value="Sheets").font = Font(bold=True, size=12)
     r += 1
     for j, h in enumerate(("Sheet", "Rows", "Description"), start=1):
@@ -341,14 +353,9 @@ def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
         ws.cell(row=r, column=2, value=nrows).number_format = "#,##0"
         ws.cell(row=r, column=3, value=desc or "").alignment = wrap
         r += 1
-    ws.column_dimensions["A"].width = 24
-    ws.column_dimensions["B"].width = 28
-    ws.column_dimensions["C"].width = 80
+    for letter, width in zip("ABC", widths):
+        ws.column_dimensions[letter].width = width
     ws.sheet_view.showGridLines = False
-
-
-#: characters of about-sheet value text per line across the merged columns B:C
-_ABOUT_VALUE_CHARS = 100
 
 
 def _status_color(status: str) -> str:
@@ -784,23 +791,7 @@ def _about_sheet(ws: Any, rep: Any, title: str, sheet_rows: list[tuple[str, int,
     ws.cell(row=r, column=2, value=f"{status}: {len(checks)} checks, {len(failing)} failing").font = Font(
         bold=True, color=_status_color(status))
     r += 2
-    ws.cell(row=r, column=1, value="Sheets").font = Font(bold=True, size=12)
-    r += 1
-    for j, h in enumerate(("Sheet", "Rows", "Description"), start=1):
-        c = ws.cell(row=r, column=j, value=h)
-        c.font, c.fill = head_font, head_fill
-    r += 1
-    for name, nrows, desc in sheet_rows:
-        c = ws.cell(row=r, column=1, value=name)
-        c.hyperlink = "#'" + name.replace("'", "''") + "'!A1"
-        c.font = Font(color="0563C1", underline="single")
-        ws.cell(row=r, column=2, value=nrows).number_format = "#,##0"
-        ws.cell(row=r, column=3, value=desc or "").alignment = wrap
-        r += 1
-    ws.column_dimensions["A"].width = 26
-    ws.column_dimensions["B"].width = 60
-    ws.column_dimensions["C"].width = 60
-    ws.sheet_view.showGridLines = False
+    _sheet_index(ws, r, sheet_rows, head_font, head_fill, wrap, widths=(26, 60, 60))
 
 
 def write_report_workbook(rep: Any, path: Path) -> Path:

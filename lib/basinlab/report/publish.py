@@ -1,7 +1,6 @@
 """Run manifest and all-or-nothing publication of a report folder."""
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import math
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..faults import fault_point
+from ..warehouse import fsync_dir
 from ._common import ReportError, atomic_write_text, sha256_file
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -149,7 +149,7 @@ def publish_report_dir(staging_dir: str | os.PathLike[str], final_dir: str | os.
         if isinstance(e, OSError):
             raise ReportError(f"could not publish {staging} as {final}: {e}") from e
         raise
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
     # Leftovers of an earlier interrupted publish (older than the report just published).
@@ -165,15 +165,6 @@ STAGING_PREFIX = ".staging-"
 #: report folders: a month YYYY-MM, a quarter YYYY-QN or a year YYYY (see report.period)
 _MONTH_DIR = re.compile(r"^\d{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?$")
 _BACKUP_DIR = re.compile(r"^\.(\d{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?)\.old-")
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def report_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:

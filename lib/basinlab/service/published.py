@@ -112,18 +112,7 @@ def _open(path: Path, threads: int, memory_limit: str) -> duckdb.DuckDBPyConnect
     from .. import config, warehouse
 
     resources = config.duckdb_resources(path, read_only=True, memory_limit=memory_limit, threads=threads)
-    con = duckdb.connect(":memory:")
-    try:
-        warehouse.apply_resources(con, resources)
-        con.execute(f"attach '{_sql_string(str(path))}' as {CATALOG} (read_only)")
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
-def _sql_string(s: str) -> str:
-    return s.replace("'", "''")
+    return warehouse.attach_read_only(path, CATALOG, resources)
 
 
 class PublishedWarehouse:
