@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import hypothesis
 import openpyxl
 import pandas as pd
 import pytest
@@ -484,3 +485,15 @@ def test_basinlab_report_renders_a_quarter_from_the_published_warehouse(built, t
     bad = subprocess.run([str(exe), "report", "--period", "2031-Q5", "--data-dir", str(data)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "YYYY-QN" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@given(total=st.integers(0, 40), listed=st.integers(0, 40), shown=st.integers(1, 5))
+@hypothesis.settings(max_examples=60, deadline=None)
+def test_summary_well_lists_say_how_many_are_not_named(total, listed, shown):
+    listed = min(listed, total)
+    wells = pd.DataFrame({"well_id": [f"W{i}" for i in range(listed)], "field": "F"})
+    text = monthly._well_list(wells, total, shown)
+    named = re.findall(r"W\d+ \(F\)", text)
+    assert len(named) == min(listed, shown)
+    more = re.search(r" and ([\d,]+) more$", text)
+    assert (int(more.group(1)) if more else 0) == (total - len(named) if listed else 0)

@@ -104,6 +104,16 @@ def report_settings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tables
 
 
+def _well_list(wells: pd.DataFrame, total: int, shown: int = 3) -> str:
+    """``": W1 (Field), W2 (Field) and 2 more"`` for a summary sentence: the first ``shown`` wells of
+    ``wells`` and how many of ``total`` are not named (empty when there is none to name)."""
+    if not len(wells):
+        return ""
+    named = [f"{r.well_id} ({r.field})" for r in wells.head(shown).itertuples()]
+    rest = max(0, total - len(named))
+    return ": " + ", ".join(named) + (f" and {rest:,} more" if rest else "")
+
+
 @dataclass
 class Table:
     """One table of the report: its frame (columns named as in :mod:`labels`), where it goes and how.
@@ -1128,15 +1138,13 @@ class Report:
             if n_new:
                 pts.append(f"{n_new} new well{'s' if n_new != 1 else ''} came on, adding "
                            f"{new['boe_per_day'].fillna(0).sum():,.0f} BOE/d"
-                           + (": " + ", ".join(f"{r.well_id} ({r.field})" for r in new.head(3).itertuples())
-                              if len(new) else "") + ".")
+                           + _well_list(new, n_new) + ".")
             shut = wc[wc["status"] == "shut in"]
             n_shut = int(self.well_changes.counts.get("shut in", 0))
             if n_shut:
                 pts.append(f"{n_shut} well{'s' if n_shut != 1 else ''} reported no production (shut in), "
                            f"{(-shut['boe_per_day_change']).clip(lower=0).sum():,.0f} BOE/d off"
-                           + (": " + ", ".join(f"{r.well_id} ({r.field})" for r in shut.head(3).itertuples())
-                              if len(shut) else "") + ".")
+                           + _well_list(shut, n_shut) + ".")
         late = self.completeness["late"]
         if late:
             pts.append(f"{late:,} well{'s' if late != 1 else ''} that reported "
