@@ -394,18 +394,18 @@ def _mh_cum(t, qi, di, b, d_terminal):
 # --------------------------------------------------------------------------
 
 def _fmt_cents(cents: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    """Integer cents → strings with exactly two decimals ("-12.30"); ``null`` marks empty cells."""
+    """Integer cents → a decimal(38, 2) Arrow array, which the CSV writer renders with exactly two
+    decimals ("-12.30", "0.05"); ``null`` marks empty cells.
+
+    The int64 cents become the decimal's 128-bit unscaled values (low word, sign-extended high
+    word) without any arithmetic, so the rendering is exact.
+    """
     cents = np.asarray(cents, dtype=np.int64)
-    a = np.abs(cents)
-    whole = pc.cast(pa.array(a // 100), pa.string())
-    frac = pc.utf8_lpad(pc.cast(pa.array(a % 100), pa.string()), 2, "0")
-    s = pc.binary_join_element_wise(whole, frac, ".")
-    neg = cents < 0
-    if neg.any():
-        s = pc.if_else(pa.array(neg), pc.binary_join_element_wise("-", s, ""), s)
-    if null is not None and null.any():
-        s = pc.if_else(pa.array(null), pa.scalar(None, pa.string()), s)
-    return s
+    words = np.empty((len(cents), 2), np.int64)
+    words[:, 0] = cents
+    words[:, 1] = cents >> 63
+    validity = None if null is None or not null.any() else pa.array(~np.asarray(null, bool)).buffers()[1]
+    return pa.Array.from_buffers(pa.decimal128(38, 2), len(cents), [validity, pa.py_buffer(words)])
 
 
 def _take(strings: list[str] | pa.Array, idx: np.ndarray) -> pa.Array:
@@ -978,37 +978,48 @@ def _gl_batch_lines(wells: _Wells, p: _Production, a: dict[str, np.ndarray]) -> 
             m, _, line_key, rows = _gl_block(mask, cents, p.lo, 0, ln0 + k + 1, acct, desc, debit, True,
                                              partner=partner, afe=afe)
             blocks.append((m, slot[mask & (cents > 0)], line_key, rows))
-    m, slot, line_key, rows = (np.concatenate([blk[i] for blk in blocks]) for i in range(4))
-    order = np.lexsort((line_key, rows["ent"], slot, m))
-    bucket = (m * N_SLOTS + slot)[order]
-    return rows[order], np.searchsorted(bucket, np.arange(M * N_SLOTS + 1))
+    bucket = np.concatenate([blk[0] * N_SLOTS + blk[1] for blk in blocks])
+    rows = np.empty(len(bucket), _GL_LINE)
+    line_key = np.empty(len(bucket), np.int64)
+    at = 0
+    for _, _, keys, block in blocks:
+        rows[at:at + len(block)], line_key[at:at + len(block)] = block, keys
+        at += len(block)
+    # one int64 sort key (bucket, entity, line): entity < 2**17 wells, line key < 3 * 2**17 + 4
+    order = np.argsort((bucket << 36) | (rows["ent"].astype(np.int64) << 19) | line_key, kind="stable")
+    return rows[order], np.searchsorted(bucket[order], np.arange(M * N_SLOTS + 1))
 
 
 class _GlSpill:
-    """The batches' GL lines on disk (memory-mapped ``.npy`` per batch) until they are merged."""
+    """The batches' GL lines in one temporary file of raw records until they are merged.
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.parts: list[tuple[Path, np.ndarray]] = []
-        self._maps: list[np.ndarray] = []
+    Slices are read back with ``os.pread``, not a memory map: touched pages of a
+    map count as resident memory, and the spill grows with the number of wells.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "w+b")
+        self._parts: list[tuple[int, np.ndarray]] = []  # (first record, bucket offsets)
+        self._records = 0
 
     def add(self, lines: np.ndarray, offsets: np.ndarray) -> None:
-        path = self.folder / f"gl-{len(self.parts):06d}.npy"
-        np.save(path, lines)
-        self.parts.append((path, offsets))
+        self._fh.write(lines.tobytes())
+        self._parts.append((self._records, offsets))
+        self._records += len(lines)
 
     def slices(self, bucket: int) -> Iterator[np.ndarray]:
         """The lines of one (month, slot) bucket, batch by batch (non-empty slices only)."""
-        if len(self._maps) < len(self.parts):
-            self._maps = [np.load(path, mmap_mode="r") for path, _ in self.parts]
-        for lines, (_, offsets) in zip(self._maps, self.parts):
-            lo, hi = offsets[bucket], offsets[bucket + 1]
+        if self._parts and not self._fh.closed:
+            self._fh.flush()
+        size = _GL_LINE.itemsize
+        for start, offsets in self._parts:
+            lo, hi = int(offsets[bucket]), int(offsets[bucket + 1])
             if hi > lo:
-                yield lines[lo:hi]
+                data = os.pread(self._fh.fileno(), (hi - lo) * size, (start + lo) * size)
+                yield np.frombuffer(data, dtype=_GL_LINE)
 
     def close(self) -> None:
-        """Drop the memory maps (before the folder is removed)."""
-        self._maps = []
+        self._fh.close()
 
 
 class _GlWriter:
@@ -1067,7 +1078,11 @@ class _GlWriter:
         """Format and write the pending lines."""
         if not self.pending:
             return
-        gl = np.concatenate([p[0] for p in self.pending])
+        gl = np.empty(self.n_pending, _GL_LINE)
+        at = 0
+        for rows, *_ in self.pending:
+            gl[at:at + len(rows)] = rows
+            at += len(rows)
         m = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in self.pending])
         seq = np.concatenate([p[2] for p in self.pending]).astype(np.int64)
         line_no = np.concatenate([p[3] for p in self.pending]).astype(np.int64)
@@ -1302,7 +1317,7 @@ def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, see
     prod = _BatchStreams(rng_prod, PRODUCTION_DRAWS, batches, win)
     gl = _BatchStreams(rng_gl, GL_DRAWS, batches, win)
     with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp:
-        spill = _GlSpill(Path(tmp))
+        spill = _GlSpill(Path(tmp) / "gl-lines.bin")
         n_prod, counts = _write_batches(out_dir, wells_, labels, win, (wti, hh), prod, gl, spill, sink, say)
         ga = _ga_cents(wells_, win, gl.after())
         with sink(out_dir / FILE_GL) as write:
