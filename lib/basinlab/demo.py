@@ -415,21 +415,34 @@ def _take(strings: list[str] | pa.Array, idx: np.ndarray) -> pa.Array:
     return pc.take(arr, pa.array(idx, mask=idx < 0))
 
 
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[Callable[[bytes], None]]:
-    """Open ``path`` for chunked writing: chunks go to a hidden temp file renamed into place on success.
+class _StagedFiles:
+    """A sink writing every file to a hidden temp file beside it; :meth:`commit` renames them all.
 
-    A failure part-way leaves no half-written file under the real name.
+    Files are streamed chunk by chunk; none appears under its real name until
+    the whole demo is generated, and a failure part-way (:meth:`discard`)
+    leaves neither half-written nor half-updated files behind.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    @contextmanager
+    def __call__(self, path: Path) -> Iterator[Callable[[bytes], None]]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        self._staged.append((tmp, path))
         with open(tmp, "wb") as fh:
             yield fh.write
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def commit(self) -> None:
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+        self._staged = []
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged = []
 
 
 def _csv_bytes(columns: tuple[str, ...], arrays: list[pa.Array], header: bool = True) -> bytes:
@@ -592,7 +605,8 @@ class _BatchStreams:
 # Stage: prices and FX
 # --------------------------------------------------------------------------
 
-def _write_prices(out_dir: Path, win: _Window, r: np.random.Generator, sink: Sink) -> tuple[np.ndarray, np.ndarray, DemoFile]:
+def _write_prices(out_dir: Path, win: _Window, r: np.random.Generator,
+                  sink: Sink) -> tuple[np.ndarray, np.ndarray, DemoFile]:
     """Monthly WTI and Henry Hub (log mean-reverting walks) → ``prices/demo_price_deck.parquet``."""
     M = win.months
     wti = np.clip(_ou_log_walk(r, M, WTI_MEAN, WTI_SIGMA, WTI_REVERSION), *WTI_BAND).round(2)
@@ -1227,7 +1241,14 @@ def generate_demo(
     ``months`` months. Same arguments → byte-identical files, whatever
     ``batch_wells`` (wells generated per batch: it bounds memory, not output).
     """
-    return _generate(out_dir, wells, months, end_month, seed, bad_rows, progress, _atomic_file, batch_wells)
+    files = _StagedFiles()
+    try:
+        result = _generate(out_dir, wells, months, end_month, seed, bad_rows, progress, files, batch_wells)
+    except BaseException:
+        files.discard()
+        raise
+    files.commit()
+    return result
 
 
 def demo_gl(wells: int = 200, months: int = 60, end_month: str | None = None, seed: int = 42) -> pa.Table:
