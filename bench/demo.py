@@ -40,8 +40,9 @@ def child(wells: int, months: int, batch_wells: int, out: Path) -> dict:
             for block in iter(lambda: fh.read(1 << 22), b""):
                 h.update(block)
         digests[f.path.relative_to(out).as_posix()] = h.hexdigest()
+    output_mb = round(sum(f.path.stat().st_size for f in res.files) / 2**20)
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024),
-            "rss_growth_mb": round((peak - rss0) / 1024), "batch_wells": batch_wells, "output_mb": round(sum(f.path.stat().st_size for f in res.files) / 2**20),
+            "rss_growth_mb": round((peak - rss0) / 1024), "batch_wells": batch_wells, "output_mb": output_mb,
             "production_rows": res.rows("well_production"), "gl_lines": res.rows("gl"), "sha256": digests}
 
 
