@@ -668,13 +668,17 @@ def test_a_failure_part_way_leaves_no_partial_files(tmp_path, monkeypatch, fail_
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
 
+    fresh, previous = tmp_path / "fresh", tmp_path / "previous"
+    generate_demo(previous, wells=9, months=7, end_month=END, seed=99)  # an earlier demo in the inbox
+    before = tree_bytes(previous)
     monkeypatch.setattr(target, name, boom)
     monkeypatch.setattr(demo, "GL_WRITE_CHUNK_LINES", 40)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        generate_demo(tmp_path, wells=12, months=10, end_month=END, seed=3, batch_wells=3)
-    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert not [p for p in left if p.rsplit("/", 1)[-1].startswith(".")], left
-    assert demo.FILE_PRODUCTION not in left and demo.FILE_GL not in left
+    for out in (fresh, previous):
+        calls["n"] = 0
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            generate_demo(out, wells=12, months=10, end_month=END, seed=3, batch_wells=3)
+    assert not [p for p in fresh.rglob("*") if p.is_file()]  # nothing at all, not even prices or fx
+    assert tree_bytes(previous) == before  # the earlier demo untouched, no temp files left
 
 
 def test_batch_size_is_validated(tmp_path):

@@ -1369,24 +1369,27 @@ def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, see
     wells_ = _sort_wells(_draw_wells(rng_wells, W, M))
     labels = _well_labels(wells_, win)
     batches = [(lo, min(lo + B, W)) for lo in range(0, W, B)]
+    n_batches_gt_one = len(batches) > 1  # progress lines only for work long enough to need them
     prod = _BatchStreams(rng_prod, PRODUCTION_DRAWS, batches, win)
     gl = _BatchStreams(rng_gl, GL_DRAWS, batches, win)
     with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp:
         spill = _GlSpill(Path(tmp) / "gl-lines.bin")
         n_prod, counts = _write_batches(out_dir, wells_, labels, win, (wti, hh), prod, gl, spill, sink, say)
+        say(f"well_header: {W} wells")
+        say(f"well_production: {n_prod} rows")
         ga = _ga_cents(wells_, win, gl.after())
         with sink(out_dir / FILE_GL) as write:
             write((",".join(GL_COLUMNS) + "\n").encode())
             gl_writer = _GlWriter(write, win, labels)
             for m in range(M):
                 gl_writer.month(m, spill, int(ga[m]))
+                if n_batches_gt_one and (m + 1) * 10 // M != m * 10 // M:
+                    say(f"gl: journals of {win.month_str[m]} ({m + 1}/{M} months)")
             gl_writer.flush()
         spill.close()
     result.files += [prices_file, fx_file, DemoFile("well_header", out_dir / FILE_HEADER, W),
                      DemoFile("well_production", out_dir / FILE_PRODUCTION, n_prod),
                      DemoFile("gl", out_dir / FILE_GL, gl_writer.lines)]
-    say(f"well_header: {W} wells")
-    say(f"well_production: {n_prod} rows")
     say(f"gl: {gl_writer.lines} lines in {gl_writer.journals} journals")
     if bad_rows:
         _write_bad_files(result, rng_bad, counts, prod, wells_, labels, win, sink)
