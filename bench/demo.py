@@ -7,9 +7,10 @@ process (so peak RSS is that run's own): ``streamed`` with the default batch of
 wells (``basinlab.demo.DEFAULT_BATCH_WELLS``) and ``one_batch`` with
 ``batch_wells = wells``, i.e. every (wells × months) array and every GL line in
 memory at once — the footprint of the generator before it streamed (same code
-path, so the comparison isolates batching). Reports seconds, peak RSS (MB), the
-RSS growth over the imports, output size, and whether both runs wrote
-byte-identical files (sha256 of every file).
+path, so the comparison isolates batching). Reports wall seconds, CPU seconds
+(user + system: steadier than wall time when other jobs share the cores), peak
+RSS (MB), the RSS growth over the imports, output size, and whether both runs
+wrote byte-identical files (sha256 of every file).
 """
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ def child(wells: int, months: int, batch_wells: int, out: Path) -> dict:
     """One generation in this process; peak RSS read after it."""
     from basinlab.demo import generate_demo
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = generate_demo(out, wells=wells, months=months, end_month="2024-06", seed=42, batch_wells=batch_wells)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    rss0, peak = ru0.ru_maxrss, ru1.ru_maxrss
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     digests = {}
     for f in res.files:
         h = hashlib.sha256()
@@ -41,7 +44,7 @@ def child(wells: int, months: int, batch_wells: int, out: Path) -> dict:
                 h.update(block)
         digests[f.path.relative_to(out).as_posix()] = h.hexdigest()
     output_mb = round(sum(f.path.stat().st_size for f in res.files) / 2**20)
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(peak / 1024),
             "rss_growth_mb": round((peak - rss0) / 1024), "batch_wells": batch_wells, "output_mb": output_mb,
             "production_rows": res.rows("well_production"), "gl_lines": res.rows("gl"), "sha256": digests}
 

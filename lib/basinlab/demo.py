@@ -1094,7 +1094,8 @@ class _GlWriter:
                     seq = self.seq + jno + 1
                     self.seq += int(new.sum())
                 else:
-                    self.seq += run == 0
+                    if run == 0:  # the partner's journal starts in the first batch with a line
+                        self.seq += 1
                     seq = np.full(len(rows), self.seq)
                     line_no = run + np.arange(1, len(rows) + 1)
                     run += len(rows)
