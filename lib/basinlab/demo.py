@@ -970,8 +970,13 @@ _WELL_JOURNAL_LINES = (
 N_WELL_SLOTS = 4
 N_SLOTS = N_WELL_SLOTS + len(PARTNERS)
 #: One GL line as spilled between the batch pass and the merge into file order.
-_GL_LINE = np.dtype([("ent", "i4"), ("acct", "i2"), ("desc", "i1"), ("dr", "?"), ("eom", "?"),
-                     ("well", "i4"), ("partner", "i1"), ("afe", "i4"), ("cents", "i8")])
+_GL_LINE = np.dtype([("cents", "i8"), ("ent", "i4"), ("well", "i4"), ("afe", "i4"), ("acct", "i2"),
+                     ("desc", "i1"), ("dr", "?"), ("eom", "?"), ("partner", "i1")], align=True)
+
+
+def _words(lines: np.ndarray) -> np.ndarray:
+    """GL line records as rows of int64 words: copies and takes at plain-array speed (structured ones are slow)."""
+    return lines.view(np.int64).reshape(len(lines), _GL_LINE.itemsize // 8)
 
 
 def _gl_block(mask: np.ndarray, cents: np.ndarray, lo: int, slot: int, ln, acct: int, desc: int,
@@ -1023,11 +1028,11 @@ def _gl_batch_lines(wells: _Wells, p: _Production, a: dict[str, np.ndarray]) -> 
     line_key = np.empty(len(bucket), np.int64)
     at = 0
     for _, _, keys, block in blocks:
-        rows[at:at + len(block)], line_key[at:at + len(block)] = block, keys
+        _words(rows)[at:at + len(block)], line_key[at:at + len(block)] = _words(block), keys
         at += len(block)
     # one int64 sort key (bucket, entity, line): entity < 2**17 wells, line key < 3 * 2**17 + 4
     order = np.argsort((bucket << 36) | (rows["ent"].astype(np.int64) << 19) | line_key, kind="stable")
-    return rows[order], np.searchsorted(bucket[order], np.arange(M * N_SLOTS + 1))
+    return _words(rows)[order].view(_GL_LINE).reshape(-1), np.searchsorted(bucket[order], np.arange(M * N_SLOTS + 1))
 
 
 class _GlSpill:
@@ -1122,7 +1127,7 @@ class _GlWriter:
         gl = np.empty(self.n_pending, _GL_LINE)
         at = 0
         for rows, *_ in self.pending:
-            gl[at:at + len(rows)] = rows
+            _words(gl)[at:at + len(rows)] = _words(rows)
             at += len(rows)
         m = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in self.pending])
         seq = np.concatenate([p[2] for p in self.pending]).astype(np.int64)
