@@ -31,7 +31,9 @@ files batch by batch, the batch's GL lines go to a temporary spill file as
 fixed-size records, and the GL file is then merged in file order (month,
 journal type, entity) and written in chunks of :data:`GL_WRITE_CHUNK_LINES`
 lines. Memory follows the batch size, not the number of wells (only one
-value per well — the well attributes — is kept for all wells).
+value per well — the well attributes — is kept for all wells). The spill
+takes 32 bytes per GL line (about 0.55 GB at 20,000 wells × 120 months) in
+the system temp dir (``TMPDIR``) and is removed at the end.
 
 The output does not depend on the batch size: every per-well random block
 (:data:`PRODUCTION_DRAWS`, :data:`GL_DRAWS`) is one (wells × months) block
@@ -591,7 +593,9 @@ class _BatchStreams:
 
     The in-memory generator drew each of ``names`` as one (wells × months)
     array, one after the other. A pre-pass draws the same blocks batch by batch
-    (drawing in pieces consumes the stream exactly as one call does) and records
+    (drawing in pieces consumes the stream exactly as one call does: numpy's
+    ``Generator`` keeps all its state, including the spare 32-bit half that
+    bounded integers use, in the bit generator's ``state``) and records
     the bit generator's state where every (draw, batch) piece begins; a batch's
     draws are then reproduced from those states in any order, with memory of
     one batch. ``tail`` is the state after the last block (later draws start there).
