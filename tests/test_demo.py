@@ -573,3 +573,132 @@ def test_mh_helper_rate_and_cum_agree():
     # late in life the decline is the terminal exponential (6 %/yr effective)
     yearly = q[-1] / demo._mh_rate(t[-1] - 365.25, qi, di, b, dmin)
     assert np.allclose(yearly, 0.94, atol=1e-6)
+
+
+# ------------------------------------------------------------------ streaming in batches of wells
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def generate_tree(out: Path, batch_wells: int, **kw) -> tuple[dict[str, bytes], demo.DemoResult]:
+    res = generate_demo(out, batch_wells=batch_wells, **kw)
+    return tree_bytes(out), res
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(wells=st.integers(1, 40), months=st.integers(1, 30), seed=st.integers(0, 2**63),
+       end=st.tuples(st.integers(1990, 2040), st.integers(1, 12)), odd_batch=st.integers(2, 45),
+       bad=st.booleans())
+def test_output_bytes_do_not_depend_on_the_batch_size(tmp_path_factory, wells, months, seed, end, odd_batch, bad):
+    """Batches of 1, 7, an arbitrary size and all wells at once give the same files, byte for byte."""
+    kw = dict(wells=wells, months=months, end_month=f"{end[0]:04d}-{end[1]:02d}", seed=seed, bad_rows=bad)
+    root = tmp_path_factory.mktemp("batches")
+    ref, ref_res = generate_tree(root / "all", wells, **kw)
+    assert ref  # every file written
+    for size in (1, 7, odd_batch):
+        tree, res = generate_tree(root / f"b{size}", size, **kw)
+        assert tree.keys() == ref.keys()
+        assert [k for k in tree if tree[k] != ref[k]] == [], f"batch_wells={size} changed these files"
+        assert [(f.kind, f.rows) for f in res.files] == [(f.kind, f.rows) for f in ref_res.files]
+        assert [(b.kind, b.line, b.reason) for b in res.bad_rows] == \
+               [(b.kind, b.line, b.reason) for b in ref_res.bad_rows]
+
+
+def test_rows_counted_match_the_files_when_batched(tmp_path):
+    """Row counts reported per file equal the lines in the file (header excluded), batch by batch."""
+    res = generate_demo(tmp_path, wells=23, months=14, end_month=END, seed=5, batch_wells=4)
+    for f in res.files:
+        if f.path.suffix == ".csv":
+            assert len(f.path.read_text().splitlines()) - 1 == f.rows, f.path.name
+
+
+def test_arrays_in_memory_are_bounded_by_the_batch_size(tmp_path, monkeypatch):
+    """Every (wells × months) draw and every production block covers at most ``batch_wells`` wells."""
+    shapes: list[tuple[int, ...]] = []
+    real_draw, real_production = demo._draw, demo._production
+
+    def spy_draw(g, name, days):
+        shapes.append(days.shape)
+        return real_draw(g, name, days)
+
+    def spy_production(wells, lo, hi, win, d):
+        p = real_production(wells, lo, hi, win, d)
+        shapes.append(p.days_on.shape)
+        return p
+
+    monkeypatch.setattr(demo, "_draw", spy_draw)
+    monkeypatch.setattr(demo, "_production", spy_production)
+    generate_demo(tmp_path, wells=30, months=9, end_month=END, seed=8, batch_wells=4)
+    assert shapes and max(s[0] for s in shapes) == 4
+    assert all(s[1] == 9 for s in shapes)
+
+
+def test_gl_merge_writes_in_chunks(tmp_path, monkeypatch):
+    """The GL file is written in chunks no larger than the configured chunk (plus one bucket slice)."""
+    monkeypatch.setattr(demo, "GL_WRITE_CHUNK_LINES", 50)
+    ref = generate_demo(tmp_path / "a", wells=20, months=12, end_month=END, seed=4)
+    sizes: list[int] = []
+    real_csv = demo._csv_bytes
+
+    def spy_csv(columns, arrays, header=True):
+        if columns == demo.GL_COLUMNS:
+            sizes.append(len(arrays[0]))
+        return real_csv(columns, arrays, header)
+
+    monkeypatch.setattr(demo, "_csv_bytes", spy_csv)
+    res = generate_demo(tmp_path / "b", wells=20, months=12, end_month=END, seed=4, batch_wells=3)
+    assert len(sizes) > 5 and sum(sizes) == res.rows("gl") - 6  # 6 manual adjustment lines
+    assert max(sizes) < 50 + 20 * 4 * 3  # one chunk plus at most one bucket slice of a batch
+    assert (tmp_path / "a" / demo.FILE_GL).read_bytes() == (tmp_path / "b" / demo.FILE_GL).read_bytes()
+    assert ref.rows("gl") == res.rows("gl")
+
+
+@pytest.mark.parametrize("fail_in", ["_production", "_gl_amounts", "_GlWriter.flush"])
+def test_a_failure_part_way_leaves_no_partial_files(tmp_path, monkeypatch, fail_in):
+    """An error in the middle of the stream leaves neither half-written files nor temp files behind."""
+    calls = {"n": 0}
+    owner, _, name = fail_in.rpartition(".")
+    target = getattr(demo, owner) if owner else demo
+    real = getattr(target, name)
+
+    def boom(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    fresh, previous = tmp_path / "fresh", tmp_path / "previous"
+    generate_demo(previous, wells=9, months=7, end_month=END, seed=99)  # an earlier demo in the inbox
+    before = tree_bytes(previous)
+    monkeypatch.setattr(target, name, boom)
+    monkeypatch.setattr(demo, "GL_WRITE_CHUNK_LINES", 40)
+    for out in (fresh, previous):
+        calls["n"] = 0
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            generate_demo(out, wells=12, months=10, end_month=END, seed=3, batch_wells=3)
+    assert not [p for p in fresh.rglob("*") if p.is_file()]  # nothing at all, not even prices or fx
+    assert tree_bytes(previous) == before  # the earlier demo untouched, no temp files left
+
+
+def test_batch_size_is_validated(tmp_path):
+    with pytest.raises(ValueError, match="batch_wells"):
+        generate_demo(tmp_path, wells=3, months=3, end_month=END, batch_wells=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**62), 2**62), st.booleans()), min_size=1, max_size=40))
+def test_cents_render_as_two_decimals(values):
+    """Integer cents → exactly the decimal text, '-0.05' style, empty where null."""
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    cents = np.array([v for v, _ in values], np.int64)
+    null = np.array([n for _, n in values])
+    buf = _io.BytesIO()
+    pacsv.write_csv(pa.table({"a": demo._fmt_cents(cents, null)}), buf,
+                    pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    expected = ["" if n else str(Decimal(v).scaleb(-2).quantize(Decimal("0.01"))) for v, n in values]
+    assert buf.getvalue().decode().splitlines() == expected
