@@ -100,6 +100,13 @@ class ForecastConfig:
         Producing months whose mean producing-day rate is the anchor (default 6).
     anchor_tolerance : float
         Relative change below which the method stays ``curve`` (the scaling is still applied).
+    ramp_up : bool
+        A short-history well still ramping up (its highest producing-day rate is one of its last
+        ``ramp_months`` producing months, the partial first month left out) starts its analog
+        decline at the forecast start from that demonstrated rate, not from a peak it has not
+        reached yet.
+    ramp_months : int
+        Producing months of the ramp-up rule.
     uptime_months : int
         Months over which the uptime (producing / calendar days) is measured.
     below_limit : {"trend", "cut"}
@@ -131,6 +138,8 @@ class ForecastConfig:
     anchor: bool = True
     anchor_months: int = 6
     anchor_tolerance: float = 0.10
+    ramp_up: bool = True
+    ramp_months: int = 3
     uptime_months: int = 12
     below_limit: str = "trend"
     below_limit_years: float = 5.0
@@ -150,8 +159,8 @@ class ForecastConfig:
             raise ValueError(f"below_limit must be 'trend' or 'cut', got {self.below_limit!r}")
         if self.short_history not in ("analog", "ml_trendline"):
             raise ValueError(f"short_history must be 'analog' or 'ml_trendline', got {self.short_history!r}")
-        if self.inactive_months < 1 or self.anchor_months < 1 or self.uptime_months < 1:
-            raise ValueError("inactive_months, anchor_months and uptime_months must be >= 1")
+        if min(self.inactive_months, self.anchor_months, self.uptime_months, self.ramp_months) < 1:
+            raise ValueError("inactive_months, anchor_months, uptime_months and ramp_months must be >= 1")
 
 
 @dataclass
@@ -358,9 +367,45 @@ def _recent_stats(long: _Long, params: pd.DataFrame, as_of: int, cfg: ForecastCo
     cal_days = (_ord_days(np.full(n, as_of + 1)) - _ord_days(lo)).astype(np.float64)
     up = up_days / np.maximum(cal_days, 1.0)
     uptime = np.clip(np.where(cal_days > 0, up, 1.0), 0.0, 1.0)
+    ramping, ramp_rate = _ramp_up(rrow, rq, n, cfg.ramp_months)
     stats = {"last_prod_ord": last_prod, "anchor_rate": anchor_rate,
-             "anchor_n": np.where(cnt > 0, cnt, np.nan), "uptime": uptime}
+             "anchor_n": np.where(cnt > 0, cnt, np.nan), "uptime": uptime,
+             "ramping": ramping, "ramp_rate": ramp_rate}
     return stats, {"row": arow, "ord": aord, "q": aq}
+
+
+def _ramp_up(row: np.ndarray, q: np.ndarray, n: int, ramp_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per parameter row: is the last segment still ramping up, and the rate it has demonstrated.
+
+    ``row``, ``q``: the producing months of each row's last segment in order (producing-day rates).
+    The segment's first producing month is left out when there are later ones (a well comes online
+    part-way through it, and without ``days_on`` its rate is understated). A row is *ramping* when
+    its highest remaining rate is one of its last ``ramp_months`` producing months; its demonstrated
+    rate is the highest rate of those months (NaN for other rows).
+    """
+    ramping = np.zeros(n, bool)
+    rate = np.full(n, np.nan)
+    if row.size == 0:
+        return ramping, rate
+    first_i, last_i = _group_bounds(row)
+    pos = np.arange(row.size)
+    single = first_i == last_i
+    use = (pos > first_i) | single
+    r, v, from_end = row[use], q[use], (last_i - pos)[use]
+    ok = np.isfinite(v) & (v > 0)
+    r, v, from_end = r[ok], v[ok], from_end[ok]
+    if r.size == 0:
+        return ramping, rate
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, r, v)
+    recent = from_end < ramp_months
+    rec_peak = np.full(n, -np.inf)
+    np.maximum.at(rec_peak, r[recent], v[recent])
+    ramping = np.isfinite(rec_peak) & (rec_peak >= peak)
+    rsum = np.bincount(r[recent], v[recent], minlength=n)
+    rcnt = np.bincount(r[recent], minlength=n)
+    rate = np.where(ramping & (rcnt > 0), rsum / np.maximum(rcnt, 1), np.nan)
+    return ramping, rate
 
 
 def _model_month_avg(qi, di, b, dterm, t0_ord, ords: np.ndarray) -> np.ndarray:
@@ -563,6 +608,27 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
             params.loc[is_an, "method"] = "analog"
         except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
             log.warning("analog shapes failed: %s", exc)
+    # 4b. ramp-up: a short history still rising declines from the rate it has shown, from now
+    ramp = np.zeros(n, bool)
+    if cfg.ramp_up and "ramping" in params.columns:
+        ramp = (producing & (params["method"] == "analog").to_numpy()
+                & params["ramping"].fillna(False).to_numpy(bool) & params["ramp_rate"].notna().to_numpy())
+    ramp_factor = np.ones(n)
+    if ramp.any():
+        ri = np.flatnonzero(ramp)
+        at_start = _model_month_avg(params["qi"].to_numpy(np.float64)[ri], params["di"].to_numpy(np.float64)[ri],
+                                    params["b"].to_numpy(np.float64)[ri], params["dterm"].to_numpy(np.float64)[ri],
+                                    _t0_ords(params, ri), np.full(len(ri), as_of_ord + 1, np.int64))
+        rr = params["ramp_rate"].to_numpy(np.float64)[ri]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ramp_factor[ri] = np.where(np.isfinite(at_start) & (at_start > 0), rr / at_start, np.nan)
+        params.loc[ri, "qi"] = rr
+        params.loc[ri, "t0_month"] = start_ts
+        params.loc[ri, "reason"] = [
+            f"{r}; still ramping up: the decline starts at the forecast start from {q:.4g} {PHASE_UNITS[ph]}/d "
+            f"(highest of the last {cfg.ramp_months} producing months)"
+            for r, q, ph in zip(params.loc[ri, "reason"], rr, params.loc[ri, "phase"])]
+
     rest = producing & params["method"].isna().to_numpy()
     if rest.any():
         dterm = max(fcfg.dterm, 0.01)
@@ -609,6 +675,12 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
             moved = idx[np.abs(np.log(f)) > np.log1p(cfg.anchor_tolerance)]
             curve = moved[(params["method"].to_numpy(dtype=object)[moved] == "curve")]
             params.loc[curve, "method"] = "anchored_curve"
+
+    if ramp.any():
+        ri = np.flatnonzero(ramp)
+        params.loc[ri, "anchor_factor"] = ramp_factor[ri]
+        params.loc[ri, "anchor_rate"] = params["ramp_rate"].to_numpy(np.float64)[ri]
+        params.loc[ri, "anchor_rule"] = f"ramp-up: highest of the last {cfg.ramp_months} producing month(s)"
 
     # say, for every curve, the window it was fitted on and how far the anchor moved it
     cv = params["method"].isin(["curve", "anchored_curve"]).to_numpy()
