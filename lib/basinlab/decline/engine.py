@@ -31,7 +31,10 @@ Rules, in order (each documented in :class:`ForecastConfig`):
    (``"cut"``); never a silent zero. Others stop at the limit.
 8. **Secondary phases by ratio.** Gas on an oil well, water, oil on a gas well:
    where the phase's own fit is poor or missing, it is the primary phase's
-   forecast times the recent GOR / WOR / yield (status and method ``ratio``).
+   forecast times the recent GOR / WOR / yield (status and method ``ratio``),
+   moved along the ratio's recent log-linear trend where that trend is long and
+   significant (:mod:`~basinlab.decline.ratios`; ``ratio_basis`` says
+   ``constant`` or ``trend``, ``ratio_trend_per_yr`` the change per year).
 9. **Uncertainty** (:mod:`~basinlab.decline.uncertainty`): P10/P50/P90 per
    month, of the remaining volume and the EUR.
 
@@ -57,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import ratios
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, AnalogMedians, analog_medians, apply_analogs
 from .conversions import DAYS_PER_YEAR, secant_to_nominal, tangent_to_nominal
@@ -119,6 +123,10 @@ class ForecastConfig:
         A secondary phase whose fit residual scale (ln rate) exceeds this is "poor".
     ratio_months : int
         Producing months of the primary phase the ratio is measured over.
+    ratio_trend : RatioTrendRules
+        When the ratio follows its recent log-linear trend instead of staying constant
+        (:mod:`~basinlab.decline.ratios`: 24 months, at least 12, |t| >= 2, at most x1.5 a year,
+        held after 5 years).
     short_history : {"analog", "ml_trendline"}
         Method for wells too short to fit (``ml_trendline`` needs ``trendlines``).
     group_by : str
@@ -146,6 +154,7 @@ class ForecastConfig:
     ratio_phases: bool = True
     ratio_max_sigma: float = 0.35
     ratio_months: int = 6
+    ratio_trend: ratios.RatioTrendRules = field(default_factory=ratios.RatioTrendRules)
     short_history: str = "analog"
     group_by: str = "field"
     uncertainty_scale: float = unc.DEFAULT_SCALE
@@ -759,9 +768,10 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
     # 8. secondary phases by ratio
     params["ratio_basis"] = None
     params["ratio_value"] = np.nan
+    params["ratio_trend_per_yr"] = np.nan
     params["primary_phase"] = _primary_phase(long, params, as_of_ord)
     if cfg.ratio_phases:
-        params, fc = _apply_ratios(params, fc, long, producing, cfg)
+        params, fc = _apply_ratios(params, fc, long, producing, cfg, as_of_ord)
 
     if len(fc):
         v = fc["volume"].to_numpy(np.float64)
@@ -828,7 +838,7 @@ def _trendline_forecast(params: pd.DataFrame, idx: np.ndarray, trendlines: pd.Da
 
 
 def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing: np.ndarray,
-                  cfg: ForecastConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  cfg: ForecastConfig, as_of_ord: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     prim = params["primary_phase"]
     secondary = (params["phase"] != prim).to_numpy() & prim.notna().to_numpy() & producing
     poor = ~params["method"].isin(["curve", "anchored_curve"]) | (params["sigma_log"].fillna(np.inf)
@@ -846,13 +856,16 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing
     cand &= (prim_pos >= 0) & has_fc[np.maximum(prim_pos, 0)]
     if not cand.any():
         return params, fc
-    # ratio = sum(secondary) / sum(primary) over the primary's last ratio_months producing months
+    # ratio = sum(secondary) / sum(primary) over the primary's last ratio_months producing months;
+    # its trend over the primary's last ratio_trend.months producing months (ratios.py)
     ci = np.flatnonzero(cand)
     pr = long.producing
     prow, pord, pvol = long.row[pr], long.ord[pr], long.volume[pr]
     _, plast = _group_bounds(prow)
-    sel = (plast - np.arange(prow.size)) < cfg.ratio_months
-    pm = pd.DataFrame({"_prim": prow[sel], "ord": pord[sel], "pv": pvol[sel]})
+    back = plast - np.arange(prow.size)
+    window = max(cfg.ratio_months, cfg.ratio_trend.months if cfg.ratio_trend.enabled else 0)
+    sel = back < window
+    pm = pd.DataFrame({"_prim": prow[sel], "ord": pord[sel], "pv": pvol[sel], "recent": back[sel] < cfg.ratio_months})
     c = pd.DataFrame({"_sec": ci, "_prim": prim_pos[ci]})
     j = c.merge(pm, on="_prim")
     if j.empty:
@@ -867,34 +880,64 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing
     sv = np.where(found, np.nan_to_num(long.volume[np.minimum(at, lkey.size - 1)]), 0.0)
     j["sv"] = sv
     codes, secs = pd.factorize(j["_sec"].to_numpy(np.int64), sort=True)
-    agg = pd.DataFrame({"pv": np.bincount(codes, j["pv"].to_numpy(np.float64), minlength=len(secs)),
-                        "sv": np.bincount(codes, sv, minlength=len(secs)),
-                        "n": np.bincount(codes, minlength=len(secs))}, index=pd.Index(secs))
+    recent = j["recent"].to_numpy(bool)
+    pv_all = j["pv"].to_numpy(np.float64)
+    t_mid = (j["ord"].to_numpy(np.float64) + 0.5) / ratios.MONTHS_PER_YEAR
+    ng = len(secs)
+    n_rec = np.bincount(codes[recent], minlength=ng)
+    agg = pd.DataFrame({"pv": np.bincount(codes[recent], pv_all[recent], minlength=ng),
+                        "sv": np.bincount(codes[recent], sv[recent], minlength=ng),
+                        "n": n_rec,
+                        "t_c": np.bincount(codes[recent], t_mid[recent], minlength=ng) / np.maximum(n_rec, 1)},
+                       index=pd.Index(secs))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tr = ratios.fit_ratio_trends(codes, t_mid, sv / pv_all, ng, cfg.ratio_trend)
+    agg["slope"], agg["is_trend"], agg["n_trend"], agg["t"] = tr.slope_per_yr, tr.is_trend, tr.n, tr.t_stat
     agg = agg[(agg["pv"] > 0) & (agg["sv"] > 0)]
     if agg.empty:
         return params, fc
     ratio = (agg["sv"] / agg["pv"]).to_numpy()
     ridx = agg.index.to_numpy(np.int64)
+    slope = agg["slope"].to_numpy(np.float64)
+    is_trend = agg["is_trend"].to_numpy(bool)
+    t_c = agg["t_c"].to_numpy(np.float64)
+    t_start = (as_of_ord + 1.0) / ratios.MONTHS_PER_YEAR
+    years = cfg.ratio_trend.years
+    # the ratio applied in the first forecast month (mid-month)
+    first = ratio * ratios.ratio_multiplier(slope, np.full(len(ridx), t_start + 0.5 / ratios.MONTHS_PER_YEAR),
+                                            t_c, np.full(len(ridx), t_start), years)
     names = {("gas", "oil"): ("GOR", "mcf/bbl"), ("water", "oil"): ("WOR", "bbl/bbl"),
              ("oil", "gas"): ("condensate yield", "bbl/mcf"), ("water", "gas"): ("water-gas ratio", "bbl/mcf")}
     basis = [names.get((ph, pp), (f"{ph}/{pp}", ""))
              for ph, pp in zip(params.loc[ridx, "phase"], params.loc[ridx, "primary_phase"])]
+    change = np.expm1(slope)
     params.loc[ridx, "reason"] = [
-        f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}); own fit: {st}"
-        for (b, u), r, k, pp, st in zip(basis, ratio, agg["n"], params.loc[ridx, "primary_phase"],
-                                        params.loc[ridx, "status"])]
-    params.loc[ridx, "ratio_basis"] = [b for b, _ in basis]
-    params.loc[ridx, "ratio_value"] = ratio
+        (f"{b} trend: {r:.4g} {u} in the first forecast month, {100 * ch:+.1f} %/yr (last {int(nt)} months "
+         f"of both phases, |t| {tt:.1f}; held after {years:g} years)" if it else
+         f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}; "
+         + (f"no significant trend over {int(nt)} months, |t| {tt:.1f}" if nt >= cfg.ratio_trend.min_months
+            else f"{int(nt)} months too few for a trend") + ")")
+        + f"; own fit: {st}"
+        for (b, u), r, k, pp, st, it, ch, nt, tt in zip(
+            basis, first, agg["n"], params.loc[ridx, "primary_phase"], params.loc[ridx, "status"], is_trend,
+            change, agg["n_trend"], agg["t"])]
+    params.loc[ridx, "ratio_basis"] = [f"{b} {'trend' if it else 'constant'}" for (b, _), it in zip(basis, is_trend)]
+    params.loc[ridx, "ratio_value"] = first
+    params.loc[ridx, "ratio_trend_per_yr"] = change
     params.loc[ridx, "status"] = "ratio"
     params.loc[ridx, "method"] = "ratio"
-    # replace those phases' own forecast rows with primary x ratio
+    # replace those phases' own forecast rows with primary x ratio (x the trend's factor at the row's middle)
     rows = fc["_row"].to_numpy(np.int64)
     keep = ~np.isin(rows, ridx)
-    link = pd.DataFrame({"_row": prim_pos[ridx], "_sec": ridx, "_ratio": ratio})
+    link = pd.DataFrame({"_row": prim_pos[ridx], "_sec": ridx, "_ratio": ratio, "_slope": slope, "_tc": t_c})
     base = fc[["_row", "month", "rate_per_day", "volume", "period_months"]].merge(link, on="_row")
     if len(base):
         sec = base["_sec"].to_numpy(np.int64)
-        r = base["_ratio"].to_numpy()
+        mo = base["month"].to_numpy().astype("datetime64[M]").astype(np.int64) + 1970 * 12
+        t_row = (mo + base["period_months"].to_numpy(np.float64) / 2.0) / ratios.MONTHS_PER_YEAR
+        r = base["_ratio"].to_numpy() * ratios.ratio_multiplier(base["_slope"].to_numpy(np.float64), t_row,
+                                                                base["_tc"].to_numpy(np.float64),
+                                                                np.full(len(base), t_start), years)
         vol = base["volume"].to_numpy() * r
         new = pd.DataFrame({"well_id": params["well_id"].to_numpy(dtype=object)[sec],
                             "phase": params["phase"].to_numpy(dtype=object)[sec],
@@ -929,6 +972,7 @@ PARAM_COLUMNS = (
     "rmse", "r2", "rmse_log", "sigma_log", "cum_to_date", "remaining", "eur", "first_month", "last_month",
     "units", "as_of_month", "forecast_start", "anchor_rule", "anchor_rate", "anchor_factor", "uptime",
     "q_limit", "limit_source", "primary_phase", "ratio_basis", "ratio_value",
+    "ratio_trend_per_yr",
 )
 
 
