@@ -15,6 +15,8 @@ from basinlab.decline import ForecastConfig, forecast_wells
 from basinlab.decline.ratios import RatioTrendRules, fit_ratio_trends, ratio_multiplier
 
 DPY = 365.25
+#: trends are opt-in (the SODIR backtests favour constant ratios): these tests turn them on
+TREND = ForecastConfig(ratio_trend=RatioTrendRules(enabled=True))
 #: a +a, -a, -a, +a pattern: sums to 0 and is orthogonal to time over whole periods of 4 months
 PATTERN = np.array([1.0, -1.0, -1.0, 1.0])
 
@@ -69,7 +71,7 @@ def test_rising_gor_is_forecast_along_its_trend():
     # the trend is significant over the last 24 months (scipy), and the noise makes gas's own fit poor
     lr = linregress(np.arange(24) / 12.0, np.log(gas[-24:] / oil[-24:]))
     assert lr.slope == pytest.approx(slope, abs=1e-9) and abs(lr.slope) / lr.stderr > 2.0
-    res = forecast_wells(df)
+    res = forecast_wells(df, config=TREND)
     g = _row(res, "RISE", "gas")
     assert g["method"] == "ratio" and g["ratio_basis"] == "GOR trend"
     assert g["ratio_trend_per_yr"] == pytest.approx(np.expm1(slope), rel=1e-9)
@@ -89,7 +91,7 @@ def test_flat_gor_stays_constant():
     df, mon, oil, gas = oil_gas_well("FLAT", 48, 2.5, 0.0, 0.45)
     lr = linregress(np.arange(24) / 12.0, np.log(gas[-24:] / oil[-24:]))
     assert abs(lr.slope) < 1e-9                         # no trend by construction
-    res = forecast_wells(df)
+    res = forecast_wells(df, config=TREND)
     g = _row(res, "FLAT", "gas")
     assert g["method"] == "ratio" and g["ratio_basis"] == "GOR constant" and g["ratio_trend_per_yr"] == 0.0
     fo, fg = _fc(res, "FLAT", "oil"), _fc(res, "FLAT", "gas")
@@ -105,7 +107,7 @@ def test_short_or_noisy_gor_falls_back_to_constant(n, amp, slope):
     k = min(n, 24)
     lr = linregress(np.arange(k) / 12.0, np.log(gas[-k:] / oil[-k:]))
     assert n < 12 or abs(lr.slope) / lr.stderr < 2.0
-    res = forecast_wells(df)
+    res = forecast_wells(df, config=TREND)
     g = _row(res, "NOISY", "gas")
     assert g["method"] == "ratio" and g["ratio_basis"] == "GOR constant" and g["ratio_trend_per_yr"] == 0.0
     assert g["ratio_value"] == pytest.approx(gas[-6:].sum() / oil[-6:].sum(), rel=1e-9)
@@ -114,16 +116,20 @@ def test_short_or_noisy_gor_falls_back_to_constant(n, amp, slope):
 
 def test_a_steep_trend_is_bounded():
     df, mon, oil, gas = oil_gas_well("STEEP", 48, 0.01, 1.5, 0.45)   # GOR x4.5 a year: bounded to x1.5
-    g = _row(forecast_wells(df), "STEEP", "gas")
+    g = _row(forecast_wells(df, config=TREND), "STEEP", "gas")
     assert g["ratio_basis"] == "GOR trend"
     assert g["ratio_trend_per_yr"] == pytest.approx(RatioTrendRules().max_change_per_yr, rel=1e-12)
 
 
-def test_trends_off_is_the_constant_rule():
-    df, *_ = oil_gas_well("RISE", 48, 0.5, 0.4, 0.4)
-    cfg = ForecastConfig(ratio_trend=RatioTrendRules(enabled=False))
-    g = _row(forecast_wells(df, config=cfg), "RISE", "gas")
+def test_by_default_a_rising_gor_is_held_constant():
+    df, mon, oil, gas = oil_gas_well("RISE", 48, 0.5, 0.4, 0.4)
+    res = forecast_wells(df)
+    g = _row(res, "RISE", "gas")
     assert g["ratio_basis"] == "GOR constant" and g["ratio_trend_per_yr"] == 0.0
+    assert "trend" not in g["reason"]
+    fo, fg = _fc(res, "RISE", "oil"), _fc(res, "RISE", "gas")
+    np.testing.assert_allclose(fg["volume"].to_numpy(), fo["volume"].to_numpy() * gas[-6:].sum() / oil[-6:].sum(),
+                               rtol=1e-9)
 
 
 # ------------------------------------------------------------------ properties of the new math
@@ -136,7 +142,7 @@ ratios_st = st.lists(st.one_of(st.floats(1e-6, 1e6), st.just(0.0), st.just(np.na
 @given(groups=st.lists(ratios_st, min_size=1, max_size=4), min_t=st.floats(0.0, 5.0),
        max_change=st.floats(0.01, 3.0))
 def test_fit_ratio_trends_is_bounded_finite_and_needs_enough_points(groups, min_t, max_change):
-    rules = RatioTrendRules(min_t=min_t, max_change_per_yr=max_change)
+    rules = RatioTrendRules(enabled=True, min_t=min_t, max_change_per_yr=max_change)
     g = np.concatenate([np.full(len(v), i) for i, v in enumerate(groups)]).astype(np.int64)
     t = np.concatenate([np.arange(len(v)) / 12.0 for v in groups])
     r = np.concatenate([np.asarray(v, float) for v in groups]) if len(g) else np.zeros(0)
@@ -171,7 +177,7 @@ def test_ratio_multiplier_moves_one_way_and_holds_after_the_trend_years(slope, y
 @given(slope=st.floats(-0.8, 1.5), amp=st.floats(0.0, 1.5), n=st.integers(3, 60), gor0=st.floats(0.01, 50.0))
 def test_ratio_forecasts_have_no_nan_and_monotone_cumulatives(slope, amp, n, gor0):
     df, *_ = oil_gas_well("P", n, gor0, slope, amp)
-    res = forecast_wells(df)
+    res = forecast_wells(df, config=TREND)
     f = res.forecast
     assert np.isfinite(f[["volume", "rate_per_day", "cumulative"]].to_numpy(float)).all()
     for _, s in f.groupby(["well_id", "phase"]):

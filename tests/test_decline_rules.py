@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import linregress
 
 from basinlab.decline import ForecastConfig, forecast_wells
@@ -192,3 +194,23 @@ def test_short_history_already_declining_keeps_the_analog_from_its_peak():
     assert pd.Timestamp(r["t0_month"]) < pd.Timestamp("2020-01-01")
     off = row(forecast_wells(prod, header, as_of="2019-12", config=ForecastConfig(ramp_up=False)), "NEW")
     assert off["qi"] == pytest.approx(r["qi"], rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(series=st.lists(st.lists(st.floats(1e-3, 1e6), min_size=1, max_size=15), min_size=1, max_size=5),
+       k=st.integers(1, 6))
+def test_ramp_up_flags_and_rates_match_the_rule_written_out(series, k):
+    from basinlab.decline.engine import _ramp_up
+    row = np.concatenate([np.full(len(s), i) for i, s in enumerate(series)]).astype(np.int64)
+    q = np.concatenate([np.asarray(s, float) for s in series])
+    ramping, rate = _ramp_up(row, q, len(series), k)
+    for i, s in enumerate(series):
+        v = np.asarray(s, float)
+        used = v[1:] if len(v) > 1 else v          # the partial first month is left out when there are others
+        last = used[-k:]
+        expect = last.max() >= used.max()
+        assert ramping[i] == expect
+        if expect:
+            assert rate[i] == pytest.approx(last.mean(), rel=1e-12) and rate[i] > 0
+        else:
+            assert np.isnan(rate[i])

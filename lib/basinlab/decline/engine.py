@@ -32,8 +32,8 @@ Rules, in order (each documented in :class:`ForecastConfig`):
 8. **Secondary phases by ratio.** Gas on an oil well, water, oil on a gas well:
    where the phase's own fit is poor or missing, it is the primary phase's
    forecast times the recent GOR / WOR / yield (status and method ``ratio``),
-   moved along the ratio's recent log-linear trend where that trend is long and
-   significant (:mod:`~basinlab.decline.ratios`; ``ratio_basis`` says
+   or, with ``ratio_trend.enabled``, moved along the ratio's recent log-linear trend where
+   that trend is long and significant (:mod:`~basinlab.decline.ratios`; ``ratio_basis`` says
    ``constant`` or ``trend``, ``ratio_trend_per_yr`` the change per year).
 9. **Uncertainty** (:mod:`~basinlab.decline.uncertainty`): P10/P50/P90 per
    month, of the remaining volume and the EUR.
@@ -126,7 +126,7 @@ class ForecastConfig:
     ratio_trend : RatioTrendRules
         When the ratio follows its recent log-linear trend instead of staying constant
         (:mod:`~basinlab.decline.ratios`: 24 months, at least 12, |t| >= 2, at most x1.5 a year,
-        held after 5 years).
+        held after 5 years); off by default (the SODIR backtests favour the constant ratio).
     short_history : {"analog", "ml_trendline"}
         Method for wells too short to fit (``ml_trendline`` needs ``trendlines``).
     group_by : str
@@ -914,9 +914,10 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing
     params.loc[ridx, "reason"] = [
         (f"{b} trend: {r:.4g} {u} in the first forecast month, {100 * ch:+.1f} %/yr (last {int(nt)} months "
          f"of both phases, |t| {tt:.1f}; held after {years:g} years)" if it else
-         f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}; "
-         + (f"no significant trend over {int(nt)} months, |t| {tt:.1f}" if nt >= cfg.ratio_trend.min_months
-            else f"{int(nt)} months too few for a trend") + ")")
+         f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}"
+         + ("" if not cfg.ratio_trend.enabled
+            else f"; no significant trend over {int(nt)} months, |t| {tt:.1f}" if nt >= cfg.ratio_trend.min_months
+            else f"; {int(nt)} months too few for a trend") + ")")
         + f"; own fit: {st}"
         for (b, u), r, k, pp, st, it, ch, nt, tt in zip(
             basis, first, agg["n"], params.loc[ridx, "primary_phase"], params.loc[ridx, "status"], is_trend,
