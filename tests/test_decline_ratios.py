@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from scipy.stats import linregress
 
 from basinlab.decline import ForecastConfig, forecast_wells
-from basinlab.decline.ratios import RatioTrendRules, fit_ratio_trends, ratio_multiplier
+from basinlab.decline import RatioTrendRules
+from basinlab.decline.ratios import fit_ratio_trends, ratio_multiplier
 
 DPY = 365.25
 #: trends are opt-in (the SODIR backtests favour constant ratios): these tests turn them on
