@@ -8,6 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import linregress
 
 from basinlab.decline import ForecastConfig, forecast_wells
 from basinlab.decline.engine import with_fit
@@ -120,7 +123,11 @@ def test_gas_with_a_stable_gor_and_a_poor_own_fit_is_forecast_by_ratio():
     gas = oil * 2.5 * np.exp(rng.normal(0.0, 0.6, 48))   # GOR 2.5 on average, measured very noisily
     res = forecast_wells(well("G", mon, oil, gas=gas))
     g = row(res, "G", "gas")
-    assert g["status"] == "ratio" and g["method"] == "ratio" and g["ratio_basis"] == "GOR"
+    # the noise has no significant trend over the last 24 months (checked here with scipy): constant GOR
+    assert abs(linregress(np.arange(24) / 12.0, np.log(gas[-24:] / oil[-24:])).slope) < 2 * linregress(
+        np.arange(24) / 12.0, np.log(gas[-24:] / oil[-24:])).stderr
+    assert g["status"] == "ratio" and g["method"] == "ratio" and g["ratio_basis"] == "GOR constant"
+    assert g["ratio_trend_per_yr"] == 0.0
     expected_ratio = gas[-6:].sum() / oil[-6:].sum()
     assert g["ratio_value"] == pytest.approx(expected_ratio, rel=1e-9)
     fo, fg = fc_of(res, "G", "oil"), fc_of(res, "G", "gas")
@@ -149,3 +156,61 @@ def test_inactive_well_is_not_forecast_and_says_so():
     r = row(res, "I")
     assert r["status"] == "inactive" and pd.isna(r["method"]) and r["remaining"] == 0.0
     assert "no oil production since 2020-06" in r["reason"]
+
+
+def _field_with(new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three long exponential wells (30 %/yr nominal) in field F, plus ``new`` (also in F)."""
+    mon = months("2015-01", 60)
+    old = [well(f"OLD{i}", mon, exp_volumes(q, 0.3, mon, mon[0])) for i, q in enumerate((500.0, 800.0, 1200.0))]
+    prod = pd.concat(old + [new], ignore_index=True)
+    header = pd.DataFrame({"well_id": prod["well_id"].unique(), "field": "F"})
+    return prod, header
+
+
+def test_short_history_still_ramping_up_declines_from_its_demonstrated_rate_from_now():
+    mon = months("2019-08", 5)
+    rates = np.array([100.0, 400.0, 600.0, 800.0, 900.0])     # online mid-month, then rising
+    prod, header = _field_with(well("NEW", mon, rates * mon.days_in_month.to_numpy()))
+    res = forecast_wells(prod, header, as_of="2019-12")
+    r = row(res, "NEW")
+    assert r["method"] == "analog"
+    demonstrated = (600.0 + 800.0 + 900.0) / 3.0      # last three producing months; the partial first is not one
+    assert r["anchor_rate"] == pytest.approx(demonstrated, rel=1e-9)
+    assert r["anchor_rule"].startswith("ramp-up") and "ramping up" in r["reason"]
+    assert pd.Timestamp(r["t0_month"]) == pd.Timestamp("2020-01-01")
+    # the analog's 30 %/yr decline (the field's fitted shape) starts at the forecast start
+    nxt = months("2020-01", 12)
+    np.testing.assert_allclose(fc_of(res, "NEW")["volume"].to_numpy()[:12],
+                               exp_volumes(demonstrated, 0.3, nxt, nxt[0]), rtol=0.03)
+
+
+def test_short_history_already_declining_keeps_the_analog_from_its_peak():
+    mon = months("2019-08", 5)
+    rates = np.array([300.0, 900.0, 850.0, 780.0, 720.0])
+    prod, header = _field_with(well("NEW", mon, rates * mon.days_in_month.to_numpy()))
+    r = row(forecast_wells(prod, header, as_of="2019-12"), "NEW")
+    assert r["method"] == "analog"
+    assert not str(r["anchor_rule"]).startswith("ramp-up")
+    assert pd.Timestamp(r["t0_month"]) < pd.Timestamp("2020-01-01")
+    off = row(forecast_wells(prod, header, as_of="2019-12", config=ForecastConfig(ramp_up=False)), "NEW")
+    assert off["qi"] == pytest.approx(r["qi"], rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(series=st.lists(st.lists(st.floats(1e-3, 1e6), min_size=1, max_size=15), min_size=1, max_size=5),
+       k=st.integers(1, 6))
+def test_ramp_up_flags_and_rates_match_the_rule_written_out(series, k):
+    from basinlab.decline.engine import _ramp_up
+    row = np.concatenate([np.full(len(s), i) for i, s in enumerate(series)]).astype(np.int64)
+    q = np.concatenate([np.asarray(s, float) for s in series])
+    ramping, rate = _ramp_up(row, q, len(series), k)
+    for i, s in enumerate(series):
+        v = np.asarray(s, float)
+        used = v[1:] if len(v) > 1 else v          # the partial first month is left out when there are others
+        last = used[-k:]
+        expect = last.max() >= used.max()
+        assert ramping[i] == expect
+        if expect:
+            assert rate[i] == pytest.approx(last.mean(), rel=1e-12) and rate[i] > 0
+        else:
+            assert np.isnan(rate[i])

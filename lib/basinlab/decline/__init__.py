@@ -25,6 +25,7 @@ from .conversions import (
 from .fitting import DEFAULT_Q_LIMITS, PHASE_UNITS, STATUSES, FitConfig, FitResult, fit, fit_wells
 from .forecast import forecast
 from .engine import ForecastConfig, ForecastResult, forecast_wells
+from .ratios import RatioTrendRules
 from .backtest import BacktestResult, backtest, field_lookback
 from .typecurves import type_curves
 from .models import (
@@ -45,7 +46,7 @@ __all__ = [
     "nominal_to_secant", "nominal_to_tangent", "secant_to_nominal", "secant_to_tangent",
     "tangent_to_nominal", "tangent_to_secant",
     "FitConfig", "FitResult", "fit", "fit_wells", "forecast", "type_curves",
-    "ForecastConfig", "ForecastResult", "forecast_wells", "BacktestResult", "backtest", "field_lookback",
+    "ForecastConfig", "ForecastResult", "forecast_wells", "RatioTrendRules", "BacktestResult", "backtest", "field_lookback",
     "ArpsModel", "DeclineModel", "Duong", "Exponential", "Harmonic", "Hyperbolic",
     "ModifiedHyperbolic", "StretchedExponential", "make_model",
 ]

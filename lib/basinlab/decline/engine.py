@@ -31,7 +31,10 @@ Rules, in order (each documented in :class:`ForecastConfig`):
    (``"cut"``); never a silent zero. Others stop at the limit.
 8. **Secondary phases by ratio.** Gas on an oil well, water, oil on a gas well:
    where the phase's own fit is poor or missing, it is the primary phase's
-   forecast times the recent GOR / WOR / yield (status and method ``ratio``).
+   forecast times the recent GOR / WOR / yield (status and method ``ratio``),
+   or, with ``ratio_trend.enabled``, moved along the ratio's recent log-linear trend where
+   that trend is long and significant (:mod:`~basinlab.decline.ratios`; ``ratio_basis`` says
+   ``constant`` or ``trend``, ``ratio_trend_per_yr`` the change per year).
 9. **Uncertainty** (:mod:`~basinlab.decline.uncertainty`): P10/P50/P90 per
    month, of the remaining volume and the EUR.
 
@@ -57,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import ratios
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS, AnalogMedians, analog_medians, apply_analogs
 from .conversions import DAYS_PER_YEAR, secant_to_nominal, tangent_to_nominal
@@ -100,6 +104,13 @@ class ForecastConfig:
         Producing months whose mean producing-day rate is the anchor (default 6).
     anchor_tolerance : float
         Relative change below which the method stays ``curve`` (the scaling is still applied).
+    ramp_up : bool
+        A short-history well still ramping up (its highest producing-day rate is one of its last
+        ``ramp_months`` producing months, the partial first month left out) starts its analog
+        decline at the forecast start from that demonstrated rate, not from a peak it has not
+        reached yet.
+    ramp_months : int
+        Producing months of the ramp-up rule.
     uptime_months : int
         Months over which the uptime (producing / calendar days) is measured.
     below_limit : {"trend", "cut"}
@@ -112,6 +123,10 @@ class ForecastConfig:
         A secondary phase whose fit residual scale (ln rate) exceeds this is "poor".
     ratio_months : int
         Producing months of the primary phase the ratio is measured over.
+    ratio_trend : RatioTrendRules
+        When the ratio follows its recent log-linear trend instead of staying constant
+        (:mod:`~basinlab.decline.ratios`: 24 months, at least 12, |t| >= 2, at most x1.5 a year,
+        held after 5 years); off by default (the SODIR backtests favour the constant ratio).
     short_history : {"analog", "ml_trendline"}
         Method for wells too short to fit (``ml_trendline`` needs ``trendlines``).
     group_by : str
@@ -131,12 +146,15 @@ class ForecastConfig:
     anchor: bool = True
     anchor_months: int = 6
     anchor_tolerance: float = 0.10
+    ramp_up: bool = True
+    ramp_months: int = 3
     uptime_months: int = 12
     below_limit: str = "trend"
     below_limit_years: float = 5.0
     ratio_phases: bool = True
     ratio_max_sigma: float = 0.35
     ratio_months: int = 6
+    ratio_trend: ratios.RatioTrendRules = field(default_factory=ratios.RatioTrendRules)
     short_history: str = "analog"
     group_by: str = "field"
     uncertainty_scale: float = unc.DEFAULT_SCALE
@@ -150,8 +168,8 @@ class ForecastConfig:
             raise ValueError(f"below_limit must be 'trend' or 'cut', got {self.below_limit!r}")
         if self.short_history not in ("analog", "ml_trendline"):
             raise ValueError(f"short_history must be 'analog' or 'ml_trendline', got {self.short_history!r}")
-        if self.inactive_months < 1 or self.anchor_months < 1 or self.uptime_months < 1:
-            raise ValueError("inactive_months, anchor_months and uptime_months must be >= 1")
+        if min(self.inactive_months, self.anchor_months, self.uptime_months, self.ramp_months) < 1:
+            raise ValueError("inactive_months, anchor_months, uptime_months and ramp_months must be >= 1")
 
 
 @dataclass
@@ -358,9 +376,45 @@ def _recent_stats(long: _Long, params: pd.DataFrame, as_of: int, cfg: ForecastCo
     cal_days = (_ord_days(np.full(n, as_of + 1)) - _ord_days(lo)).astype(np.float64)
     up = up_days / np.maximum(cal_days, 1.0)
     uptime = np.clip(np.where(cal_days > 0, up, 1.0), 0.0, 1.0)
+    ramping, ramp_rate = _ramp_up(rrow, rq, n, cfg.ramp_months)
     stats = {"last_prod_ord": last_prod, "anchor_rate": anchor_rate,
-             "anchor_n": np.where(cnt > 0, cnt, np.nan), "uptime": uptime}
+             "anchor_n": np.where(cnt > 0, cnt, np.nan), "uptime": uptime,
+             "ramping": ramping, "ramp_rate": ramp_rate}
     return stats, {"row": arow, "ord": aord, "q": aq}
+
+
+def _ramp_up(row: np.ndarray, q: np.ndarray, n: int, ramp_months: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per parameter row: is the last segment still ramping up, and the rate it has demonstrated.
+
+    ``row``, ``q``: the producing months of each row's last segment in order (producing-day rates).
+    The segment's first producing month is left out when there are later ones (a well comes online
+    part-way through it, and without ``days_on`` its rate is understated). A row is *ramping* when
+    its highest remaining rate is one of its last ``ramp_months`` producing months; its demonstrated
+    rate is the highest rate of those months (NaN for other rows).
+    """
+    ramping = np.zeros(n, bool)
+    rate = np.full(n, np.nan)
+    if row.size == 0:
+        return ramping, rate
+    first_i, last_i = _group_bounds(row)
+    pos = np.arange(row.size)
+    single = first_i == last_i
+    use = (pos > first_i) | single
+    r, v, from_end = row[use], q[use], (last_i - pos)[use]
+    ok = np.isfinite(v) & (v > 0)
+    r, v, from_end = r[ok], v[ok], from_end[ok]
+    if r.size == 0:
+        return ramping, rate
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, r, v)
+    recent = from_end < ramp_months
+    rec_peak = np.full(n, -np.inf)
+    np.maximum.at(rec_peak, r[recent], v[recent])
+    ramping = np.isfinite(rec_peak) & (rec_peak >= peak)
+    rsum = np.bincount(r[recent], v[recent], minlength=n)
+    rcnt = np.bincount(r[recent], minlength=n)
+    rate = np.where(ramping & (rcnt > 0), rsum / np.maximum(rcnt, 1), np.nan)
+    return ramping, rate
 
 
 def _model_month_avg(qi, di, b, dterm, t0_ord, ords: np.ndarray) -> np.ndarray:
@@ -563,6 +617,27 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
             params.loc[is_an, "method"] = "analog"
         except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
             log.warning("analog shapes failed: %s", exc)
+    # 4b. ramp-up: a short history still rising declines from the rate it has shown, from now
+    ramp = np.zeros(n, bool)
+    if cfg.ramp_up and "ramping" in params.columns:
+        ramp = (producing & (params["method"] == "analog").to_numpy()
+                & params["ramping"].fillna(False).to_numpy(bool) & params["ramp_rate"].notna().to_numpy())
+    ramp_factor = np.ones(n)
+    if ramp.any():
+        ri = np.flatnonzero(ramp)
+        at_start = _model_month_avg(params["qi"].to_numpy(np.float64)[ri], params["di"].to_numpy(np.float64)[ri],
+                                    params["b"].to_numpy(np.float64)[ri], params["dterm"].to_numpy(np.float64)[ri],
+                                    _t0_ords(params, ri), np.full(len(ri), as_of_ord + 1, np.int64))
+        rr = params["ramp_rate"].to_numpy(np.float64)[ri]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ramp_factor[ri] = np.where(np.isfinite(at_start) & (at_start > 0), rr / at_start, np.nan)
+        params.loc[ri, "qi"] = rr
+        params.loc[ri, "t0_month"] = start_ts
+        params.loc[ri, "reason"] = [
+            f"{r}; still ramping up: the decline starts at the forecast start from {q:.4g} {PHASE_UNITS[ph]}/d "
+            f"(highest of the last {cfg.ramp_months} producing months)"
+            for r, q, ph in zip(params.loc[ri, "reason"], rr, params.loc[ri, "phase"])]
+
     rest = producing & params["method"].isna().to_numpy()
     if rest.any():
         dterm = max(fcfg.dterm, 0.01)
@@ -609,6 +684,12 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
             moved = idx[np.abs(np.log(f)) > np.log1p(cfg.anchor_tolerance)]
             curve = moved[(params["method"].to_numpy(dtype=object)[moved] == "curve")]
             params.loc[curve, "method"] = "anchored_curve"
+
+    if ramp.any():
+        ri = np.flatnonzero(ramp)
+        params.loc[ri, "anchor_factor"] = ramp_factor[ri]
+        params.loc[ri, "anchor_rate"] = params["ramp_rate"].to_numpy(np.float64)[ri]
+        params.loc[ri, "anchor_rule"] = f"ramp-up: highest of the last {cfg.ramp_months} producing month(s)"
 
     # say, for every curve, the window it was fitted on and how far the anchor moved it
     cv = params["method"].isin(["curve", "anchored_curve"]).to_numpy()
@@ -687,9 +768,10 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
     # 8. secondary phases by ratio
     params["ratio_basis"] = None
     params["ratio_value"] = np.nan
+    params["ratio_trend_per_yr"] = np.nan
     params["primary_phase"] = _primary_phase(long, params, as_of_ord)
     if cfg.ratio_phases:
-        params, fc = _apply_ratios(params, fc, long, producing, cfg)
+        params, fc = _apply_ratios(params, fc, long, producing, cfg, as_of_ord)
 
     if len(fc):
         v = fc["volume"].to_numpy(np.float64)
@@ -756,7 +838,7 @@ def _trendline_forecast(params: pd.DataFrame, idx: np.ndarray, trendlines: pd.Da
 
 
 def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing: np.ndarray,
-                  cfg: ForecastConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  cfg: ForecastConfig, as_of_ord: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     prim = params["primary_phase"]
     secondary = (params["phase"] != prim).to_numpy() & prim.notna().to_numpy() & producing
     poor = ~params["method"].isin(["curve", "anchored_curve"]) | (params["sigma_log"].fillna(np.inf)
@@ -774,13 +856,16 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing
     cand &= (prim_pos >= 0) & has_fc[np.maximum(prim_pos, 0)]
     if not cand.any():
         return params, fc
-    # ratio = sum(secondary) / sum(primary) over the primary's last ratio_months producing months
+    # ratio = sum(secondary) / sum(primary) over the primary's last ratio_months producing months;
+    # its trend over the primary's last ratio_trend.months producing months (ratios.py)
     ci = np.flatnonzero(cand)
     pr = long.producing
     prow, pord, pvol = long.row[pr], long.ord[pr], long.volume[pr]
     _, plast = _group_bounds(prow)
-    sel = (plast - np.arange(prow.size)) < cfg.ratio_months
-    pm = pd.DataFrame({"_prim": prow[sel], "ord": pord[sel], "pv": pvol[sel]})
+    back = plast - np.arange(prow.size)
+    window = max(cfg.ratio_months, cfg.ratio_trend.months if cfg.ratio_trend.enabled else 0)
+    sel = back < window
+    pm = pd.DataFrame({"_prim": prow[sel], "ord": pord[sel], "pv": pvol[sel], "recent": back[sel] < cfg.ratio_months})
     c = pd.DataFrame({"_sec": ci, "_prim": prim_pos[ci]})
     j = c.merge(pm, on="_prim")
     if j.empty:
@@ -795,34 +880,65 @@ def _apply_ratios(params: pd.DataFrame, fc: pd.DataFrame, long: _Long, producing
     sv = np.where(found, np.nan_to_num(long.volume[np.minimum(at, lkey.size - 1)]), 0.0)
     j["sv"] = sv
     codes, secs = pd.factorize(j["_sec"].to_numpy(np.int64), sort=True)
-    agg = pd.DataFrame({"pv": np.bincount(codes, j["pv"].to_numpy(np.float64), minlength=len(secs)),
-                        "sv": np.bincount(codes, sv, minlength=len(secs)),
-                        "n": np.bincount(codes, minlength=len(secs))}, index=pd.Index(secs))
+    recent = j["recent"].to_numpy(bool)
+    pv_all = j["pv"].to_numpy(np.float64)
+    t_mid = (j["ord"].to_numpy(np.float64) + 0.5) / ratios.MONTHS_PER_YEAR
+    ng = len(secs)
+    n_rec = np.bincount(codes[recent], minlength=ng)
+    agg = pd.DataFrame({"pv": np.bincount(codes[recent], pv_all[recent], minlength=ng),
+                        "sv": np.bincount(codes[recent], sv[recent], minlength=ng),
+                        "n": n_rec,
+                        "t_c": np.bincount(codes[recent], t_mid[recent], minlength=ng) / np.maximum(n_rec, 1)},
+                       index=pd.Index(secs))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tr = ratios.fit_ratio_trends(codes, t_mid, sv / pv_all, ng, cfg.ratio_trend)
+    agg["slope"], agg["is_trend"], agg["n_trend"], agg["t"] = tr.slope_per_yr, tr.is_trend, tr.n, tr.t_stat
     agg = agg[(agg["pv"] > 0) & (agg["sv"] > 0)]
     if agg.empty:
         return params, fc
     ratio = (agg["sv"] / agg["pv"]).to_numpy()
     ridx = agg.index.to_numpy(np.int64)
+    slope = agg["slope"].to_numpy(np.float64)
+    is_trend = agg["is_trend"].to_numpy(bool)
+    t_c = agg["t_c"].to_numpy(np.float64)
+    t_start = (as_of_ord + 1.0) / ratios.MONTHS_PER_YEAR
+    years = cfg.ratio_trend.years
+    # the ratio applied in the first forecast month (mid-month)
+    first = ratio * ratios.ratio_multiplier(slope, np.full(len(ridx), t_start + 0.5 / ratios.MONTHS_PER_YEAR),
+                                            t_c, np.full(len(ridx), t_start), years)
     names = {("gas", "oil"): ("GOR", "mcf/bbl"), ("water", "oil"): ("WOR", "bbl/bbl"),
              ("oil", "gas"): ("condensate yield", "bbl/mcf"), ("water", "gas"): ("water-gas ratio", "bbl/mcf")}
     basis = [names.get((ph, pp), (f"{ph}/{pp}", ""))
              for ph, pp in zip(params.loc[ridx, "phase"], params.loc[ridx, "primary_phase"])]
+    change = np.expm1(slope)
     params.loc[ridx, "reason"] = [
-        f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}); own fit: {st}"
-        for (b, u), r, k, pp, st in zip(basis, ratio, agg["n"], params.loc[ridx, "primary_phase"],
-                                        params.loc[ridx, "status"])]
-    params.loc[ridx, "ratio_basis"] = [b for b, _ in basis]
-    params.loc[ridx, "ratio_value"] = ratio
+        (f"{b} trend: {r:.4g} {u} in the first forecast month, {100 * ch:+.1f} %/yr (last {int(nt)} months "
+         f"of both phases, |t| {tt:.1f}; held after {years:g} years)" if it else
+         f"{b} {r:.4g} {u} (last {int(k)} producing months of {pp}"
+         + ("" if not cfg.ratio_trend.enabled
+            else f"; no significant trend over {int(nt)} months, |t| {tt:.1f}" if nt >= cfg.ratio_trend.min_months
+            else f"; {int(nt)} months too few for a trend") + ")")
+        + f"; own fit: {st}"
+        for (b, u), r, k, pp, st, it, ch, nt, tt in zip(
+            basis, first, agg["n"], params.loc[ridx, "primary_phase"], params.loc[ridx, "status"], is_trend,
+            change, agg["n_trend"], agg["t"])]
+    params.loc[ridx, "ratio_basis"] = [f"{b} {'trend' if it else 'constant'}" for (b, _), it in zip(basis, is_trend)]
+    params.loc[ridx, "ratio_value"] = first
+    params.loc[ridx, "ratio_trend_per_yr"] = change
     params.loc[ridx, "status"] = "ratio"
     params.loc[ridx, "method"] = "ratio"
-    # replace those phases' own forecast rows with primary x ratio
+    # replace those phases' own forecast rows with primary x ratio (x the trend's factor at the row's middle)
     rows = fc["_row"].to_numpy(np.int64)
     keep = ~np.isin(rows, ridx)
-    link = pd.DataFrame({"_row": prim_pos[ridx], "_sec": ridx, "_ratio": ratio})
+    link = pd.DataFrame({"_row": prim_pos[ridx], "_sec": ridx, "_ratio": ratio, "_slope": slope, "_tc": t_c})
     base = fc[["_row", "month", "rate_per_day", "volume", "period_months"]].merge(link, on="_row")
     if len(base):
         sec = base["_sec"].to_numpy(np.int64)
-        r = base["_ratio"].to_numpy()
+        mo = base["month"].to_numpy().astype("datetime64[M]").astype(np.int64) + 1970 * 12
+        t_row = (mo + base["period_months"].to_numpy(np.float64) / 2.0) / ratios.MONTHS_PER_YEAR
+        r = base["_ratio"].to_numpy() * ratios.ratio_multiplier(base["_slope"].to_numpy(np.float64), t_row,
+                                                                base["_tc"].to_numpy(np.float64),
+                                                                np.full(len(base), t_start), years)
         vol = base["volume"].to_numpy() * r
         new = pd.DataFrame({"well_id": params["well_id"].to_numpy(dtype=object)[sec],
                             "phase": params["phase"].to_numpy(dtype=object)[sec],
@@ -857,6 +973,7 @@ PARAM_COLUMNS = (
     "rmse", "r2", "rmse_log", "sigma_log", "cum_to_date", "remaining", "eur", "first_month", "last_month",
     "units", "as_of_month", "forecast_start", "anchor_rule", "anchor_rate", "anchor_factor", "uptime",
     "q_limit", "limit_source", "primary_phase", "ratio_basis", "ratio_value",
+    "ratio_trend_per_yr",
 )
 
 
