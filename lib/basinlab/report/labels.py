@@ -255,6 +255,7 @@ _TABLE: tuple[ColumnMeta, ...] = (
     _m("limit_source", "Limit from"),
     _m("q_limit", "Economic limit", "per day", "ratio"),
     _m("ratio_basis", "Ratio basis"),
+    _m("ratio_trend_per_yr", "Ratio trend", "%/yr", "decline", "Change of the GOR / WOR / yield per year (0: held constant)"),
     _m("cum_to_date", "Cumulative", kind="volume"),
     _m("remaining", "Remaining", kind="volume"),
     _m("remaining_p10", "Remaining P10", kind="volume"),

@@ -859,7 +859,7 @@ class Report:
             "Per well and phase: method, status, reason, fit window, anchor, uptime, economic limit, P10/P90",
             """select well_id, phase, method, status, reason, fit_start, fit_end, n_points, half_life_months,
                       segment_start, segment_rule, catchup_months, anchor_rule, anchor_factor, uptime, q_limit,
-                      limit_source, ratio_basis, ratio_value, cum_to_date, remaining, remaining_p10, remaining_p90,
+                      limit_source, ratio_basis, ratio_value, ratio_trend_per_yr, cum_to_date, remaining, remaining_p10, remaining_p90,
                       eur, eur_p10, eur_p90, units
                from marts.decline_params order by well_id, phase""", ["well_id", "phase"])
 
