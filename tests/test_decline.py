@@ -364,7 +364,7 @@ def test_batched_solver_matches_scipy_least_squares() -> None:
         bounds_days = (edges - edges[0]).astype(float)
         q = (d["oil_bbl"] / d["days_on"]).to_numpy()
 
-        def resid(p: np.ndarray) -> np.ndarray:
+        def resid(p: np.ndarray, bounds_days: np.ndarray = bounds_days, q: np.ndarray = q) -> np.ndarray:
             m = ModifiedHyperbolic(np.exp(p[0]), p[1], p[2], 0.06)
             return np.log(np.diff(m.cum(bounds_days)) / np.diff(bounds_days)) - np.log(q)
 
@@ -555,7 +555,8 @@ def test_forecast_eur_and_limit() -> None:
     rem = fitted.set_index(["well_id", "phase"])["remaining"].loc[tot.index]
     np.testing.assert_allclose(tot.to_numpy(), rem.to_numpy(), rtol=1e-9)
     last = fc.groupby(["well_id", "phase"]).tail(1).set_index(["well_id", "phase"])
-    np.testing.assert_allclose(last["cumulative"], fitted.set_index(["well_id", "phase"])["eur"].loc[last.index], rtol=1e-9)
+    eur = fitted.set_index(["well_id", "phase"])["eur"]
+    np.testing.assert_allclose(last["cumulative"], eur.loc[last.index], rtol=1e-9)
     first = fc.groupby(["well_id", "phase"]).head(1).set_index(["well_id", "phase"])
     lm = fitted.set_index(["well_id", "phase"])["last_month"].loc[first.index]
     assert (pd.to_datetime(first["month"]) == (pd.to_datetime(lm) + pd.offsets.MonthBegin(1))).all()

@@ -36,7 +36,7 @@ def hostile_well(draw, wid: str):
     for i, m in enumerate(mon):
         if not keep[i]:
             continue
-        def vol(phase_null):
+        def vol(phase_null, i=i):
             if phase_null:
                 return None
             return draw(VALUES) if draw(st.booleans()) and draw(st.booleans()) else base * decline[i] * 30

@@ -1,5 +1,4 @@
 """The chain's decline step on a warehouse: tables with a stable schema, empty or not."""
-import duckdb
 import pytest
 
 from basinlab import generate_demo, ingest_inbox, run_models, warehouse

@@ -6,7 +6,8 @@
   when nothing is published.
 * Static rules on the committed notebooks: one ``parameters`` cell of typed literals with ``# help``
   comments, first among code cells; no ``def``/``class`` in a notebook (they belong in lib/); no
-  outputs or execution counts committed; SQL exploration (``%sql``) in every notebook (the report's is left out of the PDF).
+  outputs or execution counts committed; SQL exploration (``%sql``) in every notebook (the report's is left
+  out of the PDF).
 """
 from __future__ import annotations
 

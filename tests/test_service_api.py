@@ -389,7 +389,8 @@ def test_pages_stay_consistent_across_a_publish(built, tmp_path):
     assert versions and v1 not in versions  # the next request saw the new publish
     allkeys = page1 + rest
     assert len(allkeys) == len(set(allkeys)), "a row came twice"
-    assert rest == [k for k in after if k > cut], "the pages after the publish are exactly the new rows after the cursor"
+    assert rest == [k for k in after if k > cut], \
+        "the pages after the publish are exactly the new rows after the cursor"
     survivors = set(before) & set(after)
     assert survivors <= set(allkeys), "a row present before and after the publish was skipped"
     assert ("zzz", "after", "2020-01-01") in rest and ("aaa", "before", "2020-01-01") not in allkeys
@@ -510,7 +511,8 @@ def test_basinlab_serve_over_real_http(built, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "basinlab")
     proc = subprocess.Popen([exe, "serve", "--port", str(port), "--data-dir", str(paths.data_dir),
                              "--reports-dir", str(paths.reports_dir), "--gl-wells", "4", "--gl-months", "3",
-                             "--gl-end-month", MONTH, "--gl-stream-months", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--gl-end-month", MONTH, "--gl-stream-months", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -100,7 +100,7 @@ class Paths:
     reports_dir: Path
 
     @classmethod
-    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> "Paths":
+    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> Paths:
         d = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
         r = Path(reports_dir).expanduser().resolve() if reports_dir else default_reports_dir()
         return cls(d, r)

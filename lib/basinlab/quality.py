@@ -30,8 +30,8 @@ header comment sets ``-- severity: warn|error``, ``-- description: ...`` and opt
 ``-- model: <relation>``. ``{{ month }}`` in a check is the report month (a DATE
 expression: the month given, else the latest month in ``staging.stg_production``).
 Built-in checks (Python): freshness of the run month in ``staging.stg_production`` and
-``marts.mart_production_monthly`` (only when ``month`` is given). Reconciliation checks (raw = staging = marts volumes, balanced journals, booked vs
-calculated revenue) are the SQL files in ``sql/checks/``.
+``marts.mart_production_monthly`` (only when ``month`` is given). Reconciliation checks (raw = staging =
+marts volumes, balanced journals, booked vs calculated revenue) are the SQL files in ``sql/checks/``.
 
 :func:`run_checks` works on a read-only connection with ``persist=False``; :func:`gate`
 raises :class:`QualityGateError` when an error-level check fails.
@@ -41,11 +41,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from basinlab import catalog, config, sqlrender
 from basinlab.transform import Project, load_project
@@ -59,7 +60,7 @@ SAMPLE_ROWS = 5
 class QualityGateError(Exception):
     """Error-level checks failed; the message lists them with their failing row counts."""
 
-    def __init__(self, failures: list["CheckResult"]):
+    def __init__(self, failures: list[CheckResult]):
         self.failures = failures
         lines = [f"{len(failures)} error-level data-quality check(s) failed:"]
         for r in failures:

@@ -9,6 +9,7 @@ annual fractions, 365.25 days/year (petbox-dca / ComboCurve conventions); see
 :mod:`basinlab.decline.conversions`.
 """
 
+from .backtest import BacktestResult, backtest, field_lookback
 from .conversions import (
     B_MAX,
     B_MIN,
@@ -22,11 +23,9 @@ from .conversions import (
     tangent_to_nominal,
     tangent_to_secant,
 )
+from .engine import ForecastConfig, ForecastResult, forecast_wells
 from .fitting import DEFAULT_Q_LIMITS, PHASE_UNITS, STATUSES, FitConfig, FitResult, fit, fit_wells
 from .forecast import forecast
-from .engine import ForecastConfig, ForecastResult, forecast_wells
-from .backtest import BacktestResult, backtest, field_lookback
-from .typecurves import type_curves
 from .models import (
     ArpsModel,
     DeclineModel,
@@ -38,6 +37,7 @@ from .models import (
     StretchedExponential,
     make_model,
 )
+from .typecurves import type_curves
 
 __all__ = [
     "B_MAX", "B_MIN", "DAYS_PER_MONTH", "DAYS_PER_YEAR", "DEFAULT_DTERM", "DEFAULT_Q_LIMITS",

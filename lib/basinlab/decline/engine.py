@@ -20,8 +20,8 @@ Rules, in order (each documented in :class:`ForecastConfig`):
 5. **Anchor** to the recent rate: the curve is scaled (``qi`` times
    ``anchor_factor``, shape kept) so that its average over the last
    ``anchor_months`` producing months equals their actual mean producing-day
-   rate (six months: backtests on SODIR and the demo beat three); method ``anchored_curve`` where the factor moves the curve by more than
-   ``anchor_tolerance``.
+   rate (six months: backtests on SODIR and the demo beat three); method ``anchored_curve``
+   where the factor moves the curve by more than ``anchor_tolerance``.
 6. **Uptime.** Forecast volumes are producing-day volumes times the well's
    recent uptime (producing days / calendar days over the last ``uptime_months``),
    so they compare with what the well will report.
@@ -192,8 +192,8 @@ class ForecastContext:
         return params[list(ForecastContext.BASIS_COLUMNS)]
 
     @classmethod
-    def from_basis(cls, basis: pd.DataFrame, header: pd.DataFrame | None, config: "ForecastConfig"
-                   ) -> "ForecastContext":
+    def from_basis(cls, basis: pd.DataFrame, header: pd.DataFrame | None, config: ForecastConfig
+                   ) -> ForecastContext:
         """The context of every well whose :meth:`basis` rows are in ``basis``."""
         s = basis["sigma_log"].to_numpy(np.float64)
         return cls(analog_medians(basis, header, config.group_by),

@@ -6,8 +6,8 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -664,7 +664,8 @@ def _summary_sheet(ws: Any, rep: Any, title: str) -> None:
     c = rep.completeness
     if c["expected"]:
         comp = (f"Completeness: {c['reported']:,} of {c['expected']:,} wells that reported {c['prior_month']:%Y-%m} "
-                f"have reported {c['month']:%Y-%m}" + (f"; {c['late']:,} late (sheet Late reporters)" if c["late"] else ""))
+                f"have reported {c['month']:%Y-%m}"
+                + (f"; {c['late']:,} late (sheet Late reporters)" if c["late"] else ""))
     else:
         comp = f"Completeness: {c['rows']:,} wells reported {c['month']:%Y-%m}"
     ws["A3"] = comp
@@ -746,7 +747,8 @@ def _about_sheet(ws: Any, rep: Any, title: str, sheet_rows: list[tuple[str, int,
                             "BOE = oil + gas/6; rates per calendar day; money in USD unless a heading names another "
                             "currency. An empty cell is not reported (never zero)."),
             ("Decline and quality", "Decline forecasts and data-quality checks are those of the latest published "
-                                    "run" + (f" (forecast as of {rep.decline_as_of:%Y-%m})" if rep.decline_as_of else ""))]
+                                    "run"
+                                    + (f" (forecast as of {rep.decline_as_of:%Y-%m})" if rep.decline_as_of else ""))]
     r = 3
     wrap = Alignment(wrap_text=True, vertical="top")
     for label, value in rows:

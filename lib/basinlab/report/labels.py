@@ -176,8 +176,8 @@ _TABLE: tuple[ColumnMeta, ...] = (
     _m("catchup_months", "Catch-up months", kind="int"),
     _m("half_life_months", "Half-life", "months", "ratio"),
     # money (USD)
-    _m("revenue_booked_usd", "Revenue booked", "USD", "money", "GL 4000/4010/4020, net to the company (after royalties)",
-       short="Revenue"),
+    _m("revenue_booked_usd", "Revenue booked", "USD", "money",
+       "GL 4000/4010/4020, net to the company (after royalties)", short="Revenue"),
     _m("revenue_calculated_usd", "Revenue calculated, net", "USD", "money",
        "Volumes x price deck x NRI; empty where a well's NRI is unknown", short="Calc. revenue net"),
     _m("revenue_gross_calc_usd", "Revenue calculated, gross", "USD", "money",

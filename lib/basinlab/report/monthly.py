@@ -446,7 +446,8 @@ class Report:
         cols = {f: f"f_{i}" for i, f in enumerate(fields)}
         wide = wide.rename(columns=cols)
         return Table("field_production_wide", "Production by field (BOE/d)", wide, sheet="Production by field",
-                     description="BOE per calendar day per field and month, with the chart in the report's field colours",
+                     description="BOE per calendar day per field and month, "
+                                 "with the chart in the report's field colours",
                      labels={v: f"{k} (BOE/d)" for k, v in cols.items()},
                      kinds={v: "rate" for v in cols.values()},
                      chart=ChartSpec("month", list(cols.values()), "Production by field", "BOE/d", kind="area",
@@ -565,7 +566,8 @@ class Report:
     def top_wells(self) -> Table:
         p = self.period
         df = self._df(f"""select s.well_id, {_field_sql('w.field')} as field, sum(s.oil_bbl) as oil_bbl,
-                                 sum(s.gas_mcf) as gas_mcf, sum(s.boe) / ? as boe_per_day, any_value(d.cum_boe) as cum_boe
+                                 sum(s.gas_mcf) as gas_mcf, sum(s.boe) / ? as boe_per_day,
+                                 any_value(d.cum_boe) as cum_boe
                           from staging.stg_production s left join staging.stg_well_header w using (well_id)
                           left join marts.dim_wells d using (well_id)
                           where s.production_month between ? and ?
@@ -603,14 +605,16 @@ class Report:
     def financials_monthly(self) -> Table:
         start = self._window_start(max(FINANCIAL_MONTHS, self.period.months))
         rc = ("""case when gl.month is not null then f.revenue_booked_reporting end as revenue_booked_rc,
-                 case when gl.month is not null then f.noi_reporting end as noi_rc, fx.reporting_units_per_usd as fx_units_per_usd,"""
+                 case when gl.month is not null then f.noi_reporting end as noi_rc,
+                 fx.reporting_units_per_usd as fx_units_per_usd,"""
               if self.show_reporting_currency else "")
         df = self._df(f"""
             with months as (select cast(unnest(generate_series(?::date, ?::date, interval 1 month)) as date) as month),
             gl as (select distinct accounting_month as month from staging.stg_gl_lines),
             f as (select month, sum(revenue_booked_usd) as revenue_booked_usd, sum(loe_net_usd) as loe_net_usd,
                          sum(workover_net_usd) as workover_net_usd, sum(severance_tax_usd) as severance_tax_usd,
-                         sum(gathering_transport_net_usd) as gathering_transport_net_usd, sum(g_and_a_usd) as g_and_a_usd,
+                         sum(gathering_transport_net_usd) as gathering_transport_net_usd,
+                         sum(g_and_a_usd) as g_and_a_usd,
                          sum(capex_net_usd) as capex_net_usd, sum(noi_usd) as noi_usd, sum(net_wi_boe) as wi,
                          sum(revenue_booked_reporting) as revenue_booked_reporting, sum(noi_reporting) as noi_reporting
                   from marts.agg_monthly_financials where level = 'basin' and month between ? and ? group by 1),
@@ -717,7 +721,8 @@ class Report:
         except duckdb.Error:
             df = pd.DataFrame()
         return Table("jib", "JIB by partner", df, sheet="JIB by partner",
-                     description="Joint-interest billing: partners' share of operating cost (5900) and capex (1590), USD",
+                     description="Joint-interest billing: partners' share of operating cost (5900) "
+                                 "and capex (1590), USD",
                      keys=["partner_id", "month"])
 
     @functools.cached_property
@@ -888,7 +893,8 @@ class Report:
         if len(df):
             df["group"] = [field_name(g) for g in df["group"]]
         return Table("type_curves", "Type curves", df, sheet="Type curves",
-                     description="P10/P50/P90 type wells per field, aligned on the peak month (rates per day; see units)",
+                     description="P10/P50/P90 type wells per field, aligned on the peak month "
+                                 "(rates per day; see units)",
                      keys=["group", "phase"])
 
     @functools.cached_property
@@ -952,7 +958,8 @@ class Report:
     def quality_checks(self) -> Table:
         df = self._df("""select check_name, model, check_type, severity, status, failing_rows
                          from metadata.data_quality_checks
-                         where run_id = (select run_id from metadata.data_quality_checks order by checked_at desc limit 1)
+                         where run_id = (select run_id from metadata.data_quality_checks
+                                         order by checked_at desc limit 1)
                          order by status = 'pass', severity, check_name""")
         return Table("quality_checks", "Data-quality checks", df, sheet="Data quality",
                      description="Checks of the published run", keys=["check_name"])
@@ -1008,7 +1015,8 @@ class Report:
             "price deck: raw.price_deck / EIA (staging.stg_prices)")
         diffs = self._df("select basin, differential_usd_per_bbl from metadata.oil_differentials order by basin") \
             if has_rows(self.con, "metadata.oil_differentials") else pd.DataFrame()
-        diff_text = "; ".join(f"{b} {v:,.2f}" for b, v in zip(diffs.get("basin", []), diffs.get("differential_usd_per_bbl", [])))
+        diff_text = "; ".join(f"{b} {v:,.2f}"
+                              for b, v in zip(diffs.get("basin", []), diffs.get("differential_usd_per_bbl", [])))
         add("Oil realisation", f"WTI minus a differential per basin (USD/bbl): {diff_text or 'none listed'}; "
             f"other basins {fmt_number(s.get('default_oil_differential_usd_per_bbl'), ',.2f')}",
             "metadata.oil_differentials; setting default_oil_differential_usd_per_bbl")
@@ -1161,7 +1169,8 @@ class Report:
             if len(cv):
                 pts.append("Largest cost changes: " + "; ".join(
                     f"{r.item} in {r.field} {'up' if r.cost_change_usd > 0 else 'down'} USD "
-                    f"{abs(r.cost_change_usd):,.0f}" + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
+                    f"{abs(r.cost_change_usd):,.0f}"
+                    + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
                     for r in cv.head(3).itertuples()) + ".")
             fm = self.financials_monthly.df
             fm = fm[pd.to_datetime(fm["month"]).dt.date.between(p.start, p.end)] if len(fm) else fm
@@ -1268,7 +1277,8 @@ def kpi_cards_html(k: Table | pd.DataFrame, better: dict[str, bool | None] | Non
                     delta += f"<br><span class='kpi-all'>all wells {'▲' if allw >= 0 else '▼'} {abs(allw):.1%}</span>"
         cards.append(
             f'<div class="kpi"><div class="kpi-label">{html.escape(str(r.get("kpi", "")))}</div>'
-            f'<div class="kpi-value">{value} <span class="kpi-unit">{html.escape(str(r.get("unit") or ""))}</span></div>'
+            f'<div class="kpi-value">{value} '
+            f'<span class="kpi-unit">{html.escape(str(r.get("unit") or ""))}</span></div>'
             f'<div class="kpi-delta {cls}">{delta}</div></div>')
     style = """<style>
 .kpi-grid{display:grid;grid-template-columns:repeat(4,1fr);gap:6px;margin:6px 0 10px 0}

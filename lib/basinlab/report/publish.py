@@ -96,7 +96,7 @@ def write_manifest(
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "run_id": run_id,
         "month": month,
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "generated_at": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "parameters": dict(parameters),
         "inputs": [dict(i) for i in inputs],
         "row_counts": dict(row_counts),

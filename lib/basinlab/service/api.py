@@ -41,7 +41,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -157,7 +157,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         state = scope.setdefault("state", {})
         state["request_id"] = uuid.uuid4().hex
         status: dict[str, int] = {}
@@ -338,8 +338,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             st.auth = "old_secret" if result.via_old_secret else "ok"
             if not result.may(permission):
                 raise ApiError(403, f"key {result.name!r} has permission {result.permission!r}; "
-                                    f"this route needs {permission!r}", allowed=[
-                                        p for p in PERMISSIONS if PERMISSIONS.index(p) >= PERMISSIONS.index(permission)])
+                                    f"this route needs {permission!r}",
+                                    allowed=[p for p in PERMISSIONS
+                                             if PERMISSIONS.index(p) >= PERMISSIONS.index(permission)])
             return result
 
         return Depends(dependency)
@@ -364,7 +365,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         version = file_version(settings.paths.warehouse)
         wh: dict[str, Any] = {"present": version is not None}
         if version:
-            wh.update(published_at=datetime.fromtimestamp(version[2] / 1e9, timezone.utc).isoformat(
+            wh.update(published_at=datetime.fromtimestamp(version[2] / 1e9, UTC).isoformat(
                 timespec="seconds"), age_seconds=round(now - version[2] / 1e9, 1), version=version_label(version))
         last = last_run(settings.paths)
         holder = lock_holder(settings.paths)
@@ -677,7 +678,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def _ndjson(obj: dict) -> bytes:
@@ -716,7 +717,7 @@ def _bundle(d: Path) -> dict[str, Any]:
         if p.is_file():
             st = p.stat()
             files[art] = {"url": f"/reports/{month}/{art}", "size_bytes": st.st_size,
-                          "modified_at": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(
+                          "modified_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(
                               timespec="seconds")}
     return {"month": month, "files": files}
 

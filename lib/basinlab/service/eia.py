@@ -43,7 +43,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,8 +164,8 @@ def _check_row(row: Any, s: EIASeries, where: str) -> None:
         raise EIAFormatError(f"series {s.name} ({s.series_id}): {where}: value {v!r} for {period} is not a number")
 
 
-def fetch_series(client: "httpx.Client", base_url: str, api_key: str, s: EIASeries, *, start: str | None = None,
-                 end: str | None = None, backoff: "Backoff", page_length: int = PAGE_LENGTH,
+def fetch_series(client: httpx.Client, base_url: str, api_key: str, s: EIASeries, *, start: str | None = None,
+                 end: str | None = None, backoff: Backoff, page_length: int = PAGE_LENGTH,
                  say: Callable[[str], None] = lambda _m: None) -> SeriesPull:
     """Every page of one monthly series. Raises EIAAuthError / EIAFormatError / EIAError."""
     from .http import RetriesExhausted
@@ -244,7 +244,7 @@ def _eia_message(body: Any) -> str:
 
 def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | None = None,
              end: str | None = None, api_key: str | None = None, base_url: str = DEFAULT_BASE_URL,
-             backoff: "Backoff | None" = None, page_length: int = PAGE_LENGTH,
+             backoff: Backoff | None = None, page_length: int = PAGE_LENGTH,
              progress: Callable[[str], None] | None = None) -> EIAPullResult:
     """Pull ``series`` and write the prices file and the as-received file (or nothing)."""
     import httpx
@@ -288,9 +288,9 @@ def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | 
     if existing:
         say(f"nothing new: the same data was pulled before ({existing[-1].name})")
         return EIAPullResult(pulls, existing[-1], None, n, withheld, unchanged=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     pull_id = f"eia_{stamp}_{digest}"
-    received = {"pull_id": pull_id, "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    received = {"pull_id": pull_id, "pulled_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "source": base_url, "request": {"frequency": "monthly", "start": start, "end": end},
                 "series": received_series}
     received_path = sp.received_eia / f"{pull_id}.json"

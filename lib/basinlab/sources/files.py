@@ -595,7 +595,8 @@ def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], header:
             f"(found: {', '.join(source_cols)}); rename them or map them in {MAPPING_FILE}",
         )
     if spec.kind == "well_production" and not any(v in exprs for v in VOLUME_COLUMNS):
-        how = f"map them in {MAPPING_FILE} (key 'columns')" if mapping else f"name them so or map them in {MAPPING_FILE}"
+        how = (f"map them in {MAPPING_FILE} (key 'columns')" if mapping
+               else f"name them so or map them in {MAPPING_FILE}")
         raise SourceError(str(path), f"no volume column: the file carries none of oil_bbl, gas_mcf, water_bbl "
                                      f"(found: {', '.join(source_cols)}); {how}")
     # a repeated column name is ambiguous when basinlab would read it

@@ -598,7 +598,8 @@ def compare_with_monthly_sheet(path: Path) -> pd.DataFrame:
     rej_counts = rej_df.groupby(["well_id", "month"]).size().rename("rejected_daily_rows").reset_index()
 
     df = daily.merge(monthly_sheet.drop(columns=["monthly_row"]), on=["well_id", "month"], how="outer", indicator=True)
-    df["presence"] = df["_merge"].map({"both": "both", "left_only": "daily_only", "right_only": "monthly_only"}).astype(str)
+    presence = {"both": "both", "left_only": "daily_only", "right_only": "monthly_only"}
+    df["presence"] = df["_merge"].map(presence).astype(str)
     df = df.drop(columns="_merge")
     df = df.merge(rej_counts, on=["well_id", "month"], how="left")
     df["rejected_daily_rows"] = df["rejected_daily_rows"].fillna(0).astype("int64")
