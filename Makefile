@@ -10,11 +10,13 @@ WELLS  ?= 200
 MONTHS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev browser lab bench clean help
+.PHONY: demo test test-fast lint install install-dev browser lab bench clean help
 
 help:
 	@echo "make demo    install, generate the demo inbox and run the monthly pipeline -> reports/$(MONTH)/"
 	@echo "make test    install the dev extras and run the whole test suite"
+	@echo "make test-fast  the suite without notebook kernels or end-to-end runs (under a minute)"
+	@echo "make lint    ruff (style, bugs, complexity) and the import-layering contracts"
 	@echo "make lab     open JupyterLab on the notebooks (published warehouse read-only)"
 	@echo "make bench   run the benchmarks in bench/ (one JSON line each)"
 
@@ -43,6 +45,12 @@ demo: install browser
 
 test: install-dev browser
 	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff over the code (never `ruff format`: the code keeps its layout) and the import layers
+# declared in pyproject.toml ([tool.importlinter]); configuration in pyproject.toml.
+lint: install-dev
+	$(BIN)/ruff check lib tests bench
+	$(BIN)/lint-imports
 
 lab: install
 	$(BIN)/basinlab lab
