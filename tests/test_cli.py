@@ -399,6 +399,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.kernel
 def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
     """`basinlab lab` (the compose `lab` service's command, and `make lab`) serves the repo's notebooks,
     also as root (containers, cloud VMs, CI: this suite runs as root there) with no Jupyter config."""

@@ -25,6 +25,7 @@ def test_empty_warehouse_gets_typed_empty_tables(tmp_path):
     assert _columns(con, FORECAST_TABLE)["month"] == "date"
 
 
+@pytest.mark.slow
 def test_step_on_demo_data_fills_dim_wells_reserves(tmp_path):
     generate_demo(tmp_path / "inbox", wells=10, months=24, end_month="2024-06", seed=5)
     con = warehouse.connect(tmp_path / "w.duckdb")
@@ -111,6 +112,7 @@ def _step_tables(base, tmp, batch_wells):
         con.close()
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_batch_size(batch_warehouse, tmp_path):
     import numpy as np
     import pandas as pd

@@ -217,6 +217,7 @@ mappings:
     assert 10 < apr2020 < 25  # the April 2020 collapse, as a monthly average
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not VOLVE_XLSX.exists(), reason=f"Volve workbook not present at {VOLVE_XLSX}")
 def test_volve_kind_through_ingest_reconciles(con, tmp_path):
     import shutil

@@ -273,6 +273,7 @@ def built(tmp_path_factory):
     return built_data(tmp_path_factory)
 
 
+@pytest.mark.kernel
 def test_stream_pull_run_end_to_end(built, tmp_path):
     """The demo GL, streamed over HTTP and pulled into the inbox, is what the run published."""
     cfg = GeneratorConfig(**GEN)
