@@ -25,7 +25,7 @@ from basinlab.sources.volve import (
     read_volve,
 )
 
-VOLVE_DIR = Path(config.REPO_ROOT).parent / "shared" / "data" / "volve"
+VOLVE_DIR = config.SHARED_DATA_DIR / "volve"
 VOLVE_FILE = VOLVE_DIR / "Volve production data.xlsx"
 
 # --------------------------------------------------------------------------- synthetic workbook

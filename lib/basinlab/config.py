@@ -9,7 +9,8 @@ The repository layout is::
     <repo>/reports/          default reports dir: YYYY-MM/
 
 Every default can be overridden with an environment variable
-(``BASINLAB_DATA_DIR``, ``BASINLAB_REPORTS_DIR``) or an explicit argument.
+(``BASINLAB_DATA_DIR``, ``BASINLAB_REPORTS_DIR``; ``BASINLAB_SHARED_DATA`` for the real data the tests
+and benchmarks read) or an explicit argument.
 
 DuckDB resources (:func:`duckdb_resources`): every connection basinlab opens gets a
 ``memory_limit``, ``threads`` and ``temp_directory`` derived from the machine
@@ -29,7 +30,19 @@ REPO_ROOT = PACKAGE_DIR.parent.parent
 SQL_DIR = REPO_ROOT / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+#: environment variable naming the shared real-data folder (Volve workbook, EIA prices, SODIR)
+ENV_SHARED_DATA = "BASINLAB_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The real public data beside the checkout: ``$BASINLAB_SHARED_DATA``, else ``<repo>/../shared/data``.
+
+    Only tests and benchmarks read it (an installed package has no checkout: set the variable)."""
+    env = os.environ.get(ENV_SHARED_DATA, "").strip()
+    return Path(env).expanduser().resolve() if env else REPO_ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA_DIR = shared_data_dir()
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 INBOX_DIR = "inbox"
