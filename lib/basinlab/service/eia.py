@@ -307,6 +307,44 @@ def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | 
 # --------------------------------------------------------------------------- into the warehouse
 
 
+def _received_row_problem(row: Any, sid_default: Any) -> tuple[str | None, float | None]:
+    """(reason the row is rejected or None, its value): an object with a month ``period``, a numeric
+    (or null) ``value`` and a series id of its own or its series'."""
+    if not isinstance(row, dict):
+        return "row is not an object", None
+    period = row.get("period")
+    if not isinstance(period, str) or not PERIOD_RE.match(period):
+        return f"period {period!r} is not a month YYYY-MM", None
+    v = row.get("value")
+    try:
+        value = None if v is None else float(v)
+    except (TypeError, ValueError):
+        return f"value {v!r} is not a number", None
+    if not (row.get("series") or sid_default):
+        return "no series id (neither the row nor its series names one)", None
+    return None, value
+
+
+def _received_rows(series: list, rel: str) -> tuple[list[tuple], list[tuple[int, str, str]]]:
+    """The rows of an as-received document, numbered from 1 across its series: (series_id, month,
+    value, units, file, line) for the good ones, (line, reason, record) for the rejected."""
+    good: list[tuple] = []
+    bad: list[tuple[int, str, str]] = []
+    line = 0
+    for s in series:
+        sid_default = s.get("series_id") if isinstance(s, dict) else None
+        for row in (s.get("rows", []) if isinstance(s, dict) else []):
+            line += 1
+            reason, value = _received_row_problem(row, sid_default)
+            if reason:
+                bad.append((line, reason, json.dumps(row, default=str)[:2000]))
+                continue
+            y, m = PERIOD_RE.match(row["period"]).groups()
+            good.append((row.get("series") or sid_default, date(int(y), int(m), 1), value,
+                         row.get("units") or s.get("units"), rel, line))
+    return good, bad
+
+
 def carry_eia_received(con, paths, batch_id: str) -> int:
     """Load every as-received EIA file the warehouse has not seen into ``raw.eia_petroleum``.
 
@@ -336,33 +374,7 @@ def carry_eia_received(con, paths, batch_id: str) -> int:
         except (ValueError, KeyError, TypeError) as exc:
             raise EIAFormatError(f"{path}: not an as-received EIA file written by `basinlab pull eia` ({exc}); "
                                  "move it out of received/eia/ and pull again") from None
-        good: list[tuple] = []
-        bad: list[tuple[int, str, str]] = []
-        line = 0
-        for s in series:
-            sid_default = s.get("series_id") if isinstance(s, dict) else None
-            for row in (s.get("rows", []) if isinstance(s, dict) else []):
-                line += 1
-                reason = None
-                period = row.get("period") if isinstance(row, dict) else None
-                if not isinstance(row, dict):
-                    reason = "row is not an object"
-                elif not isinstance(period, str) or not PERIOD_RE.match(period):
-                    reason = f"period {period!r} is not a month YYYY-MM"
-                else:
-                    v = row.get("value")
-                    try:
-                        value = None if v is None else float(v)
-                    except (TypeError, ValueError):
-                        reason = f"value {v!r} is not a number"
-                if not reason and not (row.get("series") or sid_default):
-                    reason = "no series id (neither the row nor its series names one)"
-                if reason:
-                    bad.append((line, reason, json.dumps(row, default=str)[:2000]))
-                    continue
-                y, m = PERIOD_RE.match(period).groups()
-                good.append((row.get("series") or sid_default, date(int(y), int(m), 1), value,
-                             row.get("units") or (s.get("units") if isinstance(s, dict) else None), rel, line))
+        good, bad = _received_rows(series, rel)
         t0 = time.perf_counter()
         con.execute("begin transaction")
         try:
@@ -388,7 +400,7 @@ def carry_eia_received(con, paths, batch_id: str) -> int:
                    (file_id, kind, file_name, sha256, size_bytes, version, status, superseded_by, rows_read,
                     rows_loaded, rows_rejected, batch_id, ingested_at, seconds)
                    values (?, 'eia', ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, current_timestamp::timestamp, ?)""",
-                [file_id, rel, sha, len(data), int(prev) + 1, line, len(good), len(bad), batch_id,
+                [file_id, rel, sha, len(data), int(prev) + 1, len(good) + len(bad), len(good), len(bad), batch_id,
                  time.perf_counter() - t0])
             con.execute("commit")
         except BaseException:
