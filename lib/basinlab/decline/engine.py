@@ -528,6 +528,51 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
                   months=months, monthly_months=monthly_months)
 
 
+def _shape_short_histories(params: pd.DataFrame, short: np.ndarray, prod: pd.DataFrame,
+                           header: pd.DataFrame | None, cfg: ForecastConfig, ctx: ForecastContext,
+                           trendlines: pd.DataFrame | None) -> None:
+    """Rule 4 for producing wells with too short a history (``short``), in place: the ML trendline
+    where one was trained for the well and phase (``cfg.short_history == "ml_trendline"``), else the
+    analog shape of its group; a failure of the analogs is logged, never raised."""
+    if cfg.short_history == "ml_trendline" and trendlines is not None and len(trendlines):
+        have = pd.MultiIndex.from_arrays([trendlines["well_id"].to_numpy(dtype=object),
+                                          trendlines["phase"].to_numpy(dtype=object)]).unique()
+        mine = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
+                                          params["phase"].to_numpy(dtype=object)])
+        ml = short & mine.isin(have)
+        params.loc[ml, "status"] = "ml_trendline"
+        params.loc[ml, "method"] = "ml_trendline"
+        params.loc[ml, "reason"] = "short history: ML trendline (gradient boosting on long-history wells)"
+    try:
+        an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by,
+                           medians=ctx.analogs)
+        is_an = (an["status"] == ANALOG_STATUS).to_numpy() & (params["method"].isna().to_numpy()) & short
+        for c in ("qi", "di", "b", "dterm", "status", "reason"):
+            params.loc[is_an, c] = an.loc[is_an, c]
+        params.loc[is_an, "method"] = "analog"
+    except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
+        log.warning("analog shapes failed: %s", exc)
+
+
+def _terminal_decline_for_the_rest(params: pd.DataFrame, producing: np.ndarray, dterm_per_yr: float,
+                                   start_ts: pd.Timestamp) -> None:
+    """Rule 4, last resort, in place: a producing well still without a method declines from its recent
+    (anchor) rate at the terminal decline (at least 1 %/yr) from the forecast start."""
+    rest = producing & params["method"].isna().to_numpy()
+    if not rest.any():
+        return
+    dterm = max(dterm_per_yr, 0.01)
+    params.loc[rest, "qi"] = params.loc[rest, "anchor_rate"]
+    params.loc[rest, "di"] = dterm
+    params.loc[rest, "b"] = 0.0
+    params.loc[rest, "dterm"] = dterm
+    params.loc[rest, "t0_month"] = start_ts
+    params.loc[rest, "method"] = "terminal_decline"
+    params.loc[rest, "reason"] = [
+        f"{st}: {r}; forecast declines from the recent rate at the terminal {100 * dterm:.0f} %/yr"
+        for st, r in zip(params.loc[rest, "status"], params.loc[rest, "reason"])]
+
+
 def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: ForecastConfig | None = None,
            context: ForecastContext | None = None, well_limits: pd.DataFrame | None = None,
            trendlines: pd.DataFrame | None = None, months: int | None = None,
@@ -545,36 +590,8 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
     params.loc[(params["status"] == "fitted").to_numpy() & producing, "method"] = "curve"
     short = (params["status"] == "insufficient_history").to_numpy() & producing
     if short.any():
-        if cfg.short_history == "ml_trendline" and trendlines is not None and len(trendlines):
-            have = pd.MultiIndex.from_arrays([trendlines["well_id"].to_numpy(dtype=object),
-                                              trendlines["phase"].to_numpy(dtype=object)]).unique()
-            mine = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
-                                              params["phase"].to_numpy(dtype=object)])
-            ml = short & mine.isin(have)
-            params.loc[ml, "status"] = "ml_trendline"
-            params.loc[ml, "method"] = "ml_trendline"
-            params.loc[ml, "reason"] = "short history: ML trendline (gradient boosting on long-history wells)"
-        try:
-            an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by,
-                               medians=ctx.analogs)
-            is_an = (an["status"] == ANALOG_STATUS).to_numpy() & (params["method"].isna().to_numpy()) & short
-            for c in ("qi", "di", "b", "dterm", "status", "reason"):
-                params.loc[is_an, c] = an.loc[is_an, c]
-            params.loc[is_an, "method"] = "analog"
-        except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
-            log.warning("analog shapes failed: %s", exc)
-    rest = producing & params["method"].isna().to_numpy()
-    if rest.any():
-        dterm = max(fcfg.dterm, 0.01)
-        params.loc[rest, "qi"] = params.loc[rest, "anchor_rate"]
-        params.loc[rest, "di"] = dterm
-        params.loc[rest, "b"] = 0.0
-        params.loc[rest, "dterm"] = dterm
-        params.loc[rest, "t0_month"] = start_ts
-        params.loc[rest, "method"] = "terminal_decline"
-        params.loc[rest, "reason"] = [
-            f"{st}: {r}; forecast declines from the recent rate at the terminal {100 * dterm:.0f} %/yr"
-            for st, r in zip(params.loc[rest, "status"], params.loc[rest, "reason"])]
+        _shape_short_histories(params, short, prod, header, cfg, ctx, trendlines)
+    _terminal_decline_for_the_rest(params, producing, fcfg.dterm, start_ts)
 
     # 5. anchor to the recent rate
     params["anchor_factor"] = 1.0

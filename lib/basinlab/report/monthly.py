@@ -1102,23 +1102,33 @@ class Report:
 
     def summary_points(self) -> list[str]:
         """The executive summary: what changed and why, derived from the data."""
+        pts = [self._production_point()]
+        pts += self._field_and_well_points()
+        pts += self._late_point()
+        pts += self._financial_points() if self.financials_available else [self._no_gl_point()]
+        return pts
+
+    def _production_point(self) -> str:
+        """Production in the period, like-for-like against the previous period."""
         p, q = self.period, self.prev
-        pts: list[str] = []
         prod = self.kpi("boe_per_day")
         if prod.get("value") is None:
-            pts.append(f"Production for {p.label} is {NOT_REPORTED}.")
-        else:
-            lfl, allw = prod.get("change_lfl_pct"), prod.get("change_all_pct")
-            n = int(self.kpi("producing_wells").get("value") or 0)
-            s = (f"Production averaged **{prod['value']:,.0f} BOE/d** in {p.label} from {n:,} producing "
-                 f"well{'s' if n != 1 else ''}")
-            if lfl is not None:
-                s += f", {_updown(lfl)} on {q.label} like-for-like"
-                if allw is not None and abs((allw or 0) - lfl) >= 0.0005:
-                    s += f" ({_updown(allw)} for all wells)"
-            elif allw is not None:
-                s += f", {_updown(allw)} on {q.label}"
-            pts.append(s + ".")
+            return f"Production for {p.label} is {NOT_REPORTED}."
+        lfl, allw = prod.get("change_lfl_pct"), prod.get("change_all_pct")
+        n = int(self.kpi("producing_wells").get("value") or 0)
+        s = (f"Production averaged **{prod['value']:,.0f} BOE/d** in {p.label} from {n:,} producing "
+             f"well{'s' if n != 1 else ''}")
+        if lfl is not None:
+            s += f", {_updown(lfl)} on {q.label} like-for-like"
+            if allw is not None and abs((allw or 0) - lfl) >= 0.0005:
+                s += f" ({_updown(allw)} for all wells)"
+        elif allw is not None:
+            s += f", {_updown(allw)} on {q.label}"
+        return s + "."
+
+    def _field_and_well_points(self) -> list[str]:
+        """The fields and wells that moved the total most, new wells and shut-in wells."""
+        pts: list[str] = []
         fc = self.field_changes.df
         movers = fc[fc["boe_per_day_change"].abs() >= 0.5].head(3) if len(fc) else fc
         if len(movers):
@@ -1145,51 +1155,64 @@ class Report:
                            f"{(-shut['boe_per_day_change']).clip(lower=0).sum():,.0f} BOE/d off"
                            + (": " + ", ".join(f"{r.well_id} ({r.field})" for r in shut.head(3).itertuples())
                               if len(shut) else "") + ".")
+        return pts
+
+    def _late_point(self) -> list[str]:
+        """Wells that reported the prior month and not this one yet."""
+        pts: list[str] = []
         late = self.completeness["late"]
         if late:
             pts.append(f"{late:,} well{'s' if late != 1 else ''} that reported "
                        f"{self.completeness['prior_month']:%B %Y} have no {self.completeness['month']:%B %Y} row yet; "
                        "the all-wells total will rise when they report.")
-        if self.financials_available:
-            rev, noi = self.kpi("revenue_booked_usd"), self.kpi("noi_usd")
-            loe, nb = self.kpi("loe_per_boe_usd"), self.kpi("netback_per_boe_usd")
-            s = f"Booked revenue was **USD {fmt_number(rev.get('value'), ',.0f')}**"
-            if rev.get("change_all_pct") is not None:
-                s += f" ({_updown(rev['change_all_pct'])})"
-            s += f", net operating income USD {fmt_number(noi.get('value'), ',.0f')}"
-            if noi.get("change_all_pct") is not None:
-                s += f" ({_updown(noi['change_all_pct'])})"
-            s += (f"; LOE USD {fmt_number(loe.get('value'), ',.2f')}/BOE, netback USD "
-                  f"{fmt_number(nb.get('value'), ',.2f')}/BOE.")
-            if self.show_reporting_currency:
-                rc = self.kpi("revenue_booked_rc")
-                s += f" Revenue in {self.currency}: {fmt_number(rc.get('value'), ',.0f')}."
-            pts.append(s)
-            cv = self.cost_variances.df
-            if len(cv):
-                pts.append("Largest cost changes: " + "; ".join(
-                    f"{r.item} in {r.field} {'up' if r.cost_change_usd > 0 else 'down'} USD "
-                    f"{abs(r.cost_change_usd):,.0f}"
-                    + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
-                    for r in cv.head(3).itertuples()) + ".")
-            fm = self.financials_monthly.df
-            fm = fm[pd.to_datetime(fm["month"]).dt.date.between(p.start, p.end)] if len(fm) else fm
-            tol = (_num(self.settings.get("revenue_variance_tolerance_pct")) or 5.0) / 100
-            bad = fm[fm["revenue_variance_pct"].abs() > tol] if len(fm) else fm
-            for r in bad.itertuples():
-                pts.append(f"Booked revenue in {pd.Timestamp(r.month):%B %Y} differs from the price-deck calculation "
-                           f"by {r.revenue_variance_pct:+.1%} (tolerance {tol:.0%}).")
-        else:
-            cr = self.calculated_revenue.df
-            cr = cr[pd.to_datetime(cr["month"]).dt.date.between(p.start, p.end)] if len(cr) else cr
-            gross = _num(cr["revenue_gross_calc_usd"].sum(min_count=1)) if len(cr) else None
-            text = f"No GL lines are booked for {p.label}: costs, NOI and netback are not reported."
-            if gross:
-                net = _num(cr["revenue_net_calc_usd"].sum(min_count=1))
-                text += (f" Revenue calculated from the price deck: USD {gross:,.0f} gross (8/8ths)"
-                         + (f", USD {net:,.0f} net of royalties" if net else ", net not reported (no NRI)") + ".")
-            pts.append(text)
         return pts
+
+    def _financial_points(self) -> list[str]:
+        """Revenue, NOI, LOE and netback, the largest cost changes and revenue variances."""
+        p = self.period
+        pts: list[str] = []
+        rev, noi = self.kpi("revenue_booked_usd"), self.kpi("noi_usd")
+        loe, nb = self.kpi("loe_per_boe_usd"), self.kpi("netback_per_boe_usd")
+        s = f"Booked revenue was **USD {fmt_number(rev.get('value'), ',.0f')}**"
+        if rev.get("change_all_pct") is not None:
+            s += f" ({_updown(rev['change_all_pct'])})"
+        s += f", net operating income USD {fmt_number(noi.get('value'), ',.0f')}"
+        if noi.get("change_all_pct") is not None:
+            s += f" ({_updown(noi['change_all_pct'])})"
+        s += (f"; LOE USD {fmt_number(loe.get('value'), ',.2f')}/BOE, netback USD "
+              f"{fmt_number(nb.get('value'), ',.2f')}/BOE.")
+        if self.show_reporting_currency:
+            rc = self.kpi("revenue_booked_rc")
+            s += f" Revenue in {self.currency}: {fmt_number(rc.get('value'), ',.0f')}."
+        pts.append(s)
+        cv = self.cost_variances.df
+        if len(cv):
+            pts.append("Largest cost changes: " + "; ".join(
+                f"{r.item} in {r.field} {'up' if r.cost_change_usd > 0 else 'down'} USD "
+                f"{abs(r.cost_change_usd):,.0f}"
+                + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
+                for r in cv.head(3).itertuples()) + ".")
+        fm = self.financials_monthly.df
+        fm = fm[pd.to_datetime(fm["month"]).dt.date.between(p.start, p.end)] if len(fm) else fm
+        tol = (_num(self.settings.get("revenue_variance_tolerance_pct")) or 5.0) / 100
+        bad = fm[fm["revenue_variance_pct"].abs() > tol] if len(fm) else fm
+        for r in bad.itertuples():
+            pts.append(f"Booked revenue in {pd.Timestamp(r.month):%B %Y} differs from the price-deck calculation "
+                       f"by {r.revenue_variance_pct:+.1%} (tolerance {tol:.0%}).")
+        return pts
+
+    def _no_gl_point(self) -> str:
+        """Without GL lines: what is not reported, and the revenue calculated from the price deck."""
+        p = self.period
+        cr = self.calculated_revenue.df
+        cr = cr[pd.to_datetime(cr["month"]).dt.date.between(p.start, p.end)] if len(cr) else cr
+        gross = _num(cr["revenue_gross_calc_usd"].sum(min_count=1)) if len(cr) else None
+        text = f"No GL lines are booked for {p.label}: costs, NOI and netback are not reported."
+        if gross:
+            net = _num(cr["revenue_net_calc_usd"].sum(min_count=1))
+            text += (f" Revenue calculated from the price deck: USD {gross:,.0f} gross (8/8ths)"
+                     + (f", USD {net:,.0f} net of royalties" if net else ", net not reported (no NRI)") + ".")
+        return text
 
     def summary_markdown(self) -> str:
         return "\n".join(f"- {s}" for s in self.summary_points())
