@@ -283,14 +283,15 @@ def _writable_dir(folder: Path) -> bool:
 
 
 def _temp_base(database: Path | None) -> Path:
-    """Where readers and in-memory instances spill: ``<database folder>/.duckdb-tmp`` when that can be
-    written, else ``<system temp>/basinlab-duckdb-<uid>``."""
+    """Where readers and in-memory instances spill: ``<database folder>/.duckdb-tmp`` when that folder
+    exists and can be written, else ``<system temp>/basinlab-duckdb-<uid>`` (a reader never creates the
+    database's folder)."""
     import tempfile
 
     if database is not None:
-        base = Path(database).expanduser().resolve().parent / TEMP_DIR_NAME
-        if _writable_dir(base):
-            return base
+        folder = Path(database).expanduser().resolve().parent
+        if folder.is_dir() and _writable_dir(folder / TEMP_DIR_NAME):
+            return folder / TEMP_DIR_NAME
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     return Path(tempfile.gettempdir()) / f"basinlab-duckdb-{uid}"
 
