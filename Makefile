@@ -48,10 +48,10 @@ test: install-dev browser
 
 # ruff over the code (never `ruff format`: the code keeps its layout) and the import layers
 # declared in pyproject.toml ([tool.importlinter]); configuration in pyproject.toml.
-# the suite without kernels, Jupyter servers, runs or the heaviest tests (markers `kernel`, `slow`):
-# about a minute on an idle 2-core machine; tests/conftest.py fails an unmarked test that starts a kernel
+# the suite without kernels, Jupyter servers, runs or the heaviest tests (markers `kernel`, `slow`),
+# on every core; tests/conftest.py fails an unmarked test that starts a kernel
 test-fast: install-dev
-	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest -m "not slow and not kernel" -n auto --dist loadfile -q $(PYTEST_ARGS)
+	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest -m "not slow and not kernel" -n auto -q $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check lib tests bench

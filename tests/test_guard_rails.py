@@ -17,6 +17,7 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
 
+@pytest.mark.slow
 def test_decline_tests_fail_naming_petbox_when_it_is_missing(tmp_path):
     """Without petbox-dca the decline tests are an error saying what to install, never a quiet skip."""
     fake = tmp_path / "site" / "petbox"
@@ -88,6 +89,7 @@ def test_marked_may():
 '''
 
 
+@pytest.mark.slow
 def test_an_unmarked_test_that_starts_a_kernel_fails_naming_the_marker(tmp_path):
     shutil.copy(TESTS / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_guarded.py").write_text(GUARDED)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+#: builds a wheel and starts Python on it: not for the quick loop
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 #: what a wheel must carry of the repository, by folder: the file patterns
 SHIPPED = {"sql": ("*.sql", "*.yml"), "notebooks": ("*.ipynb",)}

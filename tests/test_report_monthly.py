@@ -395,6 +395,7 @@ def test_per_well_sheets_are_capped_with_a_parquet_of_every_row(built, con, tmp_
     assert pq_file.exists() and pq.read_metadata(pq_file).num_rows == n
 
 
+@pytest.mark.slow
 def test_forecast_start_is_stated_as_the_first_forecast_month(con):
     rep = monthly.Report(con, MONTH)
     first = con.execute("select strftime(min(month), '%Y-%m') from marts.decline_forecast").fetchone()[0]
