@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    install, generate the demo inbox and run the monthly pipeline -> reports/$(MONTH)/"
 	@echo "make test    install the dev extras and run the whole test suite"
-	@echo "make test-fast  the suite without notebook kernels or end-to-end runs (under a minute)"
+	@echo "make test-fast  the quick loop: no notebook kernels, runs or heavy tests (markers kernel, slow)"
 	@echo "make lint    ruff (style, bugs, complexity) and the import-layering contracts"
 	@echo "make lab     open JupyterLab on the notebooks (published warehouse read-only)"
 	@echo "make bench   run the benchmarks in bench/ (one JSON line each)"
