@@ -3,9 +3,9 @@
 #   docker compose build && docker compose up -d
 #
 # The project is installed *editable* from /app: basinlab resolves sql/ and notebooks/ from the
-# package location (config.REPO_ROOT = lib/basinlab/../..), so the package must stay in
-# /app/lib beside /app/sql and /app/notebooks. A plain `pip install .` would put the package in
-# site-packages without sql/ and notebooks/, and every command would fail to find its models.
+# checkout (config.REPO_ROOT = lib/basinlab/../..), so the package stays in /app/lib beside
+# /app/sql and /app/notebooks and the lab edits the same files. (A plain `pip install .` works
+# too: the wheel ships sql/ and notebooks/ inside the package, see setup.py.)
 FROM python:3.11-slim-bookworm
 
 ARG UID=1000

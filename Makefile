@@ -12,11 +12,13 @@ PYTEST_ARGS ?=
 # test processes (pytest-xdist; files stay whole on one worker): auto = one per core
 TEST_WORKERS ?= auto
 
-.PHONY: demo test install install-dev browser lab bench clean help
+.PHONY: demo test test-fast lint install install-dev browser lab bench clean help
 
 help:
 	@echo "make demo    install, generate the demo inbox and run the monthly pipeline -> reports/$(MONTH)/"
 	@echo "make test    install the dev extras and run the whole test suite"
+	@echo "make test-fast  the quick loop: no notebook kernels, runs or heavy tests (markers kernel, slow)"
+	@echo "make lint    ruff (style, bugs, complexity) and the import-layering contracts"
 	@echo "make lab     open JupyterLab on the notebooks (published warehouse read-only)"
 	@echo "make bench   run the benchmarks in bench/ (one JSON line each)"
 
@@ -45,6 +47,17 @@ demo: install browser
 
 test: install-dev browser
 	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# ruff over the code (never `ruff format`: the code keeps its layout) and the import layers
+# declared in pyproject.toml ([tool.importlinter]); configuration in pyproject.toml.
+# the suite without kernels, Jupyter servers, runs or the heaviest tests (markers `kernel`, `slow`),
+# on every core; tests/conftest.py fails an unmarked test that starts a kernel
+test-fast: install-dev
+	PLOOMBER_STATS_ENABLED=false $(BIN)/python -m pytest -m "not slow and not kernel" -n auto -q $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check lib tests bench
+	$(BIN)/lint-imports
 
 lab: install
 	$(BIN)/basinlab lab

@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         "speedup": round((a.wells / fit_s) / (nb / cf_s), 1),
         "speedup_vs_robust": round((a.wells / fit_s) / (nb / ls_s), 1),
         "generate_seconds": round(gen_s, 2),
-        "eur_definition": "model volume from max(fit start, true peak month) to true peak + 30 y, fitted vs true parameters",
+        "eur_definition": ("model volume from max(fit start, true peak month) to true peak + 30 y, "
+                           "fitted vs true parameters"),
     }
     print(json.dumps(out))
 

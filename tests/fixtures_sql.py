@@ -68,7 +68,8 @@ def add_file(
         "insert into metadata.ingested_files (file_id, kind, file_name, sha256, size_bytes, version, status, "
         "superseded_by, rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds) "
         "values (?, ?, ?, ?, 0, ?, ?, null, ?, ?, 0, ?, ?, 0.0)",
-        [file_id, RAW_KIND[table], file_name, f"sha{file_id}", version, status, len(rows), len(rows), batch_id, ingested_at],
+        [file_id, RAW_KIND[table], file_name, f"sha{file_id}", version, status, len(rows), len(rows), batch_id,
+         ingested_at],
     )
     for i, row in enumerate(rows, start=2):
         cols = list(row) + ["_source_file", "_source_row", "_file_id", "_batch_id", "_ingested_at"]
@@ -97,7 +98,8 @@ def header(well_id: str, field: str = "F1", basin: str = "B1", wi: float = 1.0, 
     return row
 
 
-def prod(well_id: str, month: str, oil: float = 0.0, gas: float = 0.0, water: float = 0.0, days_on: float | None = None) -> dict:
+def prod(well_id: str, month: str, oil: float = 0.0, gas: float = 0.0, water: float = 0.0,
+         days_on: float | None = None) -> dict:
     return {
         "well_id": well_id, "production_month": f"{month}-01", "days_on": days_on,
         "oil_bbl": oil, "gas_mcf": gas, "water_bbl": water,
@@ -105,7 +107,8 @@ def prod(well_id: str, month: str, oil: float = 0.0, gas: float = 0.0, water: fl
 
 
 def gl(journal: str, line: int, date: str, account: str, debit: float = 0.0, credit: float = 0.0,
-       well_id: str | None = None, partner_id: str | None = None, currency: str = "USD", afe: str | None = None) -> dict:
+       well_id: str | None = None, partner_id: str | None = None, currency: str = "USD",
+       afe: str | None = None) -> dict:
     return {
         "journal_id": journal, "line_number": line, "transaction_date": date, "account_code": account,
         "account_name": None, "description": None, "well_id": well_id, "afe_number": afe,

@@ -9,7 +9,6 @@ import pytest
 
 from basinlab import backup, cli, config, drift, warehouse
 from basinlab.runner import RunError, restore_warehouse
-
 from fixtures_sql import add_file, gl, header, price, prod
 
 

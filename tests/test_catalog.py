@@ -122,7 +122,8 @@ def test_the_definitions_the_issue_names_are_in_the_descriptions(cat):
     assert "G&A" in fin.column("noi_usd").description
     rev = cat.table("marts.mart_revenue")
     assert "gas_price_fraction_of_henry_hub" in rev.column("gas_price_usd_per_mcf").description
-    assert "oil_bbl > 0 or gas_mcf > 0" in cat.table("marts.mart_production_monthly").column("producing_well_count").description
+    column = cat.table("marts.mart_production_monthly").column("producing_well_count")
+    assert "oil_bbl > 0 or gas_mcf > 0" in column.description
     assert "transaction" in cat.table("staging.stg_gl_lines").column("accounting_month").description
 
 

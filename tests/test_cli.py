@@ -179,7 +179,8 @@ def _spellings(data: Path, tmp: Path) -> dict[str, tuple[list[str], dict, Path |
         "relative path with ..": (["--warehouse", f"../../{data.name}/./{config.WAREHOUSE_FILE}"], {},
                                   data / config.SNAPSHOTS_DIR),
         "symlink elsewhere": (["--warehouse", str(other / "link.duckdb")], {}, None),
-        "hard link elsewhere, --data-dir": (["--warehouse", str(other / "hard.duckdb"), "--data-dir", str(data)], {}, None),
+        "hard link elsewhere, --data-dir": (["--warehouse", str(other / "hard.duckdb"), "--data-dir", str(data)],
+                                            {}, None),
         "hard link elsewhere, BASINLAB_DATA_DIR": (["--warehouse", str(other / "hard.duckdb")],
                                                    {"BASINLAB_DATA_DIR": str(data)}, None),
         "a snapshot": (["--warehouse", str(snap)], {}, None),
@@ -265,7 +266,7 @@ def test_models_select_downstream_lists_only_downstream_models():
 
 
 def test_models_select_runs_the_model_and_its_downstream_on_the_sandbox(tmp_path):
-    from basinlab import generate_demo, ingest_inbox, connect, migrate
+    from basinlab import connect, generate_demo, ingest_inbox, migrate
 
     data = tmp_path / "data"
     generate_demo(data / "inbox", wells=4, months=8, end_month="2024-06", seed=3)
@@ -398,6 +399,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.kernel
 def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
     """`basinlab lab` (the compose `lab` service's command, and `make lab`) serves the repo's notebooks,
     also as root (containers, cloud VMs, CI: this suite runs as root there) with no Jupyter config."""
@@ -408,7 +410,8 @@ def test_lab_starts_jupyterlab_on_the_notebooks(tmp_path):
 
     port, token = free_port(), "basinlab-test-token"
     log = tmp_path / "lab.log"
-    env = os.environ | {"JUPYTER_CONFIG_DIR": str(tmp_path / "jconfig"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    env = os.environ | {"JUPYTER_CONFIG_DIR": str(tmp_path / "jconfig"),
+                        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
                         "JUPYTER_DATA_DIR": str(tmp_path / "jdata"), "JUPYTER_TOKEN": token,
                         "PLOOMBER_STATS_ENABLED": "false"}
     with open(log, "w") as fh:

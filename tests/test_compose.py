@@ -265,7 +265,7 @@ def assert_valid_command(cmd: list[str]) -> None:
 
 
 def test_every_command_is_valid(services):
-    for name, svc in services.items():
+    for svc in services.values():
         assert_valid_command(command_of(svc))
 
 

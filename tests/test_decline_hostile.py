@@ -8,6 +8,7 @@ gets a forecast (a method) unless its status says why not.
 """
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,7 @@ def hostile_well(draw, wid: str):
     for i, m in enumerate(mon):
         if not keep[i]:
             continue
-        def vol(phase_null):
+        def vol(phase_null, i=i):
             if phase_null:
                 return None
             return draw(VALUES) if draw(st.booleans()) and draw(st.booleans()) else base * decline[i] * 30
@@ -60,6 +61,7 @@ def batch(draw):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch(), st.sampled_from(["trend", "cut"]))
 def test_hostile_wells_never_stop_the_batch(df, below):
@@ -90,6 +92,7 @@ def test_hostile_wells_never_stop_the_batch(df, below):
             assert r["method"] is not None and isinstance(r["method"], str), (w, ph, r["status"], r["reason"])
 
 
+@pytest.mark.slow
 def test_one_new_low_rate_well_does_not_stop_the_step(tmp_path):
     """Issue 7: `NEW-1,2024-06,30,5,5,5` beside real wells made the step raise IndexError."""
     inbox = tmp_path / "inbox"

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import linregress
 
-from basinlab.decline import ForecastConfig, forecast_wells
-from basinlab.decline import RatioTrendRules
+from basinlab.decline import ForecastConfig, RatioTrendRules, forecast_wells
 from basinlab.decline.ratios import fit_ratio_trends, ratio_multiplier
 
 DPY = 365.25

@@ -32,7 +32,8 @@ def exp_volumes(q0: float, d_per_yr: float, mon: pd.DatetimeIndex, t0: pd.Timest
 
 def well(wid: str, mon, oil, gas=None, water=None, days=None) -> pd.DataFrame:
     n = len(mon)
-    return pd.DataFrame({"well_id": wid, "production_month": mon, "days_on": days if days is not None else mon.days_in_month,
+    return pd.DataFrame({"well_id": wid, "production_month": mon,
+                         "days_on": days if days is not None else mon.days_in_month,
                          "oil_bbl": oil, "gas_mcf": np.zeros(n) if gas is None else gas,
                          "water_bbl": np.zeros(n) if water is None else water})
 

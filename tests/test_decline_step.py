@@ -1,5 +1,4 @@
 """The chain's decline step on a warehouse: tables with a stable schema, empty or not."""
-import duckdb
 import pytest
 
 from basinlab import generate_demo, ingest_inbox, run_models, warehouse
@@ -26,6 +25,7 @@ def test_empty_warehouse_gets_typed_empty_tables(tmp_path):
     assert _columns(con, FORECAST_TABLE)["month"] == "date"
 
 
+@pytest.mark.slow
 def test_step_on_demo_data_fills_dim_wells_reserves(tmp_path):
     generate_demo(tmp_path / "inbox", wells=10, months=24, end_month="2024-06", seed=5)
     con = warehouse.connect(tmp_path / "w.duckdb")
@@ -112,6 +112,7 @@ def _step_tables(base, tmp, batch_wells):
         con.close()
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_batch_size(batch_warehouse, tmp_path):
     import numpy as np
     import pandas as pd

@@ -474,7 +474,7 @@ def test_operating_costs_capex_and_jib(header, production, gl):
             gross = loe[k] + wo.get(k, 0) + gt.get(k, 0)
             assert abs(billed_op - (1 - wi) * gross) <= 2, k
             assert abs(billed_cx - (1 - wi) * capex.get(k, 0)) <= 2, k
-    for jid, lines in journals(gl).items():
+    for lines in journals(gl).values():
         if any(x["account_code"] == "1210" for x in lines):
             partners = {x["partner_id"] for x in lines}
             assert len(partners) == 1 and re.fullmatch(r"P\d{3}", partners.pop())
@@ -550,7 +550,7 @@ def test_manual_gl_adjustments_contain_exactly_two_bad_lines(gen, gl):
     kept = [ln for ln in lines if (ln["debit_amount"] == "") != (ln["credit_amount"] == "")]
     kept_journals = journals(kept)
     assert len(kept_journals) == 2 and "JE-ADJ-BAD" not in kept_journals
-    for jid, jl in kept_journals.items():
+    for jl in kept_journals.values():
         assert sum(cents(x["debit_amount"] or "0") for x in jl) == \
             sum(cents(x["credit_amount"] or "0") for x in jl)
         assert all(x["account_name"] == CHART[x["account_code"]] for x in jl)

@@ -505,7 +505,7 @@ def test_xlsx_rows_are_sheet_rows_and_formulas_without_values_are_rejected(data)
     n = data.draw(st.integers(1, 10))
     header_row = data.draw(st.integers(1, 3))
     plan = []  # (kind of row, values)
-    for i in range(n):
+    for _ in range(n):
         how = data.draw(st.sampled_from(["good", "good", "empty", "formula_used", "formula_unused", "nan_text",
                                          "huge"]))
         plan.append(how)
@@ -818,7 +818,8 @@ def test_aggregate_does_not_combine_columns_it_was_not_told_about():
         (inbox / "well_production/mapping.yml").write_text("aggregate: {oil_bbl: sum}\n")
         (f,) = ingest.ingest_inbox(con, inbox, "b1", month=MONTH).files
         assert (f.rows_loaded, f.rows_rejected) == (2, 2)
-        assert con.execute("select well_id, oil_bbl, water_bbl from raw.well_production").fetchall() == [("A", 3.0, 5.0)]
+        got = con.execute("select well_id, oil_bbl, water_bbl from raw.well_production").fetchall()
+        assert got == [("A", 3.0, 5.0)]
         assert all("rows disagree on water_bbl" in r for r in rejected(con, "well_production/d.csv").values())
 
 

@@ -15,7 +15,8 @@ def counts(con, table):
 
 def test_canonical_csv_loads_with_lineage(con, tmp_path):
     inbox = tmp_path / "inbox"
-    write(inbox / "well_production/p.csv", PRODUCTION_HEADER + "W1,2024-01,31,100.5,200,10\nW1,2024-02-15,29,90,180,12\n")
+    write(inbox / "well_production/p.csv",
+          PRODUCTION_HEADER + "W1,2024-01,31,100.5,200,10\nW1,2024-02-15,29,90,180,12\n")
     rep = ingest.ingest_inbox(con, inbox, "b1")
     f = rep.files[0]
     assert (f.status, f.rows_read, f.rows_loaded, f.rows_rejected, f.version) == ("loaded", 2, 2, 0, 1)
@@ -216,6 +217,7 @@ mappings:
     assert 10 < apr2020 < 25  # the April 2020 collapse, as a monthly average
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not VOLVE_XLSX.exists(), reason=f"Volve workbook not present at {VOLVE_XLSX}")
 def test_volve_kind_through_ingest_reconciles(con, tmp_path):
     import shutil

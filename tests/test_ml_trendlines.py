@@ -14,7 +14,8 @@ def synthetic(n_long=40, n_young=6, seed=0):
     rows, truth = [], {}
     for i in range(n_long + n_young):
         young = i >= n_long
-        start = pd.Timestamp("2021-09-01") if young else pd.Timestamp("2015-01-01") + pd.DateOffset(months=int(rng.integers(0, 24)))
+        start = (pd.Timestamp("2021-09-01") if young
+                 else pd.Timestamp("2015-01-01") + pd.DateOffset(months=int(rng.integers(0, 24))))
         mon = pd.date_range(start, "2023-12-01", freq="MS")
         q0 = rng.uniform(200, 2000)
         k = np.arange(len(mon))

@@ -6,7 +6,8 @@
   when nothing is published.
 * Static rules on the committed notebooks: one ``parameters`` cell of typed literals with ``# help``
   comments, first among code cells; no ``def``/``class`` in a notebook (they belong in lib/); no
-  outputs or execution counts committed; SQL exploration (``%sql``) in every notebook (the report's is left out of the PDF).
+  outputs or execution counts committed; SQL exploration (``%sql``) in every notebook (the report's is left
+  out of the PDF).
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def chain(tmp_path_factory):
     return data, out, executed, repo_before
 
 
+@pytest.mark.kernel
 def test_chain_runs_without_errors(chain):
     _, _, executed, _ = chain
     assert list(executed) == [*CHAIN, *map(nb_id, EXPLORE)]
@@ -97,6 +99,7 @@ def test_chain_runs_without_errors(chain):
         assert all(c.get("execution_count") for c in code_cells(nb)), f"{name}: a code cell did not run"
 
 
+@pytest.mark.kernel
 def test_ingest_wrote_a_demo_inbox_because_the_inbox_was_empty(chain):
     data, _, executed, _ = chain
     inbox = data / config.INBOX_DIR
@@ -107,6 +110,7 @@ def test_ingest_wrote_a_demo_inbox_because_the_inbox_was_empty(chain):
     assert "sandbox" in text, "01_ingest standalone should say it writes the sandbox"
 
 
+@pytest.mark.kernel
 def test_writers_used_the_sandbox_and_published_nothing(chain):
     data, _, _, _ = chain
     assert (data / config.DEV_WAREHOUSE_FILE).exists()
@@ -124,6 +128,7 @@ def test_writers_used_the_sandbox_and_published_nothing(chain):
     assert checks > 0 and loaded > 0
 
 
+@pytest.mark.kernel
 def test_report_read_the_sandbox_and_wrote_the_workbook_to_output_dir(chain):
     data, out, _, _ = chain
     con = duckdb.connect(str(data / config.DEV_WAREHOUSE_FILE), read_only=True)
@@ -142,6 +147,7 @@ def test_report_read_the_sandbox_and_wrote_the_workbook_to_output_dir(chain):
     wb.close()
 
 
+@pytest.mark.kernel
 def test_repo_data_is_untouched(chain):
     _, _, _, repo_before = chain
     assert repo_state() == repo_before, "a notebook wrote into the repo's data/ instead of its data_dir"

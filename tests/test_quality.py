@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from basinlab import quality
 from basinlab.quality import QualityGateError, checks_summary_frame, gate, run_checks
 from basinlab.transform import load_project, run_models
-
 from fixtures_sql import add_file, gl, header, new_warehouse, price, prod
 
 
@@ -120,7 +117,8 @@ def test_sql_check_header_sets_severity(tmp_path):
     (project.sql_dir / "checks" / "no_big_orders.sql").write_text(
         "-- severity: warn\n-- description: nothing above 5\nselect * from staging.items where qty > 5\n")
     r = by_name(run_checks(con, project=project))["no_big_orders"]
-    assert (r.check_type, r.severity, r.status, r.failing_rows, r.description) == ("sql", "warn", "fail", 1, "nothing above 5")
+    assert (r.check_type, r.severity, r.status, r.failing_rows, r.description) == \
+        ("sql", "warn", "fail", 1, "nothing above 5")
 
 
 # --------------------------------------------------------------------------- the real project
@@ -180,7 +178,8 @@ def test_freshness_and_revenue_variance(loaded):
 def test_reconciliation_catches_a_mart_that_lost_volume(loaded):
     project = load_project()
     run_models(loaded, project=project)
-    loaded.execute("delete from marts.mart_production_monthly where level = 'field' and production_month = '2024-02-01'")
+    loaded.execute("delete from marts.mart_production_monthly "
+                   "where level = 'field' and production_month = '2024-02-01'")
     r = by_name(run_checks(loaded, project=project, persist=False))["reconcile_production_volumes"]
     assert r.status == "fail" and r.failing_rows == 1
     assert json.loads(r.sample)[0]["layer"] == "mart_field"

@@ -105,6 +105,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- notebook → PDF
 
+@pytest.mark.kernel
 def test_kernel_runs_the_venv_python(rendered: dict[str, Path]) -> None:
     import nbformat
 
@@ -116,6 +117,7 @@ def test_kernel_runs_the_venv_python(rendered: dict[str, Path]) -> None:
     assert os.path.realpath(sys.prefix) in {os.path.realpath(p) for p in printed.split()}
 
 
+@pytest.mark.kernel
 def test_pdf_has_report_content_and_no_code_or_noise(rendered: dict[str, Path]) -> None:
     from pypdf import PdfReader
 
@@ -136,6 +138,7 @@ def test_pdf_has_report_content_and_no_code_or_noise(rendered: dict[str, Path]) 
     assert abs(float(box.width) - 595.3) < 2 and abs(float(box.height) - 841.9) < 2
 
 
+@pytest.mark.kernel
 def test_html_embeds_plotly_and_figure_data_offline(rendered: dict[str, Path]) -> None:
     html = rendered["html"].read_text(encoding="utf-8")
     # the figure's trace data

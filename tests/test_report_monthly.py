@@ -162,6 +162,7 @@ def _items(page):
 MM = 72 / 25.4
 
 
+@pytest.mark.kernel
 def test_no_glyph_crosses_the_right_margin(pages):
     """Every character of the body of every page ends inside the right margin (15 mm): no table is cut off.
     (The footer's page number sits in the margin box, by design.)"""
@@ -171,6 +172,7 @@ def test_no_glyph_crosses_the_right_margin(pages):
         assert not over, f"page {n}: {''.join(c.get_text() for c in over[:40])!r} crosses the margin"
 
 
+@pytest.mark.kernel
 def test_no_page_is_nearly_empty(pages):
     """Every page but the last is at least a third full (sections flow; no page holds one small chart)."""
     assert len(pages) >= 5
@@ -181,6 +183,7 @@ def test_no_page_is_nearly_empty(pages):
         assert filled >= 1 / 3, f"page {n} of {len(pages)} is only {filled:.0%} full"
 
 
+@pytest.mark.kernel
 def test_pdf_headings_are_labels_not_column_names(pdf_text):
     for raw in ("boe_per_day_cal", "revenue_booked_usd", "loe_per_boe_usd", "gross_oil_bbl", "well_id",
                 "UNKNOWN", "(unknown)", "nan", "inf"):
@@ -192,6 +195,7 @@ def test_pdf_headings_are_labels_not_column_names(pdf_text):
 # --------------------------------------------------------------------------- one truth
 
 
+@pytest.mark.kernel
 def test_kpi_values_in_the_pdf_are_the_workbook_cells(rendered, book):
     """Each KPI cell of the workbook, formatted with the registry's format for its kind, is printed on page 1."""
     from pypdf import PdfReader
@@ -201,7 +205,7 @@ def test_kpi_values_in_the_pdf_are_the_workbook_cells(rendered, book):
     page1 = PdfReader(rendered["pdf"]).pages[0].extract_text()
     seen = 0
     for r in rows:
-        kpi, unit, value = r[0], r[1], r[2]
+        kpi, value = r[0], r[2]
         cell = book["KPIs"].cell(row=rows.index(r) + 2, column=3)
         if value is None:
             continue
@@ -211,6 +215,7 @@ def test_kpi_values_in_the_pdf_are_the_workbook_cells(rendered, book):
     assert seen >= 6
 
 
+@pytest.mark.slow
 def test_gl_kpis_are_empty_not_zero_without_gl(tmp_path_factory):
     """A month whose GL is not in: booked revenue, NOI, LOE/BOE are empty cells (never 0) in the workbook and
     "not reported" on the page; calculated revenue is the same number in the workbook and the page's words."""
@@ -236,6 +241,7 @@ def test_gl_kpis_are_empty_not_zero_without_gl(tmp_path_factory):
 # --------------------------------------------------------------------------- completeness
 
 
+@pytest.mark.kernel
 def test_completeness_and_like_for_like_change_from_the_source_file(built, con, pdf_text, book):
     late, _ = facts(built)
     cur, prev = source(built, MONTH), source(built, PRIOR)
@@ -254,6 +260,7 @@ def test_completeness_and_like_for_like_change_from_the_source_file(built, con, 
     assert sorted(r[0] for r in rows) == sorted(late)
 
 
+@pytest.mark.slow
 def test_summary_names_the_field_that_moved_the_total_most(built, con):
     cur, prev = source(built, MONTH), source(built, PRIOR)
     field_of = {r["well_id"]: r["field"] for r in _rows(built / "inbox/well_header/demo_wells.csv")}
@@ -269,6 +276,7 @@ def test_summary_names_the_field_that_moved_the_total_most(built, con):
     assert f"Fields that moved the total most: {top} {delta[top]:+,.0f} BOE/d" in text
 
 
+@pytest.mark.kernel
 def test_one_spelling_of_an_unknown_field_everywhere(built, book):
     _, headerless = facts(built)
     values = {(ws.title, v) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for v in row
@@ -279,6 +287,7 @@ def test_one_spelling_of_an_unknown_field_everywhere(built, book):
     assert fields.get(headerless) == palette.UNKNOWN_FIELD
 
 
+@pytest.mark.kernel
 def test_wells_sheet_says_which_wells_produced(built, book):
     """Every well with a row this month is listed, with its status; "producing" ones have BOE > 0."""
     head, rows = sheet_rows(book["Wells this month"])
@@ -293,6 +302,7 @@ def test_wells_sheet_says_which_wells_produced(built, book):
 # --------------------------------------------------------------------------- workbook
 
 
+@pytest.mark.kernel
 def test_workbook_headings_units_formats_and_first_sheet(book):
     assert book.sheetnames[:2] == ["Summary", "About"]
     s = book["Summary"]
@@ -324,6 +334,7 @@ def _chart_colors(xlsx: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.kernel
 def test_a_field_has_one_colour_in_every_chart_and_both_outputs(rendered, con):
     import nbformat
 
@@ -350,6 +361,7 @@ def test_a_field_has_one_colour_in_every_chart_and_both_outputs(rendered, con):
         assert excel.get(f"{f} (BOE/d)") == next(iter(colors)), f
 
 
+@pytest.mark.slow
 def test_reporting_currency_columns_only_when_asked(built, tmp_path):
     path = tmp_path / "w.duckdb"
     shutil.copy(built / "w.duckdb", path)
@@ -367,6 +379,7 @@ def test_reporting_currency_columns_only_when_asked(built, tmp_path):
     c.close()
 
 
+@pytest.mark.slow
 def test_per_well_sheets_are_capped_with_a_parquet_of_every_row(built, con, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
@@ -383,6 +396,7 @@ def test_per_well_sheets_are_capped_with_a_parquet_of_every_row(built, con, tmp_
     assert pq_file.exists() and pq.read_metadata(pq_file).num_rows == n
 
 
+@pytest.mark.slow
 def test_forecast_start_is_stated_as_the_first_forecast_month(con):
     rep = monthly.Report(con, MONTH)
     first = con.execute("select strftime(min(month), '%Y-%m') from marts.decline_forecast").fetchone()[0]
@@ -443,6 +457,7 @@ def test_every_column_with_a_unit_suffix_gets_its_unit_in_the_heading(stem, suf)
     assert "_" not in labels.label_for(stem + suf)
 
 
+@pytest.mark.slow
 def test_report_refuses_while_a_run_holds_the_lock(built, tmp_path):
     from basinlab import config, runner
     from basinlab.report.bundle import render_period
@@ -457,6 +472,7 @@ def test_report_refuses_while_a_run_holds_the_lock(built, tmp_path):
     assert not (tmp_path / "reports" / MONTH).exists()
 
 
+@pytest.mark.kernel
 def test_basinlab_report_renders_a_quarter_from_the_published_warehouse(built, tmp_path):
     """`basinlab report --period 2024-Q2`: the quarter's figures (sums over its months, from the source file)
     in reports/2024-Q2/ with a complete manifest, through the staging folder and the swap."""

@@ -10,16 +10,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import duckdb
 import openpyxl
-from basinlab.report.labels import label_for
 import pytest
 from pypdf import PdfReader
 
 from basinlab import config, runner
+from basinlab.report.labels import label_for
 
 MONTH = "2024-06"
 WELLS, MONTHS = 12, 24
@@ -304,7 +303,7 @@ def test_real_data_month_volve_production_and_eia_prices(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     files = con.execute("select kind, rows_read, rows_loaded, rows_rejected from metadata.ingested_files").fetchall()
-    assert all(r == l + j for _, r, l, j in files)
+    assert all(read == loaded + rejected for _, read, loaded, rejected in files)
     volve = [f for f in files if f[0] == "volve"][0]
     assert volve[1] == 15_832                               # every daily row accounted for
     producers = {r[0] for r in con.execute("select distinct well_id from staging.stg_production "
@@ -312,7 +311,8 @@ def test_real_data_month_volve_production_and_eia_prices(tmp_path):
     statuses = dict(con.execute("select well_id, status from marts.decline_params where phase = 'oil'").fetchall())
     assert producers <= set(statuses) and all(statuses[w] for w in producers)
     con.close()
-    text = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "reports" / "2016-08" / "basinlab_2016-08.pdf").pages)
+    pdf = tmp_path / "reports" / "2016-08" / "basinlab_2016-08.pdf"
+    text = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
     assert "No GL lines are booked" in text and "Revenue calculated from the price deck" in text
     wb = openpyxl.load_workbook(tmp_path / "reports" / "2016-08" / "basinlab_2016-08.xlsx", read_only=True)
     wells = {r[0] for r in wb["Wells this month"].iter_rows(min_row=2, values_only=True)}

@@ -84,12 +84,14 @@ def routes(app) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.kernel
 def test_every_route_but_health_and_docs_needs_a_key_and_declares_a_permission(api):
     svc = api.app.state.service
     assert sorted(routes(api.app)) == sorted(svc.route_permissions)
     assert {r.path for r in q.RESOURCES} <= {p for _m, p in routes(api.app)}
 
 
+@pytest.mark.kernel
 def test_auth_matrix(api):
     svc = api.app.state.service
     seen = []
@@ -115,6 +117,7 @@ def test_auth_matrix(api):
     assert any(x["status"] == 403 and x["key_name"] == "k-read" for x in lines)
 
 
+@pytest.mark.kernel
 def test_keys_travel_in_either_header_never_the_url(api):
     token = api.keys["read"]
     assert api.get("/wells", headers={"X-API-Key": token}).status_code == 200
@@ -123,6 +126,7 @@ def test_keys_travel_in_either_header_never_the_url(api):
     assert r.status_code == 401
 
 
+@pytest.mark.kernel
 def test_failed_authentications_are_rate_limited_per_client(built, tmp_path):
     paths = config.Paths.resolve(tmp_path / "d", tmp_path / "r")
     app = create_app(settings_for(paths, auth_failures=3, auth_window_s=60, auth_block_s=30))
@@ -176,6 +180,7 @@ def warehouse_fingerprint(path) -> tuple:
     return hashlib.sha256(path.read_bytes()).hexdigest(), counts, tables
 
 
+@pytest.mark.kernel
 def test_sql_injection_in_every_filter_of_every_route(api):
     before = warehouse_fingerprint(api.paths.warehouse)
     values = hostile_values()
@@ -212,6 +217,7 @@ def test_sql_injection_in_every_filter_of_every_route(api):
     assert warehouse_fingerprint(api.paths.warehouse) == before
 
 
+@pytest.mark.kernel
 def test_a_quote_in_a_text_filter_matches_nothing_instead_of_everything(api):
     token = api.keys["read"]
     everything = api.get("/wells", headers=auth(token)).json()["rows"]
@@ -243,6 +249,7 @@ def all_rows(api, path, **params) -> list[dict]:
             return rows
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("res", q.RESOURCES, ids=lambda r: r.name)
 def test_keyset_pages_walk_the_whole_table_once_in_key_order(api, res):
     where = ""
@@ -258,6 +265,7 @@ def test_keyset_pages_walk_the_whole_table_once_in_key_order(api, res):
     assert [tuple(r[k] if r[k] is None else iso.sub(r"\1 ", str(r[k])) for k in res.key) for r in got] == norm
 
 
+@pytest.mark.kernel
 def test_filters_agree_with_a_direct_query(api):
     field, basin = direct(api.paths, "select field, basin from marts.dim_wells order by well_id limit 1")[0]
     got = all_rows(api, "/production/monthly", level="field", field=field, **{"from": "2023-10", "to": "2024-03"})
@@ -289,6 +297,7 @@ def test_filters_agree_with_a_direct_query(api):
     ({"production_month": "June"}, "production_month must be a month YYYY-MM"),
     ({"cursor": "garbage"}, "cursor is not valid"),
 ])
+@pytest.mark.kernel
 def test_bad_requests_say_what_is_allowed(api, params, fragment):
     r = api.get("/production/monthly", params=params, headers=auth(api.keys["read"]))
     assert r.status_code == 400
@@ -298,6 +307,7 @@ def test_bad_requests_say_what_is_allowed(api, params, fragment):
         assert "level" in err["allowed"] and "production_month" in err["allowed"]
 
 
+@pytest.mark.kernel
 def test_a_cursor_cannot_be_replayed_on_another_query(api):
     page = api.get("/wells", params={"limit": 2}, headers=auth(api.keys["read"])).json()
     r = api.get("/wells", params={"limit": 2, "field": "Bakken", "cursor": page["next_cursor"]},
@@ -305,6 +315,7 @@ def test_a_cursor_cannot_be_replayed_on_another_query(api):
     assert r.status_code == 400 and "another query" in r.json()["error"]["message"]
 
 
+@pytest.mark.kernel
 def test_csv_and_parquet_hold_the_same_rows_as_json(api):
     params = {"limit": 25, "columns": "well_id,production_month,oil_bbl,net_revenue_usd"}
     h = auth(api.keys["read"])
@@ -322,6 +333,7 @@ def test_csv_and_parquet_hold_the_same_rows_as_json(api):
         assert a["net_revenue_usd"] == pytest.approx(b["net_revenue_usd"]) == pytest.approx(c["net_revenue_usd"])
 
 
+@pytest.mark.kernel
 def test_catalog_lists_every_resource_with_its_columns(api):
     body = api.get("/catalog", headers=auth(api.keys["read"])).json()
     by = {r["path"]: r for r in body["resources"]}
@@ -346,6 +358,7 @@ def republish(paths, mutate) -> None:
     os.replace(build, paths.warehouse)
 
 
+@pytest.mark.kernel
 def test_pages_stay_consistent_across_a_publish(built, tmp_path):
     paths = clone(built, tmp_path)
     app = create_app(settings_for(paths))
@@ -389,7 +402,8 @@ def test_pages_stay_consistent_across_a_publish(built, tmp_path):
     assert versions and v1 not in versions  # the next request saw the new publish
     allkeys = page1 + rest
     assert len(allkeys) == len(set(allkeys)), "a row came twice"
-    assert rest == [k for k in after if k > cut], "the pages after the publish are exactly the new rows after the cursor"
+    assert rest == [k for k in after if k > cut], \
+        "the pages after the publish are exactly the new rows after the cursor"
     survivors = set(before) & set(after)
     assert survivors <= set(allkeys), "a row present before and after the publish was skipped"
     assert ("zzz", "after", "2020-01-01") in rest and ("aaa", "before", "2020-01-01") not in allkeys
@@ -398,6 +412,7 @@ def test_pages_stay_consistent_across_a_publish(built, tmp_path):
 # --------------------------------------------------------------------------- health, reports, runs
 
 
+@pytest.mark.kernel
 def test_health_needs_no_key_and_says_nothing_sensitive(api, built):
     r = api.get("/health")
     assert r.status_code == 200
@@ -415,6 +430,7 @@ def test_health_without_a_warehouse_is_503(tmp_path):
         assert r.status_code == 503 and r.json()["status"] == "no_warehouse"
 
 
+@pytest.mark.kernel
 def test_reports_are_listed_and_downloadable(api):
     h = auth(api.keys["read"])
     listing = api.get("/reports", headers=h).json()["reports"]
@@ -433,6 +449,7 @@ def test_reports_are_listed_and_downloadable(api):
     assert api.get(f"/reports/{MONTH}/..%2F..%2Fetc", headers=h).status_code in (400, 404)
 
 
+@pytest.mark.kernel
 def test_run_status_from_the_run_log_and_unknown_runs(api, built):
     h = auth(api.keys["read"])
     run_id = json.loads(built.paths.run_log.read_text().splitlines()[-1])["run_id"]
@@ -444,6 +461,7 @@ def test_run_status_from_the_run_log_and_unknown_runs(api, built):
     assert runs["data"][0]["run_id"] == run_id
 
 
+@pytest.mark.kernel
 def test_post_runs_is_refused_while_a_run_holds_the_lock(api):
     h = auth(api.keys["write"])
     with runner.run_lock(api.paths, "2024-05_held_by_test", "2024-05"):
@@ -457,6 +475,7 @@ def test_post_runs_is_refused_while_a_run_holds_the_lock(api):
         assert api.post("/runs", json=body, headers=h).status_code == 400
 
 
+@pytest.mark.kernel
 def test_post_runs_starts_a_real_detached_run_and_reports_its_outcome(tmp_path):
     """A real `basinlab run` started through the API; its published warehouse is broken on purpose so
     the run fails in a second, before any notebook, and the failure is what the API reports."""
@@ -484,6 +503,7 @@ def test_post_runs_starts_a_real_detached_run_and_reports_its_outcome(tmp_path):
 # --------------------------------------------------------------------------- audit
 
 
+@pytest.mark.kernel
 def test_audit_never_holds_a_secret_and_was_carried_by_the_run(api, built):
     lines = ServicePaths(api.paths).access_log.read_text()
     for token in [*api.keys.values(), *[t for t in api.bad.values() if t]]:
@@ -501,6 +521,7 @@ def test_audit_never_holds_a_secret_and_was_carried_by_the_run(api, built):
 # --------------------------------------------------------------------------- real HTTP
 
 
+@pytest.mark.kernel
 def test_basinlab_serve_over_real_http(built, tmp_path):
     """`basinlab serve` as an operator starts it: key from `basinlab keys create`, curl-style requests."""
     paths = clone(built, tmp_path)
@@ -510,7 +531,8 @@ def test_basinlab_serve_over_real_http(built, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "basinlab")
     proc = subprocess.Popen([exe, "serve", "--port", str(port), "--data-dir", str(paths.data_dir),
                              "--reports-dir", str(paths.reports_dir), "--gl-wells", "4", "--gl-months", "3",
-                             "--gl-end-month", MONTH, "--gl-stream-months", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--gl-end-month", MONTH, "--gl-stream-months", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -18,7 +18,7 @@ from basinlab.service.files import ServicePaths
 
 
 def record(**kw) -> dict:
-    base = {"request_id": uuid.uuid4().hex, "requested_at": datetime.now(timezone.utc).isoformat(),
+    base = {"request_id": uuid.uuid4().hex, "requested_at": datetime.now(UTC).isoformat(),
             "key_id": "0a1b2c3d", "key_name": "analyst", "permission": "read", "auth": "ok", "client": "127.0.0.1",
             "method": "GET", "route": "/wells", "path": "/wells", "parameters": {"field": "Bakken"}, "status": 200,
             "rows_returned": 12, "duration_ms": 3.5, "warehouse_version": "1-2"}

@@ -219,6 +219,7 @@ def built(tmp_path_factory):
     return built_data(tmp_path_factory)
 
 
+@pytest.mark.kernel
 def test_the_run_loaded_the_pulled_prices_and_raw_series(built):
     with duckdb.connect(str(config.Paths.resolve(built.data).warehouse), read_only=True) as con:
         raw = con.execute("select series_id, count(*) from raw.eia_petroleum group by 1 order by 1").fetchall()

@@ -273,6 +273,7 @@ def built(tmp_path_factory):
     return built_data(tmp_path_factory)
 
 
+@pytest.mark.kernel
 def test_stream_pull_run_end_to_end(built, tmp_path):
     """The demo GL, streamed over HTTP and pulled into the inbox, is what the run published."""
     cfg = GeneratorConfig(**GEN)
@@ -281,7 +282,8 @@ def test_stream_pull_run_end_to_end(built, tmp_path):
     assert len(files) == built.batches
     with duckdb.connect(str(built.data / "warehouse.duckdb"), read_only=True) as con:
         got = con.execute("""select journal_id, line_number, strftime(transaction_date, '%Y-%m-%d'), account_code,
-                                    coalesce(cast(debit_amount as varchar), ''), coalesce(cast(credit_amount as varchar), '')
+                                    coalesce(cast(debit_amount as varchar), ''),
+                                    coalesce(cast(credit_amount as varchar), '')
                              from marts.fct_gl_transactions where _source_file like 'gl/stream_%'
                              order by journal_id, line_number""").fetchall()
         n_files = con.execute("select count(*) from metadata.ingested_files where kind = 'gl' "

@@ -3,7 +3,6 @@ both orders, typed filters, and values that never reach the SQL text."""
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import duckdb
 import pytest

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from basinlab import cli, run_models
 from basinlab import settings as bs
-
 from fixtures_sql import add_file, fx, header, new_warehouse, price, prod
 
 SPECS = bs.declared()
@@ -115,8 +114,9 @@ def test_good_values_round_trip_through_the_file(tmp_path, frac, yield_, months,
 
 
 def test_recorded_settings_drive_the_models_and_say_where_they_came_from(tmp_path):
-    (tmp_path / bs.SETTINGS_FILE).write_text("reporting_currency: CAD\ngas_price_fraction_of_henry_hub: 1.0\n"
-                                             "ngl_yield_bbl_per_mmcf: 0\noil_differentials_usd_per_bbl: {Midland: 4.5}\n")
+    (tmp_path / bs.SETTINGS_FILE).write_text(
+        "reporting_currency: CAD\ngas_price_fraction_of_henry_hub: 1.0\n"
+        "ngl_yield_bbl_per_mmcf: 0\noil_differentials_usd_per_bbl: {Midland: 4.5}\n")
     con = new_warehouse()
     bs.record(con, bs.load(tmp_path))
     add_file(con, "well_header", [header("W1", basin="Midland", nri=0.5)])

@@ -25,7 +25,7 @@ from basinlab.sources.volve import (
     read_volve,
 )
 
-VOLVE_DIR = Path(config.REPO_ROOT).parent / "shared" / "data" / "volve"
+VOLVE_DIR = config.SHARED_DATA_DIR / "volve"
 VOLVE_FILE = VOLVE_DIR / "Volve production data.xlsx"
 
 # --------------------------------------------------------------------------- synthetic workbook
@@ -272,6 +272,7 @@ def volve_daily_raw() -> pd.DataFrame:
     return df
 
 
+@pytest.mark.slow
 @needs_volve
 def test_volve_row_accounting(volve):
     assert volve.rows_read == 15_832
@@ -283,6 +284,7 @@ def test_volve_row_accounting(volve):
         json.dumps(r.record)
 
 
+@pytest.mark.slow
 @needs_volve
 def test_volve_wells_and_types(volve):
     hdr = volve.tables["well_header"].set_index("well_id")
@@ -306,6 +308,7 @@ def test_volve_wells_and_types(volve):
     assert not inj.duplicated(["well_id", "injection_month"]).any()
 
 
+@pytest.mark.slow
 @needs_volve
 def test_volve_days_on_within_calendar(volve):
     for name, col in (("well_production", "production_month"), ("well_injection", "injection_month")):
@@ -316,6 +319,7 @@ def test_volve_days_on_within_calendar(volve):
     assert any("132 daily rows had ON_STREAM_HRS above 24 h" in n for n in volve.notes)
 
 
+@pytest.mark.slow
 @needs_volve
 @pytest.mark.parametrize("well", ["15/9-F-12", "15/9-F-11", "15/9-F-5"])
 def test_volve_monthly_oil_matches_independent_sum(volve, volve_daily_raw, well):
@@ -333,6 +337,7 @@ def test_volve_monthly_oil_matches_independent_sum(volve, volve_daily_raw, well)
         assert got[m] == pytest.approx(v, rel=1e-12, abs=1e-9), (well, m)
 
 
+@pytest.mark.slow
 @needs_volve
 def test_volve_compare_with_monthly_sheet(volve_daily_raw):
     c = compare_with_monthly_sheet(VOLVE_FILE)

@@ -12,7 +12,6 @@ import pytest
 
 from basinlab import transform
 from basinlab.transform import CycleError, MissingReferenceError, ModelError, load_project, run_models
-
 from fixtures_sql import add_file, fx, gl, header, new_warehouse, price, prod, supersede
 
 # Constants pinned for hand-derived revenue: no NGL, gas at 100 % of Henry Hub x 1 MMBtu/mcf.
@@ -233,7 +232,8 @@ def test_gl_classification_and_signed_amounts(con, project):
     run_models(con, project=project)
     got = {(r["journal_id"], r["line_number"]): r for r in rows(con, "select * from marts.fct_gl_transactions")}
     a1 = got[("A", 1)]
-    assert (a1["account_class"], a1["fiscal_year"], a1["fiscal_period"], a1["fiscal_month"]) == ("revenue", 2024, 2, "2024-02")
+    assert (a1["account_class"], a1["fiscal_year"], a1["fiscal_period"], a1["fiscal_month"]) == \
+        ("revenue", 2024, 2, "2024-02")
     assert a1["net_amount"] == -50 and a1["signed_amount"] == 50
     b1, b2 = got[("B", 1)], got[("B", 2)]
     assert b1["account_class"] == "capex" and b2["account_class"] == "jib_recovery"
@@ -262,7 +262,8 @@ def test_dim_wells_status_and_reserves_after_decline(con, project):
     assert {r.model for r in res} == {"int_well_reserves", "int_forecast_moving_avg", "dim_wells"}
     p = one(con, "select * from marts.dim_wells where well_id = 'P'")
     assert (p["oil_eur_bbl"], p["oil_remaining_bbl"]) == (200, 180)
-    ma = rows(con, "select rate_per_day_ma3, months_in_window_3 from marts.int_forecast_moving_avg order by forecast_month")
+    ma = rows(con, "select rate_per_day_ma3, months_in_window_3 from marts.int_forecast_moving_avg "
+                   "order by forecast_month")
     assert [(r["rate_per_day_ma3"], r["months_in_window_3"]) for r in ma] == [(3, 1), (2, 2)]
 
 
@@ -412,12 +413,13 @@ def test_materialization_switch(tmp_path):
     proj = load_project(tmp_path)
     con = new_warehouse()
     run_models(con, project=proj)
-    assert con.execute("select table_type from information_schema.tables where table_name = 'a'").fetchone()[0] == "VIEW"
+    table_type = "select table_type from information_schema.tables where table_name = 'a'"
+    assert con.execute(table_type).fetchone()[0] == "VIEW"
     (tmp_path / "staging" / "_staging.yml").write_text("models:\n  - name: a\n    config: {materialized: table}\n")
     proj = load_project(tmp_path)
     res = run_models(con, project=proj)
     assert [r.status for r in res] == ["success", "success"]
-    assert con.execute("select table_type from information_schema.tables where table_name = 'a'").fetchone()[0] == "BASE TABLE"
+    assert con.execute(table_type).fetchone()[0] == "BASE TABLE"
     assert con.execute("select y from marts.b").fetchone()[0] == 2
 
 

@@ -22,10 +22,11 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 
@@ -196,7 +197,7 @@ def build_from_backup(folder: Path, build: Path, progress: Callable[[str], None]
     Raises :class:`BackupError` when a file does not match its sha256, the backup comes from a
     newer or different schema, or a restored table's rows or content checksum differ from the manifest.
     """
-    from .transform import load_project     # the staging views are the models' SQL
+    from .transform import load_project  # the staging views are the models' SQL
 
     say = progress or (lambda _m: None)
     folder = Path(folder)

@@ -14,7 +14,8 @@ The declaration is YAML in dbt's shape, beside what it describes (see ``docs/ARC
     sql/catalog/vocabularies.yml      the closed sets of values (statuses, methods, kinds, …)
     sql/catalog/glossary.yml          what a column name means wherever it appears (well_id, _source_file, …)
     sql/catalog/kinds.yml             the source kinds (see :mod:`basinlab.sources.registry`)
-    sql/catalog/settings.yml          the settings a user can edit and the fixed constants (see :mod:`basinlab.settings`)
+    sql/catalog/settings.yml          the settings a user can edit and the fixed constants
+                                      (see :mod:`basinlab.settings`)
 
 Why YAML beside the models rather than one big schema file: the model yml is where an engineer
 adding a model already writes its description and tests (dbt's convention, which the transform
@@ -203,7 +204,8 @@ def _columns(entries: Any, where: str, glossary: dict[str, dict[str, Any]]) -> t
         constraints = [str(x) for x in c.get("constraints") or []]
         unknown = set(constraints) - {"not_null", "primary_key"}
         if unknown:
-            raise CatalogError(f"{where}: column {name}: constraints are not_null or primary_key, got {sorted(unknown)}")
+            raise CatalogError(f"{where}: column {name}: constraints are not_null or primary_key, "
+                               f"got {sorted(unknown)}")
         out.append(Column(
             name=name,
             data_type=str(c["data_type"]).strip().lower(),
@@ -269,7 +271,8 @@ def _vocabularies(docs: dict[str, tuple[Path, dict[str, Any]]]) -> dict[str, Voc
     if kinds_doc.get("kinds") and "source_kind" not in vocabularies:
         ks = kinds_doc["kinds"]
         vocabularies["source_kind"] = Vocabulary(
-            "source_kind", "A source kind (sql/catalog/kinds.yml): an inbox folder, or a feed carried in by the runner.",
+            "source_kind",
+            "A source kind (sql/catalog/kinds.yml): an inbox folder, or a feed carried in by the runner.",
             tuple(str(k) for k in ks), {str(k): " ".join(str((d or {}).get("description", "")).split())
                                         for k, d in ks.items()})
     return vocabularies
@@ -303,7 +306,7 @@ def _load(sql_dir: str, stamp: tuple) -> Catalog:
             raise CatalogError(f"{t.relation} is declared twice: {tables[t.relation].path} and {t.path}")
         tables[t.relation] = t
 
-    for stem, (path, doc) in docs.items():
+    for path, doc in docs.values():
         for src in doc.get("sources") or []:
             schema = src.get("schema") or src.get("name")
             owner = (src.get("meta") or {}).get("owner") or MIGRATIONS

@@ -66,7 +66,7 @@ def kpi_trend(kpis: pd.DataFrame, y: list[str], title: str, y_title: str, second
               colors: dict[str, str] | None = None) -> go.Figure:
     """Lines of company KPIs per month (series named by the label registry)."""
     fig = go.Figure()
-    for i, col in enumerate(y):
+    for col in y:
         c = (colors or {}).get(col)
         fig.add_scatter(x=kpis["month"], y=kpis[col], name=label_for(col), mode="lines+markers",
                         line=dict(color=c) if c else None, marker=dict(size=5))
@@ -181,7 +181,7 @@ def type_curve_fan(tc: pd.DataFrame, phase: str = "oil", colors: dict[str, str] 
     groups = list(d.sort_values("month_index").groupby(group_col, sort=True))
     cmap = _colors([g for g, _ in groups], colors)
     bands = len(groups) <= 2  # overlapping bands of many groups are unreadable: P50 lines only
-    for i, (g, gd) in enumerate(groups):
+    for g, gd in groups:
         c = cmap[g]
         if bands:
             fig.add_scatter(x=gd["month_index"], y=gd["p10"], mode="lines", line=dict(width=0, color=c),

@@ -1,6 +1,7 @@
 """Paths and settings, resolved from the package location, never from the CWD.
 
-The repository layout is::
+The repository layout (a checkout; an installed wheel carries sql/ and notebooks/ inside the
+package as ``basinlab/_sql`` and ``basinlab/_notebooks``, see :func:`resource_dir`) is::
 
     <repo>/lib/basinlab/     this package
     <repo>/sql/              migrations, SQL models, checks
@@ -9,7 +10,8 @@ The repository layout is::
     <repo>/reports/          default reports dir: YYYY-MM/
 
 Every default can be overridden with an environment variable
-(``BASINLAB_DATA_DIR``, ``BASINLAB_REPORTS_DIR``) or an explicit argument.
+(``BASINLAB_DATA_DIR``, ``BASINLAB_REPORTS_DIR``; ``BASINLAB_SHARED_DATA`` for the real data the tests
+and benchmarks read) or an explicit argument.
 
 DuckDB resources (:func:`duckdb_resources`): every connection basinlab opens gets a
 ``memory_limit``, ``threads`` and ``temp_directory`` derived from the machine
@@ -26,10 +28,41 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
-SQL_DIR = REPO_ROOT / "sql"
+#: True when the package runs from a checkout (``<repo>/lib/basinlab``, an editable install), False
+#: when installed from a wheel: then sql/ and notebooks/ are the copies shipped inside the package
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "sql").is_dir()
+#: environment variables that point basinlab at other SQL / notebook folders (e.g. a project's own)
+ENV_SQL_DIR = "BASINLAB_SQL_DIR"
+ENV_NOTEBOOKS_DIR = "BASINLAB_NOTEBOOKS_DIR"
+
+
+def resource_dir(name: str, env: str) -> Path:
+    """``sql`` or ``notebooks``: ``$<env>`` when set, the checkout's folder when running from a checkout,
+    else the copy a wheel ships in the package (``basinlab/_sql``, ``basinlab/_notebooks``, see setup.py)."""
+    value = os.environ.get(env, "").strip()
+    if value:
+        return Path(value).expanduser().resolve()
+    if IN_CHECKOUT:
+        return REPO_ROOT / name
+    return PACKAGE_DIR / f"_{name}"
+
+
+SQL_DIR = resource_dir("sql", ENV_SQL_DIR)
 MIGRATIONS_DIR = SQL_DIR / "migrations"
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+NOTEBOOKS_DIR = resource_dir("notebooks", ENV_NOTEBOOKS_DIR)
+#: environment variable naming the shared real-data folder (Volve workbook, EIA prices, SODIR)
+ENV_SHARED_DATA = "BASINLAB_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The real public data beside the checkout: ``$BASINLAB_SHARED_DATA``, else ``<repo>/../shared/data``.
+
+    Only tests and benchmarks read it (an installed package has no checkout: set the variable)."""
+    env = os.environ.get(ENV_SHARED_DATA, "").strip()
+    return Path(env).expanduser().resolve() if env else REPO_ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA_DIR = shared_data_dir()
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 INBOX_DIR = "inbox"
@@ -65,10 +98,20 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "
                "tb": 1000**4, "tib": 1024**4}
 
 
+def _installed_home() -> Path:
+    """Where an installed (non-checkout) basinlab keeps data and reports by default:
+    ``$XDG_DATA_HOME/basinlab`` (``~/.local/share/basinlab``)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "basinlab"
+
+
 def default_data_dir() -> Path:
-    """The data dir: ``$BASINLAB_DATA_DIR`` or ``<repo>/data``."""
+    """The data dir: ``$BASINLAB_DATA_DIR``, else ``<repo>/data`` in a checkout, else
+    ``~/.local/share/basinlab/data`` for an installed package."""
     env = os.environ.get("BASINLAB_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "data" if IN_CHECKOUT else _installed_home() / "data"
 
 
 def sandbox_dir() -> Path | None:
@@ -79,9 +122,12 @@ def sandbox_dir() -> Path | None:
 
 
 def default_reports_dir() -> Path:
-    """The reports dir: ``$BASINLAB_REPORTS_DIR`` or ``<repo>/reports``."""
+    """The reports dir: ``$BASINLAB_REPORTS_DIR``, else ``<repo>/reports`` in a checkout, else
+    ``~/.local/share/basinlab/reports`` for an installed package."""
     env = os.environ.get("BASINLAB_REPORTS_DIR")
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "reports"
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "reports" if IN_CHECKOUT else _installed_home() / "reports"
 
 
 def parse_month(month: str) -> tuple[int, int]:
@@ -100,7 +146,7 @@ class Paths:
     reports_dir: Path
 
     @classmethod
-    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> "Paths":
+    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> Paths:
         d = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
         r = Path(reports_dir).expanduser().resolve() if reports_dir else default_reports_dir()
         return cls(d, r)
@@ -239,14 +285,15 @@ def _writable_dir(folder: Path) -> bool:
 
 
 def _temp_base(database: Path | None) -> Path:
-    """Where readers and in-memory instances spill: ``<database folder>/.duckdb-tmp`` when that can be
-    written, else ``<system temp>/basinlab-duckdb-<uid>``."""
+    """Where readers and in-memory instances spill: ``<database folder>/.duckdb-tmp`` when that folder
+    exists and can be written, else ``<system temp>/basinlab-duckdb-<uid>`` (a reader never creates the
+    database's folder)."""
     import tempfile
 
     if database is not None:
-        base = Path(database).expanduser().resolve().parent / TEMP_DIR_NAME
-        if _writable_dir(base):
-            return base
+        folder = Path(database).expanduser().resolve().parent
+        if folder.is_dir() and _writable_dir(folder / TEMP_DIR_NAME):
+            return folder / TEMP_DIR_NAME
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     return Path(tempfile.gettempdir()) / f"basinlab-duckdb-{uid}"
 

@@ -51,8 +51,18 @@ from .sources.canonical import DATE, INTEGER, MONEY, MONTH, NUMBER, TEXT, KindSp
 from .sources.csvfile import PrivateDir
 from .sources.csvfile import Scan as CsvScan
 from .sources.csvfile import scan as csv_scan
-from .sources.files import (AGGREGATES, FORMATS, MAPPING_FILE, Mapping, StagedFile, csv_delimiter, file_format,
-                            load_mappings, mapping_for, stage_file)
+from .sources.files import (
+    AGGREGATES,
+    FORMATS,
+    MAPPING_FILE,
+    Mapping,
+    StagedFile,
+    csv_delimiter,
+    file_format,
+    load_mappings,
+    mapping_for,
+    stage_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +74,7 @@ IGNORED_FILES = {MAPPING_FILE, "README.md", "README.txt", ".gitkeep"}
 class IngestError(Exception):
     """One or more files could not be ingested; the message names each file and reason."""
 
-    def __init__(self, failures: list["FileResult"]):
+    def __init__(self, failures: list[FileResult]):
         self.failures = failures
         lines = [f"  - {f.file_name}: {f.error}" for f in failures]
         super().__init__(f"{len(failures)} file(s) could not be ingested:\n" + "\n".join(lines))

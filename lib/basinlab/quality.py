@@ -30,8 +30,8 @@ header comment sets ``-- severity: warn|error``, ``-- description: ...`` and opt
 ``-- model: <relation>``. ``{{ month }}`` in a check is the report month (a DATE
 expression: the month given, else the latest month in ``staging.stg_production``).
 Built-in checks (Python): freshness of the run month in ``staging.stg_production`` and
-``marts.mart_production_monthly`` (only when ``month`` is given). Reconciliation checks (raw = staging = marts volumes, balanced journals, booked vs
-calculated revenue) are the SQL files in ``sql/checks/``.
+``marts.mart_production_monthly`` (only when ``month`` is given). Reconciliation checks (raw = staging =
+marts volumes, balanced journals, booked vs calculated revenue) are the SQL files in ``sql/checks/``.
 
 :func:`run_checks` works on a read-only connection with ``persist=False``; :func:`gate`
 raises :class:`QualityGateError` when an error-level check fails.
@@ -41,11 +41,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from basinlab import catalog, config, sqlrender
 from basinlab.transform import Project, load_project
@@ -59,7 +60,7 @@ SAMPLE_ROWS = 5
 class QualityGateError(Exception):
     """Error-level checks failed; the message lists them with their failing row counts."""
 
-    def __init__(self, failures: list["CheckResult"]):
+    def __init__(self, failures: list[CheckResult]):
         self.failures = failures
         lines = [f"{len(failures)} error-level data-quality check(s) failed:"]
         for r in failures:
@@ -153,6 +154,42 @@ def _resolve_model(project: Project, name: str) -> str:
     raise ValueError(f"relationships: unknown model {name!r}")
 
 
+def _accepted_values(project: Project, args: dict, where_ctx: str) -> list:
+    """The values of an ``accepted_values`` test: ``values: [...]`` or a catalog ``vocabulary:``."""
+    values = args.get("values")
+    if args.get("vocabulary"):
+        values = list(catalog.vocabulary(str(args["vocabulary"]), project.sql_dir).values)
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{where_ctx}: accepted_values needs values: [...] or vocabulary: <name>")
+    return values
+
+
+def _relationships_sql(project: Project, args: dict, relation: str, col: str | None, flt: str,
+                       where_ctx: str) -> str:
+    """Rows of ``relation`` whose ``col`` has no parent row in ``to:`` (matched on ``field:``)."""
+    to = args.get("to")
+    to_field = args.get("field")
+    if not to or not to_field:
+        raise ValueError(f"{where_ctx}: relationships needs to: <model> and field: <column>")
+    parent = _resolve_model(project, to)
+    return (f"select child.* from {relation} as child where {flt} "
+            f"and child.{col} is not null and not exists (select 1 from {parent} as parent "
+            f"where parent.{_q(to_field)} = child.{col})")
+
+
+def _range_condition(args: dict, col: str | None, where_ctx: str) -> str:
+    """The SQL condition a ``range`` test fails on: below ``min`` or above ``max``."""
+    lo, hi = args.get("min"), args.get("max")
+    if lo is None and hi is None:
+        raise ValueError(f"{where_ctx}: range needs min and/or max")
+    conds = []
+    if lo is not None:
+        conds.append(f"{col} < {_lit(lo)}")
+    if hi is not None:
+        conds.append(f"{col} > {_lit(hi)}")
+    return " or ".join(conds)
+
+
 def build_test(project: Project, model_name: str, relation: str, column: str | None, test: Any) -> Check:
     where_ctx = f"model {model_name}" + (f" column {column}" if column else "")
     ttype, args = _parse_test(test, where_ctx)
@@ -175,33 +212,15 @@ def build_test(project: Project, model_name: str, relation: str, column: str | N
         sql = f"select {cl}, count(*) as n_records from {relation} where {flt} group by {cl} having count(*) > 1"
         suffix = "_" + "__".join(cols)
     elif ttype == "accepted_values":
-        values = args.get("values")
-        if args.get("vocabulary"):
-            values = list(catalog.vocabulary(str(args["vocabulary"]), project.sql_dir).values)
-            desc = desc or f"values of vocabulary {args['vocabulary']}"
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"{where_ctx}: accepted_values needs values: [...] or vocabulary: <name>")
-        vl = ", ".join(_lit(v) for v in values)
+        vl = ", ".join(_lit(v) for v in _accepted_values(project, args, where_ctx))
         sql = f"select * from {relation} where {flt} and {col} is not null and {col} not in ({vl})"
+        if args.get("vocabulary"):
+            desc = desc or f"values of vocabulary {args['vocabulary']}"
     elif ttype == "relationships":
-        to = args.get("to")
-        to_field = args.get("field")
-        if not to or not to_field:
-            raise ValueError(f"{where_ctx}: relationships needs to: <model> and field: <column>")
-        parent = _resolve_model(project, to)
-        sql = (f"select child.* from {relation} as child where {flt} "
-               f"and child.{col} is not null and not exists (select 1 from {parent} as parent "
-               f"where parent.{_q(to_field)} = child.{col})")
+        sql = _relationships_sql(project, args, relation, col, flt, where_ctx)
     elif ttype == "range":
-        lo, hi = args.get("min"), args.get("max")
-        if lo is None and hi is None:
-            raise ValueError(f"{where_ctx}: range needs min and/or max")
-        conds = []
-        if lo is not None:
-            conds.append(f"{col} < {_lit(lo)}")
-        if hi is not None:
-            conds.append(f"{col} > {_lit(hi)}")
-        sql = f"select * from {relation} where {flt} and {col} is not null and ({' or '.join(conds)})"
+        cond = _range_condition(args, col, where_ctx)
+        sql = f"select * from {relation} where {flt} and {col} is not null and ({cond})"
     elif ttype == "expression":
         expr = args.get("expression") or args.get("value")
         if not expr:

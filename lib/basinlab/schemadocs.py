@@ -23,8 +23,10 @@ DOC_PATH = config.REPO_ROOT / "docs" / "warehouse.md"
 SCHEMA_WORDS = {
     "raw": "Source rows as accepted, in canonical columns and units, with lineage. Created by the migrations.",
     "staging": "Views over raw: current file versions only, deduplicated, typed, unit-normalised.",
-    "marts": "Tables: intermediate models (int_*), facts, dimensions, aggregates, marts, and the decline step's results.",
-    "metadata": "What the pipeline did and used: migrations, files, runs, model runs, checks, lineage, settings, audit.",
+    "marts": ("Tables: intermediate models (int_*), facts, dimensions, aggregates, marts, "
+              "and the decline step's results."),
+    "metadata": ("What the pipeline did and used: migrations, files, runs, model runs, checks, lineage, "
+                 "settings, audit."),
 }
 
 
@@ -36,7 +38,8 @@ def _test_words(test: Any) -> str:
     sev = (args.get("config") or {}).get("severity") if isinstance(args, dict) else None
     suffix = " (warn)" if sev == "warn" else ""
     if name == "accepted_values":
-        what = f"vocabulary {args['vocabulary']}" if args.get("vocabulary") else ", ".join(map(str, args.get("values", [])))
+        what = (f"vocabulary {args['vocabulary']}" if args.get("vocabulary")
+                else ", ".join(map(str, args.get("values", []))))
         return f"accepted_values: {what}{suffix}"
     if name == "relationships":
         return f"relationships: {args.get('to')}.{args.get('field')}{suffix}"
@@ -104,7 +107,8 @@ def er_diagram(cat: Catalog) -> str:
         for c in t.columns:
             if c.name in keys or c.name in involved[rel]:
                 mark = " PK" if c.name in keys else ""
-                mark += (", FK" if mark else " FK") if any(r[0].relation == rel and r[1] == c.name for r in rels) else ""
+                if any(r[0].relation == rel and r[1] == c.name for r in rels):
+                    mark += ", FK" if mark else " FK"
                 lines.append(f"        {_mermaid_type(c.data_type)} {c.name}{mark}")
         lines.append("    }")
     return "\n".join(lines)
@@ -116,7 +120,7 @@ def _ent(relation: str) -> str:
 
 def render(sql_dir: str | Path | None = None) -> str:
     """The text of docs/warehouse.md for the declaration under ``sql_dir``."""
-    from .transform import load_project   # upstream relations of the models (lineage)
+    from .transform import load_project  # upstream relations of the models (lineage)
 
     cat = cat_mod.load(sql_dir)
     project = load_project(sql_dir or config.SQL_DIR)

@@ -67,7 +67,8 @@ class SettingSpec:
     def parse(self, value: Any, where: str) -> Any:
         """The value as the declaration types it; :class:`SettingsError` naming ``where`` otherwise."""
         def bad(why: str) -> SettingsError:
-            return SettingsError(f"{where}: {self.name}: {why} (allowed: {self.allowed()}; default {_show(self.default)})")
+            return SettingsError(f"{where}: {self.name}: {why} "
+                                 f"(allowed: {self.allowed()}; default {_show(self.default)})")
 
         if value is None:
             raise bad("has no value — give one, or delete the line to use the default")
@@ -156,7 +157,7 @@ class Settings:
     created: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def with_overrides(self, overrides: dict[str, Any] | None, where: str = OVERRIDE) -> "Settings":
+    def with_overrides(self, overrides: dict[str, Any] | None, where: str = OVERRIDE) -> Settings:
         """A copy with ``overrides`` (validated like the file; unknown keys refused)."""
         if not overrides:
             return self
@@ -328,7 +329,8 @@ def record(con, s: Settings) -> None:
         for basin, diff in mapping.items():
             con.execute(f"""insert into {table} (basin, differential_usd_per_bbl, description, source)
                             values (?, ?, ?, ?)
-                            on conflict (basin) do update set differential_usd_per_bbl = excluded.differential_usd_per_bbl,
+                            on conflict (basin) do update
+                            set differential_usd_per_bbl = excluded.differential_usd_per_bbl,
                                 source = excluded.source""",
                         [basin, float(diff), f"setting {name}", s.sources.get(name, DEFAULT)])
 

@@ -485,7 +485,8 @@ def prune_snapshots(snapshots_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def table_counts(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = ("raw", "staging", "marts")) -> dict[str, int]:
+def table_counts(con: duckdb.DuckDBPyConnection,
+                 schemas: tuple[str, ...] = ("raw", "staging", "marts")) -> dict[str, int]:
     """Row counts of every table and view in the given schemas, as ``schema.table``."""
     rows = con.execute(
         "select table_schema, table_name from information_schema.tables "

@@ -9,6 +9,7 @@ annual fractions, 365.25 days/year (petbox-dca / ComboCurve conventions); see
 :mod:`basinlab.decline.conversions`.
 """
 
+from .backtest import BacktestResult, backtest, field_lookback
 from .conversions import (
     B_MAX,
     B_MIN,
@@ -22,12 +23,9 @@ from .conversions import (
     tangent_to_nominal,
     tangent_to_secant,
 )
+from .engine import ForecastConfig, ForecastResult, forecast_wells
 from .fitting import DEFAULT_Q_LIMITS, PHASE_UNITS, STATUSES, FitConfig, FitResult, fit, fit_wells
 from .forecast import forecast
-from .engine import ForecastConfig, ForecastResult, forecast_wells
-from .ratios import RatioTrendRules
-from .backtest import BacktestResult, backtest, field_lookback
-from .typecurves import type_curves
 from .models import (
     ArpsModel,
     DeclineModel,
@@ -39,6 +37,8 @@ from .models import (
     StretchedExponential,
     make_model,
 )
+from .ratios import RatioTrendRules
+from .typecurves import type_curves
 
 __all__ = [
     "B_MAX", "B_MIN", "DAYS_PER_MONTH", "DAYS_PER_YEAR", "DEFAULT_DTERM", "DEFAULT_Q_LIMITS",
@@ -46,7 +46,8 @@ __all__ = [
     "nominal_to_secant", "nominal_to_tangent", "secant_to_nominal", "secant_to_tangent",
     "tangent_to_nominal", "tangent_to_secant",
     "FitConfig", "FitResult", "fit", "fit_wells", "forecast", "type_curves",
-    "ForecastConfig", "ForecastResult", "forecast_wells", "RatioTrendRules", "BacktestResult", "backtest", "field_lookback",
+    "ForecastConfig", "ForecastResult", "forecast_wells", "RatioTrendRules",
+    "BacktestResult", "backtest", "field_lookback",
     "ArpsModel", "DeclineModel", "Duong", "Exponential", "Harmonic", "Hyperbolic",
     "ModifiedHyperbolic", "StretchedExponential", "make_model",
 ]

@@ -20,8 +20,8 @@ Rules, in order (each documented in :class:`ForecastConfig`):
 5. **Anchor** to the recent rate: the curve is scaled (``qi`` times
    ``anchor_factor``, shape kept) so that its average over the last
    ``anchor_months`` producing months equals their actual mean producing-day
-   rate (six months: backtests on SODIR and the demo beat three); method ``anchored_curve`` where the factor moves the curve by more than
-   ``anchor_tolerance``.
+   rate (six months: backtests on SODIR and the demo beat three); method ``anchored_curve``
+   where the factor moves the curve by more than ``anchor_tolerance``.
 6. **Uptime.** Forecast volumes are producing-day volumes times the well's
    recent uptime (producing days / calendar days over the last ``uptime_months``),
    so they compare with what the well will report.
@@ -210,8 +210,8 @@ class ForecastContext:
         return params[list(ForecastContext.BASIS_COLUMNS)]
 
     @classmethod
-    def from_basis(cls, basis: pd.DataFrame, header: pd.DataFrame | None, config: "ForecastConfig"
-                   ) -> "ForecastContext":
+    def from_basis(cls, basis: pd.DataFrame, header: pd.DataFrame | None, config: ForecastConfig
+                   ) -> ForecastContext:
         """The context of every well whose :meth:`basis` rows are in ``basis``."""
         s = basis["sigma_log"].to_numpy(np.float64)
         return cls(analog_medians(basis, header, config.group_by),
@@ -582,6 +582,80 @@ def forecast_wells(production: pd.DataFrame, header: pd.DataFrame | None = None,
                   months=months, monthly_months=monthly_months)
 
 
+def _shape_short_histories(params: pd.DataFrame, short: np.ndarray, prod: pd.DataFrame,
+                           header: pd.DataFrame | None, cfg: ForecastConfig, ctx: ForecastContext,
+                           trendlines: pd.DataFrame | None) -> None:
+    """Rule 4 for producing wells with too short a history (``short``), in place: the ML trendline
+    where one was trained for the well and phase (``cfg.short_history == "ml_trendline"``), else the
+    analog shape of its group; a failure of the analogs is logged, never raised."""
+    if cfg.short_history == "ml_trendline" and trendlines is not None and len(trendlines):
+        have = pd.MultiIndex.from_arrays([trendlines["well_id"].to_numpy(dtype=object),
+                                          trendlines["phase"].to_numpy(dtype=object)]).unique()
+        mine = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
+                                          params["phase"].to_numpy(dtype=object)])
+        ml = short & mine.isin(have)
+        params.loc[ml, "status"] = "ml_trendline"
+        params.loc[ml, "method"] = "ml_trendline"
+        params.loc[ml, "reason"] = "short history: ML trendline (gradient boosting on long-history wells)"
+    try:
+        an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by,
+                           medians=ctx.analogs)
+        is_an = (an["status"] == ANALOG_STATUS).to_numpy() & (params["method"].isna().to_numpy()) & short
+        for c in ("qi", "di", "b", "dterm", "status", "reason"):
+            params.loc[is_an, c] = an.loc[is_an, c]
+        params.loc[is_an, "method"] = "analog"
+    except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
+        log.warning("analog shapes failed: %s", exc)
+
+
+def _ramp_up_from_now(params: pd.DataFrame, producing: np.ndarray, cfg: ForecastConfig, as_of_ord: int,
+                      start_ts: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Rule 4b, in place: an analog-shaped short history still ramping up declines from the rate it has
+    shown (``ramp_rate``) from the forecast start. Returns the wells it moved and, for them, the ratio of
+    that rate to where the analog curve stood (the anchor factor the rule stands for; 1 elsewhere)."""
+    n = len(params)
+    ramp = np.zeros(n, bool)
+    if cfg.ramp_up and "ramping" in params.columns:
+        ramp = (producing & (params["method"] == "analog").to_numpy()
+                & params["ramping"].fillna(False).to_numpy(bool) & params["ramp_rate"].notna().to_numpy())
+    ramp_factor = np.ones(n)
+    if not ramp.any():
+        return ramp, ramp_factor
+    ri = np.flatnonzero(ramp)
+    at_start = _model_month_avg(params["qi"].to_numpy(np.float64)[ri], params["di"].to_numpy(np.float64)[ri],
+                                params["b"].to_numpy(np.float64)[ri], params["dterm"].to_numpy(np.float64)[ri],
+                                _t0_ords(params, ri), np.full(len(ri), as_of_ord + 1, np.int64))
+    rr = params["ramp_rate"].to_numpy(np.float64)[ri]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ramp_factor[ri] = np.where(np.isfinite(at_start) & (at_start > 0), rr / at_start, np.nan)
+    params.loc[ri, "qi"] = rr
+    params.loc[ri, "t0_month"] = start_ts
+    params.loc[ri, "reason"] = [
+        f"{r}; still ramping up: the decline starts at the forecast start from {q:.4g} {PHASE_UNITS[ph]}/d "
+        f"(highest of the last {cfg.ramp_months} producing months)"
+        for r, q, ph in zip(params.loc[ri, "reason"], rr, params.loc[ri, "phase"])]
+    return ramp, ramp_factor
+
+
+def _terminal_decline_for_the_rest(params: pd.DataFrame, producing: np.ndarray, dterm_per_yr: float,
+                                   start_ts: pd.Timestamp) -> None:
+    """Rule 4, last resort, in place: a producing well still without a method declines from its recent
+    (anchor) rate at the terminal decline (at least 1 %/yr) from the forecast start."""
+    rest = producing & params["method"].isna().to_numpy()
+    if not rest.any():
+        return
+    dterm = max(dterm_per_yr, 0.01)
+    params.loc[rest, "qi"] = params.loc[rest, "anchor_rate"]
+    params.loc[rest, "di"] = dterm
+    params.loc[rest, "b"] = 0.0
+    params.loc[rest, "dterm"] = dterm
+    params.loc[rest, "t0_month"] = start_ts
+    params.loc[rest, "method"] = "terminal_decline"
+    params.loc[rest, "reason"] = [
+        f"{st}: {r}; forecast declines from the recent rate at the terminal {100 * dterm:.0f} %/yr"
+        for st, r in zip(params.loc[rest, "status"], params.loc[rest, "reason"])]
+
+
 def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: ForecastConfig | None = None,
            context: ForecastContext | None = None, well_limits: pd.DataFrame | None = None,
            trendlines: pd.DataFrame | None = None, months: int | None = None,
@@ -599,57 +673,10 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
     params.loc[(params["status"] == "fitted").to_numpy() & producing, "method"] = "curve"
     short = (params["status"] == "insufficient_history").to_numpy() & producing
     if short.any():
-        if cfg.short_history == "ml_trendline" and trendlines is not None and len(trendlines):
-            have = pd.MultiIndex.from_arrays([trendlines["well_id"].to_numpy(dtype=object),
-                                              trendlines["phase"].to_numpy(dtype=object)]).unique()
-            mine = pd.MultiIndex.from_arrays([params["well_id"].to_numpy(dtype=object),
-                                              params["phase"].to_numpy(dtype=object)])
-            ml = short & mine.isin(have)
-            params.loc[ml, "status"] = "ml_trendline"
-            params.loc[ml, "method"] = "ml_trendline"
-            params.loc[ml, "reason"] = "short history: ML trendline (gradient boosting on long-history wells)"
-        try:
-            an = apply_analogs(params.drop(columns=["method"]), prod, header, group_by=cfg.group_by,
-                               medians=ctx.analogs)
-            is_an = (an["status"] == ANALOG_STATUS).to_numpy() & (params["method"].isna().to_numpy()) & short
-            for c in ("qi", "di", "b", "dterm", "status", "reason"):
-                params.loc[is_an, c] = an.loc[is_an, c]
-            params.loc[is_an, "method"] = "analog"
-        except Exception as exc:  # noqa: BLE001 - one odd well must not stop the batch
-            log.warning("analog shapes failed: %s", exc)
+        _shape_short_histories(params, short, prod, header, cfg, ctx, trendlines)
     # 4b. ramp-up: a short history still rising declines from the rate it has shown, from now
-    ramp = np.zeros(n, bool)
-    if cfg.ramp_up and "ramping" in params.columns:
-        ramp = (producing & (params["method"] == "analog").to_numpy()
-                & params["ramping"].fillna(False).to_numpy(bool) & params["ramp_rate"].notna().to_numpy())
-    ramp_factor = np.ones(n)
-    if ramp.any():
-        ri = np.flatnonzero(ramp)
-        at_start = _model_month_avg(params["qi"].to_numpy(np.float64)[ri], params["di"].to_numpy(np.float64)[ri],
-                                    params["b"].to_numpy(np.float64)[ri], params["dterm"].to_numpy(np.float64)[ri],
-                                    _t0_ords(params, ri), np.full(len(ri), as_of_ord + 1, np.int64))
-        rr = params["ramp_rate"].to_numpy(np.float64)[ri]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ramp_factor[ri] = np.where(np.isfinite(at_start) & (at_start > 0), rr / at_start, np.nan)
-        params.loc[ri, "qi"] = rr
-        params.loc[ri, "t0_month"] = start_ts
-        params.loc[ri, "reason"] = [
-            f"{r}; still ramping up: the decline starts at the forecast start from {q:.4g} {PHASE_UNITS[ph]}/d "
-            f"(highest of the last {cfg.ramp_months} producing months)"
-            for r, q, ph in zip(params.loc[ri, "reason"], rr, params.loc[ri, "phase"])]
-
-    rest = producing & params["method"].isna().to_numpy()
-    if rest.any():
-        dterm = max(fcfg.dterm, 0.01)
-        params.loc[rest, "qi"] = params.loc[rest, "anchor_rate"]
-        params.loc[rest, "di"] = dterm
-        params.loc[rest, "b"] = 0.0
-        params.loc[rest, "dterm"] = dterm
-        params.loc[rest, "t0_month"] = start_ts
-        params.loc[rest, "method"] = "terminal_decline"
-        params.loc[rest, "reason"] = [
-            f"{st}: {r}; forecast declines from the recent rate at the terminal {100 * dterm:.0f} %/yr"
-            for st, r in zip(params.loc[rest, "status"], params.loc[rest, "reason"])]
+    ramp, ramp_factor = _ramp_up_from_now(params, producing, cfg, as_of_ord, start_ts)
+    _terminal_decline_for_the_rest(params, producing, fcfg.dterm, start_ts)
 
     # 5. anchor to the recent rate
     params["anchor_factor"] = 1.0

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -804,131 +805,208 @@ def _chunk_rows(prep: _Prepared, wells: NDArray[np.int64]) -> tuple[NDArray[np.i
     return rows, np.repeat(np.arange(len(wells)), lens)
 
 
+@dataclass
+class _ChunkMatrices:
+    """A chunk of wells laid out as ``(n_wells, width)`` month matrices (column 0 = each well's first month)."""
+
+    wells: NDArray[np.int64]  # indices into the _Prepared arrays
+    rows: NDArray[np.int64]  # the chunk's sorted-row indices
+    local: NDArray[np.int64]  # per row, the well's position in the chunk
+    col: NDArray[np.int64]  # per row, the month column
+    width: int
+    first: NDArray[np.int64]  # first month ordinal per well
+    last: NDArray[np.int64]  # last month ordinal per well
+    days_on: FloatArray  # (n, width) producing days, 0 where no row
+
+
+def _chunk_matrices(prep: _Prepared, wells: NDArray[np.int64], width: int) -> _ChunkMatrices:
+    """Lay the wells' rows out in month columns; ``width`` grows to hold the longest well."""
+    rows, local = _chunk_rows(prep, wells)
+    col = prep.col[rows]
+    width = max(int(width), int(col.max()) + 1 if col.size else 1)
+    dmat = np.zeros((len(wells), width))
+    dmat[local, col] = prep.days_on[rows]
+    return _ChunkMatrices(wells, rows, local, col, width, prep.first_ord[wells], prep.last_ord[wells], dmat)
+
+
+def _phase_rates(prep: _Prepared, m: _ChunkMatrices, phase: str) -> tuple[NDArray[np.bool_], FloatArray, FloatArray]:
+    """(valid, rate, cum_to_date) of one phase: producing months (volume and days on > 0), the
+    producing-day rate there (0 elsewhere), and the volume produced to date per well."""
+    vmat = np.zeros((len(m.wells), m.width))
+    vmat[m.local, m.col] = np.nan_to_num(prep.volumes[phase][m.rows], nan=0.0)
+    valid = (m.days_on > 0) & (vmat > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(valid, vmat / np.where(m.days_on > 0, m.days_on, 1.0), 0.0)
+    cum_to_date = np.where(vmat > 0, vmat, 0.0).sum(axis=1)
+    return valid, rate, cum_to_date
+
+
+@dataclass
+class _FitWindow:
+    """Where each well's fit starts (the column) and which months it may use."""
+
+    start_col: NDArray[np.int64]  # the fit-start column: the given fit_start, else the peak of the last segment
+    fit_ok: NDArray[np.bool_]  # (n, width) months the fit may use (catch-up months left out)
+    no_start: NDArray[np.bool_]  # a fit_start was given and no production on or after it
+    seg_col: NDArray[np.int64]  # the first column of the last segment
+    seg_rule: NDArray[np.object_]  # the rule that placed it
+    catchup_months: NDArray[np.int64]
+
+
+def _fit_window(valid: NDArray[np.bool_], rate: FloatArray, m: _ChunkMatrices, cfg: FitConfig,
+               fs_ord: FloatArray | None) -> _FitWindow:
+    """Pick each well's fit window: the last decline segment (``cfg.segments``, catch-up months
+    dropped unless a ``fit_start`` is given for the well) and in it the peak rate among the first
+    ``cfg.peak_search_months`` months; a given ``fit_start`` overrides the peak."""
+    nw = len(m.wells)
+    cols = np.arange(m.width)[None, :]
+    if fs_ord is not None:
+        f = fs_ord[m.wells] - m.first
+        f = np.where(np.isnan(f), -1, f)
+        start_ok = valid & (cols >= f[:, None])
+        use_fs = ~np.isnan(fs_ord[m.wells])
+    else:
+        use_fs = np.zeros(nw, bool)
+        start_ok = valid
+    if cfg.segments:
+        seg = last_segment(valid, rate, cfg.segment_rules)
+        fit_ok = valid & ~(seg.catchup & ~use_fs[:, None])
+        seg_col = seg.start_col
+        seg_rule = seg.rule.copy()
+        catchup = seg.n_catchup
+    else:
+        fit_ok = valid
+        seg_col = np.argmax(valid, axis=1)
+        seg_rule = np.full(nw, "first_production", dtype=object)
+        catchup = np.zeros(nw, np.int64)
+    seg_rule[use_fs] = RULE_OVERRIDE
+    win = fit_ok & (cols >= seg_col[:, None]) & (cols < seg_col[:, None] + max(cfg.peak_search_months, 1))
+    peak = np.argmax(np.where(win, rate, -np.inf), axis=1)
+    peak = np.where(win.any(axis=1), peak, np.argmax(fit_ok & (cols >= seg_col[:, None]), axis=1))
+    start_col = np.where(use_fs, np.argmax(start_ok, axis=1), peak)
+    no_start = use_fs & ~start_ok.any(axis=1)
+    return _FitWindow(start_col, fit_ok, no_start, seg_col, seg_rule, catchup)
+
+
+def _aligned_series(rate: FloatArray, has: NDArray[np.bool_], start: _FitWindow, m: _ChunkMatrices,
+                    cfg: FitConfig) -> tuple[NDArray[np.bool_], FloatArray, FloatArray, FloatArray | None]:
+    """(mask, log rate, month edges in days, base weights): the series shifted so column 0 is the
+    fit-start month. The width stays the class width (see :func:`_width_class`); the weights halve
+    every ``cfg.half_life_months`` back from the last fitted month (None without a half-life)."""
+    ww = m.width
+    idx = start.start_col[:, None] + np.arange(ww)[None, :]
+    inside = idx < m.width
+    idc = np.minimum(idx, m.width - 1)
+    mask = np.take_along_axis(start.fit_ok, idc, axis=1) & inside & has[:, None] & ~start.no_start[:, None]
+    q = np.take_along_axis(rate, idc, axis=1)
+    y = np.log(np.where(mask, q, 1.0))
+    start_ord = m.first + start.start_col
+    edge_ord = start_ord[:, None] + np.arange(ww + 1)[None, :]
+    bounds = (_ord_days(edge_ord) - _ord_days(start_ord)[:, None]).astype(np.float64)
+    base_w = None
+    if cfg.half_life_months is not None:
+        last_m = np.where(mask.any(axis=1), ww - 1 - np.argmax(mask[:, ::-1], axis=1), 0)
+        age = last_m[:, None] - np.arange(ww)[None, :]
+        base_w = np.where(mask, np.exp2(-np.maximum(age, 0) / float(cfg.half_life_months)), 0.0)
+    return mask, y, bounds, base_w
+
+
+def _mark_unfittable(res: dict[str, Any], has: NDArray[np.bool_], no_start: NDArray[np.bool_],
+                     phase: str) -> NDArray[np.bool_]:
+    """Status ``no_production`` / ``insufficient_history`` where the well has nothing to fit, and the
+    parameters cleared wherever the status is not ``fitted``; returns the fitted rows."""
+    st, rs = res["status"], res["reason"]
+    st[~has] = "no_production"
+    rs[~has] = f"no positive {PHASES[phase]} volume in a producing month"
+    st[no_start] = "insufficient_history"
+    rs[no_start] = "no production on or after the given fit_start"
+    fitted = st == "fitted"
+    for k in ("qi", "di", "b", "rmse", "r2", "rmse_log"):
+        res[k] = np.where(fitted, res[k], np.nan)
+    return fitted
+
+
+def _remaining_volume(res: dict[str, Any], fitted: NDArray[np.bool_], m: _ChunkMatrices,
+                      start_ord: NDArray[np.int64], cfg: FitConfig, phase: str) -> tuple[FloatArray, FloatArray]:
+    """(remaining volume, end time in days from the fit start) of the fitted wells: from the end of
+    the history to the economic limit ``cfg.q_limits[phase]`` or the ``cfg.max_years`` cap from the
+    first month, whichever comes first (NaN for the others)."""
+    nw = len(m.wells)
+    q_lim = float(cfg.q_limits.get(phase, 0.0))
+    dt_nom = float(tangent_to_nominal(cfg.terminal)) / DAYS_PER_YEAR
+    t_hist = (_ord_days(m.last + 1) - _ord_days(start_ord)).astype(np.float64)
+    t_cap = (_ord_days(m.first) + cfg.max_years * DAYS_PER_YEAR - _ord_days(start_ord)).astype(np.float64)
+    remaining = np.full(nw, np.nan)
+    t_end_all = np.full(nw, np.nan)
+    if fitted.any():
+        qi = res["qi"][fitted]
+        d_nom = secant_to_nominal(res["di"][fitted], res["b"][fitted]) / DAYS_PER_YEAR
+        bb = res["b"][fitted]
+        t_lim = _arps_time_at_rate(qi, d_nom, bb, np.full_like(qi, dt_nom), np.full_like(qi, q_lim))
+        t_end = np.minimum(t_lim, t_cap[fitted])
+        t_a = np.minimum(t_hist[fitted], t_end)
+        _, c = arps_rate_cum(qi[:, None], d_nom[:, None], bb[:, None], dt_nom,
+                             np.stack([t_a, np.maximum(t_end, t_a)], axis=1), want_rate=False)
+        assert c is not None
+        remaining[fitted] = np.maximum(c[:, 1] - c[:, 0], 0.0)
+        t_end_all[fitted] = t_end
+    return remaining, t_end_all
+
+
+def _fit_phase(prep: _Prepared, m: _ChunkMatrices, cfg: FitConfig, fs_ord: FloatArray | None,
+               phase: str) -> dict[str, Any]:
+    """Fit one phase of the chunk's wells: one dict of result columns (see :func:`_fit_chunk`)."""
+    nw = len(m.wells)
+    valid, rate, cum_to_date = _phase_rates(prep, m, phase)
+    has = valid.any(axis=1)
+    start = _fit_window(valid, rate, m, cfg, fs_ord)
+    mask, y, bounds, base_w = _aligned_series(rate, has, start, m, cfg)
+    res = _fit_matrix_intervals(bounds, y, mask, cfg, base_w)
+    fitted = _mark_unfittable(res, has, start.no_start, phase)
+    start_ord = m.first + start.start_col
+    remaining, t_end_all = _remaining_volume(res, fitted, m, start_ord, cfg, phase)
+    last_valid = np.where(has, m.width - 1 - np.argmax(start.fit_ok[:, ::-1], axis=1), 0)
+    return {
+        "_well_index": np.asarray(m.wells),
+        "phase": np.full(nw, phase, dtype=object),
+        "model": np.full(nw, cfg.model, dtype=object),
+        "qi": res["qi"],
+        "di": res["di"],
+        "b": res["b"],
+        "dterm": np.where(fitted, cfg.terminal, np.nan),
+        "t0_ord": np.where(has, start_ord, -1),
+        "fit_end_ord": np.where(has, m.first + last_valid, -1),
+        "n_points": res["n_points"],
+        "rmse": res["rmse"],
+        "r2": res["r2"],
+        "rmse_log": res["rmse_log"],
+        "status": res["status"],
+        "reason": res["reason"],
+        "cum_to_date": cum_to_date,
+        "remaining": remaining,
+        "first_ord": m.first,
+        "last_ord": m.last,
+        "t_end_days": t_end_all,
+        "segment_ord": np.where(has, m.first + start.seg_col, -1),
+        "segment_rule": np.where(has, start.seg_rule, None),
+        "catchup_months": start.catchup_months,
+        "sigma_log": res["sigma_log"],
+    }
+
+
 def _fit_chunk(
     prep: _Prepared, wells: NDArray[np.int64], cfg: FitConfig, fs_ord: FloatArray | None, width: int
 ) -> list[dict[str, Any]]:
     """Fit the wells ``wells`` (indices into ``prep``) for every phase in a ``(n, width)`` matrix;
-    returns one dict of columns per phase."""
-    rows, local = _chunk_rows(prep, wells)
-    nw = len(wells)
-    col = prep.col[rows]
-    width = max(int(width), int(col.max()) + 1 if col.size else 1)
-    first = prep.first_ord[wells]
-    last = prep.last_ord[wells]
-    dmat = np.zeros((nw, width))
-    dmat[local, col] = prep.days_on[rows]
-    out = []
-    for ph in cfg.phases:
-        vmat = np.zeros((nw, width))
-        vmat[local, col] = np.nan_to_num(prep.volumes[ph][rows], nan=0.0)
-        valid = (dmat > 0) & (vmat > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate = np.where(valid, vmat / np.where(dmat > 0, dmat, 1.0), 0.0)
-        cum_to_date = np.where(vmat > 0, vmat, 0.0).sum(axis=1)
-        has = valid.any(axis=1)
-        cols = np.arange(width)[None, :]
-        if fs_ord is not None:
-            f = fs_ord[wells] - first
-            f = np.where(np.isnan(f), -1, f)
-            start_ok = valid & (cols >= f[:, None])
-            use_fs = ~np.isnan(fs_ord[wells])
-        else:
-            use_fs = np.zeros(nw, bool)
-            start_ok = valid
-        if cfg.segments:
-            seg = last_segment(valid, rate, cfg.segment_rules)
-            fit_ok = valid & ~(seg.catchup & ~use_fs[:, None])
-            seg_col = seg.start_col
-            seg_rule = seg.rule.copy()
-        else:
-            fit_ok = valid
-            seg_col = np.argmax(valid, axis=1)
-            seg_rule = np.full(nw, "first_production", dtype=object)
-            seg = None
-        seg_rule[use_fs] = RULE_OVERRIDE
-        win = fit_ok & (cols >= seg_col[:, None]) & (cols < seg_col[:, None] + max(cfg.peak_search_months, 1))
-        peak = np.argmax(np.where(win, rate, -np.inf), axis=1)
-        peak = np.where(win.any(axis=1), peak, np.argmax(fit_ok & (cols >= seg_col[:, None]), axis=1))
-        fs_col = np.argmax(start_ok, axis=1)
-        start_col = np.where(use_fs, fs_col, peak)
-        no_start = use_fs & ~start_ok.any(axis=1)
-        # shift so column 0 is the fit-start month (the width stays the class width: see _width_class)
-        ww = width
-        idx = start_col[:, None] + np.arange(ww)[None, :]
-        inside = idx < width
-        idc = np.minimum(idx, width - 1)
-        mask = np.take_along_axis(fit_ok, idc, axis=1) & inside & has[:, None] & ~no_start[:, None]
-        q = np.take_along_axis(rate, idc, axis=1)
-        y = np.log(np.where(mask, q, 1.0))
-        start_ord = first + start_col
-        edge_ord = start_ord[:, None] + np.arange(ww + 1)[None, :]
-        bounds = (_ord_days(edge_ord) - _ord_days(start_ord)[:, None]).astype(np.float64)
-        base_w = None
-        if cfg.half_life_months is not None:
-            last_m = np.where(mask.any(axis=1), ww - 1 - np.argmax(mask[:, ::-1], axis=1), 0)
-            age = last_m[:, None] - np.arange(ww)[None, :]
-            base_w = np.where(mask, np.exp2(-np.maximum(age, 0) / float(cfg.half_life_months)), 0.0)
-        res = _fit_matrix_intervals(bounds, y, mask, cfg, base_w)
-        st, rs = res["status"], res["reason"]
-        st[~has] = "no_production"
-        rs[~has] = f"no positive {PHASES[ph]} volume in a producing month"
-        st[no_start] = "insufficient_history"
-        rs[no_start] = "no production on or after the given fit_start"
-        fitted = st == "fitted"
-        for k in ("qi", "di", "b", "rmse", "r2", "rmse_log"):
-            res[k] = np.where(fitted, res[k], np.nan)
-        # remaining volume to the economic limit / time cap
-        q_lim = float(cfg.q_limits.get(ph, 0.0))
-        dt_nom = float(tangent_to_nominal(cfg.terminal)) / DAYS_PER_YEAR
-        t_hist = (_ord_days(last + 1) - _ord_days(start_ord)).astype(np.float64)
-        t_cap = (
-            _ord_days(first) + cfg.max_years * DAYS_PER_YEAR - _ord_days(start_ord)
-        ).astype(np.float64)
-        remaining = np.full(nw, np.nan)
-        t_end_all = np.full(nw, np.nan)
-        if fitted.any():
-            qi = res["qi"][fitted]
-            d_nom = secant_to_nominal(res["di"][fitted], res["b"][fitted]) / DAYS_PER_YEAR
-            bb = res["b"][fitted]
-            t_lim = _arps_time_at_rate(qi, d_nom, bb, np.full_like(qi, dt_nom), np.full_like(qi, q_lim))
-            t_end = np.minimum(t_lim, t_cap[fitted])
-            t_a = np.minimum(t_hist[fitted], t_end)
-            _, c = arps_rate_cum(qi[:, None], d_nom[:, None], bb[:, None], dt_nom,
-                                 np.stack([t_a, np.maximum(t_end, t_a)], axis=1), want_rate=False)
-            assert c is not None
-            remaining[fitted] = np.maximum(c[:, 1] - c[:, 0], 0.0)
-            t_end_all[fitted] = t_end
-        last_valid = np.where(has, width - 1 - np.argmax(fit_ok[:, ::-1], axis=1), 0)
-        fit_end_ord = first + last_valid
-        out.append(
-            {
-                "_well_index": np.asarray(wells),
-                "phase": np.full(nw, ph, dtype=object),
-                "model": np.full(nw, cfg.model, dtype=object),
-                "qi": res["qi"],
-                "di": res["di"],
-                "b": res["b"],
-                "dterm": np.where(fitted, cfg.terminal, np.nan),
-                "t0_ord": np.where(has, start_ord, -1),
-                "fit_end_ord": np.where(has, fit_end_ord, -1),
-                "n_points": res["n_points"],
-                "rmse": res["rmse"],
-                "r2": res["r2"],
-                "rmse_log": res["rmse_log"],
-                "status": st,
-                "reason": rs,
-                "cum_to_date": cum_to_date,
-                "remaining": remaining,
-                "first_ord": first,
-                "last_ord": last,
-                "t_end_days": t_end_all,
-                "segment_ord": np.where(has, first + seg_col, -1),
-                "segment_rule": np.where(has, seg_rule, None),
-                "catchup_months": (seg.n_catchup if seg is not None else np.zeros(nw, np.int64)),
-                "sigma_log": res["sigma_log"],
-            }
-        )
-    return out
+    returns one dict of columns per phase.
+
+    Stages, per phase: the producing-day rates (:func:`_phase_rates`), the fit window
+    (:func:`_fit_window`), the series aligned on the fit start (:func:`_aligned_series`), the batched
+    fit (:func:`_fit_matrix_intervals`), the statuses of wells with nothing to fit
+    (:func:`_mark_unfittable`) and the remaining volume (:func:`_remaining_volume`).
+    """
+    m = _chunk_matrices(prep, wells, width)
+    return [_fit_phase(prep, m, cfg, fs_ord, ph) for ph in cfg.phases]
 
 
 def _failed_rows(wells: NDArray[np.int64], cfg: FitConfig, prep: _Prepared, msg: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ the months that are read month by month stay monthly, decades of tail cost a row
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -156,7 +156,8 @@ def forecast(
                                           dt_nom, qlim / uptime), t_cap)
     t_end = np.where(ok, t_end, -np.inf)
     # month containing t_end (the last, possibly partial, month)
-    end_day = np.floor(day_t0 + np.clip(t_end - 1e-9, 0.0, 1e6)).astype(np.int64)  # an end on a month edge ends the month before
+    # an end on a month edge ends the month before
+    end_day = np.floor(day_t0 + np.clip(t_end - 1e-9, 0.0, 1e6)).astype(np.int64)
     end_ord = (end_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12)
     n_months = np.where(t_end > t_start, end_ord - start + 1, 0)
     if months is not None:

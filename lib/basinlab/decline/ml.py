@@ -367,7 +367,7 @@ class TrendlineModels:
         f = features[pd.to_datetime(features["production_month"]) <= self.cut]
         age = f.groupby("well_id")["age_months"].max()
         wells = age.index[age <= self.max_age].tolist()
-        for ph, tm in self.models.items():
+        for tm in self.models.values():
             if tm is not None and wells:
                 out.append(predict(tm, features, wells, months=self.months))
         out = [o for o in out if len(o)]

@@ -196,8 +196,6 @@ def type_curves_sql(
     first peak on ties, per-1,000-ft normalisation per group and phase when any of its wells has a
     lateral length); percentiles interpolate linearly between ranks, as numpy's do.
     """
-    from .fitting import PHASES
-
     if header is not None:
         hdr = f"""select well_id, any_value({group_by}) as grp, any_value(try_cast(lateral_length_ft as double)) as lat
                   from ({header}) group by well_id"""

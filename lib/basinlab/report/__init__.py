@@ -19,8 +19,8 @@ from ._common import BrowserNotFoundError, ReportError, sha256_file
 from .browser import find_browser, html_to_pdf
 from .excel import LineChartSpec, SheetSpec, infer_number_format, sanitize_sheet_name, write_excel
 from .figures import REPORT_PLOTLY_CONFIG, show, show_table, style_figure, table_html
-from .render import default_subtitle, notebook_to_html, notebook_to_pdf
 from .publish import publish_report_dir, recover_report_dirs, report_manifest, write_manifest
+from .render import default_subtitle, notebook_to_html, notebook_to_pdf
 
 __all__ = [
     "REPORT_PLOTLY_CONFIG",

@@ -128,7 +128,9 @@ table.dataframe, .jp-RenderedHTMLCommon table {
   font-variant-numeric: tabular-nums;
   max-width: 100%;
 }
-table.dataframe caption { caption-side: top; text-align: left; font-weight: 600; color: var(--muted); padding-bottom: 3pt; }
+table.dataframe caption {
+  caption-side: top; text-align: left; font-weight: 600; color: var(--muted); padding-bottom: 3pt;
+}
 table.dataframe thead { display: table-header-group; }
 table.dataframe thead th {
   background: var(--accent); color: #fff; font-weight: 600; text-align: left;

@@ -6,8 +6,8 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -164,16 +164,13 @@ def _column_values(s: pd.Series) -> list[Any]:
     return [_py_value(v) for v in s.astype(object)]
 
 
-def _py_value(v: Any) -> Any:
-    """A cell value: missing and non-finite numbers become an empty cell (never 0, never "inf")."""
-    if v is None:
-        return None
-    if isinstance(v, Decimal):
-        return v if v.is_finite() else None
-    if isinstance(v, str):
-        return _ILLEGAL.sub("", v)
-    if isinstance(v, bool):
-        return v
+#: :func:`_py_date_value` of a value that is not a date or time stamp
+_NOT_A_DATE = object()
+
+
+def _py_date_value(v: Any) -> Any:
+    """A date-like cell (pandas Timestamp / Period, datetime, date) as a naive datetime or date
+    (a missing Timestamp → None); :data:`_NOT_A_DATE` for anything else."""
     if isinstance(v, pd.Timestamp):
         if pd.isna(v):
             return None
@@ -184,6 +181,22 @@ def _py_value(v: Any) -> Any:
         return v
     if isinstance(v, pd.Period):
         return v.to_timestamp().to_pydatetime()
+    return _NOT_A_DATE
+
+
+def _py_value(v: Any) -> Any:
+    """A cell value: missing and non-finite numbers become an empty cell (never 0, never "inf")."""
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        return v if v.is_finite() else None
+    if isinstance(v, str):
+        return _ILLEGAL.sub("", v)
+    if isinstance(v, bool):
+        return v
+    date = _py_date_value(v)
+    if date is not _NOT_A_DATE:
+        return date
     try:
         if pd.isna(v):
             return None
@@ -291,44 +304,57 @@ def _write_about(ws: Any, title: str, metadata: Mapping[str, Any],
 
     dq = md.get("data_quality")
     if dq is not None:
-        r += 1
-        ws.cell(row=r, column=1, value="Data quality").font = Font(bold=True, size=12)
-        r += 1
-        checks: list[Mapping[str, Any]] = []
-        if isinstance(dq, Mapping):
-            status = dq.get("status")
-            if status is not None:
-                ws.cell(row=r, column=1, value="Status").font = bold
-                ws.cell(row=r, column=2, value=str(status)).font = Font(
-                    bold=True, color=_status_color(str(status))
-                )
-                r += 1
-            for k, v in dq.items():
-                if k in ("status", "checks"):
-                    continue
-                ws.cell(row=r, column=1, value=str(k).replace("_", " ").capitalize()).font = bold
-                ws.cell(row=r, column=2, value=_about_value(v)).alignment = wrap
-                r += 1
-            checks = list(dq.get("checks") or [])
-        elif isinstance(dq, (list, tuple)):
-            checks = [c for c in dq if isinstance(c, Mapping)]
-        else:
-            ws.cell(row=r, column=1, value="Status").font = bold
-            ws.cell(row=r, column=2, value=str(dq)).font = Font(bold=True, color=_status_color(str(dq)))
-            r += 1
-        if checks:
-            cols = list(dict.fromkeys(k for c in checks for k in c.keys()))[:6]
-            for j, col in enumerate(cols, start=1):
-                c = ws.cell(row=r, column=j, value=str(col).replace("_", " ").capitalize())
-                c.font, c.fill = head_font, head_fill
-            r += 1
-            for chk in checks:
-                for j, col in enumerate(cols, start=1):
-                    ws.cell(row=r, column=j, value=_about_value(chk.get(col))).alignment = wrap
-                r += 1
+        r = _write_about_quality(ws, r + 1, dq)
 
     r += 1
     _sheet_index(ws, r, sheet_rows, head_font, head_fill, wrap, widths=(24, 28, 80))
+
+
+def _write_about_quality(ws: Any, r: int, dq: Any) -> int:
+    """The About sheet's "Data quality" block from row ``r``: the status (``dq`` a mapping with
+    ``status``, other facts and ``checks``, a list of checks, or a status text), then the checks as a
+    table of their first six keys. Returns the next free row."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    bold = Font(bold=True)
+    head_font = Font(bold=True, color=HEADER_FONT_COLOR)
+    head_fill = PatternFill("solid", fgColor=HEADER_FILL)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    ws.cell(row=r, column=1, value="Data quality").font = Font(bold=True, size=12)
+    r += 1
+    checks: list[Mapping[str, Any]] = []
+    if isinstance(dq, Mapping):
+        status = dq.get("status")
+        if status is not None:
+            ws.cell(row=r, column=1, value="Status").font = bold
+            ws.cell(row=r, column=2, value=str(status)).font = Font(
+                bold=True, color=_status_color(str(status))
+            )
+            r += 1
+        for k, v in dq.items():
+            if k in ("status", "checks"):
+                continue
+            ws.cell(row=r, column=1, value=str(k).replace("_", " ").capitalize()).font = bold
+            ws.cell(row=r, column=2, value=_about_value(v)).alignment = wrap
+            r += 1
+        checks = list(dq.get("checks") or [])
+    elif isinstance(dq, (list, tuple)):
+        checks = [c for c in dq if isinstance(c, Mapping)]
+    else:
+        ws.cell(row=r, column=1, value="Status").font = bold
+        ws.cell(row=r, column=2, value=str(dq)).font = Font(bold=True, color=_status_color(str(dq)))
+        r += 1
+    if checks:
+        cols = list(dict.fromkeys(k for c in checks for k in c.keys()))[:6]
+        for j, col in enumerate(cols, start=1):
+            c = ws.cell(row=r, column=j, value=str(col).replace("_", " ").capitalize())
+            c.font, c.fill = head_font, head_fill
+        r += 1
+        for chk in checks:
+            for j, col in enumerate(cols, start=1):
+                ws.cell(row=r, column=j, value=_about_value(chk.get(col))).alignment = wrap
+            r += 1
+    return r
 
 
 #: characters of about-sheet value text per line across the merged columns B:C
@@ -370,6 +396,25 @@ def _status_color(status: str) -> str:
     return "2E7D32"
 
 
+def _write_column(ws: Any, j: int, values: list, fmt: str | None, width: int) -> int:
+    """Write one column's values from row 2 (an empty cell for None; text that looks like a formula
+    stays text; ``fmt``, else dates as yyyy-mm-dd); returns the width its first 2000 rows need."""
+    for i, v in enumerate(values, start=2):
+        if v is None:
+            continue
+        c = ws.cell(row=i, column=j, value=v)
+        if isinstance(v, str):
+            if v.startswith("="):
+                c.data_type = "s"  # text that looks like a formula stays text
+        elif fmt and not isinstance(v, bool):
+            c.number_format = fmt
+        elif isinstance(v, (_dt.datetime, _dt.date)):
+            c.number_format = "yyyy-mm-dd"
+        if i <= 2001:  # widths from the first 2000 rows are plenty
+            width = max(width, _display_len(v, fmt))
+    return width
+
+
 def _write_table(ws: Any, spec: SheetSpec) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -397,22 +442,7 @@ def _write_table(ws: Any, spec: SheetSpec) -> None:
     for j, col in enumerate(df.columns, start=1):
         s = df[col]
         fmt = spec.number_formats.get(str(col)) or infer_number_format(str(col), s)
-        values = _column_values(s)
-        w = widths[j - 1]
-        for i, v in enumerate(values, start=2):
-            if v is None:
-                continue
-            c = ws.cell(row=i, column=j, value=v)
-            if isinstance(v, str):
-                if v.startswith("="):
-                    c.data_type = "s"  # text that looks like a formula stays text
-            elif fmt and not isinstance(v, bool):
-                c.number_format = fmt
-            elif isinstance(v, (_dt.datetime, _dt.date)):
-                c.number_format = "yyyy-mm-dd"
-            if i <= 2001:  # widths from the first 2000 rows are plenty
-                w = max(w, _display_len(v, fmt))
-        widths[j - 1] = w
+        widths[j - 1] = _write_column(ws, j, _column_values(s), fmt, widths[j - 1])
 
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = max(MIN_COL_WIDTH, min(MAX_COL_WIDTH, w + 2))
@@ -671,7 +701,8 @@ def _summary_sheet(ws: Any, rep: Any, title: str) -> None:
     c = rep.completeness
     if c["expected"]:
         comp = (f"Completeness: {c['reported']:,} of {c['expected']:,} wells that reported {c['prior_month']:%Y-%m} "
-                f"have reported {c['month']:%Y-%m}" + (f"; {c['late']:,} late (sheet Late reporters)" if c["late"] else ""))
+                f"have reported {c['month']:%Y-%m}"
+                + (f"; {c['late']:,} late (sheet Late reporters)" if c["late"] else ""))
     else:
         comp = f"Completeness: {c['rows']:,} wells reported {c['month']:%Y-%m}"
     ws["A3"] = comp
@@ -753,7 +784,8 @@ def _about_sheet(ws: Any, rep: Any, title: str, sheet_rows: list[tuple[str, int,
                             "BOE = oil + gas/6; rates per calendar day; money in USD unless a heading names another "
                             "currency. An empty cell is not reported (never zero)."),
             ("Decline and quality", "Decline forecasts and data-quality checks are those of the latest published "
-                                    "run" + (f" (forecast as of {rep.decline_as_of:%Y-%m})" if rep.decline_as_of else ""))]
+                                    "run"
+                                    + (f" (forecast as of {rep.decline_as_of:%Y-%m})" if rep.decline_as_of else ""))]
     r = 3
     wrap = Alignment(wrap_text=True, vertical="top")
     for label, value in rows:

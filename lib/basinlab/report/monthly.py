@@ -456,7 +456,8 @@ class Report:
         cols = {f: f"f_{i}" for i, f in enumerate(fields)}
         wide = wide.rename(columns=cols)
         return Table("field_production_wide", "Production by field (BOE/d)", wide, sheet="Production by field",
-                     description="BOE per calendar day per field and month, with the chart in the report's field colours",
+                     description="BOE per calendar day per field and month, "
+                                 "with the chart in the report's field colours",
                      labels={v: f"{k} (BOE/d)" for k, v in cols.items()},
                      kinds={v: "rate" for v in cols.values()},
                      chart=ChartSpec("month", list(cols.values()), "Production by field", "BOE/d", kind="area",
@@ -575,7 +576,8 @@ class Report:
     def top_wells(self) -> Table:
         p = self.period
         df = self._df(f"""select s.well_id, {_field_sql('w.field')} as field, sum(s.oil_bbl) as oil_bbl,
-                                 sum(s.gas_mcf) as gas_mcf, sum(s.boe) / ? as boe_per_day, any_value(d.cum_boe) as cum_boe
+                                 sum(s.gas_mcf) as gas_mcf, sum(s.boe) / ? as boe_per_day,
+                                 any_value(d.cum_boe) as cum_boe
                           from staging.stg_production s left join staging.stg_well_header w using (well_id)
                           left join marts.dim_wells d using (well_id)
                           where s.production_month between ? and ?
@@ -613,14 +615,16 @@ class Report:
     def financials_monthly(self) -> Table:
         start = self._window_start(max(FINANCIAL_MONTHS, self.period.months))
         rc = ("""case when gl.month is not null then f.revenue_booked_reporting end as revenue_booked_rc,
-                 case when gl.month is not null then f.noi_reporting end as noi_rc, fx.reporting_units_per_usd as fx_units_per_usd,"""
+                 case when gl.month is not null then f.noi_reporting end as noi_rc,
+                 fx.reporting_units_per_usd as fx_units_per_usd,"""
               if self.show_reporting_currency else "")
         df = self._df(f"""
             with months as (select cast(unnest(generate_series(?::date, ?::date, interval 1 month)) as date) as month),
             gl as (select distinct accounting_month as month from staging.stg_gl_lines),
             f as (select month, sum(revenue_booked_usd) as revenue_booked_usd, sum(loe_net_usd) as loe_net_usd,
                          sum(workover_net_usd) as workover_net_usd, sum(severance_tax_usd) as severance_tax_usd,
-                         sum(gathering_transport_net_usd) as gathering_transport_net_usd, sum(g_and_a_usd) as g_and_a_usd,
+                         sum(gathering_transport_net_usd) as gathering_transport_net_usd,
+                         sum(g_and_a_usd) as g_and_a_usd,
                          sum(capex_net_usd) as capex_net_usd, sum(noi_usd) as noi_usd, sum(net_wi_boe) as wi,
                          sum(revenue_booked_reporting) as revenue_booked_reporting, sum(noi_reporting) as noi_reporting
                   from marts.agg_monthly_financials where level = 'basin' and month between ? and ? group by 1),
@@ -727,7 +731,8 @@ class Report:
         except duckdb.Error:
             df = pd.DataFrame()
         return Table("jib", "JIB by partner", df, sheet="JIB by partner",
-                     description="Joint-interest billing: partners' share of operating cost (5900) and capex (1590), USD",
+                     description="Joint-interest billing: partners' share of operating cost (5900) "
+                                 "and capex (1590), USD",
                      keys=["partner_id", "month"])
 
     @functools.cached_property
@@ -859,7 +864,8 @@ class Report:
             "Per well and phase: method, status, reason, fit window, anchor, uptime, economic limit, P10/P90",
             """select well_id, phase, method, status, reason, fit_start, fit_end, n_points, half_life_months,
                       segment_start, segment_rule, catchup_months, anchor_rule, anchor_factor, uptime, q_limit,
-                      limit_source, ratio_basis, ratio_value, ratio_trend_per_yr, cum_to_date, remaining, remaining_p10, remaining_p90,
+                      limit_source, ratio_basis, ratio_value, ratio_trend_per_yr, cum_to_date, remaining,
+                      remaining_p10, remaining_p90,
                       eur, eur_p10, eur_p90, units
                from marts.decline_params order by well_id, phase""", ["well_id", "phase"])
 
@@ -898,7 +904,8 @@ class Report:
         if len(df):
             df["group"] = [field_name(g) for g in df["group"]]
         return Table("type_curves", "Type curves", df, sheet="Type curves",
-                     description="P10/P50/P90 type wells per field, aligned on the peak month (rates per day; see units)",
+                     description="P10/P50/P90 type wells per field, aligned on the peak month "
+                                 "(rates per day; see units)",
                      keys=["group", "phase"])
 
     @functools.cached_property
@@ -962,7 +969,8 @@ class Report:
     def quality_checks(self) -> Table:
         df = self._df("""select check_name, model, check_type, severity, status, failing_rows
                          from metadata.data_quality_checks
-                         where run_id = (select run_id from metadata.data_quality_checks order by checked_at desc limit 1)
+                         where run_id = (select run_id from metadata.data_quality_checks
+                                         order by checked_at desc limit 1)
                          order by status = 'pass', severity, check_name""")
         return Table("quality_checks", "Data-quality checks", df, sheet="Data quality",
                      description="Checks of the published run", keys=["check_name"])
@@ -1018,7 +1026,8 @@ class Report:
             "price deck: raw.price_deck / EIA (staging.stg_prices)")
         diffs = self._df("select basin, differential_usd_per_bbl from metadata.oil_differentials order by basin") \
             if has_rows(self.con, "metadata.oil_differentials") else pd.DataFrame()
-        diff_text = "; ".join(f"{b} {v:,.2f}" for b, v in zip(diffs.get("basin", []), diffs.get("differential_usd_per_bbl", [])))
+        diff_text = "; ".join(f"{b} {v:,.2f}"
+                              for b, v in zip(diffs.get("basin", []), diffs.get("differential_usd_per_bbl", [])))
         add("Oil realisation", f"WTI minus a differential per basin (USD/bbl): {diff_text or 'none listed'}; "
             f"other basins {fmt_number(s.get('default_oil_differential_usd_per_bbl'), ',.2f')}",
             "metadata.oil_differentials; setting default_oil_differential_usd_per_bbl")
@@ -1104,23 +1113,33 @@ class Report:
 
     def summary_points(self) -> list[str]:
         """The executive summary: what changed and why, derived from the data."""
+        pts = [self._production_point()]
+        pts += self._field_and_well_points()
+        pts += self._late_point()
+        pts += self._financial_points() if self.financials_available else [self._no_gl_point()]
+        return pts
+
+    def _production_point(self) -> str:
+        """Production in the period, like-for-like against the previous period."""
         p, q = self.period, self.prev
-        pts: list[str] = []
         prod = self.kpi("boe_per_day")
         if prod.get("value") is None:
-            pts.append(f"Production for {p.label} is {NOT_REPORTED}.")
-        else:
-            lfl, allw = prod.get("change_lfl_pct"), prod.get("change_all_pct")
-            n = int(self.kpi("producing_wells").get("value") or 0)
-            s = (f"Production averaged **{prod['value']:,.0f} BOE/d** in {p.label} from {n:,} producing "
-                 f"well{'s' if n != 1 else ''}")
-            if lfl is not None:
-                s += f", {_updown(lfl)} on {q.label} like-for-like"
-                if allw is not None and abs((allw or 0) - lfl) >= 0.0005:
-                    s += f" ({_updown(allw)} for all wells)"
-            elif allw is not None:
-                s += f", {_updown(allw)} on {q.label}"
-            pts.append(s + ".")
+            return f"Production for {p.label} is {NOT_REPORTED}."
+        lfl, allw = prod.get("change_lfl_pct"), prod.get("change_all_pct")
+        n = int(self.kpi("producing_wells").get("value") or 0)
+        s = (f"Production averaged **{prod['value']:,.0f} BOE/d** in {p.label} from {n:,} producing "
+             f"well{'s' if n != 1 else ''}")
+        if lfl is not None:
+            s += f", {_updown(lfl)} on {q.label} like-for-like"
+            if allw is not None and abs((allw or 0) - lfl) >= 0.0005:
+                s += f" ({_updown(allw)} for all wells)"
+        elif allw is not None:
+            s += f", {_updown(allw)} on {q.label}"
+        return s + "."
+
+    def _field_and_well_points(self) -> list[str]:
+        """The fields and wells that moved the total most, new wells and shut-in wells."""
+        pts: list[str] = []
         fc = self.field_changes.df
         movers = fc[fc["boe_per_day_change"].abs() >= 0.5].head(3) if len(fc) else fc
         if len(movers):
@@ -1145,50 +1164,64 @@ class Report:
                 pts.append(f"{n_shut} well{'s' if n_shut != 1 else ''} reported no production (shut in), "
                            f"{(-shut['boe_per_day_change']).clip(lower=0).sum():,.0f} BOE/d off"
                            + _well_list(shut, n_shut) + ".")
+        return pts
+
+    def _late_point(self) -> list[str]:
+        """Wells that reported the prior month and not this one yet."""
+        pts: list[str] = []
         late = self.completeness["late"]
         if late:
             pts.append(f"{late:,} well{'s' if late != 1 else ''} that reported "
                        f"{self.completeness['prior_month']:%B %Y} have no {self.completeness['month']:%B %Y} row yet; "
                        "the all-wells total will rise when they report.")
-        if self.financials_available:
-            rev, noi = self.kpi("revenue_booked_usd"), self.kpi("noi_usd")
-            loe, nb = self.kpi("loe_per_boe_usd"), self.kpi("netback_per_boe_usd")
-            s = f"Booked revenue was **USD {fmt_number(rev.get('value'), ',.0f')}**"
-            if rev.get("change_all_pct") is not None:
-                s += f" ({_updown(rev['change_all_pct'])})"
-            s += f", net operating income USD {fmt_number(noi.get('value'), ',.0f')}"
-            if noi.get("change_all_pct") is not None:
-                s += f" ({_updown(noi['change_all_pct'])})"
-            s += (f"; LOE USD {fmt_number(loe.get('value'), ',.2f')}/BOE, netback USD "
-                  f"{fmt_number(nb.get('value'), ',.2f')}/BOE.")
-            if self.show_reporting_currency:
-                rc = self.kpi("revenue_booked_rc")
-                s += f" Revenue in {self.currency}: {fmt_number(rc.get('value'), ',.0f')}."
-            pts.append(s)
-            cv = self.cost_variances.df
-            if len(cv):
-                pts.append("Largest cost changes: " + "; ".join(
-                    f"{r.item} in {r.field} {'up' if r.cost_change_usd > 0 else 'down'} USD "
-                    f"{abs(r.cost_change_usd):,.0f}" + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
-                    for r in cv.head(3).itertuples()) + ".")
-            fm = self.financials_monthly.df
-            fm = fm[pd.to_datetime(fm["month"]).dt.date.between(p.start, p.end)] if len(fm) else fm
-            tol = (_num(self.settings.get("revenue_variance_tolerance_pct")) or 5.0) / 100
-            bad = fm[fm["revenue_variance_pct"].abs() > tol] if len(fm) else fm
-            for r in bad.itertuples():
-                pts.append(f"Booked revenue in {pd.Timestamp(r.month):%B %Y} differs from the price-deck calculation "
-                           f"by {r.revenue_variance_pct:+.1%} (tolerance {tol:.0%}).")
-        else:
-            cr = self.calculated_revenue.df
-            cr = cr[pd.to_datetime(cr["month"]).dt.date.between(p.start, p.end)] if len(cr) else cr
-            gross = _num(cr["revenue_gross_calc_usd"].sum(min_count=1)) if len(cr) else None
-            text = f"No GL lines are booked for {p.label}: costs, NOI and netback are not reported."
-            if gross:
-                net = _num(cr["revenue_net_calc_usd"].sum(min_count=1))
-                text += (f" Revenue calculated from the price deck: USD {gross:,.0f} gross (8/8ths)"
-                         + (f", USD {net:,.0f} net of royalties" if net else ", net not reported (no NRI)") + ".")
-            pts.append(text)
         return pts
+
+    def _financial_points(self) -> list[str]:
+        """Revenue, NOI, LOE and netback, the largest cost changes and revenue variances."""
+        p = self.period
+        pts: list[str] = []
+        rev, noi = self.kpi("revenue_booked_usd"), self.kpi("noi_usd")
+        loe, nb = self.kpi("loe_per_boe_usd"), self.kpi("netback_per_boe_usd")
+        s = f"Booked revenue was **USD {fmt_number(rev.get('value'), ',.0f')}**"
+        if rev.get("change_all_pct") is not None:
+            s += f" ({_updown(rev['change_all_pct'])})"
+        s += f", net operating income USD {fmt_number(noi.get('value'), ',.0f')}"
+        if noi.get("change_all_pct") is not None:
+            s += f" ({_updown(noi['change_all_pct'])})"
+        s += (f"; LOE USD {fmt_number(loe.get('value'), ',.2f')}/BOE, netback USD "
+              f"{fmt_number(nb.get('value'), ',.2f')}/BOE.")
+        if self.show_reporting_currency:
+            rc = self.kpi("revenue_booked_rc")
+            s += f" Revenue in {self.currency}: {fmt_number(rc.get('value'), ',.0f')}."
+        pts.append(s)
+        cv = self.cost_variances.df
+        if len(cv):
+            pts.append("Largest cost changes: " + "; ".join(
+                f"{r.item} in {r.field} {'up' if r.cost_change_usd > 0 else 'down'} USD "
+                f"{abs(r.cost_change_usd):,.0f}"
+                + (f" ({r.change_pct:+.0%})" if _num(r.change_pct) is not None else "")
+                for r in cv.head(3).itertuples()) + ".")
+        fm = self.financials_monthly.df
+        fm = fm[pd.to_datetime(fm["month"]).dt.date.between(p.start, p.end)] if len(fm) else fm
+        tol = (_num(self.settings.get("revenue_variance_tolerance_pct")) or 5.0) / 100
+        bad = fm[fm["revenue_variance_pct"].abs() > tol] if len(fm) else fm
+        for r in bad.itertuples():
+            pts.append(f"Booked revenue in {pd.Timestamp(r.month):%B %Y} differs from the price-deck calculation "
+                       f"by {r.revenue_variance_pct:+.1%} (tolerance {tol:.0%}).")
+        return pts
+
+    def _no_gl_point(self) -> str:
+        """Without GL lines: what is not reported, and the revenue calculated from the price deck."""
+        p = self.period
+        cr = self.calculated_revenue.df
+        cr = cr[pd.to_datetime(cr["month"]).dt.date.between(p.start, p.end)] if len(cr) else cr
+        gross = _num(cr["revenue_gross_calc_usd"].sum(min_count=1)) if len(cr) else None
+        text = f"No GL lines are booked for {p.label}: costs, NOI and netback are not reported."
+        if gross:
+            net = _num(cr["revenue_net_calc_usd"].sum(min_count=1))
+            text += (f" Revenue calculated from the price deck: USD {gross:,.0f} gross (8/8ths)"
+                     + (f", USD {net:,.0f} net of royalties" if net else ", net not reported (no NRI)") + ".")
+        return text
 
     def summary_markdown(self) -> str:
         return "\n".join(f"- {s}" for s in self.summary_points())
@@ -1276,7 +1309,8 @@ def kpi_cards_html(k: Table | pd.DataFrame, better: dict[str, bool | None] | Non
                     delta += f"<br><span class='kpi-all'>all wells {'▲' if allw >= 0 else '▼'} {abs(allw):.1%}</span>"
         cards.append(
             f'<div class="kpi"><div class="kpi-label">{html.escape(str(r.get("kpi", "")))}</div>'
-            f'<div class="kpi-value">{value} <span class="kpi-unit">{html.escape(str(r.get("unit") or ""))}</span></div>'
+            f'<div class="kpi-value">{value} '
+            f'<span class="kpi-unit">{html.escape(str(r.get("unit") or ""))}</span></div>'
             f'<div class="kpi-delta {cls}">{delta}</div></div>')
     style = """<style>
 .kpi-grid{display:grid;grid-template-columns:repeat(4,1fr);gap:6px;margin:6px 0 10px 0}

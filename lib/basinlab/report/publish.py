@@ -96,7 +96,7 @@ def write_manifest(
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "run_id": run_id,
         "month": month,
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "generated_at": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "parameters": dict(parameters),
         "inputs": [dict(i) for i in inputs],
         "row_counts": dict(row_counts),
@@ -231,7 +231,18 @@ def recover_report_dirs(reports_dir: str | os.PathLike[str], failed_dir: str | o
         actions.append(msg)
         say(f"  {msg}")
 
-    by_month: dict[str, list[tuple[Path, str, dict[str, Any] | None]]] = {}
+    for month, entries in sorted(_report_copies(root).items()):
+        _recover_month(root / month, month, entries, failed_dir, act)
+    return actions
+
+
+_Copy = tuple[Path, str, "dict[str, Any] | None"]  # (folder, final | backup | staging, manifest or None)
+
+
+def _report_copies(root: Path) -> dict[str, list[_Copy]]:
+    """Every copy of a report under ``root`` by month: the folder in place, the backups of a swap and
+    the staging folders of runs, each with its manifest when it is complete."""
+    by_month: dict[str, list[_Copy]] = {}
     for p in sorted(root.iterdir()):
         if not p.is_dir():
             continue
@@ -247,39 +258,49 @@ def recover_report_dirs(reports_dir: str | os.PathLike[str], failed_dir: str | o
         month = _month_of(p, doc)
         if month:
             by_month.setdefault(month, []).append((p, kind, doc))
+    return by_month
 
-    for month, entries in sorted(by_month.items()):
-        final = root / month
-        spare = [e for e in entries if e[1] != "final"]
-        if not spare:
+
+def _copy_age(e: _Copy) -> tuple[str, int, str]:
+    doc = e[2] or {}
+    # on a tie the folder already in place wins (no needless swap)
+    return (str(doc.get("generated_at", "")), 1 if e[1] == "final" else 0, str(doc.get("run_id", "")))
+
+
+def _recover_month(final: Path, month: str, entries: list[_Copy], failed_dir: str | os.PathLike[str] | None,
+                   act: Callable[[str], None]) -> None:
+    """Put the newest complete copy of one month in place (or, with none complete and the folder
+    missing, the newest backup), then remove the copies it supersedes."""
+    spare = [e for e in entries if e[1] != "final"]
+    if not spare:
+        return
+    complete = [e for e in entries if e[2] is not None]
+    best = max(complete, key=_copy_age) if complete else None
+    if best is not None and best[1] != "final":
+        publish_report_dir(best[0], final)
+        act(f"report {month}: restored the complete report of run {best[2].get('run_id')} "
+            f"from {best[0].name} (an earlier run stopped while replacing it)")
+    elif best is None and not final.exists():
+        backups = sorted((e for e in spare if e[1] == "backup"), key=lambda e: e[0].stat().st_mtime)
+        if backups:
+            os.rename(backups[-1][0], final)
+            act(f"report {month}: restored {backups[-1][0].name} (no complete copy with a manifest found)")
+    _remove_spare_copies(month, spare, best, failed_dir, act)
+
+
+def _remove_spare_copies(month: str, spare: list[_Copy], best: _Copy | None,
+                         failed_dir: str | os.PathLike[str] | None, act: Callable[[str], None]) -> None:
+    """Delete the copies ``best`` supersedes; with nothing complete, backups stay. An incomplete staging
+    folder's executed notebooks move to ``failed_dir/<run_id>/`` first."""
+    for p, kind, doc in spare:
+        if not p.exists() or (best is not None and p == best[0]):
             continue
-        complete = [e for e in entries if e[2] is not None]
-
-        def age(e: tuple[Path, str, dict[str, Any] | None]) -> tuple[str, int, str]:
-            doc = e[2] or {}
-            # on a tie the folder already in place wins (no needless swap)
-            return (str(doc.get("generated_at", "")), 1 if e[1] == "final" else 0, str(doc.get("run_id", "")))
-
-        best = max(complete, key=age) if complete else None
-        if best is not None and best[1] != "final":
-            publish_report_dir(best[0], final)
-            act(f"report {month}: restored the complete report of run {best[2].get('run_id')} "
-                f"from {best[0].name} (an earlier run stopped while replacing it)")
-        elif best is None and not final.exists():
-            backups = sorted((e for e in spare if e[1] == "backup"), key=lambda e: e[0].stat().st_mtime)
-            if backups:
-                os.rename(backups[-1][0], final)
-                act(f"report {month}: restored {backups[-1][0].name} (no complete copy with a manifest found)")
-        for p, kind, doc in spare:
-            if not p.exists() or (best is not None and p == best[0]):
-                continue
-            if best is None and kind == "backup":
-                continue  # nothing complete to stand in for it: keep it
-            if kind == "staging" and doc is None and failed_dir is not None and (p / "notebooks").is_dir():
-                dest = Path(failed_dir) / p.name[len(STAGING_PREFIX):]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if not dest.exists():
-                    shutil.move(str(p / "notebooks"), str(dest))
-                    act(f"report {month}: unfinished report of a stopped run removed; its notebooks kept in {dest}")
-            shutil.rmtree(p, ignore_errors=True)
-    return actions
+        if best is None and kind == "backup":
+            continue  # nothing complete to stand in for it: keep it
+        if kind == "staging" and doc is None and failed_dir is not None and (p / "notebooks").is_dir():
+            dest = Path(failed_dir) / p.name[len(STAGING_PREFIX):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.exists():
+                shutil.move(str(p / "notebooks"), str(dest))
+                act(f"report {month}: unfinished report of a stopped run removed; its notebooks kept in {dest}")
+        shutil.rmtree(p, ignore_errors=True)

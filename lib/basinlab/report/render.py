@@ -78,83 +78,139 @@ def _text(content: str) -> str:
     return re.sub(r"<[^>]+>", "", content).strip()
 
 
+_Row = tuple[str, list[tuple[str, str, str]]]  # (tr attributes, [(tag, attributes, content), ...])
+
+
+def _index_columns(row: _Row) -> int:
+    """How many leading ``<th>`` cells (index levels) a body row has."""
+    n = 0
+    for tag, _a, _c in row[1]:
+        if tag != "th":
+            break
+        n += 1
+    return n
+
+
+def _is_plain_range_index(n_index: int, head_rows: list[_Row], body_rows: list[_Row]) -> bool:
+    """One unnamed index level holding 0..n-1 (pandas' default RangeIndex)."""
+    return bool(
+        n_index == 1
+        and len(head_rows) == 1
+        and head_rows[0][1]
+        and _text(head_rows[0][1][0][2]) == ""
+        and [_text(c[0][2]) for _, c in body_rows] == [str(i) for i in range(len(body_rows))]
+    )
+
+
+def _numeric_columns(body_rows: list[_Row], n_index: int, width: int) -> set[int]:
+    """The data columns whose filled cells are all numbers."""
+    numeric_cols = set()
+    for j in range(n_index, width):
+        texts = [_text(c[j][2]) for _, c in body_rows]
+        filled = [t for t in texts if t not in _EMPTY_CELL]
+        if filled and all(_NUM_RE.match(t) for t in filled):
+            numeric_cols.add(j)
+    return numeric_cols
+
+
+def _cell_html(tag: str, attrs: str, content: str, numeric: bool) -> str:
+    if numeric:
+        if "class=" in attrs:
+            attrs = re.sub(r'class="([^"]*)"', r'class="\1 num"', attrs, count=1)
+        else:
+            attrs = attrs + ' class="num"'
+    return f"<{tag}{attrs}>{content}</{tag}>"
+
+
+def _rows_html(rows: list[_Row], is_head: bool, width: int, numeric_cols: set[int]) -> str:
+    out = []
+    for attrs, cells in rows:
+        if is_head:
+            attrs = re.sub(r'\s*style="text-align:\s*right;?"', "", attrs)
+        # header cells align with their column when the header row spans all columns
+        mark = (not is_head) or len(cells) == width
+        parts = [_cell_html(t, a, c, mark and j in numeric_cols) for j, (t, a, c) in enumerate(cells)]
+        out.append(f"<tr{attrs}>" + "".join(parts) + "</tr>")
+    return "\n".join(out)
+
+
+def _polish_table(m: re.Match[str]) -> str:
+    """One DataFrame ``<table>``: plain index dropped, numeric columns marked (or left as is)."""
+    table = m.group(0)
+    sections = {sm.group(2): sm for sm in _SECTION_RE.finditer(table)}
+    if "tbody" not in sections:
+        return table
+    body_rows = [(attrs, _cells(inner)) for attrs, inner in _ROW_RE.findall(sections["tbody"].group(3))]
+    head_rows = (
+        [(attrs, _cells(inner)) for attrs, inner in _ROW_RE.findall(sections["thead"].group(3))]
+        if "thead" in sections else []
+    )
+    if not body_rows or "rowspan" in table or "colspan" in sections["tbody"].group(3):
+        return table
+    widths = {len(c) for _, c in body_rows}
+    if len(widths) != 1:
+        return table
+    width = widths.pop()
+    n_index = _index_columns(body_rows[0])
+    if _is_plain_range_index(n_index, head_rows, body_rows):
+        body_rows = [(a, c[1:]) for a, c in body_rows]
+        head_rows = [(a, c[1:]) for a, c in head_rows]
+        n_index, width = 0, width - 1
+    numeric_cols = _numeric_columns(body_rows, n_index, width)
+
+    new = table
+    if len(body_rows) <= KEEP_TOGETHER_ROWS:
+        new = re.sub(r'class="([^"]*\bdataframe\b[^"]*)"', r'class="\1 bl-keep"', new, count=1)
+    if "thead" in sections:
+        sm = sections["thead"]
+        new = new.replace(sm.group(0), sm.group(1) + _rows_html(head_rows, True, width, numeric_cols) + sm.group(4), 1)
+    sm = sections["tbody"]
+    new = new.replace(sm.group(0), sm.group(1) + _rows_html(body_rows, False, width, numeric_cols) + sm.group(4), 1)
+    return new
+
+
 def polish_dataframe_html(html: str) -> str:
     """Tidy pandas' DataFrame HTML: drop a plain 0..n-1 index, mark numeric columns.
 
     Numeric cells get ``class="num"`` (right-aligned by the report CSS) along
     with their header; anything unusual (row spans, ragged rows) is left as is.
     """
+    return _TABLE_RE.sub(_polish_table, html)
 
-    def fix_table(m: re.Match[str]) -> str:
-        table = m.group(0)
-        sections = {sm.group(2): sm for sm in _SECTION_RE.finditer(table)}
-        if "tbody" not in sections:
-            return table
-        body_rows = [(attrs, _cells(inner)) for attrs, inner in _ROW_RE.findall(sections["tbody"].group(3))]
-        head_rows = (
-            [(attrs, _cells(inner)) for attrs, inner in _ROW_RE.findall(sections["thead"].group(3))]
-            if "thead" in sections else []
-        )
-        if not body_rows or "rowspan" in table or "colspan" in sections["tbody"].group(3):
-            return table
-        widths = {len(c) for _, c in body_rows}
-        if len(widths) != 1:
-            return table
-        width = widths.pop()
-        n_index = 0
-        for tag, _a, _c in body_rows[0][1]:
-            if tag != "th":
-                break
-            n_index += 1
-        # Drop a plain RangeIndex: one unnamed index level holding 0..n-1.
-        drop_index = (
-            n_index == 1
-            and len(head_rows) == 1
-            and head_rows[0][1]
-            and _text(head_rows[0][1][0][2]) == ""
-            and [_text(c[0][2]) for _, c in body_rows] == [str(i) for i in range(len(body_rows))]
-        )
-        if drop_index:
-            body_rows = [(a, c[1:]) for a, c in body_rows]
-            head_rows = [(a, c[1:]) for a, c in head_rows]
-            n_index, width = 0, width - 1
-        numeric_cols = set()
-        for j in range(n_index, width):
-            texts = [_text(c[j][2]) for _, c in body_rows]
-            filled = [t for t in texts if t not in _EMPTY_CELL]
-            if filled and all(_NUM_RE.match(t) for t in filled):
-                numeric_cols.add(j)
 
-        def cell_html(tag: str, attrs: str, content: str, numeric: bool) -> str:
-            if numeric:
-                if "class=" in attrs:
-                    attrs = re.sub(r'class="([^"]*)"', r'class="\1 num"', attrs, count=1)
-                else:
-                    attrs = attrs + ' class="num"'
-            return f"<{tag}{attrs}>{content}</{tag}>"
-
-        def rows_html(rows: list[tuple[str, list[tuple[str, str, str]]]], is_head: bool) -> str:
-            out = []
-            for attrs, cells in rows:
-                if is_head:
-                    attrs = re.sub(r'\s*style="text-align:\s*right;?"', "", attrs)
-                # header cells align with their column when the header row spans all columns
-                mark = (not is_head) or len(cells) == width
-                parts = [cell_html(t, a, c, mark and j in numeric_cols) for j, (t, a, c) in enumerate(cells)]
-                out.append(f"<tr{attrs}>" + "".join(parts) + "</tr>")
-            return "\n".join(out)
-
-        new = table
-        if len(body_rows) <= KEEP_TOGETHER_ROWS:
-            new = re.sub(r'class="([^"]*\bdataframe\b[^"]*)"', r'class="\1 bl-keep"', new, count=1)
-        if "thead" in sections:
-            sm = sections["thead"]
-            new = new.replace(sm.group(0), sm.group(1) + rows_html(head_rows, True) + sm.group(4), 1)
-        sm = sections["tbody"]
-        new = new.replace(sm.group(0), sm.group(1) + rows_html(body_rows, False) + sm.group(4), 1)
-        return new
-
-    return _TABLE_RE.sub(fix_table, html)
+def _report_output(out: Any) -> tuple[Any | None, bool]:
+    """(the output as the report shows it, or None to drop it; whether it holds a plotly figure):
+    stderr, blank streams and errors dropped; plotly JSON turned into offline HTML; plotly.js
+    injections dropped; remote scripts stripped; DataFrame tables tidied."""
+    otype = out.get("output_type")
+    if otype == "stream":
+        keep = out.get("name") != "stderr" and str(out.get("text", "")).strip()
+        return (out if keep else None), False
+    if otype == "error":
+        return None, False
+    if otype not in ("display_data", "execute_result"):
+        return out, False
+    has_plotly = False
+    data = out.get("data", {})
+    if PLOTLY_MIME in data and "text/html" not in data:
+        spec = data[PLOTLY_MIME]
+        if isinstance(spec, str):
+            spec = json.loads(spec)
+        data["text/html"] = _plotly_json_to_html(spec)
+    html = data.get("text/html")
+    if html is not None:
+        if isinstance(html, list):
+            html = "".join(html)
+        if _is_plotlyjs_injection(html):
+            return None, False
+        html = _strip_remote_scripts(html)
+        has_plotly = "plotly-graph-div" in html
+        if "dataframe" in html and "<table" in html:
+            html = polish_dataframe_html(html)
+        data["text/html"] = html
+    # The JSON representation is of no use in the HTML export and is large.
+    data.pop(PLOTLY_MIME, None)
+    return (out if data else None), has_plotly
 
 
 def clean_notebook_for_report(nb: Any) -> dict[str, Any]:
@@ -174,42 +230,10 @@ def clean_notebook_for_report(nb: Any) -> dict[str, Any]:
         if cell.cell_type == "code":
             outputs = []
             for out in cell.get("outputs", []):
-                otype = out.get("output_type")
-                if otype == "stream":
-                    if out.get("name") == "stderr":
-                        continue
-                    if not str(out.get("text", "")).strip():
-                        continue
-                    outputs.append(out)
-                    continue
-                if otype == "error":
-                    continue
-                if otype not in ("display_data", "execute_result"):
-                    outputs.append(out)
-                    continue
-                data = out.get("data", {})
-                if PLOTLY_MIME in data and "text/html" not in data:
-                    spec = data[PLOTLY_MIME]
-                    if isinstance(spec, str):
-                        spec = json.loads(spec)
-                    data["text/html"] = _plotly_json_to_html(spec)
-                html = data.get("text/html")
-                if html is not None:
-                    if isinstance(html, list):
-                        html = "".join(html)
-                    if _is_plotlyjs_injection(html):
-                        continue
-                    html = _strip_remote_scripts(html)
-                    if "plotly-graph-div" in html:
-                        has_plotly = True
-                    if "dataframe" in html and "<table" in html:
-                        html = polish_dataframe_html(html)
-                    data["text/html"] = html
-                # The JSON representation is of no use in the HTML export and is large.
-                data.pop(PLOTLY_MIME, None)
-                if not data:
-                    continue
-                outputs.append(out)
+                shown, plotly = _report_output(out)
+                has_plotly = has_plotly or plotly
+                if shown is not None:
+                    outputs.append(shown)
             cell.outputs = outputs
             if not outputs:
                 continue

@@ -41,7 +41,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -157,7 +157,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         state = scope.setdefault("state", {})
         state["request_id"] = uuid.uuid4().hex
         status: dict[str, int] = {}
@@ -282,7 +282,25 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.service = svc
     app.add_middleware(AuditMiddleware, access_log=svc.access_log)
 
-    # ----------------------------------------------------------------- errors
+    _register_error_handlers(app)
+    route = _router(app, svc)
+    _register_health(app, svc, settings)
+    _register_catalog(route, svc, settings)
+    for res in q.RESOURCES:
+        _register_data_route(route, svc, settings, res)
+    _register_runs(route, svc, settings)
+    _register_reports(route, settings)
+    _register_generator(route, svc, settings)
+    _register_keys(route, svc, settings)
+    return app
+
+
+# --------------------------------------------------------------------------- routes, by group
+
+
+def _register_error_handlers(app: FastAPI) -> None:
+    """Every error becomes one JSON body with its status and what is allowed."""
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return JSONResponse(_error_body(exc.status, exc.message, exc.allowed, **(exc.extra or {})),
@@ -315,48 +333,61 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return JSONResponse(_error_body(500, "the warehouse query failed; the server log has the detail"),
                             status_code=500)
 
-    # ----------------------------------------------------------------- auth
-    def require(permission: str):
-        def dependency(request: Request) -> Identity:
-            st = request.state
-            client = _client(request)
-            wait = svc.limiter.blocked_for(client)
-            if wait > 0:
-                st.auth = "rate_limited"
-                raise ApiError(429, f"too many failed authentications from {client}: try again in "
-                               f"{math.ceil(wait)} s", headers={"Retry-After": str(math.ceil(wait))})
-            try:
-                result = svc.keys.verify(_token(request))
-            except KeyStoreError as exc:
-                log.error("%s", exc)
-                raise ApiError(503, "the key store cannot be read; the server log has the detail") from None
-            if isinstance(result, AuthFailure):
-                svc.limiter.failure(client)
-                st.auth, st.key_id, st.key_name = result.reason, result.key_id, result.name
-                raise ApiError(401, result.message, headers={"WWW-Authenticate": 'Bearer realm="basinlab"'})
-            st.identity = result
-            st.auth = "old_secret" if result.via_old_secret else "ok"
-            if not result.may(permission):
-                raise ApiError(403, f"key {result.name!r} has permission {result.permission!r}; "
-                                    f"this route needs {permission!r}", allowed=[
-                                        p for p in PERMISSIONS if PERMISSIONS.index(p) >= PERMISSIONS.index(permission)])
-            return result
 
-        return Depends(dependency)
+def _require(svc: Service, permission: str):
+    """A FastAPI dependency: the caller's key, verified and allowed ``permission`` (else 401 / 403 / 429)."""
+
+    def dependency(request: Request) -> Identity:
+        st = request.state
+        client = _client(request)
+        wait = svc.limiter.blocked_for(client)
+        if wait > 0:
+            st.auth = "rate_limited"
+            raise ApiError(429, f"too many failed authentications from {client}: try again in "
+                           f"{math.ceil(wait)} s", headers={"Retry-After": str(math.ceil(wait))})
+        try:
+            result = svc.keys.verify(_token(request))
+        except KeyStoreError as exc:
+            log.error("%s", exc)
+            raise ApiError(503, "the key store cannot be read; the server log has the detail") from None
+        if isinstance(result, AuthFailure):
+            svc.limiter.failure(client)
+            st.auth, st.key_id, st.key_name = result.reason, result.key_id, result.name
+            raise ApiError(401, result.message, headers={"WWW-Authenticate": 'Bearer realm="basinlab"'})
+        st.identity = result
+        st.auth = "old_secret" if result.via_old_secret else "ok"
+        if not result.may(permission):
+            raise ApiError(403, f"key {result.name!r} has permission {result.permission!r}; "
+                                f"this route needs {permission!r}",
+                                allowed=[p for p in PERMISSIONS
+                                         if PERMISSIONS.index(p) >= PERMISSIONS.index(permission)])
+        return result
+
+    return Depends(dependency)
+
+
+def _router(app: FastAPI, svc: Service):
+    """``route(method, path, permission, **kw)``: a decorator adding an API route that needs ``permission``
+    (recorded in ``svc.route_permissions``; None: no key needed)."""
 
     def route(method: str, path: str, permission: str | None, **kw):
         def deco(fn):
             if permission:
                 svc.route_permissions[(method, path)] = permission
-                kw.setdefault("dependencies", []).append(require(permission))
+                kw.setdefault("dependencies", []).append(_require(svc, permission))
             app.add_api_route(path, fn, methods=[method], **kw)
             return fn
         return deco
 
-    def identity(request: Request) -> Identity:
-        return request.state.identity
+    return route
 
-    # ----------------------------------------------------------------- health
+
+def _identity(request: Request) -> Identity:
+    return request.state.identity
+
+
+def _register_health(app: FastAPI, svc: Service, settings: ServiceSettings) -> None:
+    """``GET /health`` (no key needed)."""
     @app.get("/health", tags=["service"], summary="Warehouse present, age of the last publish, last run "
                                                   "(no key needed)")
     def health(request: Request):
@@ -364,7 +395,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         version = file_version(settings.paths.warehouse)
         wh: dict[str, Any] = {"present": version is not None}
         if version:
-            wh.update(published_at=datetime.fromtimestamp(version[2] / 1e9, timezone.utc).isoformat(
+            wh.update(published_at=datetime.fromtimestamp(version[2] / 1e9, UTC).isoformat(
                 timespec="seconds"), age_seconds=round(now - version[2] / 1e9, 1), version=version_label(version))
         last = last_run(settings.paths)
         holder = lock_holder(settings.paths)
@@ -379,7 +410,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if version else 503)
 
-    # ----------------------------------------------------------------- catalog + data
+
+def _register_catalog(route, svc: Service, settings: ServiceSettings) -> None:
+    """``GET /catalog``: the data routes, their tables, keys, columns and filters."""
     @route("GET", "/catalog", "read", tags=["data"], summary="Data routes: table, key, columns and filters")
     def catalog(request: Request):
         try:
@@ -405,28 +438,30 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             "from/to": "month range YYYY-MM or date YYYY-MM-DD, inclusive, on the resource's month column",
             "<column>=<value>": "equality on any column; repeat for a list"}}
 
-    def data_route(res: q.Resource):
-        def handler(request: Request):
-            with svc.warehouse.cursor() as (snap, cur):
-                request.state.warehouse_version = snap.label
-                try:
-                    page = q.run_query(res, snap, cur, list(request.query_params.multi_items()),
-                                       default_limit=settings.default_page_size, max_limit=settings.max_page_size)
-                except (duckdb.ConversionException, duckdb.OutOfRangeException) as exc:
-                    raise q.QueryError(f"a filter value does not fit its column: {str(exc).splitlines()[0]}") \
-                        from None
-            return _render(request, page)
 
-        handler.__name__ = f"get_{res.name}"
-        handler.__doc__ = res.summary
-        route("GET", res.path, "read", tags=["data"], summary=res.summary.split(" (")[0],
-              description=res.summary + _filters_doc(res),
-              openapi_extra={"parameters": _openapi_params(res, settings)})(handler)
+def _register_data_route(route, svc: Service, settings: ServiceSettings, res: q.Resource) -> None:
+    """``GET <res.path>``: one page of a warehouse table (see :func:`basinlab.service.query.run_query`)."""
 
-    for res in q.RESOURCES:
-        data_route(res)
+    def handler(request: Request):
+        with svc.warehouse.cursor() as (snap, cur):
+            request.state.warehouse_version = snap.label
+            try:
+                page = q.run_query(res, snap, cur, list(request.query_params.multi_items()),
+                                   default_limit=settings.default_page_size, max_limit=settings.max_page_size)
+            except (duckdb.ConversionException, duckdb.OutOfRangeException) as exc:
+                raise q.QueryError(f"a filter value does not fit its column: {str(exc).splitlines()[0]}") \
+                    from None
+        return _render(request, page)
 
-    # ----------------------------------------------------------------- runs
+    handler.__name__ = f"get_{res.name}"
+    handler.__doc__ = res.summary
+    route("GET", res.path, "read", tags=["data"], summary=res.summary.split(" (")[0],
+          description=res.summary + _filters_doc(res),
+          openapi_extra={"parameters": _openapi_params(res, settings)})(handler)
+
+
+def _register_runs(route, svc: Service, settings: ServiceSettings) -> None:
+    """``GET /runs/{run_id}`` and ``POST /runs``."""
     @route("GET", "/runs/{run_id}", "read", tags=["runs"],
            summary="A run's status: running (with progress), succeeded, failed, abandoned")
     def get_run(run_id: str, request: Request):
@@ -476,7 +511,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         unknown = sorted(set(body) - {"month"})
         if unknown:
             raise ApiError(400, f"unknown field(s) {unknown}", allowed=["month"])
-        who = identity(request)
+        who = _identity(request)
         try:
             rec = await asyncio.to_thread(svc.launcher.start, str(month), who.name)
         except RunBusy as exc:
@@ -490,7 +525,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                              "status": "running" if run_id else "starting", "status_url": f"/runs/{ref}"},
                             status_code=202, headers={"Location": f"/runs/{ref}"})
 
-    # ----------------------------------------------------------------- reports
+
+def _register_reports(route, settings: ServiceSettings) -> None:
+    """``GET /reports``, ``/reports/{month}`` and ``/reports/{month}/{artifact}``."""
     @route("GET", "/reports", "read", tags=["reports"], summary="Report bundles (one per month)")
     def list_reports(request: Request):
         rd = settings.paths.reports_dir
@@ -528,7 +565,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             raise ApiError(404, f"the {month} bundle has no {artifact}")
         return FileResponse(p, media_type=media, filename=p.name)
 
-    # ----------------------------------------------------------------- generator
+
+def _register_generator(route, svc: Service, settings: ServiceSettings) -> None:
+    """``GET /generator``, ``/generator/gl`` and ``/generator/gl/stream``."""
     @route("GET", "/generator", "read", tags=["generator"], summary="The GL generator: stream id, window, "
                                                                      "release schedule")
     def generator_info(request: Request):
@@ -615,7 +654,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return StreamingResponse(lines(), media_type="application/x-ndjson",
                                  headers={"X-Stream-Id": gen.stream_id, "Cache-Control": "no-store"})
 
-    # ----------------------------------------------------------------- keys
+
+def _register_keys(route, svc: Service, settings: ServiceSettings) -> None:
+    """``GET /keys``, ``POST /keys``, ``/keys/{name}/revoke`` and ``/keys/{name}/rotate``."""
     @route("GET", "/keys", "admin", tags=["keys"], summary="Every key: id, name, permission, status (no secrets)")
     def list_keys(request: Request):
         recs = [r.public() for r in svc.keys.records().values()]
@@ -670,14 +711,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                              "old_secret_valid_until": created.old_valid_until,
                              "note": "the key is shown once: store it now"}, headers={"Cache-Control": "no-store"})
 
-    return app
-
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def _ndjson(obj: dict) -> bytes:
@@ -716,7 +755,7 @@ def _bundle(d: Path) -> dict[str, Any]:
         if p.is_file():
             st = p.stat()
             files[art] = {"url": f"/reports/{month}/{art}", "size_bytes": st.st_size,
-                          "modified_at": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(
+                          "modified_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(
                               timespec="seconds")}
     return {"month": month, "files": files}
 

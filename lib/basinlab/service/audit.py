@@ -28,7 +28,7 @@ import json
 import os
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ class AccessLog:
             finally:
                 os.close(fd)
             if size >= self.rotate_bytes:
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
                 os.replace(self.path, self.path.with_name(f"access-{stamp}.jsonl"))
 
 
@@ -106,7 +106,7 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], int]:
             text = raw.decode("utf-8", errors="replace")
             rec = {"request_id": "unreadable-" + hashlib.sha256(f"{path.name}:{line_offset}:".encode()
                                                                  + raw).hexdigest()[:24],
-                   "requested_at": datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(),
+                   "requested_at": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(),
                    "auth": "unreadable", "method": "?", "route": "?", "path": "?",
                    "parameters": {"line": text[:2000], "byte_offset": line_offset}, "status": 0,
                    "duration_ms": 0.0}
@@ -187,4 +187,4 @@ def _utc_naive(value: Any) -> datetime | None:
         t = datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
-    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t

@@ -43,7 +43,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,8 +164,8 @@ def _check_row(row: Any, s: EIASeries, where: str) -> None:
         raise EIAFormatError(f"series {s.name} ({s.series_id}): {where}: value {v!r} for {period} is not a number")
 
 
-def fetch_series(client: "httpx.Client", base_url: str, api_key: str, s: EIASeries, *, start: str | None = None,
-                 end: str | None = None, backoff: "Backoff", page_length: int = PAGE_LENGTH,
+def fetch_series(client: httpx.Client, base_url: str, api_key: str, s: EIASeries, *, start: str | None = None,
+                 end: str | None = None, backoff: Backoff, page_length: int = PAGE_LENGTH,
                  say: Callable[[str], None] = lambda _m: None) -> SeriesPull:
     """Every page of one monthly series. Raises EIAAuthError / EIAFormatError / EIAError."""
     from .http import RetriesExhausted
@@ -244,7 +244,7 @@ def _eia_message(body: Any) -> str:
 
 def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | None = None,
              end: str | None = None, api_key: str | None = None, base_url: str = DEFAULT_BASE_URL,
-             backoff: "Backoff | None" = None, page_length: int = PAGE_LENGTH,
+             backoff: Backoff | None = None, page_length: int = PAGE_LENGTH,
              progress: Callable[[str], None] | None = None) -> EIAPullResult:
     """Pull ``series`` and write the prices file and the as-received file (or nothing)."""
     import httpx
@@ -288,9 +288,9 @@ def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | 
     if existing:
         say(f"nothing new: the same data was pulled before ({existing[-1].name})")
         return EIAPullResult(pulls, existing[-1], None, n, withheld, unchanged=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     pull_id = f"eia_{stamp}_{digest}"
-    received = {"pull_id": pull_id, "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    received = {"pull_id": pull_id, "pulled_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "source": base_url, "request": {"frequency": "monthly", "start": start, "end": end},
                 "series": received_series}
     received_path = sp.received_eia / f"{pull_id}.json"
@@ -305,6 +305,44 @@ def pull_eia(sp: ServicePaths, *, series: list[str] | None = None, start: str | 
 
 
 # --------------------------------------------------------------------------- into the warehouse
+
+
+def _received_row_problem(row: Any, sid_default: Any) -> tuple[str | None, float | None]:
+    """(reason the row is rejected or None, its value): an object with a month ``period``, a numeric
+    (or null) ``value`` and a series id of its own or its series'."""
+    if not isinstance(row, dict):
+        return "row is not an object", None
+    period = row.get("period")
+    if not isinstance(period, str) or not PERIOD_RE.match(period):
+        return f"period {period!r} is not a month YYYY-MM", None
+    v = row.get("value")
+    try:
+        value = None if v is None else float(v)
+    except (TypeError, ValueError):
+        return f"value {v!r} is not a number", None
+    if not (row.get("series") or sid_default):
+        return "no series id (neither the row nor its series names one)", None
+    return None, value
+
+
+def _received_rows(series: list, rel: str) -> tuple[list[tuple], list[tuple[int, str, str]]]:
+    """The rows of an as-received document, numbered from 1 across its series: (series_id, month,
+    value, units, file, line) for the good ones, (line, reason, record) for the rejected."""
+    good: list[tuple] = []
+    bad: list[tuple[int, str, str]] = []
+    line = 0
+    for s in series:
+        sid_default = s.get("series_id") if isinstance(s, dict) else None
+        for row in (s.get("rows", []) if isinstance(s, dict) else []):
+            line += 1
+            reason, value = _received_row_problem(row, sid_default)
+            if reason:
+                bad.append((line, reason, json.dumps(row, default=str)[:2000]))
+                continue
+            y, m = PERIOD_RE.match(row["period"]).groups()
+            good.append((row.get("series") or sid_default, date(int(y), int(m), 1), value,
+                         row.get("units") or s.get("units"), rel, line))
+    return good, bad
 
 
 def carry_eia_received(con, paths, batch_id: str) -> int:
@@ -336,33 +374,7 @@ def carry_eia_received(con, paths, batch_id: str) -> int:
         except (ValueError, KeyError, TypeError) as exc:
             raise EIAFormatError(f"{path}: not an as-received EIA file written by `basinlab pull eia` ({exc}); "
                                  "move it out of received/eia/ and pull again") from None
-        good: list[tuple] = []
-        bad: list[tuple[int, str, str]] = []
-        line = 0
-        for s in series:
-            sid_default = s.get("series_id") if isinstance(s, dict) else None
-            for row in (s.get("rows", []) if isinstance(s, dict) else []):
-                line += 1
-                reason = None
-                period = row.get("period") if isinstance(row, dict) else None
-                if not isinstance(row, dict):
-                    reason = "row is not an object"
-                elif not isinstance(period, str) or not PERIOD_RE.match(period):
-                    reason = f"period {period!r} is not a month YYYY-MM"
-                else:
-                    v = row.get("value")
-                    try:
-                        value = None if v is None else float(v)
-                    except (TypeError, ValueError):
-                        reason = f"value {v!r} is not a number"
-                if not reason and not (row.get("series") or sid_default):
-                    reason = "no series id (neither the row nor its series names one)"
-                if reason:
-                    bad.append((line, reason, json.dumps(row, default=str)[:2000]))
-                    continue
-                y, m = PERIOD_RE.match(period).groups()
-                good.append((row.get("series") or sid_default, date(int(y), int(m), 1), value,
-                             row.get("units") or (s.get("units") if isinstance(s, dict) else None), rel, line))
+        good, bad = _received_rows(series, rel)
         t0 = time.perf_counter()
         con.execute("begin transaction")
         try:
@@ -388,7 +400,7 @@ def carry_eia_received(con, paths, batch_id: str) -> int:
                    (file_id, kind, file_name, sha256, size_bytes, version, status, superseded_by, rows_read,
                     rows_loaded, rows_rejected, batch_id, ingested_at, seconds)
                    values (?, 'eia', ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, current_timestamp::timestamp, ?)""",
-                [file_id, rel, sha, len(data), int(prev) + 1, line, len(good), len(bad), batch_id,
+                [file_id, rel, sha, len(data), int(prev) + 1, len(good) + len(bad), len(good), len(bad), batch_id,
                  time.perf_counter() - t0])
             con.execute("commit")
         except BaseException:

@@ -32,7 +32,7 @@ class ServicePaths:
     paths: config.Paths
 
     @classmethod
-    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> "ServicePaths":
+    def resolve(cls, data_dir: str | Path | None = None, reports_dir: str | Path | None = None) -> ServicePaths:
         return cls(config.Paths.resolve(data_dir, reports_dir))
 
     @property

@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..demo import GL_COLUMNS
@@ -61,7 +61,7 @@ class GeneratorConfig:
     interval_s: float = DEFAULT_INTERVAL_S
     epoch: float | None = None  # unix time of batch 0; None = when the generator starts
 
-    def validated(self, now: float) -> "GeneratorConfig":
+    def validated(self, now: float) -> GeneratorConfig:
         from ..config import parse_month
 
         end = self.end_month or _previous_month(datetime.fromtimestamp(now).date())
@@ -92,7 +92,7 @@ def batch_id(stream_id: str, sequence: int) -> str:
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 class GLGenerator:

@@ -35,7 +35,7 @@ import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .files import blocking, write_atomic
@@ -55,11 +55,11 @@ class KeyStoreError(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds") if t else None
+    return t.astimezone(UTC).isoformat(timespec="seconds") if t else None
 
 
 def _parse(t: str | None) -> datetime | None:

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,7 @@ class GLPuller:
             self.say(f"batch {bid}: {msg.get('journals')} journals, {len(lines)} lines -> "
                      f"{path.relative_to(self.sp.paths.data_dir)}")
         streams[stream_id] = {"last_sequence": msg["sequence"], "last_batch_id": bid,
-                              "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                              "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
         state["source"] = self.source
         save_state(self.sp, state)
         result.last_sequence = msg["sequence"]

@@ -304,21 +304,13 @@ def allowed_params(resource: Resource, columns: list[str]) -> list[str]:
     return common + extra + [c for c in columns if c not in common and c not in extra]
 
 
-def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, str]], *, default_limit: int,
-              max_limit: int, extra: tuple[str, list] | None = None) -> Page:
-    """Validate ``params`` (the query string as pairs) against the warehouse and fetch one page.
+def _one(grouped: dict[str, list[str]], name: str) -> str | None:
+    vals = grouped.get(name)
+    return vals[0] if vals else None
 
-    ``extra`` is a fixed condition of the caller's (SQL with ``?``, values), e.g. the generator's
-    "released lines only"; it is not part of the cursor's fingerprint.
-    """
-    table_cols = snap.columns().get((resource.schema, resource.table))
-    if table_cols is None:
-        raise QueryError(f"{resource.qualified} is not in the published warehouse (it was published before "
-                         "this table existed): the next run builds it", status=503)
-    types = dict(table_cols)
-    colnames = [c for c, _ in table_cols]
-    allowed = allowed_params(resource, colnames)
 
+def _group_params(resource: Resource, params: list[tuple[str, str]], allowed: list[str]) -> dict[str, list[str]]:
+    """The query string as name -> values; unknown names and repeated common parameters refused."""
     grouped: dict[str, list[str]] = {}
     for k, v in params:
         grouped.setdefault(k, []).append(v)
@@ -330,51 +322,61 @@ def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, s
     for k in COMMON_PARAMS:
         if len(grouped.get(k, [])) > 1:
             raise QueryError(f"parameter {k!r} given more than once")
+    return grouped
 
-    def one(name: str) -> str | None:
-        vals = grouped.get(name)
-        return vals[0] if vals else None
 
-    fmt = (one("format") or "json").lower()
+def _page_shape(resource: Resource, grouped: dict[str, list[str]], types: dict[str, str], colnames: list[str],
+                default_limit: int, max_limit: int) -> tuple[str, str, int, list[str]]:
+    """(format, order, limit, columns) of the page asked for."""
+    fmt = (_one(grouped, "format") or "json").lower()
     if fmt not in FORMATS:
-        raise QueryError(f"format must be one of {', '.join(FORMATS)}, got {one('format')!r}", list(FORMATS))
-    order = (one("order") or "asc").lower()
+        raise QueryError(f"format must be one of {', '.join(FORMATS)}, got {_one(grouped, 'format')!r}",
+                         list(FORMATS))
+    order = (_one(grouped, "order") or "asc").lower()
     if order not in ("asc", "desc"):
-        raise QueryError(f"order must be asc or desc (on the key {', '.join(resource.key)}), got {one('order')!r}",
-                         ["asc", "desc"])
-    limit_raw = one("limit")
+        raise QueryError(f"order must be asc or desc (on the key {', '.join(resource.key)}), "
+                         f"got {_one(grouped, 'order')!r}", ["asc", "desc"])
+    limit_raw = _one(grouped, "limit")
     if limit_raw is None:
         limit = default_limit
     elif re.fullmatch(r"[0-9]{1,9}", limit_raw) and 1 <= int(limit_raw) <= max_limit:
         limit = int(limit_raw)
     else:
         raise QueryError(f"limit must be a whole number from 1 to {max_limit}, got {limit_raw!r}")
-    if one("columns"):
-        wanted = [c.strip() for c in one("columns").split(",") if c.strip()]
-        bad = [c for c in wanted if c not in types]
-        if bad or not wanted:
-            raise QueryError(f"columns: {', '.join(map(repr, bad)) or '(empty)'} not in {resource.qualified}",
-                             colnames)
-        wanted = list(dict.fromkeys(wanted))
-    else:
-        wanted = colnames
+    columns = _one(grouped, "columns")
+    if not columns:
+        return fmt, order, limit, colnames
+    wanted = [c.strip() for c in columns.split(",") if c.strip()]
+    bad = [c for c in wanted if c not in types]
+    if bad or not wanted:
+        raise QueryError(f"columns: {', '.join(map(repr, bad)) or '(empty)'} not in {resource.qualified}",
+                         colnames)
+    return fmt, order, limit, list(dict.fromkeys(wanted))
 
-    # filters: column -> list of values (aliases expanded)
+
+def _expand_filters(resource: Resource, grouped: dict[str, list[str]], types: dict[str, str]) -> dict[str, list[str]]:
+    """Filters as column -> values, aliases expanded into their column and the conditions they imply."""
     filters: dict[str, list[str]] = {}
     for name, vals in grouped.items():
         if name in COMMON_PARAMS:
             continue
-        if name in resource.aliases:
-            alias = resource.aliases[name]
-            filters.setdefault(alias.column, []).extend(vals)
-            for col, val in alias.implies:
-                if col in types:
-                    filters.setdefault(col, [])
-                    if val not in filters[col]:
-                        filters[col].append(val)
-        else:
+        if name not in resource.aliases:
             filters.setdefault(name, []).extend(vals)
+            continue
+        alias = resource.aliases[name]
+        filters.setdefault(alias.column, []).extend(vals)
+        for col, val in alias.implies:
+            if col in types:
+                filters.setdefault(col, [])
+                if val not in filters[col]:
+                    filters[col].append(val)
+    return filters
 
+
+def _filter_conditions(resource: Resource, filters: dict[str, list[str]], types: dict[str, str],
+                       colnames: list[str], src: str) -> tuple[list[str], list[Any]]:
+    """(conditions, bound values) of the column filters; the ``latest`` shorthand's column keeps only
+    its latest value unless asked for ``all`` (or given values)."""
     where: list[str] = []
     binds: list[Any] = []
     latest_col = resource.latest[0] if resource.latest else None
@@ -391,69 +393,54 @@ def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, s
         else:
             where.append(f"{_ident(col)} in ({', '.join('?' for _ in coerced)})")
         binds.extend(coerced)
-    src = f"{_ident(CATALOG)}.{_ident(resource.schema)}.{_ident(resource.table)}"
     if latest_col and filters.get(latest_col, ["latest"]) == ["latest"] and latest_col in types:
         order_col = resource.latest[1]
         where.append(f"{_ident(latest_col)} = (select {_ident(latest_col)} from {src} "
                      f"order by {_ident(order_col)} desc nulls last limit 1)")
+    return where, binds
 
-    lo, hi = one("from"), one("to")
+
+def _bounds(col: str, lo: Any, hi: Any, where: list[str], binds: list[Any]) -> None:
+    if lo is not None:
+        where.append(f"{_ident(col)} >= ?")
+        binds.append(lo)
+    if hi is not None:
+        where.append(f"{_ident(col)} <= ?")
+        binds.append(hi)
+
+
+def _year_of(name: str, v: str | None) -> int | None:
+    if v is None:
+        return None
+    m = YEAR_RE.match(v.strip()) or MONTH_RE.match(v.strip())
+    if not m:
+        raise QueryError(f"{name} must be a year YYYY (or a month YYYY-MM), got {v!r}")
+    return int(m.group(1))
+
+
+def _period_conditions(resource: Resource, lo: str | None, hi: str | None) -> tuple[list[str], list[Any]]:
+    """(conditions, bound values) of ``from`` / ``to`` on the resource's month (or year) column."""
+    where: list[str] = []
+    binds: list[Any] = []
     if (lo or hi) and resource.month_column:
-        col = resource.month_column
         lo_d = parse_month_or_date(lo, "from") if lo else None
         hi_d = parse_month_or_date(hi, "to", end=True) if hi else None
         if lo_d and hi_d and lo_d > hi_d:
             raise QueryError(f"from ({lo}) is after to ({hi})")
-        if lo_d:
-            where.append(f"{_ident(col)} >= ?")
-            binds.append(lo_d)
-        if hi_d:
-            where.append(f"{_ident(col)} <= ?")
-            binds.append(hi_d)
+        _bounds(resource.month_column, lo_d or None, hi_d or None, where, binds)
     elif (lo or hi) and resource.year_column:
-        col = resource.year_column
-        years = []
-        for name, v in (("from", lo), ("to", hi)):
-            if v is None:
-                years.append(None)
-                continue
-            m = YEAR_RE.match(v.strip()) or MONTH_RE.match(v.strip())
-            if not m:
-                raise QueryError(f"{name} must be a year YYYY (or a month YYYY-MM), got {v!r}")
-            years.append(int(m.group(1)))
+        years = [_year_of("from", lo), _year_of("to", hi)]
         if years[0] is not None and years[1] is not None and years[0] > years[1]:
             raise QueryError(f"from ({lo}) is after to ({hi})")
-        if years[0] is not None:
-            where.append(f"{_ident(col)} >= ?")
-            binds.append(years[0])
-        if years[1] is not None:
-            where.append(f"{_ident(col)} <= ?")
-            binds.append(years[1])
+        _bounds(resource.year_column, years[0], years[1], where, binds)
+    return where, binds
 
-    if extra:
-        where.append(f"({extra[0]})")
-        binds.extend(extra[1])
-    key = list(resource.key)
-    missing_key = [k for k in key if k not in types]
-    if missing_key:
-        raise QueryError(f"{resource.qualified} lacks its key column(s) {missing_key}", status=503)
-    fingerprint = hashlib.sha256(json.dumps([resource.name, sorted((k, sorted(v)) for k, v in filters.items()),
-                                             lo, hi, wanted, order], default=str).encode()).hexdigest()[:16]
-    cursor = one("cursor")
-    if cursor:
-        values = decode_cursor(cursor, len(key), fingerprint)
-        cmp = ">" if order == "asc" else "<"
-        where.append(f"({', '.join(_ident(k) for k in key)}) {cmp} "
-                     f"({', '.join(f'cast(? as {types[k]})' for k in key)})")
-        binds.extend(values)
-    direction = "asc" if order == "asc" else "desc"
-    hidden = [f"{_ident(k)} as {_ident(f'__key{i}')}" for i, k in enumerate(key)]
-    sql = (f"select {', '.join([_ident(c) for c in wanted] + hidden)} from {src}"
-           + (f" where {' and '.join(where)}" if where else "")
-           + f" order by {', '.join(f'{_ident(k)} {direction}' for k in key)} limit ?")
-    binds.append(limit + 1)
-    page = Page(resource, wanted, None, fmt, snap.label, snap.published_at)
-    if fmt == "json":
+
+def _fetch_page(page: Page, cur, sql: str, binds: list[Any], types: dict[str, str], key: list[str],
+                limit: int, fingerprint: str) -> Page:
+    """Run the page query (one row more than the limit tells whether a next page exists)."""
+    wanted = page.columns
+    if page.format == "json":
         # DuckDB writes each row's JSON (several times faster than Python's json for wide pages);
         # NaN/inf are not JSON: they become null
         fields = ", ".join(f"{_ident(c)} := {_json_safe('t.' + _ident(c), types[c])}" for c in wanted)
@@ -472,6 +459,59 @@ def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, s
     if last is not None:
         page.next_cursor = encode_cursor(list(last), fingerprint)
     return page
+
+
+def run_query(resource: Resource, snap: Snapshot, cur, params: list[tuple[str, str]], *, default_limit: int,
+              max_limit: int, extra: tuple[str, list] | None = None) -> Page:
+    """Validate ``params`` (the query string as pairs) against the warehouse and fetch one page.
+
+    ``extra`` is a fixed condition of the caller's (SQL with ``?``, values), e.g. the generator's
+    "released lines only"; it is not part of the cursor's fingerprint.
+
+    Stages: the parameters grouped and checked (:func:`_group_params`), the page's shape
+    (:func:`_page_shape`), the filters (:func:`_expand_filters`, :func:`_filter_conditions`), the
+    period (:func:`_period_conditions`), the keyset cursor, then the fetch (:func:`_fetch_page`).
+    """
+    table_cols = snap.columns().get((resource.schema, resource.table))
+    if table_cols is None:
+        raise QueryError(f"{resource.qualified} is not in the published warehouse (it was published before "
+                         "this table existed): the next run builds it", status=503)
+    types = dict(table_cols)
+    colnames = [c for c, _ in table_cols]
+    grouped = _group_params(resource, params, allowed_params(resource, colnames))
+    fmt, order, limit, wanted = _page_shape(resource, grouped, types, colnames, default_limit, max_limit)
+    filters = _expand_filters(resource, grouped, types)
+    src = f"{_ident(CATALOG)}.{_ident(resource.schema)}.{_ident(resource.table)}"
+    where, binds = _filter_conditions(resource, filters, types, colnames, src)
+    lo, hi = _one(grouped, "from"), _one(grouped, "to")
+    period_where, period_binds = _period_conditions(resource, lo, hi)
+    where += period_where
+    binds += period_binds
+
+    if extra:
+        where.append(f"({extra[0]})")
+        binds.extend(extra[1])
+    key = list(resource.key)
+    missing_key = [k for k in key if k not in types]
+    if missing_key:
+        raise QueryError(f"{resource.qualified} lacks its key column(s) {missing_key}", status=503)
+    fingerprint = hashlib.sha256(json.dumps([resource.name, sorted((k, sorted(v)) for k, v in filters.items()),
+                                             lo, hi, wanted, order], default=str).encode()).hexdigest()[:16]
+    cursor = _one(grouped, "cursor")
+    if cursor:
+        values = decode_cursor(cursor, len(key), fingerprint)
+        cmp = ">" if order == "asc" else "<"
+        where.append(f"({', '.join(_ident(k) for k in key)}) {cmp} "
+                     f"({', '.join(f'cast(? as {types[k]})' for k in key)})")
+        binds.extend(values)
+    direction = "asc" if order == "asc" else "desc"
+    hidden = [f"{_ident(k)} as {_ident(f'__key{i}')}" for i, k in enumerate(key)]
+    sql = (f"select {', '.join([_ident(c) for c in wanted] + hidden)} from {src}"
+           + (f" where {' and '.join(where)}" if where else "")
+           + f" order by {', '.join(f'{_ident(k)} {direction}' for k in key)} limit ?")
+    binds.append(limit + 1)
+    page = Page(resource, wanted, None, fmt, snap.label, snap.published_at)
+    return _fetch_page(page, cur, sql, binds, types, key, limit, fingerprint)
 
 
 def _json_safe(expr: str, duck_type: str) -> str:

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def describe_holder(holder: dict[str, Any]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Launcher:
@@ -144,7 +144,7 @@ class Launcher:
             holder = lock_holder(paths)
             if holder is not None:
                 raise RunBusy(f"a run is in progress: {describe_holder(holder)}", holder)
-            launch_id = f"launch-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            launch_id = f"launch-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             self.sp.launches.mkdir(parents=True, exist_ok=True)
             log_path = self.sp.launches / f"{launch_id}.log"
             cmd = [sys.executable, "-m", "basinlab.cli", "run", "--month", month,
@@ -153,7 +153,8 @@ class Launcher:
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True, env=env, cwd=str(paths.data_dir))
-            rec: dict[str, Any] = {"launch_id": launch_id, "month": month, "pid": proc.pid, "requested_by": requested_by,
+            rec: dict[str, Any] = {"launch_id": launch_id, "month": month, "pid": proc.pid,
+                                   "requested_by": requested_by,
                                    "requested_at": _now(), "run_id": None, "exit_code": None, "finished_at": None,
                                    "log": log_path.name}
             self._save(rec)

@@ -98,7 +98,7 @@ class PrivateDir:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = None
 
-    def __enter__(self) -> "PrivateDir":
+    def __enter__(self) -> PrivateDir:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -232,16 +232,8 @@ def _check_aggregate(key: str, v: Any, spec: KindSpec) -> dict[str, str]:
     return out
 
 
-def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
-    """A validated Mapping; MappingError naming the key otherwise."""
-    if not isinstance(raw, dict):
-        raise MappingError("mapping", f"each mapping must be a block of key: value pairs, got {_show(raw)}")
-    unknown = [k for k in raw if k not in MAPPING_KEYS]
-    if unknown:
-        raise MappingError(str(unknown[0]), f"not a mapping key (unknown: {', '.join(sorted(map(str, unknown)))}; "
-                                            f"allowed: {', '.join(sorted(MAPPING_KEYS))})")
-    m = Mapping(source=source, where=where)
-    v = {k: x for k, x in raw.items() if x is not None}
+def _parse_file_keys(m: Mapping, v: dict) -> None:
+    """``files`` and ``format``: which files the mapping governs and how they are read."""
     if "files" in v:
         m.files = _need_str("files", v["files"], "a file name glob such as \"prod_*.csv\"")
     if "format" in v:
@@ -249,6 +241,26 @@ def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
         if fmt not in set(FORMATS.values()):
             raise MappingError("format", f"must be csv, parquet or xlsx, got {_show(v['format'])}")
         m.format = fmt
+
+
+def _parse_table_keys(m: Mapping, v: dict) -> None:
+    """``sheet`` and ``header_row``: where the table starts."""
+    if "sheet" in v:
+        m.sheet = _check_sheet(v["sheet"])
+    if "header_row" in v:
+        m.header_row = _need_int("header_row", v["header_row"], 1, MAX_HEADER_ROW)
+
+
+def _check_sheet(s: Any) -> str | int:
+    """A sheet name (not blank) or a 1-based sheet number."""
+    if isinstance(s, bool) or not isinstance(s, (str, int)) or (isinstance(s, int) and s < 1) \
+            or (isinstance(s, str) and not s.strip()):
+        raise MappingError("sheet", f"must be a sheet name or a 1-based sheet number, got {_show(s)}")
+    return s
+
+
+def _parse_csv_keys(m: Mapping, v: dict) -> None:
+    """``delimiter``, ``decimal`` and ``encoding`` of a CSV file (a decimal comma needs another delimiter)."""
     if "delimiter" in v:
         d = v["delimiter"]
         if not isinstance(d, str) or len(d) != 1 or d in "\"\r\n":
@@ -265,14 +277,10 @@ def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
         if not isinstance(enc, str) or enc.strip().lower() not in _ENCODING_ALIASES:
             raise MappingError("encoding", f"must be one of {', '.join(ENCODINGS)}, got {_show(enc)}")
         m.encoding = _ENCODING_ALIASES[enc.strip().lower()]
-    if "sheet" in v:
-        s = v["sheet"]
-        if isinstance(s, bool) or not isinstance(s, (str, int)) or (isinstance(s, int) and s < 1) \
-                or (isinstance(s, str) and not s.strip()):
-            raise MappingError("sheet", f"must be a sheet name or a 1-based sheet number, got {_show(s)}")
-        m.sheet = s
-    if "header_row" in v:
-        m.header_row = _need_int("header_row", v["header_row"], 1, MAX_HEADER_ROW)
+
+
+def _parse_column_keys(m: Mapping, v: dict, spec: KindSpec) -> None:
+    """``columns``, ``constants`` and ``date``: where each canonical column comes from."""
     if "columns" in v:
         cols = _need_dict("columns", v["columns"])
         for canon, src in cols.items():
@@ -293,17 +301,26 @@ def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
             m.constants[canon] = _need_str(f"constants.{canon}", val, "a single value", numbers=True)
     if "date" in v:
         m.date = _check_date("date", v["date"], spec)
-    if "units" in v:
-        units = _need_dict("units", v["units"])
-        for phase, unit in units.items():
-            if phase not in PHASE_COLUMNS:
-                raise MappingError("units", f"unknown phase {_show(phase)} (oil, gas, water)")
-            table = GAS_UNIT_FACTORS if phase == "gas" else LIQUID_UNIT_FACTORS
-            if not isinstance(unit, str) or unit.lower() not in table:
-                raise MappingError(f"units.{phase}", f"must be one of {', '.join(sorted(table))}, got {_show(unit)}")
-            if PHASE_COLUMNS[phase] not in spec.names:
-                raise MappingError("units", f"kind {spec.kind} has no {phase} volumes")
-            m.units[phase] = unit
+
+
+def _check_units(raw: Any, spec: KindSpec) -> dict[str, str]:
+    """``units``: per phase (oil, gas, water) one of the known units of that phase."""
+    out: dict[str, str] = {}
+    units = _need_dict("units", raw)
+    for phase, unit in units.items():
+        if phase not in PHASE_COLUMNS:
+            raise MappingError("units", f"unknown phase {_show(phase)} (oil, gas, water)")
+        table = GAS_UNIT_FACTORS if phase == "gas" else LIQUID_UNIT_FACTORS
+        if not isinstance(unit, str) or unit.lower() not in table:
+            raise MappingError(f"units.{phase}", f"must be one of {', '.join(sorted(table))}, got {_show(unit)}")
+        if PHASE_COLUMNS[phase] not in spec.names:
+            raise MappingError("units", f"kind {spec.kind} has no {phase} volumes")
+        out[phase] = unit
+    return out
+
+
+def _parse_value_keys(m: Mapping, v: dict, spec: KindSpec) -> None:
+    """``values`` (volumes or rates), ``rate_basis`` and ``aggregate``."""
     if "values" in v:
         if v["values"] not in ("volumes", "rates"):
             raise MappingError("values", f"must be volumes or rates, got {_show(v['values'])}")
@@ -316,6 +333,26 @@ def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
         m.rate_basis = v["rate_basis"]
     if "aggregate" in v:
         m.aggregate = _check_aggregate("aggregate", v["aggregate"], spec)
+
+
+def _parse_entry(raw: Any, spec: KindSpec, source: Path, where: str) -> Mapping:
+    """A validated Mapping; MappingError naming the key otherwise."""
+    if not isinstance(raw, dict):
+        raise MappingError("mapping", f"each mapping must be a block of key: value pairs, got {_show(raw)}")
+    unknown = [k for k in raw if k not in MAPPING_KEYS]
+    if unknown:
+        raise MappingError(str(unknown[0]), f"not a mapping key (unknown: {', '.join(sorted(map(str, unknown)))}; "
+                                            f"allowed: {', '.join(sorted(MAPPING_KEYS))})")
+    m = Mapping(source=source, where=where)
+    v = {k: x for k, x in raw.items() if x is not None}
+    # validated in the order of MAPPING_KEYS' documentation: the first bad key is the one reported
+    _parse_file_keys(m, v)
+    _parse_csv_keys(m, v)
+    _parse_table_keys(m, v)
+    _parse_column_keys(m, v, spec)
+    if "units" in v:
+        m.units.update(_check_units(v["units"], spec))
+    _parse_value_keys(m, v, spec)
     return m
 
 
@@ -448,37 +485,63 @@ class _Sheet:
     formulas: dict[int, dict[int, str]]   # column index -> {row index: formula} for formulas without a value
 
 
-def _read_xlsx(path: Path, mapping: Mapping | None) -> _Sheet:
-    """The sheet's header, its non-empty rows with their sheet row numbers, and formulas without cached values."""
+def _open_xlsx(path: Path, data_only: bool):
+    """The workbook, read-only (cached values when ``data_only``, else the formulas); SourceError if unreadable."""
     import openpyxl
 
-    def open_book(data_only: bool):
-        try:
-            return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file
-            raise SourceError(str(path), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
-
-    def pick(wb):
-        sheets = wb.worksheets
-        if not sheets:
-            raise SourceError(str(path), "the workbook has no worksheets")
-        sheet = mapping.sheet if mapping else None
-        if sheet is None:
-            return sheets[0]
-        if isinstance(sheet, int):
-            if not 1 <= sheet <= len(sheets):
-                raise SourceError(str(path), f"sheet {sheet} (mapping.yml key 'sheet') does not exist "
-                                             f"(the workbook has {len(sheets)})")
-            return sheets[sheet - 1]
-        if sheet not in wb.sheetnames:
-            raise SourceError(str(path), f"sheet {sheet!r} (mapping.yml key 'sheet') not found "
-                                         f"(sheets: {wb.sheetnames})")
-        return wb[sheet]
-
-    header_row = mapping.header_row if mapping else 1
-    wb = open_book(True)
     try:
-        ws = pick(wb)
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file
+        raise SourceError(str(path), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
+
+
+def _pick_sheet(path: Path, wb: Any, mapping: Mapping | None):
+    """The worksheet ``mapping.sheet`` names (a name or a 1-based number), else the first."""
+    sheets = wb.worksheets
+    if not sheets:
+        raise SourceError(str(path), "the workbook has no worksheets")
+    sheet = mapping.sheet if mapping else None
+    if sheet is None:
+        return sheets[0]
+    if isinstance(sheet, int):
+        if not 1 <= sheet <= len(sheets):
+            raise SourceError(str(path), f"sheet {sheet} (mapping.yml key 'sheet') does not exist "
+                                         f"(the workbook has {len(sheets)})")
+        return sheets[sheet - 1]
+    if sheet not in wb.sheetnames:
+        raise SourceError(str(path), f"sheet {sheet!r} (mapping.yml key 'sheet') not found "
+                                     f"(sheets: {wb.sheetnames})")
+    return wb[sheet]
+
+
+def _uncalculated_formulas(path: Path, mapping: Mapping | None, header_row: int, width: int,
+                           rows: list[list[str | None]], lines: list[int],
+                           blank_idx: list[int]) -> dict[int, dict[int, str]]:
+    """{column: {record: formula}} for the empty cells (of the records ``blank_idx``) that hold a formula
+    Excel never calculated (no cached value): read from the workbook's formulas."""
+    formulas: dict[int, dict[int, str]] = {}
+    wb = _open_xlsx(path, False)
+    try:
+        ws = _pick_sheet(path, wb, mapping)
+        wanted = {lines[i]: i for i in blank_idx}
+        for n, r in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), start=header_row + 1):
+            i = wanted.get(n)
+            if i is None:
+                continue
+            for j, v in enumerate(r[:width]):
+                if rows[i][j] is None and _is_formula(v):
+                    formulas.setdefault(j, {})[i] = v if isinstance(v, str) else getattr(v, "text", "formula")
+    finally:
+        wb.close()
+    return formulas
+
+
+def _read_xlsx(path: Path, mapping: Mapping | None) -> _Sheet:
+    """The sheet's header, its non-empty rows with their sheet row numbers, and formulas without cached values."""
+    header_row = mapping.header_row if mapping else 1
+    wb = _open_xlsx(path, True)
+    try:
+        ws = _pick_sheet(path, wb, mapping)
         title = ws.title
         it = ws.iter_rows(min_row=header_row, values_only=True)
         header_cells = next(it, None)
@@ -502,19 +565,7 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> _Sheet:
         wb.close()
     formulas: dict[int, dict[int, str]] = {}
     if blank_idx:  # a None may be a formula Excel never calculated: look at the formulas
-        wb = open_book(False)
-        try:
-            ws = pick(wb)
-            wanted = {lines[i]: i for i in blank_idx}
-            for n, r in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), start=header_row + 1):
-                i = wanted.get(n)
-                if i is None:
-                    continue
-                for j, v in enumerate(r[:width]):
-                    if rows[i][j] is None and _is_formula(v):
-                        formulas.setdefault(j, {})[i] = v if isinstance(v, str) else getattr(v, "text", "formula")
-        finally:
-            wb.close()
+        formulas = _uncalculated_formulas(path, mapping, header_row, width, rows, lines, blank_idx)
     return _Sheet(names, rows, lines, formulas)
 
 
@@ -526,6 +577,32 @@ def _int_text(e: str) -> str:
     """SQL: the whole number in text ``e`` (``2024``, ``2024.0``), NULL otherwise (never rounds)."""
     d = f"try_cast({e} as double)"
     return f"(case when {d} = trunc({d}) and abs({d}) < 1e9 then cast({d} as bigint) end)"
+
+
+def _date_expression(path: Path, spec: KindSpec, mapping: Mapping, src: Any, exprs: dict[str, str],
+                     source_cols: list[str]) -> list[str]:
+    """Set the kind's required date column in ``exprs`` from ``mapping.date``: a year and a month column,
+    or a column and its strptime format. Returns the source columns the date reads (year, month)."""
+    date_source: list[str] = []
+    target = [c for c in spec.columns if c.type in (MONTH, DATE) and c.required][0].name
+    if "year" in mapping.date:
+        y, m = src(mapping.date["year"]), src(mapping.date["month"])
+        if not y or not m:
+            raise SourceError(str(path), f"date columns {mapping.date['year']!r}/{mapping.date['month']!r} "
+                                         f"(mapping.yml key 'date') not in the file "
+                                         f"(found: {', '.join(source_cols)})")
+        date_source = [mapping.date["year"], mapping.date["month"]]
+        yi, mi = _int_text(f"cast({y} as varchar)"), _int_text(f"cast({m} as varchar)")
+        exprs[target] = (f"case when {yi} between 1 and 9999 and {mi} between 1 and 12 "
+                         f"then printf('%04d-%02d', {yi}, {mi}) "
+                         f"else cast({y} as varchar) || '-' || cast({m} as varchar) end")
+    else:
+        base = exprs.get(target)
+        if base is None:
+            raise SourceError(str(path), f"no column for {target}")
+        fmt = mapping.date["format"].replace("'", "''")
+        exprs[target] = f"coalesce(strftime(try_strptime(trim({base}), '{fmt}'), '%Y-%m-%d'), {base})"
+    return date_source
 
 
 def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], header: list[str],
@@ -562,26 +639,7 @@ def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], header:
     if missing_mapped:
         raise SourceError(str(path), f"mapped column(s) not in the file: {', '.join(missing_mapped)} "
                                      f"(found: {', '.join(source_cols)})")
-    date_source = []
-    if mapping and mapping.date:
-        target = [c for c in spec.columns if c.type in (MONTH, DATE) and c.required][0].name
-        if "year" in mapping.date:
-            y, m = src(mapping.date["year"]), src(mapping.date["month"])
-            if not y or not m:
-                raise SourceError(str(path), f"date columns {mapping.date['year']!r}/{mapping.date['month']!r} "
-                                             f"(mapping.yml key 'date') not in the file "
-                                             f"(found: {', '.join(source_cols)})")
-            date_source = [mapping.date["year"], mapping.date["month"]]
-            yi, mi = _int_text(f"cast({y} as varchar)"), _int_text(f"cast({m} as varchar)")
-            exprs[target] = (f"case when {yi} between 1 and 9999 and {mi} between 1 and 12 "
-                             f"then printf('%04d-%02d', {yi}, {mi}) "
-                             f"else cast({y} as varchar) || '-' || cast({m} as varchar) end")
-        else:
-            base = exprs.get(target)
-            if base is None:
-                raise SourceError(str(path), f"no column for {target}")
-            fmt = mapping.date["format"].replace("'", "''")
-            exprs[target] = f"coalesce(strftime(try_strptime(trim({base}), '{fmt}'), '%Y-%m-%d'), {base})"
+    date_source = _date_expression(path, spec, mapping, src, exprs, source_cols) if mapping and mapping.date else []
     if mapping and mapping.decimal == ",":
         for c in spec.columns:
             if c.name in exprs and c.type in (NUMBER, MONEY):
@@ -595,7 +653,8 @@ def _resolve_columns(path: Path, spec: KindSpec, source_cols: list[str], header:
             f"(found: {', '.join(source_cols)}); rename them or map them in {MAPPING_FILE}",
         )
     if spec.kind == "well_production" and not any(v in exprs for v in VOLUME_COLUMNS):
-        how = f"map them in {MAPPING_FILE} (key 'columns')" if mapping else f"name them so or map them in {MAPPING_FILE}"
+        how = (f"map them in {MAPPING_FILE} (key 'columns')" if mapping
+               else f"name them so or map them in {MAPPING_FILE}")
         raise SourceError(str(path), f"no volume column: the file carries none of oil_bbl, gas_mcf, water_bbl "
                                      f"(found: {', '.join(source_cols)}); {how}")
     # a repeated column name is ambiguous when basinlab would read it

@@ -69,6 +69,8 @@ import calendar
 import datetime as dt
 import math
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -248,139 +250,208 @@ def _days_in_month(d: dt.date) -> int:
 
 # --------------------------------------------------------------------------- daily sheet
 
-def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tuple[SourceRead, pd.DataFrame]:
-    """Read and validate the daily sheet: the SourceRead and the monthly Sm3 roll-up.
+@dataclass(frozen=True)
+class _DailyColumns:
+    """Where the daily sheet's columns sit in its header row (0-based positions)."""
 
-    The roll-up has one row per (kind, well_id, month) with hours, oil/gas/water/wi
-    in Sm3, the first Excel row and the daily row count. ``window`` (first and last
-    month, as first days) rejects days outside it.
-    """
-    path = Path(path)
-    file = str(path)
-    wb, ws = _open_sheet(path, DAILY_SHEET)
-    try:
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
+    names: list[str]  # every header cell as text (``column_N`` for an empty one): the reject records' keys
+    date: int
+    well: int
+    code: int
+    hours: int
+    well_type: int
+    field: int | None
+    flow: int | None
+    volumes: list[int]  # positions of VOLUME_COLUMNS, in that order
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def from_header(cls, file: str, header: tuple | None) -> _DailyColumns:
+        """Locate the columns; ``SourceError`` (line 1) naming the ones missing."""
         idx = _header_index(file, DAILY_SHEET, header, REQUIRED_DAILY_COLUMNS, OPTIONAL_DAILY_COLUMNS)
         names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
-        i_date, i_well, i_code, i_hours = idx[COL_DATE], idx[COL_WELL], idx[COL_CODE], idx[COL_HOURS]
-        i_type, i_field, i_flow = idx[COL_TYPE], idx.get(COL_FIELD), idx.get(COL_FLOW)
-        i_vols = [idx[c] for c in VOLUME_COLUMNS]
-        width = len(header)
+        return cls(names, idx[COL_DATE], idx[COL_WELL], idx[COL_CODE], idx[COL_HOURS], idx[COL_TYPE],
+                   idx.get(COL_FIELD), idx.get(COL_FLOW), [idx[c] for c in VOLUME_COLUMNS])
 
-        rejects: list[Reject] = []
-        accepted: list[tuple] = []
-        rows_read = 0
-        null_volumes: Counter[str] = Counter()
-        hours_clipped = 0
-        max_hours = 0.0
-        null_hours_on = 0
-        null_hours_off = 0
-        time_of_day = 0
-        routed_by_flow_against_type = 0
-        codes_per_well: dict[str, set] = {}
-        fields_per_well: dict[str, str] = {}
 
-        for excel_row, values in enumerate(rows, start=2):
-            if all(_blank(v) for v in values):
-                continue  # blank (formatted) rows at the end of a sheet are not data
-            rows_read += 1
-            if len(values) < width:
-                values = tuple(values) + (None,) * (width - len(values))
-            problems: list[str] = []
+@dataclass(frozen=True)
+class _DailyRow:
+    """One daily row that passed validation, before the roll-up."""
 
-            day, had_time, p = _parse_date(values[i_date])
-            if p:
-                problems.append(f"{COL_DATE} {p}")
-            elif window and not window[0] <= _month_start(day) <= window[1]:
-                problems.append(f"{COL_DATE} {day.isoformat()} outside the plausible window "
-                                f"({window[0]:%Y-%m}..{window[1]:%Y-%m})")
-            well = values[i_well]
-            well = str(well).strip() if not _blank(well) else None
-            if well is None:
-                problems.append(f"{COL_WELL} missing")
+    excel_row: int
+    kind: str  # _PRODUCTION or _INJECTION
+    well: str
+    code: str | None
+    field: str | None
+    day: dt.date
+    had_time: bool
+    hours: float | None  # as reported (None: null)
+    volumes: tuple[float | None, ...]  # oil, gas, water, injected water in Sm3 (None: null)
+    well_type: str  # WELL_TYPE, upper case ('' when blank)
 
-            hours, p = _parse_number(values[i_hours])
-            if p:
-                problems.append(f"{COL_HOURS} {p}")
-            vols: list[float | None] = []
-            for col, i in zip(VOLUME_COLUMNS, i_vols):
-                x, p = _parse_number(values[i])
-                if p:
-                    problems.append(f"{col} {p}")
-                vols.append(x)
 
-            flow = values[i_flow] if i_flow is not None else None
-            flow = str(flow).strip().lower() if not _blank(flow) else ""
-            wtype = values[i_type]
-            wtype = str(wtype).strip().upper() if not _blank(wtype) else ""
-            kind = None
-            if flow in (_PRODUCTION, _INJECTION):
-                kind = flow
-            elif flow:
-                problems.append(f"{COL_FLOW} not 'production' or 'injection': {values[i_flow]!r}")
-            elif wtype == "OP":
-                kind = _PRODUCTION
-            elif wtype == "WI":
-                kind = _INJECTION
-            else:
-                problems.append(
-                    f"cannot tell producer from injector: {COL_FLOW} blank and "
-                    f"{COL_TYPE} {values[i_type]!r} not 'OP' or 'WI'"
-                )
-            oil, gas, wat, wi = vols
-            if kind == _PRODUCTION and (wi or 0) > 0:
-                problems.append(f"production row carries injected water ({COL_WI} {wi})")
-            if kind == _INJECTION and any((v or 0) > 0 for v in (oil, gas, wat)):
-                problems.append(f"injection row carries produced volumes ({COL_OIL}/{COL_GAS}/{COL_WAT})")
+def _text(v: Any) -> str | None:
+    """A cell as stripped text, None when blank."""
+    return None if _blank(v) else str(v).strip()
 
-            if problems:
-                record = {names[i]: _json_value(v) for i, v in enumerate(values[:width])}
-                rejects.append(Reject(excel_row, "; ".join(problems), record))
-                continue
 
-            # Accepted: count the traps, then keep what the roll-up needs.
-            if kind == _PRODUCTION and wtype == "WI" or kind == _INJECTION and wtype == "OP":
-                routed_by_flow_against_type += 1
-            if had_time:
-                time_of_day += 1
-            for col, x in zip(VOLUME_COLUMNS, vols):
-                if x is None:
-                    null_volumes[col] += 1
-            routed = (oil, gas, wat) if kind == _PRODUCTION else (wi,)
-            if hours is None:
-                if any((v or 0) > 0 for v in routed):
-                    hours = 24.0
-                    null_hours_on += 1
-                else:
-                    hours = 0.0
-                    null_hours_off += 1
-            elif hours > 24.0:
-                hours_clipped += 1
-                max_hours = max(max_hours, hours)
-                hours = 24.0
-            code = values[i_code]
-            code = str(code).strip() if not _blank(code) else None
-            codes_per_well.setdefault(well, set())
-            if code:
-                codes_per_well[well].add(code)
-            if i_field is not None and not _blank(values[i_field]) and well not in fields_per_well:
-                fields_per_well[well] = str(values[i_field]).strip()
-            accepted.append((
-                kind, well, code, _month_start(day), day, hours,
-                oil or 0.0, gas or 0.0, wat or 0.0, wi or 0.0, excel_row,
-            ))
-    finally:
-        wb.close()
+def _route_kind(flow_cell: Any, type_cell: Any) -> tuple[str | None, str | None]:
+    """(kind, problem): ``FLOW_KIND`` decides, else ``WELL_TYPE`` ('OP' production, 'WI' injection)."""
+    flow = (_text(flow_cell) or "").lower()
+    wtype = (_text(type_cell) or "").upper()
+    if flow in (_PRODUCTION, _INJECTION):
+        return flow, None
+    if flow:
+        return None, f"{COL_FLOW} not 'production' or 'injection': {flow_cell!r}"
+    if wtype == "OP":
+        return _PRODUCTION, None
+    if wtype == "WI":
+        return _INJECTION, None
+    return None, (f"cannot tell producer from injector: {COL_FLOW} blank and "
+                  f"{COL_TYPE} {type_cell!r} not 'OP' or 'WI'")
 
-    rows_loaded = len(accepted)
-    assert rows_read == rows_loaded + len(rejects), (rows_read, rows_loaded, len(rejects))
 
-    daily = pd.DataFrame(
-        accepted,
-        columns=["kind", "well_id", "well_name", "month", "day", "hours",
-                 "oil_sm3", "gas_sm3", "water_sm3", "wi_sm3", "_source_row"],
-    )
+def _date_problems(day: dt.date | None, problem: str | None,
+                   window: tuple[dt.date, dt.date] | None) -> list[str]:
+    """The date's problem, or that it falls outside the plausible ``window`` of months."""
+    if problem:
+        return [f"{COL_DATE} {problem}"]
+    if window and not window[0] <= _month_start(day) <= window[1]:
+        return [f"{COL_DATE} {day.isoformat()} outside the plausible window "
+                f"({window[0]:%Y-%m}..{window[1]:%Y-%m})"]
+    return []
+
+
+def _volume_problems(kind: str | None, vols: list[float | None]) -> list[str]:
+    """A production row must carry no injected water, an injection row no produced volumes."""
+    oil, gas, wat, wi = vols
+    if kind == _PRODUCTION and (wi or 0) > 0:
+        return [f"production row carries injected water ({COL_WI} {wi})"]
+    if kind == _INJECTION and any((v or 0) > 0 for v in (oil, gas, wat)):
+        return [f"injection row carries produced volumes ({COL_OIL}/{COL_GAS}/{COL_WAT})"]
+    return []
+
+
+def _parse_daily_row(excel_row: int, values: tuple, cols: _DailyColumns,
+                     window: tuple[dt.date, dt.date] | None) -> _DailyRow | Reject:
+    """Validate one (padded) daily row: the parsed row, or a ``Reject`` listing every problem."""
+    day, had_time, p = _parse_date(values[cols.date])
+    problems = _date_problems(day, p, window)
+    well = _text(values[cols.well])
+    if well is None:
+        problems.append(f"{COL_WELL} missing")
+    hours, p = _parse_number(values[cols.hours])
+    if p:
+        problems.append(f"{COL_HOURS} {p}")
+    vols: list[float | None] = []
+    for col, i in zip(VOLUME_COLUMNS, cols.volumes):
+        x, p = _parse_number(values[i])
+        if p:
+            problems.append(f"{col} {p}")
+        vols.append(x)
+    kind, p = _route_kind(values[cols.flow] if cols.flow is not None else None, values[cols.well_type])
+    if p:
+        problems.append(p)
+    problems += _volume_problems(kind, vols)
+    if problems:
+        record = {cols.names[i]: _json_value(v) for i, v in enumerate(values[:cols.width])}
+        return Reject(excel_row, "; ".join(problems), record)
+    return _DailyRow(excel_row, kind, well, _text(values[cols.code]),
+                     _text(values[cols.field]) if cols.field is not None else None,
+                     day, had_time, hours, tuple(vols), (_text(values[cols.well_type]) or "").upper())
+
+
+#: what :func:`_hours_on_stream` did to a row's hours (counted in the notes)
+_HOURS_NULL_ON, _HOURS_NULL_OFF, _HOURS_CLIPPED = "null_on", "null_off", "clipped"
+
+
+def _hours_on_stream(hours: float | None, routed: tuple[float | None, ...]) -> tuple[float, str | None]:
+    """(hours counted for days_on, what was done): null hours are a full day when a routed volume
+    is > 0, else 0 h; hours above 24 are clipped to 24."""
+    if hours is None:
+        if any((v or 0) > 0 for v in routed):
+            return 24.0, _HOURS_NULL_ON
+        return 0.0, _HOURS_NULL_OFF
+    if hours > 24.0:
+        return 24.0, _HOURS_CLIPPED
+    return hours, None
+
+
+@dataclass
+class _DailyScan:
+    """What the scan of the daily sheet saw: the accepted rows, the rejects and the traps counted."""
+
+    rows_read: int = 0
+    accepted: list[tuple] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    null_volumes: Counter = field(default_factory=Counter)
+    hours_clipped: int = 0
+    max_hours: float = 0.0
+    null_hours_on: int = 0
+    null_hours_off: int = 0
+    time_of_day: int = 0
+    routed_by_flow_against_type: int = 0
+    codes_per_well: dict[str, set] = field(default_factory=dict)
+    fields_per_well: dict[str, str] = field(default_factory=dict)
+
+    def accept(self, row: _DailyRow) -> None:
+        """Count the row's traps and keep what the roll-up needs."""
+        kind = row.kind
+        if kind == _PRODUCTION and row.well_type == "WI" or kind == _INJECTION and row.well_type == "OP":
+            self.routed_by_flow_against_type += 1
+        if row.had_time:
+            self.time_of_day += 1
+        for col, x in zip(VOLUME_COLUMNS, row.volumes):
+            if x is None:
+                self.null_volumes[col] += 1
+        oil, gas, wat, wi = row.volumes
+        hours, what = _hours_on_stream(row.hours, (oil, gas, wat) if kind == _PRODUCTION else (wi,))
+        if what == _HOURS_NULL_ON:
+            self.null_hours_on += 1
+        elif what == _HOURS_NULL_OFF:
+            self.null_hours_off += 1
+        elif what == _HOURS_CLIPPED:
+            self.hours_clipped += 1
+            self.max_hours = max(self.max_hours, row.hours)
+        codes = self.codes_per_well.setdefault(row.well, set())
+        if row.code:
+            codes.add(row.code)
+        if row.field is not None and row.well not in self.fields_per_well:
+            self.fields_per_well[row.well] = row.field
+        self.accepted.append((
+            kind, row.well, row.code, _month_start(row.day), row.day, hours,
+            oil or 0.0, gas or 0.0, wat or 0.0, wi or 0.0, row.excel_row,
+        ))
+
+
+def _scan_daily_rows(rows: Iterable[tuple], cols: _DailyColumns,
+                     window: tuple[dt.date, dt.date] | None) -> _DailyScan:
+    """Validate every data row (Excel row 2 on); blank rows are skipped, not counted."""
+    scan = _DailyScan()
+    for excel_row, values in enumerate(rows, start=2):
+        if all(_blank(v) for v in values):
+            continue  # blank (formatted) rows at the end of a sheet are not data
+        scan.rows_read += 1
+        if len(values) < cols.width:
+            values = tuple(values) + (None,) * (cols.width - len(values))
+        row = _parse_daily_row(excel_row, values, cols, window)
+        if isinstance(row, Reject):
+            scan.rejects.append(row)
+        else:
+            scan.accept(row)
+    return scan
+
+
+_DAILY_FRAME_COLUMNS = ["kind", "well_id", "well_name", "month", "day", "hours",
+                        "oil_sm3", "gas_sm3", "water_sm3", "wi_sm3", "_source_row"]
+
+
+def _monthly_rollup(daily: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """(one row per kind, well and month with hours and Sm3 sums, first Excel row, daily row count
+    and ``days_on`` clipped to the calendar days; the number of well-months clipped)."""
     monthly = (
         daily.groupby(["kind", "well_id", "month"], sort=True)
         .agg(hours=("hours", "sum"), oil_sm3=("oil_sm3", "sum"), gas_sm3=("gas_sm3", "sum"),
@@ -393,10 +464,13 @@ def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tu
     months_clipped = int((raw_days > cal_days + 1e-9).sum())
     monthly["days_on"] = raw_days.clip(upper=cal_days)
     monthly["month"] = pd.to_datetime(monthly["month"]).astype("datetime64[s]")
+    return monthly, months_clipped
 
+
+def _production_table(monthly: pd.DataFrame) -> pd.DataFrame:
+    """The producing well-months in canonical units (bbl, mcf)."""
     prod = monthly[monthly["kind"] == _PRODUCTION]
-    inj = monthly[monthly["kind"] == _INJECTION]
-    production = pd.DataFrame({
+    return pd.DataFrame({
         "well_id": prod["well_id"].astype(str),
         "production_month": prod["month"],
         "days_on": prod["days_on"].astype(float),
@@ -405,7 +479,12 @@ def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tu
         "water_bbl": prod["water_sm3"] * SM3_TO_BBL,
         "_source_row": prod["_source_row"].astype("int64"),
     }, columns=PRODUCTION_COLUMNS).reset_index(drop=True)
-    injection = pd.DataFrame({
+
+
+def _injection_table(monthly: pd.DataFrame) -> pd.DataFrame:
+    """The injecting well-months in canonical units (bbl; gas injected not reported)."""
+    inj = monthly[monthly["kind"] == _INJECTION]
+    return pd.DataFrame({
         "well_id": inj["well_id"].astype(str),
         "injection_month": inj["month"],
         "days_on": inj["days_on"].astype(float),
@@ -416,9 +495,19 @@ def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tu
         "_source_row": inj["_source_row"].astype("int64"),
     }, columns=INJECTION_COLUMNS).reset_index(drop=True)
 
+
+def _days_by_kind(daily: pd.DataFrame) -> pd.DataFrame:
+    """Accepted daily rows per wellbore (index) and kind (columns)."""
+    return daily.groupby(["well_id", "kind"]).size().unstack(fill_value=0)
+
+
+def _header_table(daily: pd.DataFrame, production: pd.DataFrame, injection: pd.DataFrame,
+                  scan: _DailyScan) -> pd.DataFrame:
+    """One row per wellbore: the kind of the majority of its days (a tie: producer), its first
+    month with volume of that kind, its first ``WELL_BORE_CODE`` and field, its first Excel row."""
     header_rows = []
     if len(daily):
-        days_by_kind = daily.groupby(["well_id", "kind"]).size().unstack(fill_value=0)
+        days_by_kind = _days_by_kind(daily)
         first_row = daily.groupby("well_id")["_source_row"].min()
         first_oil = production[production["oil_bbl"] > 0].groupby("well_id")["production_month"].min()
         first_inj = injection[injection["water_injected_bbl"] > 0].groupby("well_id")["injection_month"].min()
@@ -427,13 +516,13 @@ def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tu
             n_inj = int(days_by_kind.loc[well].get(_INJECTION, 0))
             well_type = "injector" if n_inj > n_prod else "producer"
             first = (first_inj if well_type == "injector" else first_oil).get(well, pd.NaT)
-            codes = sorted(codes_per_well.get(well, ()))
+            codes = sorted(scan.codes_per_well.get(well, ()))
             first_code = daily.loc[daily["_source_row"] == first_row[well], "well_name"].iloc[0]
             header_rows.append({
                 "well_id": well,
                 "well_name": first_code if first_code else (codes[0] if codes else None),
                 "operator": OPERATOR,
-                "field": fields_per_well.get(well),
+                "field": scan.fields_per_well.get(well),
                 "county": None,
                 "state": None,
                 "basin": BASIN,
@@ -451,54 +540,105 @@ def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tu
     for c in ("county", "state"):
         header_df[c] = header_df[c].astype(object)
     header_df["_source_row"] = header_df["_source_row"].astype("int64")
+    return header_df
 
-    notes: list[str] = []
-    notes.append(
-        f"{DAILY_SHEET}: {rows_read} daily rows read, {rows_loaded} loaded into "
-        f"{len(production)} production and {len(injection)} injection well-months "
-        f"for {len(header_df)} wellbores, {len(rejects)} rejected"
-    )
-    if null_volumes:
-        parts = ", ".join(f"{c} {null_volumes[c]}" for c in VOLUME_COLUMNS if null_volumes[c])
-        notes.append(f"null volumes treated as 0 (not reported), rows per column: {parts}")
-    if hours_clipped:
+
+def _hours_notes(scan: _DailyScan, months_clipped: int) -> list[str]:
+    """Notes on on-stream hours: clipped to 24 h, null, more than the calendar days in a month."""
+    notes = []
+    if scan.hours_clipped:
         notes.append(
-            f"{hours_clipped} daily rows had {COL_HOURS} above 24 h (max {max_hours:.2f} h); "
+            f"{scan.hours_clipped} daily rows had {COL_HOURS} above 24 h (max {scan.max_hours:.2f} h); "
             "each clipped to 24 h for days_on"
         )
-    if null_hours_on or null_hours_off:
+    if scan.null_hours_on or scan.null_hours_off:
         notes.append(
-            f"{null_hours_on + null_hours_off} daily rows had null {COL_HOURS}: {null_hours_on} counted "
-            f"as a full day on stream (a volume > 0), {null_hours_off} as 0 h (no volume)"
+            f"{scan.null_hours_on + scan.null_hours_off} daily rows had null {COL_HOURS}: {scan.null_hours_on} "
+            f"counted as a full day on stream (a volume > 0), {scan.null_hours_off} as 0 h (no volume)"
         )
     if months_clipped:
         notes.append(f"{months_clipped} well-months had more on-stream hours than calendar days; days_on clipped")
-    if time_of_day:
-        notes.append(f"{time_of_day} {COL_DATE} values carried a time of day; normalised to the date")
+    return notes
+
+
+def _identity_notes(scan: _DailyScan, daily: pd.DataFrame) -> list[str]:
+    """Notes on dates and wellbores: times of day, repeated dates, routing against WELL_TYPE,
+    wellbores in both tables, several WELL_BORE_CODEs."""
+    notes = []
+    if scan.time_of_day:
+        notes.append(f"{scan.time_of_day} {COL_DATE} values carried a time of day; normalised to the date")
     dup = int(daily.duplicated(["kind", "well_id", "day"]).sum())
     if dup:
         notes.append(f"{dup} daily rows repeat a (wellbore, date) already seen; all kept and summed")
-    if routed_by_flow_against_type:
+    if scan.routed_by_flow_against_type:
         notes.append(
-            f"{routed_by_flow_against_type} rows routed by {COL_FLOW} against {COL_TYPE} "
+            f"{scan.routed_by_flow_against_type} rows routed by {COL_FLOW} against {COL_TYPE} "
             f"(e.g. {COL_TYPE} 'WI' with {COL_FLOW} 'production' and oil volumes)"
         )
-    both = [w for w in days_by_kind.index if (days_by_kind.loc[w] > 0).all()] if len(daily) else []
-    if both and days_by_kind.shape[1] > 1:
-        notes.append(f"wellbores with both producing and injecting days (in both tables): {', '.join(both)}")
-    for well, codes in sorted(codes_per_well.items()):
+    if len(daily):
+        days_by_kind = _days_by_kind(daily)
+        both = [w for w in days_by_kind.index if (days_by_kind.loc[w] > 0).all()]
+        if both and days_by_kind.shape[1] > 1:
+            notes.append(f"wellbores with both producing and injecting days (in both tables): {', '.join(both)}")
+    for well, codes in sorted(scan.codes_per_well.items()):
         if len(codes) > 1:
             notes.append(f"wellbore {well}: several {COL_CODE} values {sorted(codes)}; well_name keeps the first")
-    if rejects:
-        reasons = Counter(r.reason for r in rejects)
-        notes.append("rejected rows by reason: " + "; ".join(f"{n} × {reason}" for reason, n in reasons.most_common()))
+    return notes
 
+
+def _daily_notes(scan: _DailyScan, daily: pd.DataFrame, tables: dict[str, pd.DataFrame],
+                 months_clipped: int) -> list[str]:
+    """The read's notes: counts first, then every trap met, then the rejects by reason."""
+    notes = [
+        f"{DAILY_SHEET}: {scan.rows_read} daily rows read, {len(scan.accepted)} loaded into "
+        f"{len(tables['well_production'])} production and {len(tables['well_injection'])} injection well-months "
+        f"for {len(tables['well_header'])} wellbores, {len(scan.rejects)} rejected"
+    ]
+    if scan.null_volumes:
+        parts = ", ".join(f"{c} {scan.null_volumes[c]}" for c in VOLUME_COLUMNS if scan.null_volumes[c])
+        notes.append(f"null volumes treated as 0 (not reported), rows per column: {parts}")
+    notes += _hours_notes(scan, months_clipped)
+    notes += _identity_notes(scan, daily)
+    if scan.rejects:
+        reasons = Counter(r.reason for r in scan.rejects)
+        notes.append("rejected rows by reason: " + "; ".join(f"{n} × {reason}" for reason, n in reasons.most_common()))
+    return notes
+
+
+def _read_daily(path: Path, window: tuple[dt.date, dt.date] | None = None) -> tuple[SourceRead, pd.DataFrame]:
+    """Read and validate the daily sheet: the SourceRead and the monthly Sm3 roll-up.
+
+    The roll-up has one row per (kind, well_id, month) with hours, oil/gas/water/wi
+    in Sm3, the first Excel row and the daily row count. ``window`` (first and last
+    month, as first days) rejects days outside it.
+
+    Stages: locate the columns (:class:`_DailyColumns`), validate and route each row
+    (:func:`_scan_daily_rows`), roll the accepted days up to months (:func:`_monthly_rollup`),
+    build the three tables and write the notes (:func:`_daily_notes`).
+    """
+    path = Path(path)
+    wb, ws = _open_sheet(path, DAILY_SHEET)
+    try:
+        rows = ws.iter_rows(values_only=True)
+        cols = _DailyColumns.from_header(str(path), next(rows, None))
+        scan = _scan_daily_rows(rows, cols, window)
+    finally:
+        wb.close()
+    rows_loaded = len(scan.accepted)
+    assert scan.rows_read == rows_loaded + len(scan.rejects), (scan.rows_read, rows_loaded, len(scan.rejects))
+
+    daily = pd.DataFrame(scan.accepted, columns=_DAILY_FRAME_COLUMNS)
+    monthly, months_clipped = _monthly_rollup(daily)
+    production = _production_table(monthly)
+    injection = _injection_table(monthly)
+    tables = {"well_header": _header_table(daily, production, injection, scan),
+              "well_production": production, "well_injection": injection}
     result = SourceRead(
-        tables={"well_header": header_df, "well_production": production, "well_injection": injection},
-        rejects=rejects,
-        rows_read=rows_read,
+        tables=tables,
+        rejects=scan.rejects,
+        rows_read=scan.rows_read,
         rows_loaded=rows_loaded,
-        notes=notes,
+        notes=_daily_notes(scan, daily, tables, months_clipped),
     )
     return result, monthly
 
@@ -598,7 +738,8 @@ def compare_with_monthly_sheet(path: Path) -> pd.DataFrame:
     rej_counts = rej_df.groupby(["well_id", "month"]).size().rename("rejected_daily_rows").reset_index()
 
     df = daily.merge(monthly_sheet.drop(columns=["monthly_row"]), on=["well_id", "month"], how="outer", indicator=True)
-    df["presence"] = df["_merge"].map({"both": "both", "left_only": "daily_only", "right_only": "monthly_only"}).astype(str)
+    presence = {"both": "both", "left_only": "daily_only", "right_only": "monthly_only"}
+    df["presence"] = df["_merge"].map(presence).astype(str)
     df = df.drop(columns="_merge")
     df = df.merge(rej_counts, on=["well_id", "month"], how="left")
     df["rejected_daily_rows"] = df["rejected_daily_rows"].fillna(0).astype("int64")
