@@ -144,10 +144,11 @@ import io
 import os
 import tempfile
 import zipfile
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -547,7 +548,7 @@ PRODUCTION_DRAWS = ("shut_in_u", "first_days", "partial_days", "oil_noise", "gas
 GL_DRAWS = ("book_oil", "book_gas", "book_ngl", "loe_noise", "workover_u", "workover_z")
 
 #: An opener: ``with sink(path) as write: write(chunk)``; the file exists under its name once closed.
-Sink = Callable[[Path], ContextManager[Callable[[bytes], None]]]
+Sink = Callable[[Path], AbstractContextManager[Callable[[bytes], None]]]
 
 
 @dataclass(frozen=True)
