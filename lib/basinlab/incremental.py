@@ -1,0 +1,223 @@
+"""Incremental models: rebuild only the keys whose raw rows changed since the model's last build.
+
+A model declared ``config: {materialized: incremental, unique_key: [...]}`` in its yml is a table.
+Its first build, and every build after its SQL or declaration changed, is a full one
+(``create or replace table``). Later builds do work proportional to what changed:
+
+What changed
+    The file versions added to or removed from ``staging.stg_current_files`` since the model's
+    last build (``metadata.model_files`` holds the set it was built from). A new month's files are
+    added; a restated file (a new version under the same name) adds the new version and removes the
+    one it supersedes; a file whose rows were all rejected is never current. Rows of every other
+    file are unchanged, so only the business keys occurring in a changed file can have a different
+    winner (``current_rows`` picks the latest current row per key) — restated months far in the
+    past included, and keys a restatement dropped.
+
+How it merges (delete+insert)
+    The model is rendered with ``is_incremental()`` true: the macro ``current_rows`` keeps only
+    the keys found in a changed file (in both the added and the removed versions), recomputed
+    from *all* their current rows. Then, in one transaction, the table loses every row that came
+    from a removed file (``_file_id``) and every row whose ``unique_key`` is among the recomputed
+    ones, and gains the recomputed rows. The result is the same table a full build would make
+    (``tests/test_incremental.py`` compares them row by row).
+
+Rules for an incremental model (checked where they can be): it reads raw tables through
+``current_rows`` (its upstream is ``raw.*`` and ``staging.stg_current_files`` only), it emits one
+row per winning raw row (no filter after the deduplication) and carries ``_file_id``, and its
+``unique_key`` is a function of the deduplication key. Small dimensions stay views; marts that
+aggregate or run windows over a whole well history stay tables rebuilt in full.
+
+A full rebuild happens when the table is missing (or is a view), when ``metadata.model_state``
+has no row for it, when the checksum of its rendered SQL and declaration differs from the one
+recorded, or on ``run_models(full_refresh=True)`` (``basinlab run --full-refresh``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from . import catalog, sqlrender
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transform import Model
+
+#: the owner of metadata.model_state / metadata.model_files in sql/catalog/incremental.yml
+OWNER = "transform runner"
+STATE_TABLE = "metadata.model_state"
+FILES_TABLE = "metadata.model_files"
+#: the file set a build reads (a model of the project, built before every staging model)
+CURRENT_FILES = "staging.stg_current_files"
+#: the temp table of the recomputed rows
+NEW_ROWS = "_bl_incremental_rows"
+#: the lineage column every incremental model carries
+FILE_ID = "_file_id"
+
+FULL, INCREMENTAL, UNCHANGED = "full", "incremental", "unchanged"
+
+
+class IncrementalError(Exception):
+    """An incremental model that breaks the rules (no unique key, no ``_file_id``, a model upstream)."""
+
+
+@dataclass
+class Plan:
+    """What one build of an incremental model does and why."""
+
+    mode: str                      # full | incremental | unchanged
+    reason: str
+    checksum: str
+    current: list[int]             # the file ids current now
+    changed: list[int]             # added or removed since the last build (incremental only)
+
+
+@dataclass
+class Outcome:
+    mode: str
+    rows_merged: int
+    row_count: int
+
+
+def checksum(model: Model) -> str:
+    """SHA-256 of what builds ``model``: its rendered SQL (macros and constants included), both
+    renders' difference (the incremental filter), its yml config and its declared columns."""
+    payload = {
+        "sql": model.sql,
+        "incremental_sql": render_incremental(model),
+        "unique_key": model.unique_key,
+        "columns": [{k: v for k, v in c.items() if k in ("name", "data_type")} for c in model.columns],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def render_incremental(model: Model) -> str:
+    """The model's SQL with ``is_incremental()`` true."""
+    try:
+        return sqlrender.render(model.raw_sql, model.path, model.path.parent.parent, incremental=True,
+                                this=model.relation)
+    except sqlrender.RenderError as exc:
+        raise IncrementalError(str(exc)) from None
+
+
+def check_model(model: Model, model_relations: set[str]) -> None:
+    """Refuse an incremental model that cannot be merged soundly (named, with the reason)."""
+    where = f"model {model.name} ({model.path})"
+    if not model.unique_key:
+        raise IncrementalError(f"{where}: materialized incremental needs config.unique_key (a list of columns)")
+    ups = [d for d in model.depends_on if d in model_relations and d != CURRENT_FILES]
+    if ups:
+        raise IncrementalError(f"{where}: an incremental model reads raw tables through current_rows; "
+                               f"it reads the model(s) {', '.join(ups)}")
+    names = [str(c.get("name")) for c in model.columns]
+    if names and FILE_ID not in names:
+        raise IncrementalError(f"{where}: an incremental model carries {FILE_ID} (lineage_columns())")
+    missing = [k for k in model.unique_key if names and k not in names]
+    if missing:
+        raise IncrementalError(f"{where}: unique_key column(s) {', '.join(missing)} are not declared")
+
+
+def ensure_state(con) -> None:
+    catalog.ensure_tables(con, OWNER)
+
+
+def _recorded(con, model: str) -> tuple[str | None, set[int]]:
+    row = con.execute(f"select checksum_sha256 from {STATE_TABLE} where model = ?", [model]).fetchall()
+    files = con.execute(f"select file_id from {FILES_TABLE} where model = ?", [model]).fetchall()
+    return (row[0][0] if row else None), {int(r[0]) for r in files}
+
+
+def plan(con, model: Model, kind_now: str | None, full_refresh: bool) -> Plan:
+    """Decide how to build ``model``: full (and why), incremental (which files), or unchanged."""
+    digest = checksum(model)
+    current = [int(r[0]) for r in con.execute(f"select file_id from {CURRENT_FILES} order by file_id").fetchall()]
+    recorded, files_then = _recorded(con, model.name)
+    reason = ""
+    if full_refresh:
+        reason = "full refresh requested"
+    elif kind_now != "table":
+        reason = "no table yet" if kind_now is None else f"was a {kind_now}"
+    elif recorded is None:
+        reason = "no incremental state recorded"
+    elif recorded != digest:
+        reason = "its SQL or declaration changed"
+    if reason:
+        return Plan(FULL, reason, digest, current, [])
+    changed = sorted(set(current) ^ files_then)
+    if not changed:
+        return Plan(UNCHANGED, "no file changed", digest, current, [])
+    return Plan(INCREMENTAL, f"{len(changed)} file version(s) added or removed", digest, current, changed)
+
+
+def merge(con, model: Model, p: Plan) -> int:
+    """Delete+insert the rows of the keys in ``p.changed``'s files; returns the rows inserted.
+
+    Runs in the caller's transaction (see :func:`build`)."""
+    con.execute(f"create or replace temp table {sqlrender.CHANGED_FILES} as "
+                "select unnest(?::bigint[]) as file_id", [p.changed])
+    body = render_incremental(model).strip().rstrip(";")
+    con.execute(f"create or replace temp table {NEW_ROWS} as\n{body}\n")
+    match = " and ".join(f"t.{k} is not distinct from n.{k}" for k in model.unique_key)
+    con.execute(f"delete from {model.relation} where {FILE_ID} in (select file_id from {sqlrender.CHANGED_FILES})")
+    con.execute(f"delete from {model.relation} as t where exists (select 1 from {NEW_ROWS} as n where {match})")
+    con.execute(f"insert into {model.relation} by name select * from {NEW_ROWS}")
+    n = con.execute(f"select count(*) from {NEW_ROWS}").fetchone()[0]
+    con.execute(f"drop table if exists {NEW_ROWS}")
+    con.execute(f"drop table if exists {sqlrender.CHANGED_FILES}")
+    return int(n)
+
+
+def record(con, model: Model, p: Plan, outcome: Outcome, run_id: str) -> None:
+    """Write the model's state after a successful build (same transaction as the build)."""
+    con.execute(f"delete from {STATE_TABLE} where model = ?", [model.name])
+    row: dict[str, Any] = {
+        "model": model.name, "checksum_sha256": p.checksum, "mode": outcome.mode, "reason": p.reason,
+        "files_changed": len(p.changed), "rows_merged": outcome.rows_merged, "row_count": outcome.row_count,
+        "run_id": run_id, "built_at": datetime.now(),
+    }
+    con.execute(catalog.insert_sql(STATE_TABLE, list(row)), list(row.values()))
+    con.execute(f"delete from {FILES_TABLE} where model = ?", [model.name])
+    if p.current:
+        con.execute(f"insert into {FILES_TABLE} (model, file_id) select ?, unnest(?::bigint[])",
+                    [model.name, p.current])
+
+
+def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[Plan, Outcome]:
+    """Build an incremental model (full, merged or left as it is) and record its state, atomically."""
+    p = plan(con, model, kind_now, full_refresh)
+    own = _begin(con)
+    try:
+        if p.mode == FULL:
+            if kind_now == "view":
+                con.execute(f"drop view if exists {model.relation} cascade")
+            con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+        n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
+        merged = merge(con, model, p) if p.mode == INCREMENTAL else (n_rows if p.mode == FULL else 0)
+        if p.mode == INCREMENTAL:
+            n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
+        out = Outcome(p.mode, int(merged), int(n_rows))
+        record(con, model, p, out, run_id)
+        if own:
+            con.execute("commit")
+    except BaseException:
+        if own:
+            con.execute("rollback")
+        raise
+    return p, out
+
+
+def _begin(con) -> bool:
+    """Begin a transaction unless the caller holds one (then the caller's commit covers the build)."""
+    try:
+        con.execute("begin transaction")
+    except duckdb.TransactionException:
+        return False
+    return True
+
+
+__all__ = ["CURRENT_FILES", "FILES_TABLE", "FULL", "INCREMENTAL", "IncrementalError", "OWNER", "Outcome",
+           "Plan", "STATE_TABLE", "UNCHANGED", "build", "check_model", "checksum", "ensure_state", "merge",
+           "plan", "record", "render_incremental"]
