@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -218,6 +219,53 @@ def _begin(con) -> bool:
     return True
 
 
-__all__ = ["CURRENT_FILES", "FILES_TABLE", "FULL", "INCREMENTAL", "IncrementalError", "OWNER", "Outcome",
+@dataclass(frozen=True)
+class Contents:
+    """An order-independent summary of a table's rows (:func:`table_checksums`)."""
+
+    rows: int
+    checksum: int                          # sum of the hashes of the rows' exact (non-double) columns
+    sums: dict[str, tuple[float, float]]   # double column -> (sum, sum of squares)
+
+    def differences(self, other: Contents, rtol: float = 1e-9) -> list[str]:
+        """What differs from ``other``, in words (doubles within ``rtol`` count as equal: sums over
+        differently ordered rows differ in their last bits)."""
+        out = []
+        if self.rows != other.rows:
+            out.append(f"{self.rows} rows vs {other.rows}")
+        if self.checksum != other.checksum:
+            out.append("the rows' exact columns differ")
+        for col, (a, a2) in self.sums.items():
+            b, b2 = other.sums.get(col, (None, None))
+            if b is None or not (math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6)
+                                 and math.isclose(a2, b2, rel_tol=rtol, abs_tol=1e-6)):
+                out.append(f"{col}: sum {a!r} vs {b!r}")
+        return out
+
+
+def table_checksums(con, schemas: tuple[str, ...] = ("staging", "marts")) -> dict[str, Contents]:
+    """``{relation: Contents}`` of every table and view of ``schemas``: row count, an order-independent
+    checksum of every row's exact columns and the sums of its doubles — what an incremental build
+    and a full refresh must agree on."""
+    cols: dict[str, list[tuple[str, bool]]] = {}
+    for schema, table, column, dtype in con.execute(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns "
+            "where table_catalog = current_database() and table_schema in (select unnest(?::varchar[])) "
+            "order by table_schema, table_name, ordinal_position", [list(schemas)]).fetchall():
+        cols.setdefault(f"{schema}.{table}", []).append((column, dtype in ("DOUBLE", "FLOAT")))
+    out: dict[str, Contents] = {}
+    for rel, spec in cols.items():
+        exact = [f'"{c}"' for c, dbl in spec if not dbl] or ["1"]
+        doubles = [c for c, dbl in spec if dbl]
+        sums = "".join(f', coalesce(sum(case when isfinite("{c}") then "{c}" end), 0), '
+                       f'coalesce(sum(case when isfinite("{c}") then "{c}" * "{c}" end), 0)' for c in doubles)
+        row = con.execute(f"select count(*), coalesce(sum(hash({', '.join(exact)})::hugeint), 0){sums} "
+                          f"from {rel}").fetchone()
+        out[rel] = Contents(int(row[0]), int(row[1]),
+                            {c: (float(row[2 + 2 * i]), float(row[3 + 2 * i])) for i, c in enumerate(doubles)})
+    return out
+
+
+__all__ = ["CURRENT_FILES", "Contents", "FILES_TABLE", "FULL", "INCREMENTAL", "IncrementalError", "OWNER", "Outcome",
            "Plan", "STATE_TABLE", "UNCHANGED", "build", "check_model", "checksum", "ensure_state", "merge",
-           "plan", "record", "render_incremental"]
+           "plan", "record", "render_incremental", "table_checksums"]
