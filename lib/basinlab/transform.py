@@ -56,6 +56,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import duckdb
 import sqlglot
 import yaml
 from sqlglot import exp
@@ -688,6 +689,8 @@ def run_models(
                 results.append(r)
             say(f"FAIL  {m.relation}: {e}")
             raise ModelError(m.name, m.path, str(e).strip()) from e
+        if kind == "table":
+            _checkpoint(con)
         secs = time.perf_counter() - t0
         catalog_[m.relation] = kind
         r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
@@ -696,6 +699,16 @@ def run_models(
         results.append(r)
         say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
     return results
+
+
+def _checkpoint(con) -> None:
+    """Write a table just built to the file: until a checkpoint DuckDB keeps it in memory it cannot
+    evict, and under a small memory limit the next model then fails (tests/test_memory_bound.py).
+    Skipped inside a caller's transaction."""
+    try:
+        con.execute("checkpoint")
+    except duckdb.Error:
+        pass
 
 
 def _build(con, m: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[int, str]:
