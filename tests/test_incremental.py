@@ -202,6 +202,31 @@ def test_a_second_run_without_new_files_changes_nothing(base, tmp_path):
     _assert_same(_contents(db), before)
 
 
+def test_raw_rows_changed_without_a_new_file_version_are_merged(base, tmp_path):
+    """Rows written into raw by hand under an existing file id (or restored) are seen by the row count."""
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(base / "base.duckdb", db)
+    con = warehouse.connect(db)
+    try:
+        con.execute("""insert into raw.well_production by name
+                       select * replace ('42-999-00002' as well_id, 900 + _source_row as _source_row)
+                       from raw.well_production where _file_id = (select max(_file_id) from raw.well_production)
+                       limit 2""")
+        con.execute("delete from raw.gl_records where rowid in (select min(rowid) from raw.gl_records)")
+        transform.run_models(con, column_lineage=False)
+        assert "42-999-00002" in {r[0] for r in con.execute("select well_id from staging.stg_production").fetchall()}
+    finally:
+        con.close()
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(db, full)
+    con = warehouse.connect(full)
+    try:
+        transform.run_models(con, column_lineage=False, full_refresh=True)
+    finally:
+        con.close()
+    _assert_same(_contents(db), _contents(full))
+
+
 def test_a_changed_model_or_a_missing_table_is_rebuilt_in_full(base, tmp_path):
     db = tmp_path / "w.duckdb"
     shutil.copyfile(base / "base.duckdb", db)

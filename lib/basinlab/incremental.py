@@ -6,7 +6,9 @@ Its first build, and every build after its SQL or declaration changed, is a full
 
 What changed
     The file versions added to or removed from ``staging.stg_current_files`` since the model's
-    last build (``metadata.model_files`` holds the set it was built from). A new month's files are
+    last build (``metadata.model_files`` holds the set it was built from, with each file's rows in
+    the model's raw source: a file whose rows in raw changed without a new version — written by
+    hand, restored from a backup — counts as changed too). A new month's files are
     added; a restated file (a new version under the same name) adds the new version and removes the
     one it supersedes; a file whose rows were all rejected is never current. Rows of every other
     file are unchanged, so only the business keys occurring in a changed file can have a different
@@ -72,8 +74,8 @@ class Plan:
     mode: str                      # full | incremental | unchanged
     reason: str
     checksum: str
-    current: list[int]             # the file ids current now
-    changed: list[int]             # added or removed since the last build (incremental only)
+    current: dict[int, int]        # the file ids current now -> their rows in the model's raw source(s)
+    changed: list[int]             # added, removed or with other rows since the last build (incremental only)
 
 
 @dataclass
@@ -125,16 +127,27 @@ def ensure_state(con) -> None:
     catalog.ensure_tables(con, OWNER)
 
 
-def _recorded(con, model: str) -> tuple[str | None, set[int]]:
+def _recorded(con, model: str) -> tuple[str | None, dict[int, int]]:
     row = con.execute(f"select checksum_sha256 from {STATE_TABLE} where model = ?", [model]).fetchall()
-    files = con.execute(f"select file_id from {FILES_TABLE} where model = ?", [model]).fetchall()
-    return (row[0][0] if row else None), {int(r[0]) for r in files}
+    files = con.execute(f"select file_id, row_count from {FILES_TABLE} where model = ?", [model]).fetchall()
+    return (row[0][0] if row else None), {int(r[0]): int(r[1] or 0) for r in files}
+
+
+def _current(con, model: Model) -> dict[int, int]:
+    """The current file ids and their rows in the model's raw source(s): a file whose rows in raw
+    changed without a new version (written by hand, restored) counts as changed too."""
+    raws = [d for d in model.depends_on if d.startswith("raw.")]
+    counts = " union all ".join(f"select _file_id, count(*) as n from {r} group by _file_id" for r in raws)
+    sql = (f"select f.file_id, coalesce(sum(c.n), 0) from {CURRENT_FILES} as f "
+           + (f"left join ({counts}) as c on c._file_id = f.file_id " if raws else "")
+           + "group by f.file_id order by f.file_id")
+    return {int(f): int(n) for f, n in con.execute(sql).fetchall()}
 
 
 def plan(con, model: Model, kind_now: str | None, full_refresh: bool) -> Plan:
     """Decide how to build ``model``: full (and why), incremental (which files), or unchanged."""
     digest = checksum(model)
-    current = [int(r[0]) for r in con.execute(f"select file_id from {CURRENT_FILES} order by file_id").fetchall()]
+    current = _current(con, model)
     recorded, files_then = _recorded(con, model.name)
     reason = ""
     if full_refresh:
@@ -147,10 +160,11 @@ def plan(con, model: Model, kind_now: str | None, full_refresh: bool) -> Plan:
         reason = "its SQL or declaration changed"
     if reason:
         return Plan(FULL, reason, digest, current, [])
-    changed = sorted(set(current) ^ files_then)
+    changed = sorted(f for f in set(current) | set(files_then) if current.get(f) != files_then.get(f))
     if not changed:
         return Plan(UNCHANGED, "no file changed", digest, current, [])
-    return Plan(INCREMENTAL, f"{len(changed)} file version(s) added or removed", digest, current, changed)
+    return Plan(INCREMENTAL, f"{len(changed)} file version(s) added, removed or changed in raw", digest, current,
+                changed)
 
 
 def merge(con, model: Model, p: Plan) -> int:
@@ -182,8 +196,9 @@ def record(con, model: Model, p: Plan, outcome: Outcome, run_id: str) -> None:
     con.execute(catalog.insert_sql(STATE_TABLE, list(row)), list(row.values()))
     con.execute(f"delete from {FILES_TABLE} where model = ?", [model.name])
     if p.current:
-        con.execute(f"insert into {FILES_TABLE} (model, file_id) select ?, unnest(?::bigint[])",
-                    [model.name, p.current])
+        con.execute(f"insert into {FILES_TABLE} (model, file_id, row_count) "
+                    "select ?, unnest(?::bigint[]), unnest(?::bigint[])",
+                    [model.name, list(p.current), list(p.current.values())])
 
 
 def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[Plan, Outcome]:
