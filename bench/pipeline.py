@@ -7,6 +7,14 @@ PDF) in a temp dir and reports where the time goes. ``notebook_startup_s``
 is the fixed cost papermill pays per notebook (a kernel start plus importing
 basinlab), measured on a notebook that only imports; ``startup_share`` is
 that cost times the number of notebooks over the total.
+
+    python bench/pipeline.py --wells 2000 --months 120 --incremental
+
+``--incremental`` measures the run a month later, when one more month of files arrives: the demo
+inbox is delivered month by month (:mod:`basinlab.demo_monthly`), a first run publishes month M-1,
+then month M's files arrive and the same inputs are run twice from that warehouse — incrementally
+(the default: staging merges the new files, decline refits the wells whose history changed) and in
+full (``--full-refresh --refit-all``, what a user would otherwise run) — per step, in seconds.
 """
 from __future__ import annotations
 
@@ -41,13 +49,75 @@ def notebook_startup_seconds(tmp: Path, repeat: int = 2) -> float:
     return best
 
 
+def _previous_month(month: str) -> str:
+    y, m = (int(x) for x in month.split("-"))
+    return f"{y - (m == 1)}-{12 if m == 1 else m - 1:02d}"
+
+
+def _steps(res) -> dict[str, float]:
+    return {s.step: round(s.seconds, 2) for s in res.steps} | {k: round(v, 2) for k, v in res.timings.items()}
+
+
+def incremental(a: argparse.Namespace) -> dict:
+    """First run for M-1, then month M's files; the run for M incrementally and in full, per step."""
+    import shutil
+
+    import duckdb
+
+    from basinlab import runner
+    from basinlab.demo import generate_demo
+    from basinlab.demo_monthly import monthly_deliveries
+
+    prev = _previous_month(a.month)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        generate_demo(tmp / "source", wells=a.wells, months=a.months, end_month=a.month, seed=42)
+        monthly_deliveries(tmp / "source", tmp / "incremental" / "data" / "inbox", prev)
+        demo_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        runner.run_month(prev, data_dir=tmp / "incremental" / "data", reports_dir=tmp / "incremental" / "reports",
+                         progress=None)
+        first_s = time.perf_counter() - t0
+        shutil.copytree(tmp / "incremental", tmp / "full", symlinks=True)
+        out: dict = {}
+        for name, kw in (("full", {"full_refresh": True, "refit_all": True}), ("incremental", {})):
+            data = tmp / name / "data"
+            monthly_deliveries(tmp / "source", data / "inbox", a.month)
+            t0 = time.perf_counter()
+            res = runner.run_month(a.month, data_dir=data, reports_dir=tmp / name / "reports", progress=None, **kw)
+            out[f"{name}_s"] = round(time.perf_counter() - t0, 2)
+            out.update({f"{name}_{k}_s": v for k, v in _steps(res).items()})
+        con = duckdb.connect(str(tmp / "incremental" / "data" / "warehouse.duckdb"), read_only=True)
+        state = con.execute("select model, mode, rows_merged, reason from metadata.model_state order by model").fetchall()
+        well_months = con.execute("select count(*) from staging.stg_production").fetchone()[0]
+        con.close()
+    return {
+        "bench": "pipeline_incremental", "wells": a.wells, "months": a.months, "month": a.month,
+        "demo_s": round(demo_s, 2), "first_run_s": round(first_s, 2), **out,
+        "speedup": round(out["full_s"] / out["incremental_s"], 2),
+        **{f"{step}_speedup": round(out[f"full_{step}_s"] / out[f"incremental_{step}_s"], 2)
+           for step in ("transform", "decline") if out.get(f"incremental_{step}_s")},
+        "well_months": int(well_months),
+        **{f"{m}_rows_merged": int(n) for m, _mode, n, _r in state},
+        "staging_modes": {m: mode for m, mode, _n, _r in state},
+        "peak_rss_runner_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_kernel_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wells", type=int, default=200)
     ap.add_argument("--months", type=int, default=60)
     ap.add_argument("--month", default="2024-06")
+    ap.add_argument("--incremental", action="store_true",
+                    help="measure the run after one more month of files arrives, incremental vs full")
     a = ap.parse_args(argv)
     os.environ["PLOOMBER_STATS_ENABLED"] = "false"
+    if a.incremental:
+        print(json.dumps(incremental(a)))
+        return 0
     from basinlab import runner
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -62,7 +62,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     try:
         run_month(a.month, data_dir=a.data_dir, reports_dir=a.reports_dir, demo=a.demo,
-                  demo_wells=a.wells, demo_months=a.months, demo_seed=a.seed)
+                  demo_wells=a.wells, demo_months=a.months, demo_seed=a.seed,
+                  full_refresh=a.full_refresh, refit_all=a.refit_all)
     except RunError as exc:
         _err(str(exc))
         return 1
@@ -616,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--wells", type=_positive, default=200, help="demo wells (with --demo)")
     r.add_argument("--months", type=_positive, default=60, help="demo months of history (with --demo)")
     r.add_argument("--seed", type=int, default=42, help="demo seed (with --demo)")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="rebuild the incremental models in full (default: merge only the files that changed)")
+    r.add_argument("--refit-all", action="store_true",
+                   help="refit every well's decline (default: only wells whose production changed since the last fit)")
     data_dir(r)
     r.add_argument("--reports-dir", help="reports dir (default: repo reports/)")
     r.set_defaults(fn=cmd_run)

@@ -685,12 +685,15 @@ def _prune(paths: list[Path], keep: int) -> None:
 
 def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
               demo: bool = False, demo_wells: int = 200, demo_months: int = 60, demo_seed: int = 42,
-              progress: Progress | None = print, steps: tuple[Step, ...] = STEPS) -> RunResult:
+              progress: Progress | None = print, steps: tuple[Step, ...] = STEPS,
+              full_refresh: bool = False, refit_all: bool = False) -> RunResult:
     """Run the monthly pipeline for ``month`` (YYYY-MM). Raises RunError on failure.
 
     ``steps`` is the notebook chain (default :data:`STEPS`); whatever it holds, nothing
     is published unless this run recorded data-quality results and none of its
-    error-level checks failed.
+    error-level checks failed. The run works incrementally where it can: ``full_refresh``
+    rebuilds the incremental models in full (the transform step's parameter ``full_refresh``),
+    ``refit_all`` refits every well (the decline step's ``refit_all``).
     """
     config.parse_month(month)
     paths = config.Paths.resolve(data_dir, reports_dir)
@@ -735,8 +738,9 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
 
                 _with_con(build, _start)
                 result.timings["build_setup"] = time.perf_counter() - t0
+                flags = step_flags(full_refresh=full_refresh, refit_all=refit_all)
                 for step in [s for s in steps if s.writer]:
-                    params = base_params | {"warehouse": str(build)}
+                    params = base_params | {"warehouse": str(build)} | flags.get(step.name, {})
                     result.steps.append(_run_step(step, build, nb_dir, params, run_id, say))
                     fault_point(f"after:{step.name}")
                 # the runner's own gate: this run's check results, whatever the notebooks did
@@ -797,6 +801,17 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
             _discard_staging(staging_dir, say)
         say(f"done in {result.seconds:.1f}s\n  PDF:   {result.pdf}\n  Excel: {result.xlsx}")
         return result
+
+
+def step_flags(*, full_refresh: bool = False, refit_all: bool = False) -> dict[str, dict[str, Any]]:
+    """The per-step parameters of the run's options, by step name (only those set: a custom chain
+    whose notebooks do not declare them runs as before unless the option is asked for)."""
+    flags: dict[str, dict[str, Any]] = {}
+    if full_refresh:
+        flags["transform"] = {"full_refresh": True}
+    if refit_all:
+        flags["decline"] = {"refit_all": True}
+    return flags
 
 
 def _quiet_on_broken_output(progress: Progress | None) -> Progress:

@@ -12,13 +12,16 @@ dependencies and DuckDB runs it. What a template can use:
 ``{{ vocabulary('benchmark') }}``  a declared vocabulary as an SQL list ``('WTI', …)``
 ``{{ account_class(expr) }}``      the chart of accounts' classes as a CASE over ``expr``
 ``{{ month }}``                    (checks) the report month as a DATE expression
-``this``, ``is_incremental()``     the model's relation; False — the hook for incremental models
+``this``, ``is_incremental()``     the model's relation; whether this render is an incremental run
+``changed_files``                  (incremental runs) the temp table of the file ids added to or
+                                   removed from ``staging.stg_current_files`` since the model's last build
 =================================  ==========================================================
 
 Macros are the files in ``sql/macros/*.sql`` (Jinja ``{% macro %}`` blocks), callable from every
-template. An incremental materialization would render the same template a second time at run time
-with ``is_incremental()`` true (the model's table exists) so its ``{% if is_incremental() %}`` filter
-keeps only new rows — the same environment, no second templating system.
+template. An incremental model (``config: {materialized: incremental}``) is rendered a second time at
+run time with ``is_incremental()`` true (:mod:`basinlab.incremental`), so its
+``{% if is_incremental() %}`` filter — in the staging models, inside the macro ``current_rows`` — keeps
+only the keys that changed: the same templates and macros, no second templating system.
 """
 from __future__ import annotations
 
@@ -72,15 +75,20 @@ def _account_class(expr: str) -> str:
     return "\n".join(lines)
 
 
-@functools.lru_cache(maxsize=4)
-def _environment(sql_dir: str, stamp: tuple) -> jinja2.Environment:
+#: the temp table of changed file ids an incremental render filters on (basinlab.incremental makes it)
+CHANGED_FILES = "_bl_changed_files"
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(sql_dir: str, stamp: tuple, incremental: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     env.globals.update(
         const={name: c.value for name, c in settings_mod.constants(sql_dir).items()},
         vocabulary=lambda name: catalog.vocabulary(name, sql_dir).sql_list(),
         settings_columns=_settings_columns,
         account_class=_account_class,
-        is_incremental=lambda: False,
+        is_incremental=lambda: incremental,
+        changed_files=CHANGED_FILES,
     )
     for path in sorted((Path(sql_dir) / MACROS_DIR).glob("*.sql")):
         try:
@@ -94,16 +102,18 @@ def _environment(sql_dir: str, stamp: tuple) -> jinja2.Environment:
     return env
 
 
-def environment(sql_dir: str | Path | None = None) -> jinja2.Environment:
+def environment(sql_dir: str | Path | None = None, incremental: bool = False) -> jinja2.Environment:
     root = Path(sql_dir) if sql_dir else config.SQL_DIR
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in sorted((root / MACROS_DIR).glob("*.sql")))
-    return _environment(str(root), stamp)
+    return _environment(str(root), stamp, incremental)
 
 
-def render(text: str, where: str | Path, sql_dir: str | Path | None = None, **context: Any) -> str:
-    """Render one template; :class:`RenderError` naming ``where`` when it does not render."""
+def render(text: str, where: str | Path, sql_dir: str | Path | None = None, incremental: bool = False,
+           **context: Any) -> str:
+    """Render one template (``incremental``: with ``is_incremental()`` true, for an incremental model's
+    run); :class:`RenderError` naming ``where`` when it does not render."""
     try:
-        return environment(sql_dir).from_string(text).render(**context)
+        return environment(sql_dir, incremental).from_string(text).render(**context)
     except jinja2.TemplateError as exc:
         line = getattr(exc, "lineno", None)
         raise RenderError(f"{where}{f', line {line}' if line else ''}: {exc}") from None
@@ -111,4 +121,4 @@ def render(text: str, where: str | Path, sql_dir: str | Path | None = None, **co
         raise RenderError(f"{where}: {exc}") from None
 
 
-__all__ = ["MACROS_DIR", "RenderError", "environment", "render"]
+__all__ = ["CHANGED_FILES", "MACROS_DIR", "RenderError", "environment", "render"]

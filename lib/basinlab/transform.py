@@ -5,7 +5,7 @@ Layout (one obvious way to add a model: drop a ``.sql`` file in the right folder
     sql/staging/*.sql        schema ``staging``, materialized as views by default
     sql/intermediate/*.sql   schema ``marts``,   tables by default (``int_*``)
     sql/marts/*.sql          schema ``marts``,   tables by default
-    sql/<folder>/_<folder>.yml   per-model description, columns, tests, ``config: {materialized: view|table}``
+    sql/<folder>/_<folder>.yml   per-model description, columns, tests, ``config: {materialized: view|table|incremental}``
                                  and ``sources:`` (external tables a Python step writes, e.g. marts.decline_params)
 
 The file name is the table name. The order comes from the SQL itself: every model's
@@ -22,8 +22,10 @@ must be schema-qualified: ``raw.well_production``, ``staging.stg_production``,
 Anything else is an error naming the model and its file (:class:`MissingReferenceError`);
 a cycle is an error naming the models in it (:class:`CycleError`).
 
-Each model is created with ``create or replace view|table <schema>.<name> as <sql>``
-and recorded in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
+Each model is created with ``create or replace view|table <schema>.<name> as <sql>``, or, for an
+``incremental`` model (``config: {materialized: incremental, unique_key: [...]}``), merged with the
+rows of the keys whose files changed since its last build (:mod:`basinlab.incremental`; a full build
+when its SQL or declaration changed, when it is missing, or with ``full_refresh=True``), and recorded in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
 tell cheaply, the upstream column of each directly-selected output column) are recorded
 in ``metadata.data_lineage``. A failing model is recorded and raises :class:`ModelError`
 naming the model, its file and DuckDB's message.
@@ -54,17 +56,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import duckdb
 import sqlglot
 import yaml
 from sqlglot import exp
 
-from basinlab import catalog, config, sqlrender
+from basinlab import catalog, config, incremental, sqlrender
 from basinlab import settings as settings_mod
 
 DIALECT = "duckdb"
 
 #: folder under sql/ -> (schema, default materialization)
 LAYERS: dict[str, tuple[str, str]] = catalog.LAYERS
+
+#: how a model can be built (``config: {materialized: ...}``)
+MATERIALIZATIONS = ("view", "table", "incremental")
 
 #: schemas whose tables are sources when they exist in the catalog
 SOURCE_SCHEMAS = ("raw", "metadata")
@@ -118,6 +124,7 @@ class Model:
     description: str = ""
     columns: list[dict[str, Any]] = field(default_factory=list)
     tests: list[Any] = field(default_factory=list)
+    unique_key: list[str] = field(default_factory=list)   # incremental models: the merge key
 
     @property
     def relation(self) -> str:
@@ -388,9 +395,12 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
         m = models[name]
         cfg = entry.get("config") or {}
         mat = cfg.get("materialized", entry.get("materialized", m.materialization))
-        if mat not in ("view", "table"):
-            raise ProjectError(f"{entry['_yml']}: model {name}: materialized must be view or table, got {mat!r}")
+        if mat not in MATERIALIZATIONS:
+            raise ProjectError(f"{entry['_yml']}: model {name}: materialized must be one of "
+                               f"{', '.join(MATERIALIZATIONS)}, got {mat!r}")
         m.materialization = mat
+        key = cfg.get("unique_key") or []
+        m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
         m.description = str(entry.get("description") or "").strip()
         m.columns = list(entry.get("columns") or [])
         m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
@@ -413,6 +423,12 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
             if rel not in deps:
                 deps.append(rel)
         m.depends_on = deps
+    for m in models.values():
+        if m.materialization == "incremental":
+            try:
+                incremental.check_model(m, set(relations))
+            except incremental.IncrementalError as exc:
+                raise ProjectError(str(exc)) from None
     return Project(sql_dir, models, sources)
 
 
@@ -595,8 +611,12 @@ def run_models(
     progress: Callable[[str], None] | None = None,
     settings: dict[str, Any] | None = None,
     column_lineage: bool = True,
+    full_refresh: bool = False,
 ) -> list[ModelResult]:
     """Build the selected models (default: all) in DAG order on ``con``.
+
+    Incremental models merge the rows of the files that changed since their last build
+    (:mod:`basinlab.incremental`); ``full_refresh=True`` rebuilds them in full.
 
     Returns one :class:`ModelResult` per selected model (status success | skipped).
     A model whose upstream includes a missing declared external source is skipped
@@ -616,6 +636,8 @@ def run_models(
     for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
         for rel in catalog.ensure_tables(con, owner, project.sql_dir):
             say(f"made  {rel} (empty, as declared; {owner} fills it)")
+    if any(project.models[n].materialization == "incremental" for n in selected):
+        incremental.ensure_state(con)
     catalog_ = _catalog(con)
 
     # validate sources before touching anything
@@ -656,14 +678,8 @@ def run_models(
 
         t0 = time.perf_counter()
         kind = "view" if m.materialization == "view" else "table"
-        other = "table" if kind == "view" else "view"
         try:
-            # switching materialization: drop the other kind first
-            if catalog_.get(m.relation) == other:
-                con.execute(f"drop {other} if exists {m.relation} cascade")
-            body = m.sql.strip().rstrip(";")
-            con.execute(f"create or replace {kind} {m.relation} as\n{body}\n")
-            n = con.execute(f"select count(*) from {m.relation}").fetchone()[0]
+            n, how = _build(con, m, catalog_.get(m.relation), full_refresh, run_id)
         except Exception as e:  # duckdb.Error and friends
             r = ModelResult(m.name, m.schema, m.materialization, "error", None,
                             time.perf_counter() - t0, str(e).strip(), str(m.path))
@@ -673,14 +689,42 @@ def run_models(
                 results.append(r)
             say(f"FAIL  {m.relation}: {e}")
             raise ModelError(m.name, m.path, str(e).strip()) from e
+        if kind == "table":
+            _checkpoint(con)
         secs = time.perf_counter() - t0
         catalog_[m.relation] = kind
         r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
         _record_run(con, run_id, r)
         _record_lineage(con, run_id, m, column_lineage)
         results.append(r)
-        say(f"ok    {m.relation} ({kind}, {n} rows, {secs:.2f}s)")
+        say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
     return results
+
+
+def _checkpoint(con) -> None:
+    """Write a table just built to the file: until a checkpoint DuckDB keeps it in memory it cannot
+    evict, and under a small memory limit the next model then fails (tests/test_memory_bound.py).
+    Skipped inside a caller's transaction."""
+    try:
+        con.execute("checkpoint")
+    except duckdb.Error:
+        pass
+
+
+def _build(con, m: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[int, str]:
+    """Build one model; returns its row count and how it was built, in words."""
+    if m.materialization == "incremental":
+        p, out = incremental.build(con, m, kind_now, full_refresh, run_id)
+        if p.mode == incremental.INCREMENTAL:
+            return out.row_count, f"incremental: {out.rows_merged} rows merged from {len(p.changed)} changed file(s)"
+        return out.row_count, f"incremental table, {p.mode}: {p.reason}"
+    kind = "view" if m.materialization == "view" else "table"
+    other = "table" if kind == "view" else "view"
+    if kind_now == other:   # switching materialization: drop the other kind first
+        con.execute(f"drop {other} if exists {m.relation} cascade")
+    body = m.sql.strip().rstrip(";")
+    con.execute(f"create or replace {kind} {m.relation} as\n{body}\n")
+    return int(con.execute(f"select count(*) from {m.relation}").fetchone()[0]), kind
 
 
 def results_frame(results: list[ModelResult]):

@@ -2,11 +2,20 @@
     every model and check ({{ current_rows(...) }}); see basinlab.transform ("Rendering"). -#}
 
 {#- The current rows of a raw table: rows of the file versions in staging.stg_current_files
-    (status loaded), one per key — the latest wins (_ingested_at, then _file_id, then _source_row). -#}
+    (status loaded), one per key — the latest wins (_ingested_at, then _file_id, then _source_row).
+    In an incremental run (is_incremental()) only the keys that occur in a file added to or removed
+    from the current files since the model's last build: every other key's winner is unchanged
+    (basinlab.incremental; compared by hash, so a collision only recomputes a key more). -#}
 {% macro current_rows(source, key) -%}
 select *
     from {{ source }}
     where _file_id in (select file_id from staging.stg_current_files)
+{%- if is_incremental() %}
+      and hash({{ key | join(', ') }}) in (
+        select hash({{ key | join(', ') }}) from {{ source }}
+        where _file_id in (select file_id from {{ changed_files }})
+      )
+{%- endif %}
     qualify row_number() over (
         partition by {{ key | join(', ') }}
         order by _ingested_at desc, _file_id desc, _source_row desc

@@ -42,6 +42,7 @@ the bands of its middle month applied to its volume.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pickle
@@ -62,8 +63,8 @@ from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
 from .backtest import SUMMARY_COLUMNS, TARGET_COVERAGE, WELL_COLUMNS, _evaluate, _short_median, _summary
 from .economics import LIMIT_SQL, limits_from_inputs
-from .engine import PARAM_COLUMNS, ForecastConfig, ForecastContext, ForecastResult, finish, prepare
-from .fitting import FitConfig
+from .engine import PARAM_COLUMNS, ForecastConfig, ForecastContext, ForecastResult, clean_production, finish, prepare
+from .fitting import RESULT_COLUMNS, FitConfig, fit_wells
 from .forecast import STORED_MONTHLY_MONTHS
 from .typecurves import TYPE_CURVE_COLUMNS, type_curves_sql
 
@@ -98,13 +99,22 @@ BACKTEST_TABLE = "marts.decline_backtest"
 BACKTEST_SUMMARY_TABLE = "marts.decline_backtest_summary"
 LOOKBACK_TABLE = "marts.decline_lookback"
 ML_TABLE = "marts.ml_trendlines"
+FITS_TABLE = "marts.decline_fits"
+#: the fitter's modules: a change in their source (or in the FitConfig) refits every well
+FIT_SOURCES = ("fitting.py", "segments.py", "models.py")
+#: a well's fingerprint: its monthly rows up to the as-of month, in month order, and their count
+FINGERPRINT_SQL = """
+    select well_id,
+           md5(string_agg(concat_ws('|', production_month, days_on, oil_bbl, gas_mcf, water_bbl), ';'
+                          order by production_month)) || ':' || count(*) as history_fingerprint
+    from {prod} group by well_id"""
 
 
 #: column types of the tables the step writes: a stable schema for readers, empty or not
 #: (declared once, in sql/catalog/decline.yml)
 TABLE_SCHEMAS: dict[str, dict[str, str]] = catalog.table_schemas(
     PARAMS_TABLE, FORECAST_TABLE, TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, ML_TABLE,
-    LOOKBACK_TABLE)
+    LOOKBACK_TABLE, FITS_TABLE)
 
 
 class DeclineStepResult:
@@ -122,6 +132,8 @@ class DeclineStepResult:
         self.as_of = as_of
         self.wells = wells
         self.batches = batches
+        self.wells_refit = 0       # wells fitted this run
+        self.wells_reused = 0      # wells whose stored fit was kept (history unchanged)
         self._params: pd.DataFrame | None = None
         self._forecast: pd.DataFrame | None = None
 
@@ -316,6 +328,77 @@ class _GroupPaths:
                 tot.mean(axis=2), counts + [sum(counts)])
 
 
+def fit_config_sha256(fit_config: FitConfig) -> str:
+    """SHA-256 of the fit configuration and the fitter's source (:data:`FIT_SOURCES`)."""
+    h = hashlib.sha256(repr(fit_config).encode())
+    for name in FIT_SOURCES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+class _FitCache:
+    """The last run's fits (``marts.decline_fits``) of the wells whose history is unchanged.
+
+    A well is refit when its fingerprint (:data:`FINGERPRINT_SQL` over the rows up to the as-of
+    month) differs from the one stored with its fit, when the fit configuration or the fitter's
+    source changed, or with ``refit_all``; every other well keeps its fitted curve, which the
+    forecast then anchors and rolls forward to the new as-of month. The fitter is deterministic,
+    so a kept fit is the fit a refit would make (``tests/test_incremental.py`` checks it)."""
+
+    def __init__(self, con, scratch: _Scratch, prod_t: str, fit_config: FitConfig, refit_all: bool):
+        self.con, self.sha = con, fit_config_sha256(fit_config)
+        self.fit_config = fit_config
+        self.fp = scratch.table("_bl_decline_fingerprints", FINGERPRINT_SQL.format(prod=prod_t))
+        self.prev = None
+        if not refit_all and _has_table(con, FITS_TABLE):
+            self.prev = scratch.table("_bl_decline_prev_fits", f"""
+                select f.* exclude (history_fingerprint, fit_config_sha256) from {FITS_TABLE} as f
+                join {self.fp} as p on p.well_id = f.well_id and p.history_fingerprint = f.history_fingerprint
+                where f.fit_config_sha256 = ?""", [self.sha])
+        self.refit = self.reused = 0
+
+    def fit_batch(self, prod: pd.DataFrame, lo: str, hi: str, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The batch's fit table, as :func:`~basinlab.decline.fitting.fit_wells` of its rows up to ``as_of``."""
+        kept = self._kept(lo, hi)
+        rows, _ = clean_production(prod)
+        rows = rows[rows["production_month"] < as_of + pd.offsets.MonthBegin(1)]
+        todo = rows[~rows["well_id"].isin(set(kept["well_id"]))] if len(kept) else rows
+        fresh = fit_wells(todo, self.fit_config)
+        self.refit += int(todo["well_id"].nunique())
+        self.reused += int(kept["well_id"].nunique()) if len(kept) else 0
+        if not len(kept):
+            return fresh
+        for c in fresh.columns:
+            if len(fresh) and kept[c].dtype != fresh[c].dtype:
+                kept[c] = kept[c].astype(fresh[c].dtype)
+        fit = pd.concat([fresh, kept], ignore_index=True) if len(fresh) else kept
+        rank = {p: i for i, p in enumerate(self.fit_config.phases)}
+        fit["_o"] = fit["phase"].map(rank)
+        return fit.sort_values(["well_id", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+    def _kept(self, lo: str, hi: str) -> pd.DataFrame:
+        if self.prev is None:
+            return pd.DataFrame()
+        kept = self.con.execute(f"select * from {self.prev} where well_id between ? and ? order by well_id",
+                                [lo, hi]).df()
+        for c in ("t0_month", "fit_start", "fit_end", "first_month", "last_month", "segment_start"):
+            kept[c] = pd.to_datetime(kept[c]).astype("datetime64[ns]")
+        return kept[list(RESULT_COLUMNS)]
+
+    def store(self, fit: pd.DataFrame, lo: str, hi: str) -> None:
+        """Append the batch's fits to ``marts.decline_fits`` with each well's fingerprint."""
+        if not len(fit):
+            return
+        fps = self.con.execute(f"select * from {self.fp} where well_id between ? and ?", [lo, hi]).df()
+        _append(self.con, FITS_TABLE, fit.merge(fps, on="well_id", how="left").assign(fit_config_sha256=self.sha))
+
+
+def _has_table(con, relation: str) -> bool:
+    schema, name = relation.split(".", 1)
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and "
+                            "table_name = ? and table_catalog = current_database()", [schema, name]).fetchone()[0])
+
+
 def _key_sample(keys: np.ndarray, limit: int) -> np.ndarray:
     """Indices of at most ``limit`` rows: those with the smallest keys (a fixed sample, any batch size)."""
     if len(keys) <= limit:
@@ -329,7 +412,7 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
                   month: str | None = None, forecast_config: ForecastConfig | None = None,
                   lookback: bool = True, economic_limits: bool = True, ml_trendlines: bool = True,
                   progress: Callable[[str], None] | None = None,
-                  batch_wells: int | None = None) -> DeclineStepResult:
+                  batch_wells: int | None = None, refit_all: bool = False) -> DeclineStepResult:
     """Forecast every well in the warehouse as of ``month``; backtest last year's forecast; write the marts.
 
     Parameters
@@ -360,6 +443,10 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     batch_wells : int, optional
         Wells per batch (default :data:`DEFAULT_BATCH_WELLS`); memory grows with it, results do not
         change with it.
+    refit_all : bool
+        Refit every well. By default a well whose history up to the month is the one its stored fit
+        was made from (``marts.decline_fits``: same fingerprint, same fit configuration) keeps that
+        fit; its forecast is anchored and rolled forward to the month as usual (:class:`_FitCache`).
     """
     say = progress or (lambda _m: None)
     secs: dict[str, float] = {}
@@ -372,14 +459,15 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     try:
         return _fit_warehouse(con, scratch, run_id=run_id, fcfg=fcfg, analogs=analogs, rebuild_models=rebuild_models,
                               month=month, lookback=lookback, economic_limits=economic_limits,
-                              ml_trendlines=ml_trendlines, say=say, secs=secs, n_batch=n_batch)
+                              ml_trendlines=ml_trendlines, say=say, secs=secs, n_batch=n_batch,
+                              refit_all=refit_all)
     finally:
         scratch.close()
 
 
 def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, analogs: bool, rebuild_models: bool,
-                   month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int
-                   ) -> DeclineStepResult:
+                   month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int,
+                   refit_all: bool = False) -> DeclineStepResult:
     t = time.perf_counter()
     group_by = fcfg.group_by
     if month:
@@ -390,6 +478,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     for table in (PARAMS_TABLE, FORECAST_TABLE, ML_TABLE):
         _create_table(con, table)
     if as_of is None:
+        _create_table(con, FITS_TABLE)
         for table in (TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, LOOKBACK_TABLE):
             _create_table(con, table)
         say("no production: nothing to forecast")
@@ -403,6 +492,8 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     hdr_cols = ", ".join(dict.fromkeys(["well_id", group_by, "field", "basin", "lateral_length_ft"]))
     hdr_t = scratch.table("_bl_decline_header", f"select {hdr_cols} from staging.stg_well_header")
     batches = _well_batches(con, prod_t, n_batch)
+    cache = _FitCache(con, scratch, prod_t, fcfg.fit, refit_all)
+    _create_table(con, FITS_TABLE)       # the last run's fits are in the cache's scratch copy
     n_wells, n_rows = con.execute(f"select count(distinct well_id), count(*) from {prod_t}").fetchone()
     secs["read"] = time.perf_counter() - t
     say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
@@ -443,7 +534,9 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     for i, (lo, hi) in enumerate(batches):
         prod, header = read_batch(lo, hi)
         groups.append(header[["well_id", group_by]] if group_by in header else header[["well_id"]])
-        st = prepare(prod, as_of=as_of, config=fcfg)
+        fit = cache.fit_batch(prod, lo, hi, as_of)
+        cache.store(fit, lo, hi)
+        st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
         if not isinstance(st, ForecastResult):
             scratch.save(f"now-{i}", st.fit)
             basis_now.append(ForecastContext.basis(st.params))
@@ -461,6 +554,8 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
         if basis_cut else None
     del basis_now, basis_cut
     secs["fit"] = time.perf_counter() - t
+    say(f"refit {cache.refit:,} well(s) whose history changed; kept the fits of {cache.reused:,} "
+        + ("(refit all asked)" if refit_all else "(history unchanged since the last fit)"))
     if limits_t is not None:
         n_limits = int(con.execute(f"select count(distinct well_id) from {limits_t} where as_of = ?::date",
                                    [as_of.date()]).fetchone()[0])
@@ -553,7 +648,9 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     secs["write"] = time.perf_counter() - t
     if rebuild_models:
         _rebuild(con, run_id, say, secs)
-    return DeclineStepResult(con, tc, secs, bands, bt, as_of, int(n_wells), len(batches))
+    result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(n_wells), len(batches))
+    result.wells_refit, result.wells_reused = cache.refit, cache.reused
+    return result
 
 
 def _rebuild(con, run_id, say, secs) -> None:
