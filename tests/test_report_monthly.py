@@ -460,7 +460,7 @@ def test_every_column_with_a_unit_suffix_gets_its_unit_in_the_heading(stem, suf)
 @pytest.mark.slow
 def test_report_refuses_while_a_run_holds_the_lock(built, tmp_path):
     from basinlab import config, runner
-    from basinlab.report.bundle import render_period
+    from basinlab.runner import render_period
 
     data = tmp_path / "data"
     data.mkdir()

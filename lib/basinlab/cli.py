@@ -73,8 +73,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_report(a: argparse.Namespace) -> int:
     """Re-render a month, quarter or year from the published warehouse (read-only), no chain."""
     from .report import ReportError
-    from .report.bundle import render_period
-    from .runner import RunError
+    from .runner import RunError, render_period
 
     try:
         render_period(a.period or a.month, data_dir=a.data_dir, reports_dir=a.reports_dir)

@@ -47,13 +47,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from . import __version__, catalog, config, settings, warehouse
 from .faults import fault_point
 from .service.carry import carry_service_files
+
+if TYPE_CHECKING:
+    from .report import bundle as rb
 
 log = logging.getLogger(__name__)
 
@@ -1117,3 +1120,47 @@ def _discard_staging(staging_dir: Path, say: Progress) -> None:
             "and the next run puts it in place")
         return
     shutil.rmtree(staging_dir, ignore_errors=True)
+
+
+def render_period(period: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
+                  say: Callable[[str], None] = print) -> rb.ReportBundle:
+    """Re-render the report of a month (``YYYY-MM``), quarter (``YYYY-QN``) or year (``YYYY``) from the
+    PUBLISHED warehouse, read-only, without running the chain: into ``reports/<period>/`` through a staging
+    folder, the manifest and the all-or-nothing swap. Holds the run lock while it works, so a run and a
+    re-render never swap the same folder at once (a run in progress makes it fail at once, naming the run).
+    """
+    from .report import bundle as rb
+    from .report.period import Period
+    from .report.publish import STAGING_PREFIX, recover_report_dirs, report_manifest
+
+    p = Period.parse(period)
+    paths = config.Paths.resolve(data_dir, reports_dir)
+    if not paths.warehouse.exists():
+        raise rb.ReportError(f"no published warehouse at {paths.warehouse}: run `basinlab run --month YYYY-MM` first")
+    preflight(paths)
+    report_id = f"report-{p.slug}_{datetime.now():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    t_all = time.perf_counter()
+    with run_lock(paths, report_id, p.end.strftime("%Y-%m")):
+        recover_report_dirs(paths.reports_dir, paths.reports_dir / "_failed", say)
+        rb.check_period_has_data(paths.warehouse, p)
+        staging = paths.reports_dir / f"{STAGING_PREFIX}{report_id}"
+        params = {"run_id": report_id, "month": p.end.strftime("%Y-%m"), "period": p.slug,
+                  "warehouse": str(paths.warehouse), "data_dir": str(paths.data_dir), "output_dir": str(staging)}
+        say(f"basinlab report {p.slug}: from {paths.warehouse} (read-only) into {paths.reports_dir / p.slug}")
+        try:
+            t0 = time.perf_counter()
+            step = Step("report", "05_report.ipynb", writer=False)
+            execute_notebook(step, staging / "notebooks", params)
+            say(f"  [report] 05_report.ipynb ({time.perf_counter() - t0:.1f}s)")
+            bundle = rb.finish_report_dir(staging, paths.reports_dir / p.slug, slug=p.slug, run_id=report_id,
+                                       params=params, published=paths.warehouse, facts_run_id=None, say=say)
+        except StepFailed as exc:
+            raise rb.ReportError(str(exc).splitlines()[0]) from exc
+        finally:
+            if staging.exists():
+                if report_manifest(staging) is None:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(staging)
+    bundle.timings["total"] = time.perf_counter() - t_all
+    say(f"done in {bundle.timings['total']:.1f}s\n  PDF:   {bundle.pdf}\n  Excel: {bundle.xlsx}")
+    return bundle

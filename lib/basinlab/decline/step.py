@@ -63,7 +63,7 @@ from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
 from .backtest import SUMMARY_COLUMNS, TARGET_COVERAGE, WELL_COLUMNS, _evaluate, _short_median, _summary
 from .economics import LIMIT_SQL, limits_from_inputs
-from .engine import PARAM_COLUMNS, ForecastConfig, ForecastContext, ForecastResult, clean_production, finish, prepare
+from .engine import ForecastConfig, ForecastContext, ForecastResult, clean_production, finish, prepare
 from .fitting import RESULT_COLUMNS, FitConfig, fit_wells
 from .forecast import STORED_MONTHLY_MONTHS
 from .typecurves import TYPE_CURVE_COLUMNS, type_curves_sql
@@ -268,7 +268,9 @@ class _Lookback:
                 else pd.DataFrame(columns=list(WELL_COLUMNS)))
 
     def arrays(self, horizon: int):
-        cat = (lambda parts, shape: np.concatenate(parts) if parts else np.zeros(shape))
+        def cat(parts, shape):
+            return np.concatenate(parts) if parts else np.zeros(shape)
+
         return (cat(self.vol, (0, horizon)), cat(self.s, (0,)), cat(self.keys, (0,)).astype(np.uint64),
                 cat(self.actual, (0,)))
 
@@ -486,7 +488,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
             _rebuild(con, run_id, say, secs)
         return DeclineStepResult(con, pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS)), secs, None, None, None)
     as_of = as_of.to_period("M").to_timestamp()
-    prod_t = scratch.table("_bl_decline_prod", f"""
+    prod_t = scratch.table("_bl_decline_prod", """
         select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl from staging.stg_production
         where production_month <= ?::date order by well_id, production_month""", [as_of.date()])
     hdr_cols = ", ".join(dict.fromkeys(["well_id", group_by, "field", "basin", "lateral_length_ft"]))
@@ -706,9 +708,6 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
     variants = {"analog": _Lookback()}
     if models is not None:
         variants["ml_trendline"] = _Lookback()
-    start = cut + pd.offsets.MonthBegin(1)
-    end = start + pd.DateOffset(months=horizon)
-    col = VOLUME_COLUMNS[phase]
     for i, (lo, hi) in enumerate(batches):
         prod, header = read_batch(lo, hi)
         prod = prod[prod["production_month"] <= as_of]

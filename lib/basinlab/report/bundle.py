@@ -1,17 +1,14 @@
 """A report folder from start to finish: execute 05_report into a staging folder, print the PDF, write
 the manifest, swap the folder into ``reports/<period>/`` all or nothing.
 
-The runner finishes its monthly report with :func:`finish_report_dir`; ``basinlab report`` re-renders
-any month, quarter or year of the published warehouse with :func:`render_period` through the same
-staging folder, manifest and swap, under the run lock (so it never races a run's own swap).
+The runner finishes its monthly report with :func:`finish_report_dir`; ``basinlab report``
+(:func:`basinlab.runner.render_period`) re-renders any month, quarter or year of the published
+warehouse through the same staging folder, manifest and swap, under the run lock (so it never races
+a run's own swap).
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 
 from ._common import ReportError
 from .period import Period
-from .publish import STAGING_PREFIX, publish_report_dir, recover_report_dirs, write_manifest
+from .publish import publish_report_dir, write_manifest
 
 Progress = Callable[[str], None]
 
@@ -97,51 +94,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def render_period(period: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
-                  say: Progress = print) -> ReportBundle:
-    """Re-render the report of a month (``YYYY-MM``), quarter (``YYYY-QN``) or year (``YYYY``) from the
-    PUBLISHED warehouse, read-only, without running the chain: into ``reports/<period>/`` through a staging
-    folder, the manifest and the all-or-nothing swap. Holds the run lock while it works, so a run and a
-    re-render never swap the same folder at once (a run in progress makes it fail at once, naming the run).
-    """
-    from .. import config, runner
-
-    p = Period.parse(period)
-    paths = config.Paths.resolve(data_dir, reports_dir)
-    if not paths.warehouse.exists():
-        raise ReportError(f"no published warehouse at {paths.warehouse}: run `basinlab run --month YYYY-MM` first")
-    runner.preflight(paths)
-    report_id = f"report-{p.slug}_{_dt.datetime.now():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
-    t_all = time.perf_counter()
-    with runner.run_lock(paths, report_id, p.end.strftime("%Y-%m")):
-        recover_report_dirs(paths.reports_dir, paths.reports_dir / "_failed", say)
-        _check_period_has_data(paths.warehouse, p)
-        staging = paths.reports_dir / f"{STAGING_PREFIX}{report_id}"
-        params = {"run_id": report_id, "month": p.end.strftime("%Y-%m"), "period": p.slug,
-                  "warehouse": str(paths.warehouse), "data_dir": str(paths.data_dir), "output_dir": str(staging)}
-        say(f"basinlab report {p.slug}: from {paths.warehouse} (read-only) into {paths.reports_dir / p.slug}")
-        try:
-            t0 = time.perf_counter()
-            step = runner.Step("report", "05_report.ipynb", writer=False)
-            runner.execute_notebook(step, staging / "notebooks", params)
-            say(f"  [report] 05_report.ipynb ({time.perf_counter() - t0:.1f}s)")
-            bundle = finish_report_dir(staging, paths.reports_dir / p.slug, slug=p.slug, run_id=report_id,
-                                       params=params, published=paths.warehouse, facts_run_id=None, say=say)
-        except runner.StepFailed as exc:
-            raise ReportError(str(exc).splitlines()[0]) from exc
-        finally:
-            if staging.exists():
-                from .publish import report_manifest
-
-                if report_manifest(staging) is None:
-                    with contextlib.suppress(OSError):
-                        shutil.rmtree(staging)
-    bundle.timings["total"] = time.perf_counter() - t_all
-    say(f"done in {bundle.timings['total']:.1f}s\n  PDF:   {bundle.pdf}\n  Excel: {bundle.xlsx}")
-    return bundle
-
-
-def _check_period_has_data(published: Path, p: Period) -> None:
+def check_period_has_data(published: Path, p: Period) -> None:
     from .. import warehouse
 
     con = warehouse.connect(published, read_only=True)
