@@ -89,7 +89,8 @@ def incremental(a: argparse.Namespace) -> dict:
             out[f"{name}_s"] = round(time.perf_counter() - t0, 2)
             out.update({f"{name}_{k}_s": v for k, v in _steps(res).items()})
         con = duckdb.connect(str(tmp / "incremental" / "data" / "warehouse.duckdb"), read_only=True)
-        state = con.execute("select model, mode, rows_merged, reason from metadata.model_state order by model").fetchall()
+        state = con.execute("select model, mode, rows_merged, reason from metadata.model_state "
+                            "order by model").fetchall()
         well_months = con.execute("select count(*) from staging.stg_production").fetchone()[0]
         con.close()
     return {

@@ -433,7 +433,8 @@ def cmd_runs(a: argparse.Namespace) -> int:
         err = (e.get("error") or "").splitlines()[0][:100] if e.get("error") else ""
         secs = e.get("seconds")
         took = f"{secs:6.1f}s" if isinstance(secs, (int, float)) and status in FINAL_STATUSES else "       "
-        print(f"{str(e.get('started_at') or ''):19s}  {str(e.get('month') or ''):7s}  {status:10s} {took}  {rid}  {err}")
+        started, month = str(e.get("started_at") or ""), str(e.get("month") or "")
+        print(f"{started:19s}  {month:7s}  {status:10s} {took}  {rid}  {err}")
     if alive:
         print(f"in progress: {lock.describe()}")
     for rid, r in dead.items():
@@ -636,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="warehouse: migrations, validation against the declaration, docs, backup, restore")
     db.add_argument("action", choices=["migrate", "status", "validate", "docs", "backup", "restore", "snapshots"],
                     help="migrate|status: the migrations; validate: drift and checks; docs: docs/warehouse.md; "
-                         "backup: Parquet export; restore FROM: a backup folder or snapshot; snapshots: what to restore")
+                         "backup: Parquet export; restore FROM: a backup folder or snapshot; "
+                         "snapshots: what to restore")
     db.add_argument("source", nargs="?", help="restore: a backup folder or a snapshot (path or file name)")
     db.add_argument("--warehouse", help="DuckDB file (default: the published warehouse)")
     db.add_argument("--to", help="backup: the folder to write (default <data-dir>/backups/backup-<time>); "

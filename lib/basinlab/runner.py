@@ -331,18 +331,6 @@ def _parse_lock(text: str) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def read_lock(paths: config.Paths) -> LockState | None:
     """The run named in the lock file and whether it still runs; None when no run holds or held it.
 
@@ -372,7 +360,9 @@ def read_lock(paths: config.Paths) -> LockState | None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     pid = info.get("pid") if isinstance(info.get("pid"), int) else None
     same_host = info.get("host") == socket.gethostname()
-    alive = held and not (same_host and pid is not None and not _pid_alive(pid))
+    from .report.browser import pid_alive  # lazily: the report package is heavy to import
+
+    alive = held and not (same_host and pid is not None and not pid_alive(pid))
     return LockState(info.get("run_id"), info.get("month"), pid, info.get("host"), info.get("started_at"),
                      alive, paths.lock)
 
@@ -686,6 +676,38 @@ def _prune(paths: list[Path], keep: int) -> None:
 # --------------------------------------------------------------------------- the run
 
 
+@contextlib.contextmanager
+def _as_run_errors() -> Iterator[None]:
+    """Every failure inside a run as a :class:`RunError` with a one-line message (never a traceback):
+    Ctrl-C as :class:`RunInterrupted`, warehouse, OS and DuckDB errors named, anything else by type."""
+    try:
+        yield
+    except RunError:
+        raise
+    except KeyboardInterrupt:
+        raise RunInterrupted("the run was interrupted (Ctrl-C)") from None
+    except warehouse.WarehouseError as exc:
+        raise RunError(str(exc)) from exc
+    except OSError as exc:
+        raise RunError(os_problem(exc)) from exc
+    except duckdb.Error as exc:
+        raise RunError(f"DuckDB: {_first_line(exc)}") from exc
+    except Exception as exc:  # a report or library error: still a failed run, never a traceback
+        raise RunError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _demo_inbox(paths: config.Paths, month: str, wells: int, months: int, seed: int, result: RunResult,
+                say: Progress) -> None:
+    """``--demo``: write the demo inbox ending at ``month`` (timed in ``result.timings["demo"]``)."""
+    from .demo import generate_demo
+
+    t0 = time.perf_counter()
+    demo_res = generate_demo(paths.inbox, wells=wells, months=months, end_month=month, seed=seed)
+    result.timings["demo"] = time.perf_counter() - t0
+    say(f"  demo inbox: {len(demo_res.files)} files for {wells} wells x {months} months "
+        f"({result.timings['demo']:.1f}s)")
+
+
 def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
               demo: bool = False, demo_wells: int = 200, demo_months: int = 60, demo_seed: int = 42,
               progress: Progress | None = print, steps: tuple[Step, ...] = STEPS,
@@ -715,18 +737,11 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
         base_params = {"run_id": run_id, "month": month, "data_dir": str(paths.data_dir)}
         ok = False
         try:
-            try:
+            with _as_run_errors():
                 recover(paths, say, stale_lock=stale)          # before anything else
                 _append_run_log(paths, result, started_at, finished=False)
                 if demo:
-                    from .demo import generate_demo
-
-                    t0 = time.perf_counter()
-                    demo_res = generate_demo(paths.inbox, wells=demo_wells, months=demo_months, end_month=month,
-                                             seed=demo_seed)
-                    result.timings["demo"] = time.perf_counter() - t0
-                    say(f"  demo inbox: {len(demo_res.files)} files for {demo_wells} wells x {demo_months} months "
-                        f"({result.timings['demo']:.1f}s)")
+                    _demo_inbox(paths, month, demo_wells, demo_months, demo_seed, result, say)
                 run_settings = _load_settings(paths, say)
                 t0 = time.perf_counter()
                 check_disk_space(paths, say)
@@ -769,18 +784,6 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                                    base_params | {"settings": run_settings.manifest()}, say)
                 result.status = "succeeded"
                 ok = True
-            except RunError:
-                raise
-            except KeyboardInterrupt:
-                raise RunInterrupted("the run was interrupted (Ctrl-C)") from None
-            except warehouse.WarehouseError as exc:
-                raise RunError(str(exc)) from exc
-            except OSError as exc:
-                raise RunError(os_problem(exc)) from exc
-            except duckdb.Error as exc:
-                raise RunError(f"DuckDB: {_first_line(exc)}") from exc
-            except Exception as exc:  # a report or library error: still a failed run, never a traceback
-                raise RunError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
         except RunError as exc:
             result.status = "failed"
             try:

@@ -219,7 +219,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -282,7 +283,7 @@ def cleanup_stale_profiles(tmp_dir: str | os.PathLike[str] | None = None) -> lis
     for folder in candidates:
         prefix = PROFILE_PREFIX if folder.name.startswith(PROFILE_PREFIX) else HTML_TMP_PREFIX
         pid_text = folder.name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)) or not folder.is_dir():
+        if not pid_text.isdigit() or pid_alive(int(pid_text)) or not folder.is_dir():
             continue
         for pid in _processes_using(folder):
             with contextlib.suppress(OSError):
