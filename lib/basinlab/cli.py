@@ -46,6 +46,12 @@ def _positive(value: str) -> int:
     return n
 
 
+
+def _warehouse_arg(a: argparse.Namespace) -> tuple[config.Paths, Path]:
+    """The data dir's paths and the warehouse a ``db`` action works on: ``--warehouse`` or the published file."""
+    paths = config.Paths.resolve(a.data_dir)
+    return paths, (Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse)
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import generate_demo
 
@@ -90,8 +96,7 @@ def cmd_db(a: argparse.Namespace) -> int:
              "snapshots": cmd_db_snapshots}
     if a.action in extra:
         return extra[a.action](a)
-    paths = config.Paths.resolve(a.data_dir)
-    path = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
+    paths, path = _warehouse_arg(a)
     try:
         if a.action == "migrate":
             role = warehouse.published_role(path, [paths.data_dir])
@@ -141,8 +146,7 @@ def cmd_db_validate(a: argparse.Namespace) -> int:
     """The warehouse against the declaration (drift) and its declared checks; exit 1 on either."""
     from . import drift, quality, warehouse
 
-    paths = config.Paths.resolve(a.data_dir)
-    path = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
+    paths, path = _warehouse_arg(a)
     try:
         con = warehouse.connect(path, read_only=True)
     except warehouse.WarehouseError as exc:
@@ -188,8 +192,7 @@ def cmd_db_backup(a: argparse.Namespace) -> int:
     """A consistent Parquet export of the published warehouse (every schema) with a manifest."""
     from . import backup
 
-    paths = config.Paths.resolve(a.data_dir)
-    source = Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse
+    paths, source = _warehouse_arg(a)
     try:
         res = backup.backup(source, Path(a.to).expanduser().absolute() if a.to else None, paths.data_dir,
                             progress=print)
