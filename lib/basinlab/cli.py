@@ -46,11 +46,11 @@ def _positive(value: str) -> int:
     return n
 
 
-
 def _warehouse_arg(a: argparse.Namespace) -> tuple[config.Paths, Path]:
     """The data dir's paths and the warehouse a ``db`` action works on: ``--warehouse`` or the published file."""
     paths = config.Paths.resolve(a.data_dir)
     return paths, (Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse)
+
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import generate_demo
