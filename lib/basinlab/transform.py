@@ -5,7 +5,8 @@ Layout (one obvious way to add a model: drop a ``.sql`` file in the right folder
     sql/staging/*.sql        schema ``staging``, materialized as views by default
     sql/intermediate/*.sql   schema ``marts``,   tables by default (``int_*``)
     sql/marts/*.sql          schema ``marts``,   tables by default
-    sql/<folder>/_<folder>.yml   per-model description, columns, tests, ``config: {materialized: view|table|incremental}``
+    sql/<folder>/_<folder>.yml   per-model description, columns, tests,
+                                 ``config: {materialized: view|table|incremental}``
                                  and ``sources:`` (external tables a Python step writes, e.g. marts.decline_params)
 
 The file name is the table name. The order comes from the SQL itself: every model's
@@ -25,7 +26,8 @@ a cycle is an error naming the models in it (:class:`CycleError`).
 Each model is created with ``create or replace view|table <schema>.<name> as <sql>``, or, for an
 ``incremental`` model (``config: {materialized: incremental, unique_key: [...]}``), merged with the
 rows of the keys whose files changed since its last build (:mod:`basinlab.incremental`; a full build
-when its SQL or declaration changed, when it is missing, or with ``full_refresh=True``), and recorded in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
+when its SQL or declaration changed, when it is missing, or with ``full_refresh=True``), and recorded
+in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
 tell cheaply, the upstream column of each directly-selected output column) are recorded
 in ``metadata.data_lineage``. A failing model is recorded and raises :class:`ModelError`
 naming the model, its file and DuckDB's message.
@@ -498,7 +500,8 @@ def apply_settings(con, settings: dict[str, Any] | None) -> None:
 
 def _record_run(con, run_id: str, r: ModelResult) -> None:
     con.execute(
-        "insert into metadata.model_runs (run_id, model, schema_name, materialization, status, row_count, seconds, error, ran_at) "
+        "insert into metadata.model_runs "
+        "(run_id, model, schema_name, materialization, status, row_count, seconds, error, ran_at) "
         "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, r.model, r.schema, r.materialization, r.status, r.row_count, r.seconds, r.error, datetime.now()],
     )
