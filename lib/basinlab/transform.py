@@ -353,16 +353,13 @@ def table_references(sql: str, model: str = "?", path: Path | str = "?") -> list
     return refs
 
 
-def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
-    """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
+def _declared_sources(sql_dir: Path) -> dict[str, Source]:
+    """The external tables declared in ``sql/catalog/`` (tables Python steps write, with their owner).
 
-    Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
-    is neither a model nor a declared source, or for an unqualified table name, and
-    :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
-    against the catalog when the models run.
+    Tables in the source schemas and tables the transform or the migrations own are not sources
+    here; an empty dict when there is no catalog folder. A bad catalog raises
+    :class:`ProjectError` with the catalog's message.
     """
-    sql_dir = Path(sql_dir)
-    models: dict[str, Model] = {}
     sources: dict[str, Source] = {}
     if (sql_dir / catalog.CATALOG_DIR).is_dir():   # tables Python steps write, declared with their owner
         try:
@@ -372,6 +369,36 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
         for t in declared.tables.values():
             if t.schema not in SOURCE_SCHEMAS and t.owner not in (catalog.TRANSFORM, catalog.MIGRATIONS):
                 sources[t.relation] = Source(t.name, t.schema, t.description, True, t.owner)
+    return sources
+
+
+def _read_layer_models(d: Path, schema: str, default_mat: str, sql_dir: Path, models: dict[str, Model]) -> None:
+    """Render every ``*.sql`` file of one layer folder into ``models``, in file-name order.
+
+    The model takes the layer's schema and default materialization (the yml may change the
+    latter later). A name already defined in any layer, or a template that does not render,
+    raises :class:`ProjectError` naming the file(s).
+    """
+    for path in sorted(d.glob("*.sql")):
+        name = path.stem
+        if name in models:
+            raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            rendered = sqlrender.render(text, path, sql_dir, this=f"{schema}.{name}")
+        except sqlrender.RenderError as exc:
+            raise ProjectError(str(exc)) from None
+        models[name] = Model(name, path, schema, default_mat, rendered, raw_sql=text)
+
+
+def _read_layers(
+    sql_dir: Path, models: dict[str, Model], sources: dict[str, Source]
+) -> dict[str, dict[str, Any]]:
+    """Read each layer folder of :data:`LAYERS` in turn: its yml first, then its models.
+
+    Models are added to ``models`` and yml-declared sources to ``sources`` (a later declaration
+    of the same relation wins); returns the yml entry of every model described, by name.
+    """
     yml_models: dict[str, dict[str, Any]] = {}
     for folder, (schema, default_mat) in LAYERS.items():
         d = sql_dir / folder
@@ -382,56 +409,90 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
             yml_models[entry["name"]] = entry
         for src in docs["sources"]:
             sources[src.relation] = src
-        for path in sorted(d.glob("*.sql")):
-            name = path.stem
-            if name in models:
-                raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
-            text = path.read_text(encoding="utf-8")
-            try:
-                rendered = sqlrender.render(text, path, sql_dir, this=f"{schema}.{name}")
-            except sqlrender.RenderError as exc:
-                raise ProjectError(str(exc)) from None
-            models[name] = Model(name, path, schema, default_mat, rendered, raw_sql=text)
-    for name, entry in yml_models.items():
-        if name not in models:
-            raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
-        m = models[name]
-        cfg = entry.get("config") or {}
-        mat = cfg.get("materialized", entry.get("materialized", m.materialization))
-        if mat not in MATERIALIZATIONS:
-            raise ProjectError(f"{entry['_yml']}: model {name}: materialized must be one of "
-                               f"{', '.join(MATERIALIZATIONS)}, got {mat!r}")
-        m.materialization = mat
-        key = cfg.get("unique_key") or []
-        m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
-        m.description = str(entry.get("description") or "").strip()
-        m.columns = list(entry.get("columns") or [])
-        m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
+        _read_layer_models(d, schema, default_mat, sql_dir, models)
+    return yml_models
 
-    relations = {m.relation: m for m in models.values()}
-    for m in models.values():
-        deps: list[str] = []
-        for db, name in table_references(m.sql, m.name, m.path):
-            if not db:
-                hint = f"; did you mean {models[name].relation}?" if name in models else ""
-                raise MissingReferenceError(
-                    m.name, m.path, name,
-                    "references must be schema-qualified (raw.x, metadata.x, staging.x, marts.x)" + hint)
-            else:
-                rel = f"{db}.{name}"
-                if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:
-                    raise MissingReferenceError(m.name, m.path, rel)
-            if rel == m.relation:
-                raise CycleError([m.name, m.name])
-            if rel not in deps:
-                deps.append(rel)
-        m.depends_on = deps
+
+def _configure_model(m: Model, entry: dict[str, Any]) -> None:
+    """Apply one yml entry to its model: materialization, unique key, description, columns, tests.
+
+    ``materialized`` is read from ``config:`` first, then from the entry itself, else the layer's
+    default stays; a value outside :data:`MATERIALIZATIONS` raises :class:`ProjectError` naming
+    the yml file and the model.
+    """
+    cfg = entry.get("config") or {}
+    mat = cfg.get("materialized", entry.get("materialized", m.materialization))
+    if mat not in MATERIALIZATIONS:
+        raise ProjectError(f"{entry['_yml']}: model {m.name}: materialized must be one of "
+                           f"{', '.join(MATERIALIZATIONS)}, got {mat!r}")
+    m.materialization = mat
+    key = cfg.get("unique_key") or []
+    m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
+    m.description = str(entry.get("description") or "").strip()
+    m.columns = list(entry.get("columns") or [])
+    m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
+
+
+def _model_dependencies(
+    m: Model, models: dict[str, Model], relations: dict[str, Model], sources: dict[str, Source]
+) -> list[str]:
+    """The relations ``m`` reads, in order of first reference, checked against the project.
+
+    An unqualified name raises :class:`MissingReferenceError` (with a hint when it names a
+    model); a ``staging``/``marts`` reference that is neither a model nor a declared source raises
+    :class:`MissingReferenceError`; a model reading itself raises :class:`CycleError`.
+    """
+    deps: list[str] = []
+    for db, name in table_references(m.sql, m.name, m.path):
+        if not db:
+            hint = f"; did you mean {models[name].relation}?" if name in models else ""
+            raise MissingReferenceError(
+                m.name, m.path, name,
+                "references must be schema-qualified (raw.x, metadata.x, staging.x, marts.x)" + hint)
+        rel = f"{db}.{name}"
+        if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:
+            raise MissingReferenceError(m.name, m.path, rel)
+        if rel == m.relation:
+            raise CycleError([m.name, m.name])
+        if rel not in deps:
+            deps.append(rel)
+    return deps
+
+
+def _check_incremental_models(models: dict[str, Model], relations: dict[str, Model]) -> None:
+    """Check every incremental model's declaration (:func:`basinlab.incremental.check_model`).
+
+    The first bad one raises :class:`ProjectError` with the incremental module's message.
+    """
     for m in models.values():
         if m.materialization == "incremental":
             try:
                 incremental.check_model(m, set(relations))
             except incremental.IncrementalError as exc:
                 raise ProjectError(str(exc)) from None
+
+
+def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
+    """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
+
+    Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
+    is neither a model nor a declared source, or for an unqualified table name, and
+    :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
+    against the catalog when the models run.
+    """
+    sql_dir = Path(sql_dir)
+    models: dict[str, Model] = {}
+    sources = _declared_sources(sql_dir)
+    yml_models = _read_layers(sql_dir, models, sources)
+    for name, entry in yml_models.items():
+        if name not in models:
+            raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
+        _configure_model(models[name], entry)
+
+    relations = {m.relation: m for m in models.values()}
+    for m in models.values():
+        m.depends_on = _model_dependencies(m, models, relations, sources)
+    _check_incremental_models(models, relations)
     return Project(sql_dir, models, sources)
 
 
