@@ -568,6 +568,108 @@ def _record_run(con, run_id: str, r: ModelResult) -> None:
     )
 
 
+_LINEAGE_MAX_DEPTH = 40   # scopes deep to trace a column before giving up (guards pathological SQL)
+
+
+def _lineage_schema(con, deps: Iterable[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """The columns and types of the upstream relations, as sqlglot's nested schema mapping.
+
+    ``{schema: {table: {column: type}}}`` for every relation in ``deps`` that has columns in
+    the warehouse; sqlglot's qualifier needs it to expand ``select *`` and attribute bare
+    column names to their table.
+    """
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for rel in deps:
+        s, t = rel.split(".", 1)
+        cols = _columns(con, rel)
+        if cols:
+            schema.setdefault(s, {})[t] = cols
+    return schema
+
+
+def _leaf_columns(node: exp.Expression) -> list[exp.Column]:
+    """The column references an output expression reads.
+
+    Walks ``node`` without entering nested subqueries/selects (a scalar subquery is not a
+    source of the output) and, for a window function, only into the function itself, so the
+    columns that only partition or order the window are not counted.
+    """
+    out: list[exp.Column] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, exp.Column):
+            out.append(n)
+            continue
+        if isinstance(n, (exp.Subquery, exp.Select)) and n is not node:
+            continue
+        if isinstance(n, exp.Window):
+            stack.append(n.this)
+            continue
+        stack.extend(n.iter_expressions())
+    return out
+
+
+def _select_branches(src) -> list:
+    """The plain ``select`` scopes under a scope, in order: the scope itself, or every branch
+    of a union / set operation (nested set operations flattened left to right)."""
+    branches: list = []
+    pending = [src]
+    while pending:
+        sc = pending.pop(0)
+        if isinstance(sc.expression, exp.Select):
+            branches.append(sc)
+        else:
+            pending[:0] = list(
+                getattr(sc, "set_operation_scopes", None) or getattr(sc, "union_scopes", None) or []
+            )
+    return branches
+
+
+def _trace_into_scope(src, column: str, memo: dict, depth: int) -> set[tuple[str, str]]:
+    """The (relation, column) sources of ``column`` as a derived table / CTE scope outputs it.
+
+    A union feeds the column from every branch, by position (the names come from branch 1); each
+    column the branch's projection reads is traced further down with :func:`_trace_column`.
+    """
+    found: set[tuple[str, str]] = set()
+    branches = _select_branches(src)
+    position = None
+    if branches:
+        names = [p.alias_or_name for p in branches[0].expression.expressions]
+        position = names.index(column) if column in names else None
+    for sub in branches if position is not None else []:
+        projs = sub.expression.expressions
+        if position < len(projs):
+            for c in _leaf_columns(projs[position]):
+                if c.table:
+                    found |= _trace_column(sub, c.table, c.name, memo, depth + 1)
+    return found
+
+
+def _trace_column(scope, table: str, column: str, memo: dict, depth: int = 0) -> set[tuple[str, str]]:
+    """The (warehouse relation, column) pairs that ``table.column`` in ``scope`` comes from.
+
+    A physical table is the answer itself; a derived table or CTE is traced into, up to
+    :data:`_LINEAGE_MAX_DEPTH` scopes deep. ``memo`` (keyed by scope and column) makes shared
+    CTEs cheap and stops a self-reference from recursing forever.
+    """
+    from sqlglot.optimizer.scope import Scope
+
+    key = (id(scope), f"{table}.{column}")
+    if key in memo:
+        return memo[key]
+    memo[key] = set()
+    found: set[tuple[str, str]] = set()
+    src = scope.sources.get(table)
+    if isinstance(src, exp.Table) and src.db:
+        found.add((f"{src.db}.{src.name}".lower(), column))
+    elif isinstance(src, Scope) and depth < _LINEAGE_MAX_DEPTH:
+        found = _trace_into_scope(src, column, memo, depth)
+    memo[key] = found
+    return found
+
+
 def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, str, str]]:
     """[(output column, source relation, source column)] traced through CTEs and subqueries.
 
@@ -575,14 +677,9 @@ def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, s
     counts as a source of that output; columns that only partition or order a window, or sit in
     a scalar subquery, do not. Best effort: returns [] when sqlglot cannot qualify the model."""
     from sqlglot.optimizer.qualify import qualify
-    from sqlglot.optimizer.scope import Scope, build_scope
+    from sqlglot.optimizer.scope import build_scope
 
-    schema: dict[str, dict[str, dict[str, str]]] = {}
-    for rel in deps:
-        s, t = rel.split(".", 1)
-        cols = _columns(con, rel)
-        if cols:
-            schema.setdefault(s, {})[t] = cols
+    schema = _lineage_schema(con, deps)
     tree = sqlglot.parse_one(model.sql, dialect=DIALECT)
     tree = qualify(tree, schema=schema, dialect=DIALECT, validate_qualify_columns=False,
                    identify=False, quote_identifiers=False)
@@ -590,62 +687,13 @@ def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, s
     if root is None or not isinstance(root.expression, exp.Select):
         return []
 
-    def leaf_columns(node: exp.Expression) -> list[exp.Column]:
-        out: list[exp.Column] = []
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, exp.Column):
-                out.append(n)
-                continue
-            if isinstance(n, (exp.Subquery, exp.Select)) and n is not node:
-                continue
-            if isinstance(n, exp.Window):
-                stack.append(n.this)
-                continue
-            stack.extend(n.iter_expressions())
-        return out
-
     memo: dict[tuple[int, str], set[tuple[str, str]]] = {}
-
-    def trace(scope: Scope, table: str, column: str, depth: int = 0) -> set[tuple[str, str]]:
-        key = (id(scope), f"{table}.{column}")
-        if key in memo:
-            return memo[key]
-        memo[key] = set()
-        found: set[tuple[str, str]] = set()
-        src = scope.sources.get(table)
-        if isinstance(src, exp.Table) and src.db:
-            found.add((f"{src.db}.{src.name}".lower(), column))
-        elif isinstance(src, Scope) and depth < 40:
-            # a union feeds the column from every branch, by position (names come from branch 1)
-            branches: list[Scope] = []
-            pending = [src]
-            while pending:
-                sc = pending.pop(0)
-                if isinstance(sc.expression, exp.Select):
-                    branches.append(sc)
-                else:
-                    pending[:0] = list(getattr(sc, "set_operation_scopes", None) or getattr(sc, "union_scopes", None) or [])
-            position = None
-            if branches:
-                names = [p.alias_or_name for p in branches[0].expression.expressions]
-                position = names.index(column) if column in names else None
-            for sub in branches if position is not None else []:
-                projs = sub.expression.expressions
-                if position < len(projs):
-                    for c in leaf_columns(projs[position]):
-                        if c.table:
-                            found |= trace(sub, c.table, c.name, depth + 1)
-        memo[key] = found
-        return found
-
     out: list[tuple[str, str, str]] = []
     for proj in root.expression.expressions:
         sources: set[tuple[str, str]] = set()
-        for c in leaf_columns(proj):
+        for c in _leaf_columns(proj):
             if c.table:
-                sources |= trace(root, c.table, c.name)
+                sources |= _trace_column(root, c.table, c.name, memo)
         for rel, col in sorted(sources):
             out.append((proj.alias_or_name, rel, col))
     return out
