@@ -716,6 +716,104 @@ def _record_lineage(con, run_id: str, model: Model, column_lineage: bool) -> Non
         )
 
 
+def _apply_run_settings(con, settings: dict[str, Any] | None) -> None:
+    """Record the run's settings (:func:`apply_settings`) when the warehouse has the settings table.
+
+    Without ``metadata.transform_settings`` (migrations not applied) the run goes on with the
+    models' defaults, unless overrides were asked for: then a ``ValueError`` says what to do.
+    """
+    if _exists(con, "metadata.transform_settings"):
+        apply_settings(con, settings)
+    elif settings:
+        raise ValueError("settings= needs metadata.transform_settings: apply the migrations first")
+
+
+def _ensure_run_tables(con, project: Project, selected: list[str], say: Callable[[str], None]) -> None:
+    """Create what the selected models need before they run: the declared external tables that
+    do not exist yet (empty, with their declared columns, announced through ``say``) and, when an
+    incremental model is selected, the incremental state tables."""
+    for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
+        for rel in catalog.ensure_tables(con, owner, project.sql_dir):
+            say(f"made  {rel} (empty, as declared; {owner} fills it)")
+    if any(project.models[n].materialization == "incremental" for n in selected):
+        incremental.ensure_state(con)
+
+
+def _check_warehouse_references(project: Project, selected: list[str], catalog_: dict[str, str]) -> None:
+    """Validate sources before touching anything: every relation a selected model reads that is
+    neither a model nor a declared source must exist in the warehouse, else
+    :class:`MissingReferenceError` names the model, its file and the relation."""
+    for name in selected:
+        m = project.models[name]
+        for dep in m.depends_on:
+            if project.model_for(dep) or dep in project.sources:
+                continue
+            if dep not in catalog_:
+                raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
+
+
+def _skip_reason(
+    project: Project, m: Model, selected: list[str], skipped: dict[str, str], catalog_: dict[str, str]
+) -> str | None:
+    """Why ``m`` cannot be built in this run, or None when it can.
+
+    The first upstream relation (in the model's reference order) that was skipped, is a declared
+    external source not created yet, or is an unselected model never built, gives the reason.
+    """
+    for dep in m.depends_on:
+        if dep in skipped:
+            return f"upstream {dep} skipped ({skipped[dep]})"
+        if dep in project.sources and dep not in catalog_:
+            return f"external source {dep} does not exist yet"
+        up = project.model_for(dep)
+        if up is not None and up.name not in selected and dep not in catalog_:
+            return f"upstream model {dep} is not built (select it too)"
+    return None
+
+
+def _skip_model(con, run_id: str, m: Model, reason: str, skipped: dict[str, str],
+                results: list[ModelResult], say: Callable[[str], None]) -> None:
+    """Record ``m`` as skipped for ``reason``: in ``skipped`` (so its downstream models skip too),
+    in ``metadata.model_runs``, in ``results`` and through ``say``."""
+    skipped[m.relation] = reason
+    r = ModelResult(m.name, m.schema, m.materialization, "skipped", None, 0.0, reason, str(m.path))
+    _record_run(con, run_id, r)
+    results.append(r)
+    say(f"skip  {m.relation}: {reason}")
+
+
+def _run_model(con, run_id: str, m: Model, catalog_: dict[str, str], full_refresh: bool, column_lineage: bool,
+               results: list[ModelResult], say: Callable[[str], None]) -> None:
+    """Build one model and record it (``metadata.model_runs``, lineage, ``results``, ``say``).
+
+    A table is checkpointed to the file once built, and ``catalog_`` learns the new relation. A
+    failure is recorded with status ``error`` (appended to ``results`` even if recording fails)
+    and raises :class:`ModelError` naming the model, its file and DuckDB's message.
+    """
+    t0 = time.perf_counter()
+    kind = "view" if m.materialization == "view" else "table"
+    try:
+        n, how = _build(con, m, catalog_.get(m.relation), full_refresh, run_id)
+    except Exception as e:  # duckdb.Error and friends
+        r = ModelResult(m.name, m.schema, m.materialization, "error", None,
+                        time.perf_counter() - t0, str(e).strip(), str(m.path))
+        try:
+            _record_run(con, run_id, r)
+        finally:
+            results.append(r)
+        say(f"FAIL  {m.relation}: {e}")
+        raise ModelError(m.name, m.path, str(e).strip()) from e
+    if kind == "table":
+        _checkpoint(con)
+    secs = time.perf_counter() - t0
+    catalog_[m.relation] = kind
+    r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
+    _record_run(con, run_id, r)
+    _record_lineage(con, run_id, m, column_lineage)
+    results.append(r)
+    say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
+
+
 def run_models(
     con,
     run_id: str | None = None,
@@ -741,26 +839,11 @@ def run_models(
     project = project or load_project()
     run_id = run_id or f"adhoc-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     say = progress or (lambda _msg: None)
-    if _exists(con, "metadata.transform_settings"):
-        apply_settings(con, settings)
-    elif settings:
-        raise ValueError("settings= needs metadata.transform_settings: apply the migrations first")
+    _apply_run_settings(con, settings)
     selected = project.select(select)
-    for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
-        for rel in catalog.ensure_tables(con, owner, project.sql_dir):
-            say(f"made  {rel} (empty, as declared; {owner} fills it)")
-    if any(project.models[n].materialization == "incremental" for n in selected):
-        incremental.ensure_state(con)
+    _ensure_run_tables(con, project, selected, say)
     catalog_ = _catalog(con)
-
-    # validate sources before touching anything
-    for name in selected:
-        m = project.models[name]
-        for dep in m.depends_on:
-            if project.model_for(dep) or dep in project.sources:
-                continue
-            if dep not in catalog_:
-                raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
+    _check_warehouse_references(project, selected, catalog_)
 
     for schema in sorted({project.models[n].schema for n in selected}):
         con.execute(f"create schema if not exists {schema}")
@@ -769,48 +852,11 @@ def run_models(
     skipped: dict[str, str] = {}   # relation -> reason
     for name in selected:
         m = project.models[name]
-        reason = None
-        for dep in m.depends_on:
-            if dep in skipped:
-                reason = f"upstream {dep} skipped ({skipped[dep]})"
-                break
-            if dep in project.sources and dep not in catalog_:
-                reason = f"external source {dep} does not exist yet"
-                break
-            up = project.model_for(dep)
-            if up is not None and up.name not in selected and dep not in catalog_:
-                reason = f"upstream model {dep} is not built (select it too)"
-                break
+        reason = _skip_reason(project, m, selected, skipped, catalog_)
         if reason:
-            skipped[m.relation] = reason
-            r = ModelResult(m.name, m.schema, m.materialization, "skipped", None, 0.0, reason, str(m.path))
-            _record_run(con, run_id, r)
-            results.append(r)
-            say(f"skip  {m.relation}: {reason}")
+            _skip_model(con, run_id, m, reason, skipped, results, say)
             continue
-
-        t0 = time.perf_counter()
-        kind = "view" if m.materialization == "view" else "table"
-        try:
-            n, how = _build(con, m, catalog_.get(m.relation), full_refresh, run_id)
-        except Exception as e:  # duckdb.Error and friends
-            r = ModelResult(m.name, m.schema, m.materialization, "error", None,
-                            time.perf_counter() - t0, str(e).strip(), str(m.path))
-            try:
-                _record_run(con, run_id, r)
-            finally:
-                results.append(r)
-            say(f"FAIL  {m.relation}: {e}")
-            raise ModelError(m.name, m.path, str(e).strip()) from e
-        if kind == "table":
-            _checkpoint(con)
-        secs = time.perf_counter() - t0
-        catalog_[m.relation] = kind
-        r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
-        _record_run(con, run_id, r)
-        _record_lineage(con, run_id, m, column_lineage)
-        results.append(r)
-        say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
+        _run_model(con, run_id, m, catalog_, full_refresh, column_lineage, results, say)
     return results
 
 
