@@ -5,7 +5,8 @@ Layout (one obvious way to add a model: drop a ``.sql`` file in the right folder
     sql/staging/*.sql        schema ``staging``, materialized as views by default
     sql/intermediate/*.sql   schema ``marts``,   tables by default (``int_*``)
     sql/marts/*.sql          schema ``marts``,   tables by default
-    sql/<folder>/_<folder>.yml   per-model description, columns, tests, ``config: {materialized: view|table|incremental}``
+    sql/<folder>/_<folder>.yml   per-model description, columns, tests,
+                                 ``config: {materialized: view|table|incremental}``
                                  and ``sources:`` (external tables a Python step writes, e.g. marts.decline_params)
 
 The file name is the table name. The order comes from the SQL itself: every model's
@@ -25,7 +26,8 @@ a cycle is an error naming the models in it (:class:`CycleError`).
 Each model is created with ``create or replace view|table <schema>.<name> as <sql>``, or, for an
 ``incremental`` model (``config: {materialized: incremental, unique_key: [...]}``), merged with the
 rows of the keys whose files changed since its last build (:mod:`basinlab.incremental`; a full build
-when its SQL or declaration changed, when it is missing, or with ``full_refresh=True``), and recorded in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
+when its SQL or declaration changed, when it is missing, or with ``full_refresh=True``), and recorded
+in ``metadata.model_runs``; its upstream tables (and, where sqlglot can
 tell cheaply, the upstream column of each directly-selected output column) are recorded
 in ``metadata.data_lineage``. A failing model is recorded and raises :class:`ModelError`
 naming the model, its file and DuckDB's message.
@@ -351,16 +353,13 @@ def table_references(sql: str, model: str = "?", path: Path | str = "?") -> list
     return refs
 
 
-def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
-    """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
+def _declared_sources(sql_dir: Path) -> dict[str, Source]:
+    """The external tables declared in ``sql/catalog/`` (tables Python steps write, with their owner).
 
-    Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
-    is neither a model nor a declared source, or for an unqualified table name, and
-    :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
-    against the catalog when the models run.
+    Tables in the source schemas and tables the transform or the migrations own are not sources
+    here; an empty dict when there is no catalog folder. A bad catalog raises
+    :class:`ProjectError` with the catalog's message.
     """
-    sql_dir = Path(sql_dir)
-    models: dict[str, Model] = {}
     sources: dict[str, Source] = {}
     if (sql_dir / catalog.CATALOG_DIR).is_dir():   # tables Python steps write, declared with their owner
         try:
@@ -370,6 +369,36 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
         for t in declared.tables.values():
             if t.schema not in SOURCE_SCHEMAS and t.owner not in (catalog.TRANSFORM, catalog.MIGRATIONS):
                 sources[t.relation] = Source(t.name, t.schema, t.description, True, t.owner)
+    return sources
+
+
+def _read_layer_models(d: Path, schema: str, default_mat: str, sql_dir: Path, models: dict[str, Model]) -> None:
+    """Render every ``*.sql`` file of one layer folder into ``models``, in file-name order.
+
+    The model takes the layer's schema and default materialization (the yml may change the
+    latter later). A name already defined in any layer, or a template that does not render,
+    raises :class:`ProjectError` naming the file(s).
+    """
+    for path in sorted(d.glob("*.sql")):
+        name = path.stem
+        if name in models:
+            raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            rendered = sqlrender.render(text, path, sql_dir, this=f"{schema}.{name}")
+        except sqlrender.RenderError as exc:
+            raise ProjectError(str(exc)) from None
+        models[name] = Model(name, path, schema, default_mat, rendered, raw_sql=text)
+
+
+def _read_layers(
+    sql_dir: Path, models: dict[str, Model], sources: dict[str, Source]
+) -> dict[str, dict[str, Any]]:
+    """Read each layer folder of :data:`LAYERS` in turn: its yml first, then its models.
+
+    Models are added to ``models`` and yml-declared sources to ``sources`` (a later declaration
+    of the same relation wins); returns the yml entry of every model described, by name.
+    """
     yml_models: dict[str, dict[str, Any]] = {}
     for folder, (schema, default_mat) in LAYERS.items():
         d = sql_dir / folder
@@ -380,56 +409,90 @@ def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
             yml_models[entry["name"]] = entry
         for src in docs["sources"]:
             sources[src.relation] = src
-        for path in sorted(d.glob("*.sql")):
-            name = path.stem
-            if name in models:
-                raise ProjectError(f"model {name} is defined twice: {models[name].path} and {path}")
-            text = path.read_text(encoding="utf-8")
-            try:
-                rendered = sqlrender.render(text, path, sql_dir, this=f"{schema}.{name}")
-            except sqlrender.RenderError as exc:
-                raise ProjectError(str(exc)) from None
-            models[name] = Model(name, path, schema, default_mat, rendered, raw_sql=text)
-    for name, entry in yml_models.items():
-        if name not in models:
-            raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
-        m = models[name]
-        cfg = entry.get("config") or {}
-        mat = cfg.get("materialized", entry.get("materialized", m.materialization))
-        if mat not in MATERIALIZATIONS:
-            raise ProjectError(f"{entry['_yml']}: model {name}: materialized must be one of "
-                               f"{', '.join(MATERIALIZATIONS)}, got {mat!r}")
-        m.materialization = mat
-        key = cfg.get("unique_key") or []
-        m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
-        m.description = str(entry.get("description") or "").strip()
-        m.columns = list(entry.get("columns") or [])
-        m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
+        _read_layer_models(d, schema, default_mat, sql_dir, models)
+    return yml_models
 
-    relations = {m.relation: m for m in models.values()}
-    for m in models.values():
-        deps: list[str] = []
-        for db, name in table_references(m.sql, m.name, m.path):
-            if not db:
-                hint = f"; did you mean {models[name].relation}?" if name in models else ""
-                raise MissingReferenceError(
-                    m.name, m.path, name,
-                    "references must be schema-qualified (raw.x, metadata.x, staging.x, marts.x)" + hint)
-            else:
-                rel = f"{db}.{name}"
-                if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:
-                    raise MissingReferenceError(m.name, m.path, rel)
-            if rel == m.relation:
-                raise CycleError([m.name, m.name])
-            if rel not in deps:
-                deps.append(rel)
-        m.depends_on = deps
+
+def _configure_model(m: Model, entry: dict[str, Any]) -> None:
+    """Apply one yml entry to its model: materialization, unique key, description, columns, tests.
+
+    ``materialized`` is read from ``config:`` first, then from the entry itself, else the layer's
+    default stays; a value outside :data:`MATERIALIZATIONS` raises :class:`ProjectError` naming
+    the yml file and the model.
+    """
+    cfg = entry.get("config") or {}
+    mat = cfg.get("materialized", entry.get("materialized", m.materialization))
+    if mat not in MATERIALIZATIONS:
+        raise ProjectError(f"{entry['_yml']}: model {m.name}: materialized must be one of "
+                           f"{', '.join(MATERIALIZATIONS)}, got {mat!r}")
+    m.materialization = mat
+    key = cfg.get("unique_key") or []
+    m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
+    m.description = str(entry.get("description") or "").strip()
+    m.columns = list(entry.get("columns") or [])
+    m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
+
+
+def _model_dependencies(
+    m: Model, models: dict[str, Model], relations: dict[str, Model], sources: dict[str, Source]
+) -> list[str]:
+    """The relations ``m`` reads, in order of first reference, checked against the project.
+
+    An unqualified name raises :class:`MissingReferenceError` (with a hint when it names a
+    model); a ``staging``/``marts`` reference that is neither a model nor a declared source raises
+    :class:`MissingReferenceError`; a model reading itself raises :class:`CycleError`.
+    """
+    deps: list[str] = []
+    for db, name in table_references(m.sql, m.name, m.path):
+        if not db:
+            hint = f"; did you mean {models[name].relation}?" if name in models else ""
+            raise MissingReferenceError(
+                m.name, m.path, name,
+                "references must be schema-qualified (raw.x, metadata.x, staging.x, marts.x)" + hint)
+        rel = f"{db}.{name}"
+        if rel not in relations and rel not in sources and db not in SOURCE_SCHEMAS:
+            raise MissingReferenceError(m.name, m.path, rel)
+        if rel == m.relation:
+            raise CycleError([m.name, m.name])
+        if rel not in deps:
+            deps.append(rel)
+    return deps
+
+
+def _check_incremental_models(models: dict[str, Model], relations: dict[str, Model]) -> None:
+    """Check every incremental model's declaration (:func:`basinlab.incremental.check_model`).
+
+    The first bad one raises :class:`ProjectError` with the incremental module's message.
+    """
     for m in models.values():
         if m.materialization == "incremental":
             try:
                 incremental.check_model(m, set(relations))
             except incremental.IncrementalError as exc:
                 raise ProjectError(str(exc)) from None
+
+
+def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
+    """Read every model and yml under ``sql_dir`` and build the DAG (no database needed).
+
+    Raises :class:`MissingReferenceError` for a reference into ``staging``/``marts`` that
+    is neither a model nor a declared source, or for an unqualified table name, and
+    :class:`CycleError` for a cycle. ``raw.*``/``metadata.*`` references are checked
+    against the catalog when the models run.
+    """
+    sql_dir = Path(sql_dir)
+    models: dict[str, Model] = {}
+    sources = _declared_sources(sql_dir)
+    yml_models = _read_layers(sql_dir, models, sources)
+    for name, entry in yml_models.items():
+        if name not in models:
+            raise ProjectError(f"{entry['_yml']}: yml describes model {name}, but there is no {name}.sql")
+        _configure_model(models[name], entry)
+
+    relations = {m.relation: m for m in models.values()}
+    for m in models.values():
+        m.depends_on = _model_dependencies(m, models, relations, sources)
+    _check_incremental_models(models, relations)
     return Project(sql_dir, models, sources)
 
 
@@ -498,10 +561,113 @@ def apply_settings(con, settings: dict[str, Any] | None) -> None:
 
 def _record_run(con, run_id: str, r: ModelResult) -> None:
     con.execute(
-        "insert into metadata.model_runs (run_id, model, schema_name, materialization, status, row_count, seconds, error, ran_at) "
+        "insert into metadata.model_runs "
+        "(run_id, model, schema_name, materialization, status, row_count, seconds, error, ran_at) "
         "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, r.model, r.schema, r.materialization, r.status, r.row_count, r.seconds, r.error, datetime.now()],
     )
+
+
+_LINEAGE_MAX_DEPTH = 40   # scopes deep to trace a column before giving up (guards pathological SQL)
+
+
+def _lineage_schema(con, deps: Iterable[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """The columns and types of the upstream relations, as sqlglot's nested schema mapping.
+
+    ``{schema: {table: {column: type}}}`` for every relation in ``deps`` that has columns in
+    the warehouse; sqlglot's qualifier needs it to expand ``select *`` and attribute bare
+    column names to their table.
+    """
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for rel in deps:
+        s, t = rel.split(".", 1)
+        cols = _columns(con, rel)
+        if cols:
+            schema.setdefault(s, {})[t] = cols
+    return schema
+
+
+def _leaf_columns(node: exp.Expression) -> list[exp.Column]:
+    """The column references an output expression reads.
+
+    Walks ``node`` without entering nested subqueries/selects (a scalar subquery is not a
+    source of the output) and, for a window function, only into the function itself, so the
+    columns that only partition or order the window are not counted.
+    """
+    out: list[exp.Column] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, exp.Column):
+            out.append(n)
+            continue
+        if isinstance(n, (exp.Subquery, exp.Select)) and n is not node:
+            continue
+        if isinstance(n, exp.Window):
+            stack.append(n.this)
+            continue
+        stack.extend(n.iter_expressions())
+    return out
+
+
+def _select_branches(src) -> list:
+    """The plain ``select`` scopes under a scope, in order: the scope itself, or every branch
+    of a union / set operation (nested set operations flattened left to right)."""
+    branches: list = []
+    pending = [src]
+    while pending:
+        sc = pending.pop(0)
+        if isinstance(sc.expression, exp.Select):
+            branches.append(sc)
+        else:
+            pending[:0] = list(
+                getattr(sc, "set_operation_scopes", None) or getattr(sc, "union_scopes", None) or []
+            )
+    return branches
+
+
+def _trace_into_scope(src, column: str, memo: dict, depth: int) -> set[tuple[str, str]]:
+    """The (relation, column) sources of ``column`` as a derived table / CTE scope outputs it.
+
+    A union feeds the column from every branch, by position (the names come from branch 1); each
+    column the branch's projection reads is traced further down with :func:`_trace_column`.
+    """
+    found: set[tuple[str, str]] = set()
+    branches = _select_branches(src)
+    position = None
+    if branches:
+        names = [p.alias_or_name for p in branches[0].expression.expressions]
+        position = names.index(column) if column in names else None
+    for sub in branches if position is not None else []:
+        projs = sub.expression.expressions
+        if position < len(projs):
+            for c in _leaf_columns(projs[position]):
+                if c.table:
+                    found |= _trace_column(sub, c.table, c.name, memo, depth + 1)
+    return found
+
+
+def _trace_column(scope, table: str, column: str, memo: dict, depth: int = 0) -> set[tuple[str, str]]:
+    """The (warehouse relation, column) pairs that ``table.column`` in ``scope`` comes from.
+
+    A physical table is the answer itself; a derived table or CTE is traced into, up to
+    :data:`_LINEAGE_MAX_DEPTH` scopes deep. ``memo`` (keyed by scope and column) makes shared
+    CTEs cheap and stops a self-reference from recursing forever.
+    """
+    from sqlglot.optimizer.scope import Scope
+
+    key = (id(scope), f"{table}.{column}")
+    if key in memo:
+        return memo[key]
+    memo[key] = set()
+    found: set[tuple[str, str]] = set()
+    src = scope.sources.get(table)
+    if isinstance(src, exp.Table) and src.db:
+        found.add((f"{src.db}.{src.name}".lower(), column))
+    elif isinstance(src, Scope) and depth < _LINEAGE_MAX_DEPTH:
+        found = _trace_into_scope(src, column, memo, depth)
+    memo[key] = found
+    return found
 
 
 def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, str, str]]:
@@ -511,14 +677,9 @@ def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, s
     counts as a source of that output; columns that only partition or order a window, or sit in
     a scalar subquery, do not. Best effort: returns [] when sqlglot cannot qualify the model."""
     from sqlglot.optimizer.qualify import qualify
-    from sqlglot.optimizer.scope import Scope, build_scope
+    from sqlglot.optimizer.scope import build_scope
 
-    schema: dict[str, dict[str, dict[str, str]]] = {}
-    for rel in deps:
-        s, t = rel.split(".", 1)
-        cols = _columns(con, rel)
-        if cols:
-            schema.setdefault(s, {})[t] = cols
+    schema = _lineage_schema(con, deps)
     tree = sqlglot.parse_one(model.sql, dialect=DIALECT)
     tree = qualify(tree, schema=schema, dialect=DIALECT, validate_qualify_columns=False,
                    identify=False, quote_identifiers=False)
@@ -526,62 +687,13 @@ def _column_lineage(model: Model, con, deps: Iterable[str]) -> list[tuple[str, s
     if root is None or not isinstance(root.expression, exp.Select):
         return []
 
-    def leaf_columns(node: exp.Expression) -> list[exp.Column]:
-        out: list[exp.Column] = []
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, exp.Column):
-                out.append(n)
-                continue
-            if isinstance(n, (exp.Subquery, exp.Select)) and n is not node:
-                continue
-            if isinstance(n, exp.Window):
-                stack.append(n.this)
-                continue
-            stack.extend(n.iter_expressions())
-        return out
-
     memo: dict[tuple[int, str], set[tuple[str, str]]] = {}
-
-    def trace(scope: Scope, table: str, column: str, depth: int = 0) -> set[tuple[str, str]]:
-        key = (id(scope), f"{table}.{column}")
-        if key in memo:
-            return memo[key]
-        memo[key] = set()
-        found: set[tuple[str, str]] = set()
-        src = scope.sources.get(table)
-        if isinstance(src, exp.Table) and src.db:
-            found.add((f"{src.db}.{src.name}".lower(), column))
-        elif isinstance(src, Scope) and depth < 40:
-            # a union feeds the column from every branch, by position (names come from branch 1)
-            branches: list[Scope] = []
-            pending = [src]
-            while pending:
-                sc = pending.pop(0)
-                if isinstance(sc.expression, exp.Select):
-                    branches.append(sc)
-                else:
-                    pending[:0] = list(getattr(sc, "set_operation_scopes", None) or getattr(sc, "union_scopes", None) or [])
-            position = None
-            if branches:
-                names = [p.alias_or_name for p in branches[0].expression.expressions]
-                position = names.index(column) if column in names else None
-            for sub in branches if position is not None else []:
-                projs = sub.expression.expressions
-                if position < len(projs):
-                    for c in leaf_columns(projs[position]):
-                        if c.table:
-                            found |= trace(sub, c.table, c.name, depth + 1)
-        memo[key] = found
-        return found
-
     out: list[tuple[str, str, str]] = []
     for proj in root.expression.expressions:
         sources: set[tuple[str, str]] = set()
-        for c in leaf_columns(proj):
+        for c in _leaf_columns(proj):
             if c.table:
-                sources |= trace(root, c.table, c.name)
+                sources |= _trace_column(root, c.table, c.name, memo)
         for rel, col in sorted(sources):
             out.append((proj.alias_or_name, rel, col))
     return out
@@ -602,6 +714,104 @@ def _record_lineage(con, run_id: str, model: Model, column_lineage: bool) -> Non
             "values (?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+def _apply_run_settings(con, settings: dict[str, Any] | None) -> None:
+    """Record the run's settings (:func:`apply_settings`) when the warehouse has the settings table.
+
+    Without ``metadata.transform_settings`` (migrations not applied) the run goes on with the
+    models' defaults, unless overrides were asked for: then a ``ValueError`` says what to do.
+    """
+    if _exists(con, "metadata.transform_settings"):
+        apply_settings(con, settings)
+    elif settings:
+        raise ValueError("settings= needs metadata.transform_settings: apply the migrations first")
+
+
+def _ensure_run_tables(con, project: Project, selected: list[str], say: Callable[[str], None]) -> None:
+    """Create what the selected models need before they run: the declared external tables that
+    do not exist yet (empty, with their declared columns, announced through ``say``) and, when an
+    incremental model is selected, the incremental state tables."""
+    for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
+        for rel in catalog.ensure_tables(con, owner, project.sql_dir):
+            say(f"made  {rel} (empty, as declared; {owner} fills it)")
+    if any(project.models[n].materialization == "incremental" for n in selected):
+        incremental.ensure_state(con)
+
+
+def _check_warehouse_references(project: Project, selected: list[str], catalog_: dict[str, str]) -> None:
+    """Validate sources before touching anything: every relation a selected model reads that is
+    neither a model nor a declared source must exist in the warehouse, else
+    :class:`MissingReferenceError` names the model, its file and the relation."""
+    for name in selected:
+        m = project.models[name]
+        for dep in m.depends_on:
+            if project.model_for(dep) or dep in project.sources:
+                continue
+            if dep not in catalog_:
+                raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
+
+
+def _skip_reason(
+    project: Project, m: Model, selected: list[str], skipped: dict[str, str], catalog_: dict[str, str]
+) -> str | None:
+    """Why ``m`` cannot be built in this run, or None when it can.
+
+    The first upstream relation (in the model's reference order) that was skipped, is a declared
+    external source not created yet, or is an unselected model never built, gives the reason.
+    """
+    for dep in m.depends_on:
+        if dep in skipped:
+            return f"upstream {dep} skipped ({skipped[dep]})"
+        if dep in project.sources and dep not in catalog_:
+            return f"external source {dep} does not exist yet"
+        up = project.model_for(dep)
+        if up is not None and up.name not in selected and dep not in catalog_:
+            return f"upstream model {dep} is not built (select it too)"
+    return None
+
+
+def _skip_model(con, run_id: str, m: Model, reason: str, skipped: dict[str, str],
+                results: list[ModelResult], say: Callable[[str], None]) -> None:
+    """Record ``m`` as skipped for ``reason``: in ``skipped`` (so its downstream models skip too),
+    in ``metadata.model_runs``, in ``results`` and through ``say``."""
+    skipped[m.relation] = reason
+    r = ModelResult(m.name, m.schema, m.materialization, "skipped", None, 0.0, reason, str(m.path))
+    _record_run(con, run_id, r)
+    results.append(r)
+    say(f"skip  {m.relation}: {reason}")
+
+
+def _run_model(con, run_id: str, m: Model, catalog_: dict[str, str], full_refresh: bool, column_lineage: bool,
+               results: list[ModelResult], say: Callable[[str], None]) -> None:
+    """Build one model and record it (``metadata.model_runs``, lineage, ``results``, ``say``).
+
+    A table is checkpointed to the file once built, and ``catalog_`` learns the new relation. A
+    failure is recorded with status ``error`` (appended to ``results`` even if recording fails)
+    and raises :class:`ModelError` naming the model, its file and DuckDB's message.
+    """
+    t0 = time.perf_counter()
+    kind = "view" if m.materialization == "view" else "table"
+    try:
+        n, how = _build(con, m, catalog_.get(m.relation), full_refresh, run_id)
+    except Exception as e:  # duckdb.Error and friends
+        r = ModelResult(m.name, m.schema, m.materialization, "error", None,
+                        time.perf_counter() - t0, str(e).strip(), str(m.path))
+        try:
+            _record_run(con, run_id, r)
+        finally:
+            results.append(r)
+        say(f"FAIL  {m.relation}: {e}")
+        raise ModelError(m.name, m.path, str(e).strip()) from e
+    if kind == "table":
+        _checkpoint(con)
+    secs = time.perf_counter() - t0
+    catalog_[m.relation] = kind
+    r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
+    _record_run(con, run_id, r)
+    _record_lineage(con, run_id, m, column_lineage)
+    results.append(r)
+    say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
 
 
 def run_models(
@@ -629,26 +839,11 @@ def run_models(
     project = project or load_project()
     run_id = run_id or f"adhoc-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     say = progress or (lambda _msg: None)
-    if _exists(con, "metadata.transform_settings"):
-        apply_settings(con, settings)
-    elif settings:
-        raise ValueError("settings= needs metadata.transform_settings: apply the migrations first")
+    _apply_run_settings(con, settings)
     selected = project.select(select)
-    for owner in sorted({s.owner for s in project.sources.values() if s.owner}):
-        for rel in catalog.ensure_tables(con, owner, project.sql_dir):
-            say(f"made  {rel} (empty, as declared; {owner} fills it)")
-    if any(project.models[n].materialization == "incremental" for n in selected):
-        incremental.ensure_state(con)
+    _ensure_run_tables(con, project, selected, say)
     catalog_ = _catalog(con)
-
-    # validate sources before touching anything
-    for name in selected:
-        m = project.models[name]
-        for dep in m.depends_on:
-            if project.model_for(dep) or dep in project.sources:
-                continue
-            if dep not in catalog_:
-                raise MissingReferenceError(m.name, m.path, dep, "no such table in the warehouse")
+    _check_warehouse_references(project, selected, catalog_)
 
     for schema in sorted({project.models[n].schema for n in selected}):
         con.execute(f"create schema if not exists {schema}")
@@ -657,48 +852,11 @@ def run_models(
     skipped: dict[str, str] = {}   # relation -> reason
     for name in selected:
         m = project.models[name]
-        reason = None
-        for dep in m.depends_on:
-            if dep in skipped:
-                reason = f"upstream {dep} skipped ({skipped[dep]})"
-                break
-            if dep in project.sources and dep not in catalog_:
-                reason = f"external source {dep} does not exist yet"
-                break
-            up = project.model_for(dep)
-            if up is not None and up.name not in selected and dep not in catalog_:
-                reason = f"upstream model {dep} is not built (select it too)"
-                break
+        reason = _skip_reason(project, m, selected, skipped, catalog_)
         if reason:
-            skipped[m.relation] = reason
-            r = ModelResult(m.name, m.schema, m.materialization, "skipped", None, 0.0, reason, str(m.path))
-            _record_run(con, run_id, r)
-            results.append(r)
-            say(f"skip  {m.relation}: {reason}")
+            _skip_model(con, run_id, m, reason, skipped, results, say)
             continue
-
-        t0 = time.perf_counter()
-        kind = "view" if m.materialization == "view" else "table"
-        try:
-            n, how = _build(con, m, catalog_.get(m.relation), full_refresh, run_id)
-        except Exception as e:  # duckdb.Error and friends
-            r = ModelResult(m.name, m.schema, m.materialization, "error", None,
-                            time.perf_counter() - t0, str(e).strip(), str(m.path))
-            try:
-                _record_run(con, run_id, r)
-            finally:
-                results.append(r)
-            say(f"FAIL  {m.relation}: {e}")
-            raise ModelError(m.name, m.path, str(e).strip()) from e
-        if kind == "table":
-            _checkpoint(con)
-        secs = time.perf_counter() - t0
-        catalog_[m.relation] = kind
-        r = ModelResult(m.name, m.schema, m.materialization, "success", int(n), secs, None, str(m.path))
-        _record_run(con, run_id, r)
-        _record_lineage(con, run_id, m, column_lineage)
-        results.append(r)
-        say(f"ok    {m.relation} ({how}, {n} rows, {secs:.2f}s)")
+        _run_model(con, run_id, m, catalog_, full_refresh, column_lineage, results, say)
     return results
 
 
