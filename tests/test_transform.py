@@ -427,3 +427,19 @@ def test_yml_for_a_missing_model_is_an_error(tmp_path):
     write_project(tmp_path, {"staging/_staging.yml": "models:\n  - name: ghost\n", "staging/a.sql": "select 1 as x"})
     with pytest.raises(transform.ProjectError, match="ghost"):
         load_project(tmp_path)
+
+
+def test_run_order_is_the_same_in_every_process():
+    """Dependency order with ties broken by name, whatever the hash seed of the process."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from basinlab.transform import load_project; print(','.join(load_project().order))"
+    orders = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                             capture_output=True, text=True, check=True).stdout.strip() for seed in (0, 1, 2, 3)}
+    assert len(orders) == 1
+    order = orders.pop().split(",")
+    project = load_project()
+    for i, name in enumerate(order):
+        assert set(project.upstream_models(name)) <= set(order[:i]), name

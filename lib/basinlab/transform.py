@@ -185,13 +185,21 @@ class Project:
         return [m.name for m in self.models.values() if rel in m.depends_on]
 
     def _toposort(self) -> list[str]:
-        graph = {name: set(self.upstream_models(name)) for name in sorted(self.models)}
+        """The models in dependency order, ties broken by name: the same order in every process
+        (``static_order`` would follow set iteration, which changes with the hash seed)."""
+        graph = {name: sorted(set(self.upstream_models(name))) for name in sorted(self.models)}
         ts = graphlib.TopologicalSorter(graph)
         try:
-            return list(ts.static_order())
+            ts.prepare()
         except graphlib.CycleError as e:
             cycle = list(e.args[1]) if len(e.args) > 1 else []
             raise CycleError(cycle) from None
+        order: list[str] = []
+        while ts.is_active():
+            ready = sorted(ts.get_ready())
+            order.extend(ready)
+            ts.done(*ready)
+        return order
 
     # -- selection
     def _resolve_name(self, token: str) -> tuple[str, str]:
