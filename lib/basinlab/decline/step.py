@@ -263,6 +263,23 @@ class _Lookback:
     actual_monthly: dict = field(default_factory=dict)  # (group, month) -> actual volume
     ml_rows: int = 0
 
+    def add(self, pp: pd.DataFrame, monthly: pd.DataFrame, vol: np.ndarray, s: np.ndarray, z1: np.ndarray,
+            z2: np.ndarray, actual: np.ndarray, phase: str, scale: float) -> None:
+        """Add one batch's evaluation (:func:`~basinlab.decline.backtest._evaluate`'s per-well rows, monthly
+        actuals, forecast volumes, residual scales, draws and actual horizon volumes)."""
+        self.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
+        self.vol.append(vol)
+        self.s.append(s)
+        self.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
+                         if len(pp) else np.zeros(0, np.uint64))
+        self.actual.append(actual)
+        if len(pp):
+            self.groups.add(pp["group"].astype(str).to_numpy(), vol, s, z1, z2, scale)
+        if len(monthly):
+            a = monthly.groupby(["group", "month"])["actual_volume"].sum()
+            for key, v in a.items():
+                self.actual_monthly[key] = self.actual_monthly.get(key, 0.0) + float(v)
+
     def frame(self) -> pd.DataFrame:
         return (pd.concat(self.wells, ignore_index=True) if self.wells
                 else pd.DataFrame(columns=list(WELL_COLUMNS)))
@@ -864,30 +881,16 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
             cfg = replace(fcfg, short_history=name)
             if name == "ml_trendline":
                 acc.ml_rows += 0 if tl is None else len(tl)
-            pp, monthly, res, vol, s, _z1, _z2, actual = _evaluate(
+            pp, monthly, _res, vol, s, z1, z2, actual = _evaluate(
                 seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
-            acc.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
-            acc.vol.append(vol)
-            acc.s.append(s)
-            acc.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
-                            if len(pp) else np.zeros(0, np.uint64))
-            acc.actual.append(actual)
-            if len(pp):
-                acc.groups.add(pp["group"].astype(str).to_numpy(), vol, s, _z1, _z2, cfg.uncertainty_scale)
-            if len(monthly):
-                a = monthly.groupby(["group", "month"])["actual_volume"].sum()
-                for key, v in a.items():
-                    acc.actual_monthly[key] = acc.actual_monthly.get(key, 0.0) + float(v)
+            acc.add(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale)
         if len(batches) > 1:
             say(f"  lookback batch {i + 1}/{len(batches)}")
     if "ml_trendline" in variants and variants["ml_trendline"].ml_rows == 0:
         del variants["ml_trendline"]          # no young well got a trendline: as if it were not trained
     evaluated = {name: acc.frame() for name, acc in variants.items()}
     short_ape = {name: _short_median(w) for name, w in evaluated.items()}
-    choice = "analog"
-    if "ml_trendline" in short_ape and np.isfinite(short_ape["ml_trendline"]) and (
-            not np.isfinite(short_ape["analog"]) or short_ape["ml_trendline"] < short_ape["analog"]):
-        choice = "ml_trendline"
+    choice = _short_history_choice(short_ape)
     wells = evaluated[choice]
     acc = variants[choice]
     summary = _summary(wells, cut, horizon, phase, fcfg)
@@ -896,13 +899,7 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
     summary["short_history_method"] = choice
     summary["short_history_median_ape_analog"] = short_ape.get("analog", np.nan)
     summary["short_history_median_ape_ml"] = short_ape.get("ml_trendline", np.nan)
-    vol, s, keys, actual = acc.arrays(horizon)
-    cal = np.nan
-    has = np.flatnonzero(np.isfinite(actual) & (vol.sum(axis=1) > 0))
-    if len(has) >= 10:
-        sample = has[_key_sample(keys[has], CALIBRATION_WELLS)]
-        z1, z2 = unc.keyed_draws(keys[sample], fcfg.samples, fcfg.seed)
-        cal = unc.calibrate_scale(actual[sample], vol[sample], s[sample], z1, z2, TARGET_COVERAGE)
+    cal = _calibrated_scale(acc, horizon, fcfg)
     summary["calibrated_scale"] = cal
     summary = summary[list(SUMMARY_COLUMNS)]
     lookback = _lookback_frame(acc, wells, cut, horizon, phase)
@@ -915,6 +912,28 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
         f"aggregate {_pct(f['aggregate_error'], signed=True)}, {f['wells_forecast']} of "
         f"{f['wells_producing']} producing wells forecast; P10-P90 scale {fcfg.uncertainty_scale:.2f}")
     return bt, fcfg
+
+
+def _short_history_choice(short_ape: dict[str, float]) -> str:
+    """The short-history method of the forecast: the ML trendline when its median error over the young
+    wells is finite and below the analog shape's (or the analog shape's is not finite), else the analog."""
+    if "ml_trendline" in short_ape and np.isfinite(short_ape["ml_trendline"]) and (
+            not np.isfinite(short_ape["analog"]) or short_ape["ml_trendline"] < short_ape["analog"]):
+        return "ml_trendline"
+    return "analog"
+
+
+def _calibrated_scale(acc: _Lookback, horizon: int, fcfg: ForecastConfig) -> float:
+    """The P10-P90 scale that makes the lookback's sampled ranges cover :data:`TARGET_COVERAGE` of the wells'
+    actual volumes (on a fixed sample of at most :data:`CALIBRATION_WELLS`); NaN with fewer than 10 wells."""
+    vol, s, keys, actual = acc.arrays(horizon)
+    cal = np.nan
+    has = np.flatnonzero(np.isfinite(actual) & (vol.sum(axis=1) > 0))
+    if len(has) >= 10:
+        sample = has[_key_sample(keys[has], CALIBRATION_WELLS)]
+        z1, z2 = unc.keyed_draws(keys[sample], fcfg.samples, fcfg.seed)
+        cal = unc.calibrate_scale(actual[sample], vol[sample], s[sample], z1, z2, TARGET_COVERAGE)
+    return cal
 
 
 def _lookback_frame(acc: _Lookback, wells: pd.DataFrame, cut: pd.Timestamp, horizon: int, phase: str) -> pd.DataFrame:
