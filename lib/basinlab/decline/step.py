@@ -263,6 +263,23 @@ class _Lookback:
     actual_monthly: dict = field(default_factory=dict)  # (group, month) -> actual volume
     ml_rows: int = 0
 
+    def add(self, pp: pd.DataFrame, monthly: pd.DataFrame, vol: np.ndarray, s: np.ndarray, z1: np.ndarray,
+            z2: np.ndarray, actual: np.ndarray, phase: str, scale: float) -> None:
+        """Add one batch's evaluation (:func:`~basinlab.decline.backtest._evaluate`'s per-well rows, monthly
+        actuals, forecast volumes, residual scales, draws and actual horizon volumes)."""
+        self.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
+        self.vol.append(vol)
+        self.s.append(s)
+        self.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
+                         if len(pp) else np.zeros(0, np.uint64))
+        self.actual.append(actual)
+        if len(pp):
+            self.groups.add(pp["group"].astype(str).to_numpy(), vol, s, z1, z2, scale)
+        if len(monthly):
+            a = monthly.groupby(["group", "month"])["actual_volume"].sum()
+            for key, v in a.items():
+                self.actual_monthly[key] = self.actual_monthly.get(key, 0.0) + float(v)
+
     def frame(self) -> pd.DataFrame:
         return (pd.concat(self.wells, ignore_index=True) if self.wells
                 else pd.DataFrame(columns=list(WELL_COLUMNS)))
@@ -470,24 +487,128 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
 def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, analogs: bool, rebuild_models: bool,
                    month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int,
                    refit_all: bool = False) -> DeclineStepResult:
+    """The step's stages in order: read and plan the batches, fit (pass A), lookback (pass B), forecast
+    (pass C), type curves and bands, backtest tables, downstream models and the result."""
     t = time.perf_counter()
-    group_by = fcfg.group_by
+    as_of = _as_of_month(con, month)
+    for table in (PARAMS_TABLE, FORECAST_TABLE, ML_TABLE):
+        _create_table(con, table)
+    if as_of is None:
+        return _nothing_to_forecast(con, run_id, rebuild_models, say, secs)
+    run = _plan_run(con, scratch, fcfg, as_of, n_batch, refit_all, ml_trendlines, say, secs, t)
+    run.limits_t = _limits_table(run, economic_limits, lookback)
+    cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
+    ctx_now, ctx_cut, do_lookback = _fit_pass(run, fcfg, cut, lookback, refit_all)
+    bt = None
+    if do_lookback:
+        bt, fcfg = _lookback_pass(run, fcfg, ctx_cut, cut)
+    band_acc, counts = _forecast_pass(run, fcfg, ctx_now, analogs)
+    tc, bands = _type_curves_and_bands(run, band_acc, counts.fc_rows)
+    _write_backtest(con, bt, secs)
+    if rebuild_models:
+        _rebuild(con, run_id, say, secs)
+    result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(run.n_wells), len(run.batches))
+    result.wells_refit, result.wells_reused = run.cache.refit, run.cache.reused
+    return result
+
+
+def _as_of_month(con, month: str | None) -> pd.Timestamp | None:
+    """The month the step forecasts as of: ``month`` when given, else the latest month of the production
+    (``None`` when there is none), as the first day of its month."""
     if month:
         as_of = pd.Timestamp(config_month(month))
     else:
         latest = con.execute("select max(production_month) from staging.stg_production").fetchone()[0]
         as_of = pd.Timestamp(latest) if latest is not None else None
-    for table in (PARAMS_TABLE, FORECAST_TABLE, ML_TABLE):
+    return as_of.to_period("M").to_timestamp() if as_of is not None else None
+
+
+def _nothing_to_forecast(con, run_id, rebuild_models: bool, say, secs) -> DeclineStepResult:
+    """No production at all: every table of the step is created empty with its declared schema, the
+    downstream models are rebuilt (when asked) and the result says so."""
+    _create_table(con, FITS_TABLE)
+    for table in (TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, LOOKBACK_TABLE):
         _create_table(con, table)
-    if as_of is None:
-        _create_table(con, FITS_TABLE)
-        for table in (TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, LOOKBACK_TABLE):
-            _create_table(con, table)
-        say("no production: nothing to forecast")
-        if rebuild_models:
-            _rebuild(con, run_id, say, secs)
-        return DeclineStepResult(con, pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS)), secs, None, None, None)
-    as_of = as_of.to_period("M").to_timestamp()
+    say("no production: nothing to forecast")
+    if rebuild_models:
+        _rebuild(con, run_id, say, secs)
+    return DeclineStepResult(con, pd.DataFrame(columns=list(TYPE_CURVE_COLUMNS)), secs, None, None, None)
+
+
+@dataclass
+class _Run:
+    """What every stage of one run shares: the connection and scratch space, the as-of month, the
+    scratch copies of the production (``prod_t``) and header (``hdr_t``) up to it, the batches of well
+    ids, the fit cache and the economic-limit inputs (``limits_t``); its methods read one batch's rows,
+    limits and ML trendlines. Progress goes to ``say``, stage durations to ``secs``."""
+
+    con: duckdb.DuckDBPyConnection
+    scratch: _Scratch
+    say: Callable[[str], None]
+    secs: dict
+    as_of: pd.Timestamp
+    group_by: str
+    prod_t: str
+    hdr_t: str
+    batches: list
+    cache: _FitCache
+    n_wells: int
+    seed: int
+    ml_trendlines: bool
+    limits_t: str | None = None
+
+    def batch_note(self, i: int, what: str, detail: str = "") -> None:
+        """Say that batch ``i`` went through stage ``what`` (with ``detail``) when there is more than one batch."""
+        if len(self.batches) > 1:
+            self.say(f"  {what} batch {i + 1}/{len(self.batches)}{detail}")
+
+    def read_batch(self, lo: str, hi: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The production (month order) and header rows of the wells ``lo`` .. ``hi``."""
+        prod = self.con.execute(f"select * from {self.prod_t} where well_id between ? and ? "
+                                "order by well_id, production_month", [lo, hi]).df()
+        prod["production_month"] = pd.to_datetime(prod["production_month"])
+        header = self.con.execute(f"select * from {self.hdr_t} where well_id between ? and ? order by well_id",
+                                  [lo, hi]).df()
+        return prod, header
+
+    def limits_for(self, lo: str, hi: str, when: pd.Timestamp) -> pd.DataFrame | None:
+        """The economic limits of the wells ``lo`` .. ``hi`` as of ``when`` (``None``: no limit inputs)."""
+        if self.limits_t is None:
+            return None
+        d = self.con.execute(f"select * exclude (as_of) from {self.limits_t} where as_of = ?::date and "
+                             "well_id between ? and ? order by well_id", [when.date(), lo, hi]).df()
+        return limits_from_inputs(d)
+
+    def train(self, when: pd.Timestamp):
+        """The ML trendline models trained as of ``when`` on a bounded sample (``None`` when not asked or
+        when training fails: ML is an option, never a run stopper)."""
+        if not self.ml_trendlines:
+            return None
+        try:
+            return ml.train_models(self.con, when, seed=self.seed)
+        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
+            log.warning("ML trendlines failed", exc_info=True)
+            self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
+            return None
+
+    def predict(self, models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
+        """The trendlines of the young wells ``lo`` .. ``hi`` as of ``when`` (``None`` on failure)."""
+        if models is None:
+            return None
+        try:
+            return models.predict(ml.young_features(self.con, when, (lo, hi)))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("ML trendline prediction failed", exc_info=True)
+            self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
+            return None
+
+
+def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, n_batch: int, refit_all: bool,
+              ml_trendlines: bool, say, secs, t: float) -> _Run:
+    """Read and plan: scratch copies of the production up to ``as_of`` and of the header, the batches of
+    ``n_batch`` wells, the fit cache (the last run's fits, before ``marts.decline_fits`` is emptied for
+    this run's), and the figures of what is read."""
+    group_by = fcfg.group_by
     prod_t = scratch.table("_bl_decline_prod", """
         select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl from staging.stg_production
         where production_month <= ?::date order by well_id, production_month""", [as_of.date()])
@@ -500,159 +621,198 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     secs["read"] = time.perf_counter() - t
     say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
         f"of up to {n_batch:,} wells")
+    return _Run(con=con, scratch=scratch, say=say, secs=secs, as_of=as_of, group_by=group_by, prod_t=prod_t,
+                hdr_t=hdr_t, batches=batches, cache=cache, n_wells=n_wells, seed=fcfg.seed,
+                ml_trendlines=ml_trendlines)
 
-    def read_batch(lo: str, hi: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        prod = con.execute(f"select * from {prod_t} where well_id between ? and ? order by well_id, production_month",
-                           [lo, hi]).df()
-        prod["production_month"] = pd.to_datetime(prod["production_month"])
-        header = con.execute(f"select * from {hdr_t} where well_id between ? and ? order by well_id", [lo, hi]).df()
-        return prod, header
 
-    # economic limits: the inputs once in SQL, each batch's limits from its rows
-    limits_t = None
-    if economic_limits:
-        cut_dates = [as_of] + ([as_of - pd.DateOffset(months=LOOKBACK_MONTHS)] if lookback else [])
-        try:
-            limits_t = scratch.table("_bl_decline_limits", " union all ".join(
-                f"select ?::date as as_of, * from ({LIMIT_SQL})" for _ in cut_dates),
-                [d for c in cut_dates for d in (c.date(), c.date(), c.date())])
-        except duckdb.Error:
-            limits_t = None
+def _limits_table(run: _Run, economic_limits: bool, lookback: bool) -> str | None:
+    """Economic limits: the inputs (LOE, prices) once in SQL as of the month and, for the lookback, as of
+    the cut; each batch takes its wells' rows (:meth:`_Run.limits_for`). ``None`` when not asked or when
+    the warehouse cannot give them."""
+    if not economic_limits:
+        return None
+    as_of = run.as_of
+    cut_dates = [as_of] + ([as_of - pd.DateOffset(months=LOOKBACK_MONTHS)] if lookback else [])
+    try:
+        return run.scratch.table("_bl_decline_limits", " union all ".join(
+            f"select ?::date as as_of, * from ({LIMIT_SQL})" for _ in cut_dates),
+            [d for c in cut_dates for d in (c.date(), c.date(), c.date())])
+    except duckdb.Error:
+        return None
 
-    def limits_for(lo: str, hi: str, when: pd.Timestamp) -> pd.DataFrame | None:
-        if limits_t is None:
-            return None
-        d = con.execute(f"select * exclude (as_of) from {limits_t} where as_of = ?::date and well_id between ? and ? "
-                        "order by well_id", [when.date(), lo, hi]).df()
-        return limits_from_inputs(d)
 
-    # ---------------------------------------------------------------- pass A: fit every batch
+def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool,
+              refit_all: bool) -> tuple[ForecastContext | None, ForecastContext | None, bool]:
+    """Pass A: fit every batch as of the month (kept or refit by the cache, stored in ``marts.decline_fits``)
+    and, when the lookback runs, as of the cut; the fits go to the scratch folder and the numbers a well's
+    forecast takes from the other wells are gathered into the two :class:`~basinlab.decline.ForecastContext`.
+    Returns them and whether the lookback runs (asked, and there is production up to the cut)."""
     t = time.perf_counter()
-    cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
-    do_lookback = lookback and bool(con.execute(f"select count(*) > 0 from {prod_t} where production_month <= ?::date",
-                                                [cut.date()]).fetchone()[0])
+    do_lookback = lookback and bool(run.con.execute(
+        f"select count(*) > 0 from {run.prod_t} where production_month <= ?::date", [cut.date()]).fetchone()[0])
     basis_now, basis_cut, groups = [], [], []
-    n_limits = 0
-    for i, (lo, hi) in enumerate(batches):
-        prod, header = read_batch(lo, hi)
-        groups.append(header[["well_id", group_by]] if group_by in header else header[["well_id"]])
-        fit = cache.fit_batch(prod, lo, hi, as_of)
-        cache.store(fit, lo, hi)
-        st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
-        if not isinstance(st, ForecastResult):
-            scratch.save(f"now-{i}", st.fit)
-            basis_now.append(ForecastContext.basis(st.params))
-        if do_lookback:
-            st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg)
-            if not isinstance(st, ForecastResult):
-                scratch.save(f"cut-{i}", st.fit)
-                basis_cut.append(ForecastContext.basis(st.params))
-        if len(batches) > 1:
-            say(f"  fitted batch {i + 1}/{len(batches)} ({lo} .. {hi})")
+    for i, (lo, hi) in enumerate(run.batches):
+        g, now, at_cut = _fit_batch(run, fcfg, i, lo, hi, cut if do_lookback else None)
+        groups.append(g)
+        basis_now += now
+        basis_cut += at_cut
+        run.batch_note(i, "fitted", f" ({lo} .. {hi})")
     header_groups = pd.concat(groups, ignore_index=True) if groups else None
     ctx_now = ForecastContext.from_basis(pd.concat(basis_now, ignore_index=True), header_groups, fcfg) \
         if basis_now else None
     ctx_cut = ForecastContext.from_basis(pd.concat(basis_cut, ignore_index=True), header_groups, fcfg) \
         if basis_cut else None
-    del basis_now, basis_cut
-    secs["fit"] = time.perf_counter() - t
-    say(f"refit {cache.refit:,} well(s) whose history changed; kept the fits of {cache.reused:,} "
-        + ("(refit all asked)" if refit_all else "(history unchanged since the last fit)"))
-    if limits_t is not None:
-        n_limits = int(con.execute(f"select count(distinct well_id) from {limits_t} where as_of = ?::date",
-                                   [as_of.date()]).fetchone()[0])
+    run.secs["fit"] = time.perf_counter() - t
+    _say_fits(run, refit_all)
+    return ctx_now, ctx_cut, do_lookback
+
+
+def _fit_batch(run: _Run, fcfg: ForecastConfig, i: int, lo: str, hi: str,
+               cut: pd.Timestamp | None) -> tuple[pd.DataFrame, list, list]:
+    """Fit batch ``i`` as of the month (the cache keeps the unchanged wells' fits and stores the batch's)
+    and, unless ``cut`` is ``None``, as of the cut; saves both fits to the scratch folder. Returns the
+    batch's well groups and its forecast-context bases as of the month and the cut (empty lists when
+    nothing was fitted)."""
+    prod, header = run.read_batch(lo, hi)
+    groups = header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]]
+    fit = run.cache.fit_batch(prod, lo, hi, run.as_of)
+    run.cache.store(fit, lo, hi)
+    basis_now, basis_cut = [], []
+    st = prepare(prod, as_of=run.as_of, config=fcfg, fitted=fit)
+    if not isinstance(st, ForecastResult):
+        run.scratch.save(f"now-{i}", st.fit)
+        basis_now.append(ForecastContext.basis(st.params))
+    if cut is not None:
+        st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg)
+        if not isinstance(st, ForecastResult):
+            run.scratch.save(f"cut-{i}", st.fit)
+            basis_cut.append(ForecastContext.basis(st.params))
+    return groups, basis_now, basis_cut
+
+
+def _say_fits(run: _Run, refit_all: bool) -> None:
+    """The incremental keep-vs-refit tally of pass A, and how many wells have economic limits."""
+    run.say(f"refit {run.cache.refit:,} well(s) whose history changed; kept the fits of {run.cache.reused:,} "
+            + ("(refit all asked)" if refit_all else "(history unchanged since the last fit)"))
+    if run.limits_t is not None:
+        n_limits = int(run.con.execute(f"select count(distinct well_id) from {run.limits_t} where as_of = ?::date",
+                                       [run.as_of.date()]).fetchone()[0])
         if n_limits:
-            say(f"economic limits from LOE and prices for {n_limits:,} wells")
+            run.say(f"economic limits from LOE and prices for {n_limits:,} wells")
 
-    # ML trendlines: trained once per cut on a bounded sample, predicted per batch
-    def train(when: pd.Timestamp):
-        if not ml_trendlines:
-            return None
-        try:
-            return ml.train_models(con, when, seed=fcfg.seed)
-        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
-            log.warning("ML trendlines failed", exc_info=True)
-            say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
-            return None
 
-    def predict(models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
-        if models is None:
-            return None
-        try:
-            return models.predict(ml.young_features(con, when, (lo, hi)))
-        except Exception as exc:  # noqa: BLE001
-            log.warning("ML trendline prediction failed", exc_info=True)
-            say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
-            return None
-
-    # ---------------------------------------------------------------- pass B: last year's forecast vs actuals
+def _lookback_pass(run: _Run, fcfg: ForecastConfig, ctx_cut: ForecastContext | None,
+                   cut: pd.Timestamp) -> tuple[StepBacktest | None, ForecastConfig]:
+    """Pass B: last year's forecast against this year's actuals (:func:`_lookback`), which also picks the
+    short-history method and calibrates the P10/P90. A failure is reported and leaves no backtest and
+    ``fcfg`` unchanged: the lookback is a report figure, never a run stopper."""
+    t = time.perf_counter()
     bt = None
-    if do_lookback:
-        t = time.perf_counter()
-        try:
-            bt, fcfg = _lookback(con, scratch, batches, read_batch, limits_for, train(cut), predict, ctx_cut, fcfg,
-                                 cut, as_of, say)
-        except Exception as exc:  # noqa: BLE001 - the lookback is a report figure, never a run stopper
-            log.warning("lookback backtest failed", exc_info=True)
-            say(f"lookback backtest not available: {type(exc).__name__}: {exc}")
-            bt = None
-        secs["lookback"] = time.perf_counter() - t
+    try:
+        bt, fcfg = _lookback(run.con, run.scratch, run.batches, run.read_batch, run.limits_for, run.train(cut),
+                             run.predict, ctx_cut, fcfg, cut, run.as_of, run.say)
+    except Exception as exc:  # noqa: BLE001 - the lookback is a report figure, never a run stopper
+        log.warning("lookback backtest failed", exc_info=True)
+        run.say(f"lookback backtest not available: {type(exc).__name__}: {exc}")
+        bt = None
+    run.secs["lookback"] = time.perf_counter() - t
+    return bt, fcfg
 
-    # ---------------------------------------------------------------- pass C: forecast as of the month
+
+@dataclass
+class _Counts:
+    """Rows written by pass C: well-phases, forecast rows, well-phases with a forecast, ML trendline rows."""
+
+    params: int = 0
+    fc_rows: int = 0
+    forecast: int = 0
+    ml: int = 0
+
+
+def _forecast_pass(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | None,
+                   analogs: bool) -> tuple[dict, _Counts]:
+    """Pass C: forecast every batch as of the month from its saved fit and append its rows to the tables;
+    the field bands' sampled paths add up batch by batch. Returns the bands' accumulators and the counts."""
     t = time.perf_counter()
     if not analogs:
         fcfg = replace(fcfg, short_history="analog")
-    models_now = train(as_of)
+    models_now = run.train(run.as_of)
     band_acc = {ph: _GroupPaths() for ph in BAND_PHASES}
-    n_params = n_fc_rows = n_forecast = n_ml = 0
-    for i, (lo, hi) in enumerate(batches):
-        prod, header = read_batch(lo, hi)
-        fit = scratch.load(f"now-{i}")
-        st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
-        tl = predict(models_now, as_of, lo, hi)
-        if isinstance(st, ForecastResult):
-            res = st
-        else:
-            res = finish(st, header, config=fcfg, context=ctx_now, well_limits=limits_for(lo, hi, as_of),
-                         trendlines=tl, monthly_months=STORED_MONTHLY_MONTHS)
+    counts = _Counts()
+    for i, (lo, hi) in enumerate(run.batches):
+        res, header, tl = _forecast_batch(run, fcfg, ctx_now, models_now, i, lo, hi)
         params, fc, rows = res.params, res.forecast, res.rows
         if not analogs and len(params):
-            drop = (params["method"] == "analog").to_numpy()
-            params.loc[drop, ["method", "remaining", "eur"]] = [None, np.nan, np.nan]
-            params.loc[drop, "status"] = "insufficient_history"
-            if rows is not None and len(fc):
-                keep = ~drop[rows]
-                fc, rows = fc[keep].reset_index(drop=True), rows[keep]
-        _add_bands(band_acc, res, params, fc, rows, header, group_by)
-        n_params += _append(con, PARAMS_TABLE, params)
-        n_fc_rows += _append(con, FORECAST_TABLE, fc)
-        n_forecast += int(params["method"].notna().sum()) if len(params) else 0
-        if tl is not None and len(tl):
-            n_ml += _append(con, ML_TABLE, tl[tl["months_ahead"] <= 120])
-        if len(batches) > 1:
-            say(f"  forecast batch {i + 1}/{len(batches)}: {len(params):,} well-phases, {len(fc):,} rows")
-    secs["forecast"] = time.perf_counter() - t
-    say(f"forecast {n_forecast:,} of {n_params:,} well-phases as of {as_of:%Y-%m}")
+            fc, rows = _drop_analogs(params, fc, rows)
+        _add_bands(band_acc, res, params, fc, rows, header, run.group_by)
+        _write_batch(run.con, counts, params, fc, tl)
+        run.batch_note(i, "forecast", f": {len(params):,} well-phases, {len(fc):,} rows")
+    run.secs["forecast"] = time.perf_counter() - t
+    run.say(f"forecast {counts.forecast:,} of {counts.params:,} well-phases as of {run.as_of:%Y-%m}")
+    return band_acc, counts
 
+
+def _forecast_batch(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | None, models_now, i: int,
+                    lo: str, hi: str) -> tuple[ForecastResult, pd.DataFrame, pd.DataFrame | None]:
+    """Forecast batch ``i`` as of the month from the fit saved in pass A (:func:`~basinlab.decline.engine.finish`
+    with the context, the batch's economic limits and ML trendlines). Returns the result, the batch's
+    header rows and its trendlines."""
+    prod, header = run.read_batch(lo, hi)
+    fit = run.scratch.load(f"now-{i}")
+    st = prepare(prod, as_of=run.as_of, config=fcfg, fitted=fit)
+    tl = run.predict(models_now, run.as_of, lo, hi)
+    if isinstance(st, ForecastResult):
+        return st, header, tl
+    res = finish(st, header, config=fcfg, context=ctx_now, well_limits=run.limits_for(lo, hi, run.as_of),
+                 trendlines=tl, monthly_months=STORED_MONTHLY_MONTHS)
+    return res, header, tl
+
+
+def _drop_analogs(params: pd.DataFrame, fc: pd.DataFrame, rows) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``analogs=False``: the analog-shape well-phases lose their forecast (status ``insufficient_history``,
+    ``params`` changed in place) and their forecast rows; returns the forecast rows and row index kept."""
+    drop = (params["method"] == "analog").to_numpy()
+    params.loc[drop, ["method", "remaining", "eur"]] = [None, np.nan, np.nan]
+    params.loc[drop, "status"] = "insufficient_history"
+    if rows is not None and len(fc):
+        keep = ~drop[rows]
+        fc, rows = fc[keep].reset_index(drop=True), rows[keep]
+    return fc, rows
+
+
+def _write_batch(con, counts: _Counts, params: pd.DataFrame, fc: pd.DataFrame, tl: pd.DataFrame | None) -> None:
+    """Append a batch's well-phases, forecast rows and ML trendlines (first ten years) to the tables and
+    add them to ``counts``."""
+    counts.params += _append(con, PARAMS_TABLE, params)
+    counts.fc_rows += _append(con, FORECAST_TABLE, fc)
+    counts.forecast += int(params["method"].notna().sum()) if len(params) else 0
+    if tl is not None and len(tl):
+        counts.ml += _append(con, ML_TABLE, tl[tl["months_ahead"] <= 120])
+
+
+def _type_curves_and_bands(run: _Run, band_acc: dict, n_fc_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The P10/P50/P90 type curves over all wells (in SQL) and the field forecast bands from the summed
+    paths, each replacing its table. Returns both."""
     t = time.perf_counter()
-    tc = type_curves_sql(con, f"select * from {prod_t}", f"select * from {hdr_t}", group_by=group_by)
-    _replace_table(con, TYPE_CURVES_TABLE, tc)
-    bands = _bands_frame(band_acc, as_of)
-    _replace_table(con, BANDS_TABLE, bands)
-    secs["type_curves"] = time.perf_counter() - t
-    say(f"wrote {n_fc_rows:,} forecast rows (monthly for {STORED_MONTHLY_MONTHS} months, then yearly); "
-        f"{tc['group'].nunique() if len(tc) else 0} type-curve groups")
+    tc = type_curves_sql(run.con, f"select * from {run.prod_t}", f"select * from {run.hdr_t}",
+                         group_by=run.group_by)
+    _replace_table(run.con, TYPE_CURVES_TABLE, tc)
+    bands = _bands_frame(band_acc, run.as_of)
+    _replace_table(run.con, BANDS_TABLE, bands)
+    run.secs["type_curves"] = time.perf_counter() - t
+    run.say(f"wrote {n_fc_rows:,} forecast rows (monthly for {STORED_MONTHLY_MONTHS} months, then yearly); "
+            f"{tc['group'].nunique() if len(tc) else 0} type-curve groups")
+    return tc, bands
 
+
+def _write_backtest(con, bt: StepBacktest | None, secs: dict) -> None:
+    """Replace the backtest, backtest-summary and lookback tables with the lookback's (empty without one)."""
     t = time.perf_counter()
     _replace_table(con, BACKTEST_TABLE, bt.wells if bt is not None else pd.DataFrame())
     _replace_table(con, BACKTEST_SUMMARY_TABLE, bt.summary if bt is not None else pd.DataFrame())
     _replace_table(con, LOOKBACK_TABLE, bt.lookback if bt is not None else pd.DataFrame())
     secs["write"] = time.perf_counter() - t
-    if rebuild_models:
-        _rebuild(con, run_id, say, secs)
-    result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(n_wells), len(batches))
-    result.wells_refit, result.wells_reused = cache.refit, cache.reused
-    return result
 
 
 def _rebuild(con, run_id, say, secs) -> None:
@@ -721,30 +881,16 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
             cfg = replace(fcfg, short_history=name)
             if name == "ml_trendline":
                 acc.ml_rows += 0 if tl is None else len(tl)
-            pp, monthly, res, vol, s, _z1, _z2, actual = _evaluate(
+            pp, monthly, _res, vol, s, z1, z2, actual = _evaluate(
                 seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
-            acc.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
-            acc.vol.append(vol)
-            acc.s.append(s)
-            acc.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
-                            if len(pp) else np.zeros(0, np.uint64))
-            acc.actual.append(actual)
-            if len(pp):
-                acc.groups.add(pp["group"].astype(str).to_numpy(), vol, s, _z1, _z2, cfg.uncertainty_scale)
-            if len(monthly):
-                a = monthly.groupby(["group", "month"])["actual_volume"].sum()
-                for key, v in a.items():
-                    acc.actual_monthly[key] = acc.actual_monthly.get(key, 0.0) + float(v)
+            acc.add(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale)
         if len(batches) > 1:
             say(f"  lookback batch {i + 1}/{len(batches)}")
     if "ml_trendline" in variants and variants["ml_trendline"].ml_rows == 0:
         del variants["ml_trendline"]          # no young well got a trendline: as if it were not trained
     evaluated = {name: acc.frame() for name, acc in variants.items()}
     short_ape = {name: _short_median(w) for name, w in evaluated.items()}
-    choice = "analog"
-    if "ml_trendline" in short_ape and np.isfinite(short_ape["ml_trendline"]) and (
-            not np.isfinite(short_ape["analog"]) or short_ape["ml_trendline"] < short_ape["analog"]):
-        choice = "ml_trendline"
+    choice = _short_history_choice(short_ape)
     wells = evaluated[choice]
     acc = variants[choice]
     summary = _summary(wells, cut, horizon, phase, fcfg)
@@ -753,13 +899,7 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
     summary["short_history_method"] = choice
     summary["short_history_median_ape_analog"] = short_ape.get("analog", np.nan)
     summary["short_history_median_ape_ml"] = short_ape.get("ml_trendline", np.nan)
-    vol, s, keys, actual = acc.arrays(horizon)
-    cal = np.nan
-    has = np.flatnonzero(np.isfinite(actual) & (vol.sum(axis=1) > 0))
-    if len(has) >= 10:
-        sample = has[_key_sample(keys[has], CALIBRATION_WELLS)]
-        z1, z2 = unc.keyed_draws(keys[sample], fcfg.samples, fcfg.seed)
-        cal = unc.calibrate_scale(actual[sample], vol[sample], s[sample], z1, z2, TARGET_COVERAGE)
+    cal = _calibrated_scale(acc, horizon, fcfg)
     summary["calibrated_scale"] = cal
     summary = summary[list(SUMMARY_COLUMNS)]
     lookback = _lookback_frame(acc, wells, cut, horizon, phase)
@@ -772,6 +912,28 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
         f"aggregate {_pct(f['aggregate_error'], signed=True)}, {f['wells_forecast']} of "
         f"{f['wells_producing']} producing wells forecast; P10-P90 scale {fcfg.uncertainty_scale:.2f}")
     return bt, fcfg
+
+
+def _short_history_choice(short_ape: dict[str, float]) -> str:
+    """The short-history method of the forecast: the ML trendline when its median error over the young
+    wells is finite and below the analog shape's (or the analog shape's is not finite), else the analog."""
+    if "ml_trendline" in short_ape and np.isfinite(short_ape["ml_trendline"]) and (
+            not np.isfinite(short_ape["analog"]) or short_ape["ml_trendline"] < short_ape["analog"]):
+        return "ml_trendline"
+    return "analog"
+
+
+def _calibrated_scale(acc: _Lookback, horizon: int, fcfg: ForecastConfig) -> float:
+    """The P10-P90 scale that makes the lookback's sampled ranges cover :data:`TARGET_COVERAGE` of the wells'
+    actual volumes (on a fixed sample of at most :data:`CALIBRATION_WELLS`); NaN with fewer than 10 wells."""
+    vol, s, keys, actual = acc.arrays(horizon)
+    cal = np.nan
+    has = np.flatnonzero(np.isfinite(actual) & (vol.sum(axis=1) > 0))
+    if len(has) >= 10:
+        sample = has[_key_sample(keys[has], CALIBRATION_WELLS)]
+        z1, z2 = unc.keyed_draws(keys[sample], fcfg.samples, fcfg.seed)
+        cal = unc.calibrate_scale(actual[sample], vol[sample], s[sample], z1, z2, TARGET_COVERAGE)
+    return cal
 
 
 def _lookback_frame(acc: _Lookback, wells: pd.DataFrame, cut: pd.Timestamp, horizon: int, phase: str) -> pd.DataFrame:
