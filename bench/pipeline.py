@@ -6,7 +6,9 @@ Runs ``basinlab run --month M --demo`` (the real papermill chain, the real
 PDF) in a temp dir and reports where the time goes. ``notebook_startup_s``
 is the fixed cost papermill pays per notebook (a kernel start plus importing
 basinlab), measured on a notebook that only imports; ``startup_share`` is
-that cost times the number of notebooks over the total.
+that cost times the number of notebooks over the total. ``peak_rss_mb_by_step`` gives, per step,
+the runner's peak RSS and the largest single child process's (a notebook kernel, the browser),
+sampled every 0.2 s (:class:`StepMemory`).
 
     python bench/pipeline.py --wells 2000 --months 120 --incremental
 
@@ -21,11 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+#: how often the memory sampler looks at the processes, seconds
+SAMPLE_EVERY_S = 0.2
 
 
 def notebook_startup_seconds(tmp: Path, repeat: int = 2) -> float:
@@ -47,6 +54,58 @@ def notebook_startup_seconds(tmp: Path, repeat: int = 2) -> float:
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+class StepMemory:
+    """Peak RSS per step of the run: a thread samples, every :data:`SAMPLE_EVERY_S`, the resident memory
+    of this process (the runner) and of each of its descendants (notebook kernels, the browser), and files
+    it under the step the runner's progress last announced (``[transform] …``; ``demo`` before the first).
+    ``peaks()`` gives, per step, the runner's peak and the largest single child's peak, in MB."""
+
+    _STEP = re.compile(r"^\s*\[(\w+)\]")
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self.step = "demo"
+        self._peaks: dict[str, dict[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def progress(self, message: str) -> None:
+        m = self._STEP.match(message)
+        if m:
+            self.step = m.group(1)
+
+    def _sample(self) -> None:
+        import psutil
+
+        runner = self._me.memory_info().rss
+        child = 0
+        for p in self._me.children(recursive=True):
+            try:
+                child = max(child, p.memory_info().rss)
+            except psutil.Error:   # gone between listing and reading
+                continue
+        peak = self._peaks.setdefault(self.step, {"runner": 0.0, "max_child": 0.0})
+        peak["runner"] = max(peak["runner"], runner / 2**20)
+        peak["max_child"] = max(peak["max_child"], child / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY_S):
+            self._sample()
+
+    def __enter__(self) -> StepMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peaks(self) -> dict[str, dict[str, int]]:
+        return {step: {k: round(v) for k, v in p.items()} for step, p in self._peaks.items()}
 
 
 def _previous_month(month: str) -> str:
@@ -124,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        res = runner.run_month(a.month, data_dir=tmp / "data", reports_dir=tmp / "reports", demo=True,
-                               demo_wells=a.wells, demo_months=a.months, progress=None)
+        with StepMemory() as memory:
+            res = runner.run_month(a.month, data_dir=tmp / "data", reports_dir=tmp / "reports", demo=True,
+                                   demo_wells=a.wells, demo_months=a.months, progress=memory.progress)
         total = time.perf_counter() - t0
         import duckdb
 
@@ -156,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "warehouse_mb": round(size_mb, 1),
         "peak_rss_runner_mb": round(peak_self),
         "peak_rss_kernel_mb": round(peak_kernels),
+        "peak_rss_mb_by_step": memory.peaks(),
     }
     print(json.dumps(out))
     return 0
