@@ -137,7 +137,8 @@ def _feature_rows(wide: pd.DataFrame, stat: pd.DataFrame, ages: np.ndarray, well
     cols["lr_last"] = np.log(last)
     cols["age"] = ages.astype(float)
     s = stat.reindex(wells)
-    cols["field"] = pd.Categorical(s["field"].fillna("UNKNOWN"), categories=fields).codes.astype(float)
+    # the field's position among the training fields; -1 for a field the model never saw
+    cols["field"] = pd.Index(fields).get_indexer(s["field"].fillna("UNKNOWN")).astype(float)
     cols["lateral"] = s["lateral"].to_numpy(np.float64)
     cols["vintage"] = s["vintage"].to_numpy(np.float64)
     return pd.DataFrame(cols)
