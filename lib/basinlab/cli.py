@@ -52,6 +52,19 @@ def _warehouse_arg(a: argparse.Namespace) -> tuple[config.Paths, Path]:
     return paths, (Path(a.warehouse).expanduser().absolute() if a.warehouse else paths.warehouse)
 
 
+def _open_read_only(a: argparse.Namespace):
+    """``_warehouse_arg`` and a read-only connection to it; ``None`` for the connection after saying why
+    (missing, locked, not a warehouse) in one line."""
+    from . import warehouse
+
+    paths, path = _warehouse_arg(a)
+    try:
+        return paths, path, warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        _err(str(exc))
+        return paths, path, None
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import generate_demo
 
@@ -144,13 +157,10 @@ def cmd_db(a: argparse.Namespace) -> int:
 
 def cmd_db_validate(a: argparse.Namespace) -> int:
     """The warehouse against the declaration (drift) and its declared checks; exit 1 on either."""
-    from . import drift, quality, warehouse
+    from . import drift, quality
 
-    paths, path = _warehouse_arg(a)
-    try:
-        con = warehouse.connect(path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        _err(str(exc))
+    paths, path, con = _open_read_only(a)
+    if con is None:
         return 1
     try:
         report = drift.compare(con, where=str(path))
@@ -305,14 +315,10 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    from . import quality, warehouse
+    from . import quality
 
-    paths = config.Paths.resolve(a.data_dir)
-    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
-    try:
-        con = warehouse.connect(path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        _err(str(exc))
+    paths, path, con = _open_read_only(a)
+    if con is None:
         return 1
     try:
         results = quality.run_checks(con, month=a.month, persist=False)
@@ -343,17 +349,12 @@ def cmd_backtest(a: argparse.Namespace) -> int:
     """Forecast as of --cut from the rows up to it and score it against the next --horizon months."""
     import json
 
-    from . import warehouse
     from .decline import backtest
     from .decline.economics import well_limits
     from .decline.step import HEADER_SQL, PRODUCTION_SQL
 
-    paths = config.Paths.resolve(a.data_dir)
-    path = Path(a.warehouse).resolve() if a.warehouse else paths.warehouse
-    try:
-        con = warehouse.connect(path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        _err(str(exc))
+    paths, path, con = _open_read_only(a)
+    if con is None:
         return 1
     try:
         prod, header = con.execute(PRODUCTION_SQL).df(), con.execute(HEADER_SQL).df()
