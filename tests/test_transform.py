@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from basinlab import transform
 from basinlab.transform import CycleError, MissingReferenceError, ModelError, load_project, run_models
@@ -443,3 +445,37 @@ def test_run_order_is_the_same_in_every_process():
     project = load_project()
     for i, name in enumerate(order):
         assert set(project.upstream_models(name)) <= set(order[:i]), name
+
+
+# --------------------------------------------------------------------------- FX of GL lines (generated)
+
+_MONTHS = [date(2023, m, 1) for m in range(1, 13)] + [date(2024, m, 1) for m in range(1, 7)]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rates=st.dictionaries(st.sampled_from(["CAD", "EUR"]),
+                          st.dictionaries(st.sampled_from(_MONTHS), st.floats(0.5, 2.0), max_size=6),
+                          max_size=2),
+    lines=st.lists(st.tuples(st.sampled_from(_MONTHS), st.integers(1, 28),
+                             st.sampled_from(["USD", "CAD", "EUR", "NOK", "cad "])),
+                   min_size=1, max_size=25),
+)
+def test_gl_line_converts_at_the_latest_rate_at_or_before_its_month(project, rates, lines):
+    """A line's units_per_usd is its currency's rate for the latest rate month at or before the
+    line's month (USD 1; before the first rate, or a currency without rates: null), whatever the
+    gaps in the rate months and wherever the lines fall relative to them."""
+    con = new_warehouse()
+    try:
+        add_file(con, "currency_rates", [fx(f"{m:%Y-%m}", cur, r) for cur, by in rates.items() for m, r in by.items()])
+        add_file(con, "gl_records", [gl("J1", i + 1, f"{m:%Y-%m}-{d:02d}", "5000", debit=100.0, currency=cur)
+                                     for i, (m, d, cur) in enumerate(lines)])
+        run_models(con, project=project, select="+fct_gl_transactions")
+        got = dict(con.execute("select line_number, units_per_usd from marts.fct_gl_transactions").fetchall())
+    finally:
+        con.close()
+    for i, (m, _d, cur) in enumerate(lines):
+        cur = cur.strip().upper()
+        earlier = [mm for mm in rates.get(cur, {}) if mm <= m]
+        want = 1.0 if cur == "USD" else (rates[cur][max(earlier)] if earlier else None)
+        assert got[i + 1] == (pytest.approx(want) if want is not None else None), (m, cur, rates)
