@@ -5,7 +5,7 @@ Expected values are derived by hand in the comments, never read back from the mo
 from __future__ import annotations
 
 import textwrap
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -479,3 +479,40 @@ def test_gl_line_converts_at_the_latest_rate_at_or_before_its_month(project, rat
         earlier = [mm for mm in rates.get(cur, {}) if mm <= m]
         want = 1.0 if cur == "USD" else (rates[cur][max(earlier)] if earlier else None)
         assert got[i + 1] == (pytest.approx(want) if want is not None else None), (m, cur, rates)
+
+
+# --------------------------------------------------------------------------- staging dedup (generated)
+
+_T_BASE = datetime(2024, 7, 1)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.sampled_from(["W1", "W2", " W1", "W3 "]), st.sampled_from(["2024-01", "2024-02"]),
+                           st.floats(0, 1000)), min_size=1, max_size=6),
+        st.integers(0, 3),                 # ingested_at, minutes: ties between files happen
+        st.sampled_from(["loaded", "loaded", "superseded", "failed"])),
+    min_size=1, max_size=4))
+def test_staging_keeps_the_latest_current_row_per_key(project, files):
+    """stg_production holds, per (trimmed well_id, month), the row of a current file that is latest by
+    (_ingested_at, _file_id, _source_row) — keys repeated within a file, across files, with ties in
+    ingestion time and files that are not current — and nothing else."""
+    con = new_warehouse()
+    try:
+        for rows, minute, status in files:
+            add_file(con, "well_production", [prod(w, m, oil=o, days_on=1) for w, m, o in rows],
+                     status=status, ingested_at=_T_BASE + timedelta(minutes=minute))
+        run_models(con, project=project, select="+stg_production")
+        got = sorted(con.execute("select well_id, production_month, _file_id, _source_row "
+                                 "from staging.stg_production").fetchall())
+        current = {r[0] for r in con.execute("select file_id from staging.stg_current_files").fetchall()}
+        raw = con.execute("select trim(well_id), production_month, _ingested_at, _file_id, _source_row "
+                          "from raw.well_production").fetchall()
+    finally:
+        con.close()
+    best: dict = {}
+    for w, m, at, fid, row in raw:
+        if fid in current and ((w, m) not in best or (at, fid, row) > best[(w, m)]):
+            best[(w, m)] = (at, fid, row)
+    assert got == sorted((w, m, fid, row) for (w, m), (_at, fid, row) in best.items())
