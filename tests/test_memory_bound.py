@@ -46,3 +46,24 @@ def test_the_chain_runs_under_a_memory_limit_smaller_than_its_data(tmp_path, sma
         assert con.execute("select count(distinct well_id) from marts.dim_wells").fetchone()[0] == wells
     finally:
         con.close()
+
+
+def test_a_file_that_outgrows_the_limit_fails_naming_the_limit_not_a_side_effect(tmp_path, monkeypatch):
+    """Under a limit too small to read a file at all, the file fails with DuckDB's out-of-memory cause,
+    the limit in force and what to change — not the "transaction aborted" a clean-up would raise after
+    it — and nothing of it reaches raw."""
+    generate_demo(tmp_path / "inbox", wells=WELLS, months=120, end_month="2024-06", seed=11, bad_rows=False)
+    monkeypatch.setenv(config.ENV_MEMORY_LIMIT, "20MB")
+    monkeypatch.setenv(config.ENV_THREADS, "1")
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        warehouse.migrate(con)
+        gl = next((tmp_path / "inbox" / "gl").glob("*.csv"))
+        res = ingest.ingest_file(con, gl, "gl", "tight", rel_name=f"gl/{gl.name}", month="2024-06")
+        assert res.status == "failed"
+        assert "ran out of memory" in res.error and config.ENV_MEMORY_LIMIT in res.error, res.error
+        assert "transaction" not in res.error.lower(), res.error
+        assert con.execute("select count(*) from raw.gl_records").fetchone()[0] == 0
+        assert res.rows_read == res.rows_loaded + res.rows_rejected == 0
+    finally:
+        con.close()

@@ -511,6 +511,17 @@ def _load_plain(ld: _Load) -> tuple[int, int]:
     return int(loaded), int(rejected)
 
 
+def _out_of_memory(con, exc: Exception) -> str:
+    """The reason a file failed when DuckDB ran out of its memory limit: the limit, the threads and
+    what to change (the limit bounds each connection; :func:`basinlab.config.duckdb_resources`)."""
+    try:
+        limit, threads = con.execute("select current_setting('memory_limit'), current_setting('threads')").fetchone()
+    except duckdb.Error:
+        limit, threads = "?", "?"
+    return (f"DuckDB ran out of memory loading it (memory_limit {limit}, {threads} thread(s): "
+            f"{str(exc).splitlines()[0]}): raise {config.ENV_MEMORY_LIMIT} or lower {config.ENV_THREADS}")
+
+
 def _lines_text(col: str = "_lines", shown: int = 10) -> str:
     """SQL: '3, 9, 14' from a list of lines, '3, 9, … (25 rows)' when long."""
     return (f"array_to_string({col}[1:{shown}], ', ') || "
@@ -715,6 +726,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
         res.status = "loaded"
     except SourceError as exc:
         res.error = exc.reason if exc.file.endswith(path.name) else str(exc)
+    except duckdb.OutOfMemoryException as exc:
+        res.error = _out_of_memory(con, exc)
     except duckdb.Error as exc:
         res.error = f"database error while loading: {str(exc).splitlines()[0]}"
     except OSError as exc:

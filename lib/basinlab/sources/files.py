@@ -764,6 +764,20 @@ class _Reader:
             return self.fail(problem)
         return None
 
+    def _duckdb_parsed(self, source: Path) -> int | None:
+        """Records read by DuckDB's reader, None when Python's reader should take the file; a readable
+        :class:`SourceError` when the file is malformed. Running out of memory (or an interrupt) is not
+        a parse problem: it propagates, so the Python reader cannot hide the cause."""
+        try:
+            return self._duckdb(source)
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise
+        except duckdb.Error as exc:
+            err = self._explain(exc, source, [])
+            if err:
+                raise err from exc
+            return None
+
     def read(self) -> tuple[list[str], int, int | None]:
         """(header as spelled in the file, records, line offset or None when a rows table holds the lines)."""
         source, encoding = self.path, self.encoding
@@ -786,12 +800,8 @@ class _Reader:
             return self._python(source, "line breaks are bare carriage returns")
         if not sc.needs_clean(self.header_row):
             header = self._first_record(source)
-            try:
-                n = self._duckdb(source)
-            except duckdb.Error as exc:
-                err = self._explain(exc, source, [])
-                if err:
-                    raise err from exc
+            n = self._duckdb_parsed(source)
+            if n is None:
                 return self._python(source, "DuckDB could not parse its quoting")
             if n == sc.plain_records():
                 return header, n, 2
