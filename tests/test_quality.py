@@ -223,3 +223,31 @@ def test_every_declared_check_builds():
     assert {"gl_journals_balance", "reconcile_production_volumes", "revenue_booked_vs_calculated",
             "freshness_stg_production"} <= set(names)
     assert all(c.severity in ("error", "warn") for c in checks)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_relationships_counts_each_orphan_child_row_once(tmp_path, seed):
+    """The relationships check (an anti join) counts every child row whose value has no parent, once,
+    whatever the parent's duplicates and nulls; null children pass; a ``where`` filter narrows the children."""
+    import random
+
+    rng = random.Random(seed)
+    keys = [f"p{i}" for i in range(8)] + [None]
+    parents = [(rng.choice(keys),) for _ in range(rng.randint(0, 12))]
+    items = [(f"o{i}", rng.randint(1, 3), "open", rng.choice(keys), float(rng.randint(0, 10)), 10.0)
+             for i in range(rng.randint(0, 40))]
+    con, project = tiny(tmp_path, items, parents)
+    known = {p for (p,) in parents if p is not None}
+    plain = quality.build_test(project, "items", "staging.items", "parent_id", {"relationships": {
+        "to": "parents", "field": "id"}})
+    filtered = quality.build_test(project, "items", "staging.items", "parent_id", {"relationships": {
+        "to": "parents", "field": "id", "config": {"where": "line = 2"}}})
+    expect_plain = sum(1 for it in items if it[3] is not None and it[3] not in known)
+    expect_filtered = sum(1 for it in items if it[1] == 2 and it[3] is not None and it[3] not in known)
+    assert quality.run_check(con, plain).failing_rows == expect_plain
+    assert quality.run_check(con, filtered).failing_rows == expect_filtered
+    sample = quality.run_check(con, plain).sample
+    if expect_plain:
+        rows = json.loads(sample)
+        assert all(r["parent_id"] not in known and set(r) == {"order_id", "line", "status", "parent_id", "qty",
+                                                                 "price"} for r in rows)
