@@ -67,6 +67,7 @@ bench: install-dev
 	$(BIN)/python bench/decline.py --wells 2000 --months 120
 	$(BIN)/python bench/pipeline.py --wells 200 --months 60
 	$(BIN)/python bench/api.py --clients 8 --seconds 10
+	$(BIN)/python bench/report_workbook.py --rows 50000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -223,3 +223,80 @@ def test_every_declared_check_builds():
     assert {"gl_journals_balance", "reconcile_production_volumes", "revenue_booked_vs_calculated",
             "freshness_stg_production"} <= set(names)
     assert all(c.severity in ("error", "warn") for c in checks)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_relationships_counts_each_orphan_child_row_once(tmp_path, seed):
+    """The relationships check (an anti join) counts every child row whose value has no parent, once,
+    whatever the parent's duplicates and nulls; null children pass; a ``where`` filter narrows the children."""
+    import random
+
+    rng = random.Random(seed)
+    keys = [f"p{i}" for i in range(8)] + [None]
+    parents = [(rng.choice(keys),) for _ in range(rng.randint(0, 12))]
+    items = [(f"o{i}", rng.randint(1, 3), "open", rng.choice(keys), float(rng.randint(0, 10)), 10.0)
+             for i in range(rng.randint(0, 40))]
+    con, project = tiny(tmp_path, items, parents)
+    known = {p for (p,) in parents if p is not None}
+    plain = quality.build_test(project, "items", "staging.items", "parent_id", {"relationships": {
+        "to": "parents", "field": "id"}})
+    filtered = quality.build_test(project, "items", "staging.items", "parent_id", {"relationships": {
+        "to": "parents", "field": "id", "config": {"where": "line = 2"}}})
+    expect_plain = sum(1 for it in items if it[3] is not None and it[3] not in known)
+    expect_filtered = sum(1 for it in items if it[1] == 2 and it[3] is not None and it[3] not in known)
+    assert quality.run_check(con, plain).failing_rows == expect_plain
+    assert quality.run_check(con, filtered).failing_rows == expect_filtered
+    sample = quality.run_check(con, plain).sample
+    if expect_plain:
+        rows = json.loads(sample)
+        assert all(r["parent_id"] not in known and set(r) == {"order_id", "line", "status", "parent_id", "qty",
+                                                                 "price"} for r in rows)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_jib_recovery_check_flags_each_well_month_off_its_partner_share(seed):
+    """sql/checks/jib_recovery_matches_partner_share.sql on generated GL lines (revenue, LOE, workover,
+    G&T, 5900 recoveries, unknown wells, null classes) against the rule computed here in Python."""
+    import random
+
+    from basinlab import config
+
+    rng = random.Random(seed)
+    check, = [c for c in quality.sql_checks(config.SQL_DIR / "checks") if c.check_name ==
+              "jib_recovery_matches_partner_share"]
+    con = duckdb.connect()
+    con.execute("create schema marts; create schema staging")
+    con.execute("create table staging.stg_well_header (well_id varchar, working_interest double)")
+    wi = {"W1": 1.0, "W2": 0.75, "W3": 0.5, "W4": None}
+    con.executemany("insert into staging.stg_well_header values (?, ?)", list(wi.items()))
+    classes = [("loe", "5000"), ("workover", "5100"), ("gathering_transport", "5300"), ("revenue", "4000"),
+               ("jib_recovery", "5900"), (None, "5900"), ("capex", "1700"), (None, None)]
+    lines = []
+    for _ in range(rng.randint(0, 60)):
+        cls, code = rng.choice(classes)
+        lines.append((rng.choice(["W1", "W2", "W3", "W4", "W9", None]), rng.choice(["2024-05-01", "2024-06-01"]),
+                      cls, code, round(rng.uniform(-500, 500), 2)))
+    con.execute("create table marts.fct_gl_transactions (well_id varchar, accounting_month date, "
+                "account_class varchar, account_code varchar, signed_amount_usd double)")
+    if lines:
+        con.executemany("insert into marts.fct_gl_transactions values (?, ?, ?, ?, ?)", lines)
+    groups: dict = {}
+    for well, month, cls, code, amount in lines:
+        if well is None:
+            continue
+        g = groups.setdefault((well, month), {"gross": None, "jib": None})
+        if cls in ("loe", "workover", "gathering_transport"):
+            g["gross"] = (g["gross"] or 0) + amount
+        if code == "5900":
+            g["jib"] = (g["jib"] or 0) + amount
+    expect = 0
+    for (well, _month), g in groups.items():
+        if g["jib"] is None:
+            continue
+        w = wi.get(well)
+        if w is None:
+            expect += 1
+            continue
+        share = (g["gross"] or 0) * (1 - w)
+        expect += abs(g["jib"] - share) > max(1.0, 0.01 * abs(share)) + 1e-9
+    assert quality.run_check(con, check).failing_rows == expect

@@ -9,6 +9,8 @@ with costs as (
         sum(signed_amount_usd) filter (where account_code = '5900')                                       as opex_jib_recovery_usd
     from marts.fct_gl_transactions
     where well_id is not null
+      -- only the lines either sum reads (a well-month without a 5900 line is dropped below either way)
+      and (account_class in ('loe', 'workover', 'gathering_transport') or account_code = '5900')
     group by 1, 2
 )
 
