@@ -637,8 +637,8 @@ class _Run:
 
 def _train_models(con, when: pd.Timestamp, seed: int) -> tuple[object | None, Exception | None]:
     """:func:`~basinlab.decline.ml.train_models` as of ``when``: the models, or ``None`` and the exception
-    (reported by the caller: ML is an option, never a run stopper). ``con`` is closed when it is a
-    cursor of the background."""
+    (reported by the caller: ML is an option, never a run stopper). ``con`` is the step's connection or,
+    in the background, a cursor of its own (closed with the scratch space)."""
     try:
         return ml.train_models(con, when, seed=seed), None
     except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
