@@ -12,7 +12,9 @@ calendar days, volume scaled by days_on), ~3 % shut-in months and ~1 % outliers
 (x0.3 or x2.5).
 
 Also times :func:`basinlab.decline.forecast_wells` (the whole engine, three phases:
-segments, anchoring, uptime, limits, ratios, P10/P90) on the same wells.
+segments, anchoring, uptime, limits, ratios, P10/P90) on the same wells, and the decline step's
+field bands: the oil wells' sampled monthly paths summed per field (60 months x 200 draws,
+``band_paths_*``) against the one-hot BLAS matrix product the step used before.
 
 Prints ONE JSON line.  EUR error is measured on the **30-year model EUR from the
 peak month**: the model volume between ``max(fit start, true peak month)`` and
@@ -177,6 +179,51 @@ def baseline_least_squares(arrs):
     return np.asarray(res, dtype=float)
 
 
+def _onehot_paths(vol, s, z1, z2, scale, groups, n_groups):
+    """The field paths as the step summed them before: a one-hot matrix product per month (BLAS)."""
+    from basinlab.decline import uncertainty as unc
+
+    n, months = vol.shape
+    out = np.zeros((n_groups, months, z1.shape[1]))
+    k = unc.growth(np.arange(1, months + 1))
+    x1 = ((scale * s)[:, None] * z1).astype(np.float32)
+    x2 = ((scale * s)[:, None] * z2).astype(np.float32)
+    onehot = np.zeros((n_groups, n))
+    onehot[groups, np.arange(n)] = 1.0
+    for j in range(months):
+        e = np.exp(np.clip(x2 * np.float32(k[j]) + x1, -50.0, 50.0))
+        out[:, j, :] += onehot @ (vol[:, j, None] * e)
+    return out
+
+
+def band_paths_seconds(fw, months: int = 60, groups: int = 5) -> tuple[float, float]:
+    """Seconds to sum the oil wells' sampled monthly paths into field bands (the decline step's
+    :func:`~basinlab.decline.uncertainty.sample_totals`, per batch of wells) and with the one-hot
+    BLAS product it replaced, on the engine's own forecast volumes, residual scales and draws."""
+    from basinlab.decline import uncertainty as unc
+
+    p, fc = fw.params, fw.forecast
+    rows = np.flatnonzero((p["phase"] == "oil").to_numpy())
+    pos = np.full(len(p), -1)
+    pos[rows] = np.arange(len(rows))
+    k = fc["months_ahead"].to_numpy(np.int64)
+    fc_row = np.asarray(fw.rows, dtype=np.int64)
+    sel = (pos[fc_row] >= 0) & (k <= months)
+    vol = np.zeros((len(rows), months))
+    np.add.at(vol, (pos[fc_row[sel]], k[sel] - 1), fc["volume"].to_numpy(np.float64)[sel])
+    s = p["sigma_used"].to_numpy(np.float64)[rows]
+    z1, z2 = fw.draws[0][rows], fw.draws[1][rows]
+    g = np.arange(len(rows)) % groups
+    t = time.perf_counter()
+    new = unc.sample_totals(vol, s, z1, z2, 1.0, g, groups)
+    new_s = time.perf_counter() - t
+    t = time.perf_counter()
+    old = _onehot_paths(vol, s, z1, z2, 1.0, g, groups)
+    old_s = time.perf_counter() - t
+    np.testing.assert_allclose(new, old, rtol=1e-9)
+    return new_s, old_s
+
+
 def mdape(est: np.ndarray, true: np.ndarray) -> float:
     e = np.abs(est / true - 1.0) * 100.0
     e = np.where(np.isfinite(e), e, 100.0)
@@ -206,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     fw = forecast_wells(df, as_of=as_of)
     fw_s = time.perf_counter() - t
+    band_s, onehot_s = band_paths_seconds(fw)
     res = res.set_index("well_id").loc[truth["well_id"]]
     first = df.groupby("well_id", sort=False)["production_month"].min().loc[truth["well_id"]]
     true_peak = first.to_numpy().astype("datetime64[M]") + truth["ramp"].to_numpy().astype("timedelta64[M]")
@@ -257,6 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         "robust_baseline_eur_mdape_pct": round(mdape(eur_ls, te_sub), 3),
         "speedup": round((a.wells / fit_s) / (nb / cf_s), 1),
         "speedup_vs_robust": round((a.wells / fit_s) / (nb / ls_s), 1),
+        "band_paths_seconds": round(band_s, 3),
+        "band_paths_wells_per_s": round(a.wells / band_s, 1),
+        "band_paths_onehot_blas_seconds": round(onehot_s, 3),
+        "band_paths_speedup": round(onehot_s / band_s, 1),
         "generate_seconds": round(gen_s, 2),
         "eur_definition": ("model volume from max(fit start, true peak month) to true peak + 30 y, "
                            "fitted vs true parameters"),

@@ -89,6 +89,8 @@ DEFAULT_BATCH_WELLS = 2000
 CALIBRATION_WELLS = 20_000
 #: phases of the field bands
 BAND_PHASES = ("oil", "gas")
+#: background threads of the step (the ML trendline trainings, while pass A fits)
+BACKGROUND_THREADS = 2
 
 #: tables written by the step
 PARAMS_TABLE = "marts.decline_params"
@@ -224,6 +226,18 @@ class _Scratch:
         if base is None or not base.is_dir() or not os.access(base, os.W_OK):
             base = None
         self.folder = Path(tempfile.mkdtemp(prefix=f"basinlab-decline-{os.getpid()}-", dir=base))
+        self._pool = None
+        self._cursors: list = []
+
+    def background(self, fn, cursor, *args):
+        """Run ``fn(cursor, *args)`` on a background thread (at most :data:`BACKGROUND_THREADS` at a
+        time); returns its future. The cursor is closed with the scratch space."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="basinlab-decline-bg")
+        self._cursors.append(cursor)
+        return self._pool.submit(fn, cursor, *args)
 
     def table(self, name: str, sql: str, binds: list | None = None) -> str:
         self.con.execute(f"create or replace temp table {name} as {sql}", binds or [])
@@ -242,6 +256,13 @@ class _Scratch:
             return pickle.load(fh)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for c in self._cursors:
+            try:
+                c.close()
+            except duckdb.Error:
+                pass
         for t in self.tables:
             try:
                 self.con.execute(f"drop table if exists {t}")
@@ -556,6 +577,7 @@ class _Run:
     seed: int
     ml_trendlines: bool
     limits_t: str | None = None
+    training: dict = field(default_factory=dict)   # as-of month -> background training (:meth:`start_training`)
 
     def batch_note(self, i: int, what: str, detail: str = "") -> None:
         """Say that batch ``i`` went through stage ``what`` (with ``detail``) when there is more than one batch."""
@@ -579,17 +601,27 @@ class _Run:
                              "well_id between ? and ? order by well_id", [when.date(), lo, hi]).df()
         return limits_from_inputs(d)
 
+    def start_training(self, *whens: pd.Timestamp) -> None:
+        """Start training the ML trendline models as of each of ``whens`` in the background (a thread
+        and a cursor of its own each: the training reads only ``marts.int_well_features``, never what
+        the step writes), so that it runs while pass A fits; :meth:`train` collects them."""
+        if not self.ml_trendlines:
+            return
+        for when in whens:
+            if when not in self.training:
+                self.training[when] = self.scratch.background(_train_models, self.con.cursor(), when, self.seed)
+
     def train(self, when: pd.Timestamp):
         """The ML trendline models trained as of ``when`` on a bounded sample (``None`` when not asked or
         when training fails: ML is an option, never a run stopper)."""
         if not self.ml_trendlines:
             return None
-        try:
-            return ml.train_models(self.con, when, seed=self.seed)
-        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
-            log.warning("ML trendlines failed", exc_info=True)
+        job = self.training.pop(when, None)
+        models, exc = job.result() if job is not None else _train_models(self.con, when, self.seed)
+        if exc is not None:
+            log.warning("ML trendlines failed", exc_info=exc)
             self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
-            return None
+        return models
 
     def predict(self, models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
         """The trendlines of the young wells ``lo`` .. ``hi`` as of ``when`` (``None`` on failure)."""
@@ -601,6 +633,16 @@ class _Run:
             log.warning("ML trendline prediction failed", exc_info=True)
             self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
             return None
+
+
+def _train_models(con, when: pd.Timestamp, seed: int) -> tuple[object | None, Exception | None]:
+    """:func:`~basinlab.decline.ml.train_models` as of ``when``: the models, or ``None`` and the exception
+    (reported by the caller: ML is an option, never a run stopper). ``con`` is the step's connection or,
+    in the background, a cursor of its own (closed with the scratch space)."""
+    try:
+        return ml.train_models(con, when, seed=seed), None
+    except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
+        return None, exc
 
 
 def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, n_batch: int, refit_all: bool,
@@ -651,6 +693,7 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
     t = time.perf_counter()
     do_lookback = lookback and bool(run.con.execute(
         f"select count(*) > 0 from {run.prod_t} where production_month <= ?::date", [cut.date()]).fetchone()[0])
+    run.start_training(*([cut] if do_lookback else []), run.as_of)
     basis_now, basis_cut, groups = [], [], []
     for i, (lo, hi) in enumerate(run.batches):
         g, now, at_cut = _fit_batch(run, fcfg, i, lo, hi, cut if do_lookback else None)

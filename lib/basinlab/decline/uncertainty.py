@@ -125,6 +125,51 @@ def growth(months_ahead: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sqrt(np.asarray(months_ahead, dtype=np.float64) / _MPY)
 
 
+#: rows of a sampled matrix processed at a time (a block of draws stays in the CPU cache; results
+#: do not depend on it: every row is computed on its own)
+_ROW_BLOCK = 256
+
+
+def _threads() -> int:
+    """Threads the sampling kernels split their rows over: ``$BASINLAB_THREADS``, else the cores."""
+    import os
+
+    from ..config import ENV_THREADS, machine_threads
+
+    env = os.environ.get(ENV_THREADS, "").strip()
+    return max(1, int(env)) if env.isdigit() else machine_threads()
+
+
+def _run_blocks(fn, blocks: list) -> None:
+    """``fn(block)`` for every block, on :func:`_threads` threads when there are several blocks (numpy
+    releases the GIL inside its loops; every block writes its own rows, so the result is the same)."""
+    threads = min(_threads(), len(blocks))
+    if threads <= 1:
+        for b in blocks:
+            fn(b)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="basinlab-sample") as pool:
+        list(pool.map(fn, blocks))
+
+
+def _last_nonzero(vol: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Per row the index of its last non-zero (or NaN) column, -1 for an all-zero row."""
+    months = vol.shape[1]
+    nz = vol != 0
+    return np.where(nz.any(axis=1), months - 1 - np.argmax(nz[:, ::-1], axis=1), -1)
+
+
+def _multipliers(x1: NDArray[np.float32], x2: NDArray[np.float32], k: float) -> NDArray[np.float32]:
+    """``exp(clip(x2 k + x1, -50, 50))`` in single precision, a new array."""
+    e = x2 * np.float32(k)
+    e += x1
+    np.clip(e, -50.0, 50.0, out=e)
+    np.exp(e, out=e)
+    return e
+
+
 def _sample_matrix(vol: NDArray[np.float64], s: NDArray[np.float64], z1: NDArray[np.float64],
                    z2: NDArray[np.float64], scale: float, g: NDArray[np.float64] | None = None
                    ) -> NDArray[np.float64]:
@@ -136,7 +181,8 @@ def _sample_matrix(vol: NDArray[np.float64], s: NDArray[np.float64], z1: NDArray
     Each row's sum runs over its columns in order and stops at its last non-zero column, so a
     row's result does not depend on the other rows of ``vol`` (nor on how many zero columns
     pad it). The multipliers ``exp(...)`` are evaluated in single precision (relative error
-    about 1e-6, far inside the Monte Carlo error of 200 draws), accumulated in double.
+    about 1e-6, far inside the Monte Carlo error of 200 draws), accumulated in double. Rows are
+    processed in blocks of :data:`_ROW_BLOCK` (cache-sized), the blocks on :func:`_threads` threads.
     """
     n, months = vol.shape
     samples = z1.shape[1] if z1.ndim == 2 else 0
@@ -144,25 +190,26 @@ def _sample_matrix(vol: NDArray[np.float64], s: NDArray[np.float64], z1: NDArray
     if n == 0 or months == 0:
         return out
     k = growth(np.arange(1, months + 1)) if g is None else np.asarray(g, dtype=np.float64)
-    nz = vol != 0
-    last = np.where(nz.any(axis=1), months - 1 - np.argmax(nz[:, ::-1], axis=1), -1)
+    last = _last_nonzero(vol)
     order = np.argsort(-last, kind="stable")
-    last_o = last[order]
+    neg_last = -last[order]
     a = (scale * s)[order]
-    x1 = (a[:, None] * z1[order]).astype(np.float32)
-    x2 = (a[:, None] * z2[order]).astype(np.float32)
-    acc = np.zeros((n, samples))
-    vol_o = vol[order]
-    for j in range(months):
-        m = int(np.searchsorted(-last_o, -j, side="right"))   # rows whose last column is >= j
-        if m == 0:
-            break
-        e = x2[:m] * np.float32(k[j])
-        e += x1[:m]
-        np.clip(e, -50.0, 50.0, out=e)
-        np.exp(e, out=e)
-        acc[:m] += vol_o[:m, j, None] * e
-    out[order] = acc
+
+    def block(lo: int) -> None:
+        hi = min(n, lo + _ROW_BLOCK)
+        rows = order[lo:hi]
+        x1 = (a[lo:hi, None] * z1[rows]).astype(np.float32)
+        x2 = (a[lo:hi, None] * z2[rows]).astype(np.float32)
+        v = vol[rows]
+        acc = np.zeros((hi - lo, samples))
+        for j in range(months):
+            m = int(np.searchsorted(neg_last[lo:hi], -j, side="right"))   # rows whose last column is >= j
+            if m == 0:
+                break
+            acc[:m] += v[:m, j, None] * _multipliers(x1[:m], x2[:m], k[j])
+        out[rows] = acc
+
+    _run_blocks(block, list(range(0, n, _ROW_BLOCK)))
     return out
 
 
@@ -182,6 +229,11 @@ def sample_totals(vol: NDArray[np.float64], s: NDArray[np.float64], z1: NDArray[
     ``vol`` (n, months) are the P50 monthly volumes of the rows; every row keeps its own draws
     in every month, so the sum is a sum of consistent paths. ``out`` (optional) is added to and
     returned: the decline step accumulates a field's paths batch by batch of wells.
+
+    A row adds nothing in a month where its volume is zero: the rows of a group are sorted by their
+    last non-zero month and each month sums only those still producing, in blocks of
+    :data:`_ROW_BLOCK` rows (on :func:`_threads` threads, each block into its own partial sums,
+    added in block order).
     """
     n, months = vol.shape
     samples = z1.shape[1]
@@ -190,20 +242,35 @@ def sample_totals(vol: NDArray[np.float64], s: NDArray[np.float64], z1: NDArray[
     if n == 0:
         return out
     k = growth(np.arange(1, months + 1))
-    a = scale * s
-    x1 = (a[:, None] * z1).astype(np.float32)
-    x2 = (a[:, None] * z2).astype(np.float32)
-    onehot = np.zeros((n_groups, n))
-    onehot[np.asarray(groups, dtype=np.int64), np.arange(n)] = 1.0
-    for j in range(months):
-        v = vol[:, j]
-        if not v.any():
-            continue
-        e = x2 * np.float32(k[j])
-        e += x1
-        np.clip(e, -50.0, 50.0, out=e)
-        np.exp(e, out=e)
-        out[:, j, :] += onehot @ (v[:, None] * e)
+    groups = np.asarray(groups, dtype=np.int64)
+    last = _last_nonzero(vol)
+    order = np.lexsort((-last, groups))          # by group, then latest last month first
+    g_o = groups[order]
+    neg_last = -last[order]
+    a = (scale * s)[order]
+    bounds = np.flatnonzero(np.diff(g_o)) + 1
+    blocks = []
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, n]):
+        blocks += [(int(b), int(min(hi, b + _ROW_BLOCK))) for b in range(int(lo), int(hi), _ROW_BLOCK)]
+    partial = [None] * len(blocks)
+
+    def block(i: int) -> None:
+        lo, hi = blocks[i]
+        rows = order[lo:hi]
+        x1 = (a[lo:hi, None] * z1[rows]).astype(np.float32)
+        x2 = (a[lo:hi, None] * z2[rows]).astype(np.float32)
+        v = vol[rows]
+        acc = np.zeros((months, samples))
+        for j in range(months):
+            m = int(np.searchsorted(neg_last[lo:hi], -j, side="right"))   # rows whose last month is >= j
+            if m == 0:
+                break
+            acc[j] = (v[:m, j, None] * _multipliers(x1[:m], x2[:m], k[j])).sum(axis=0)
+        partial[i] = acc
+
+    _run_blocks(block, list(range(len(blocks))))
+    for (lo, _hi), acc in zip(blocks, partial):
+        out[g_o[lo]] += acc
     return out
 
 
