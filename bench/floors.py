@@ -187,13 +187,13 @@ def notebook_fit_config(notebook: Path = DECLINE_NOTEBOOK) -> FitConfig:
 
 
 def fit_all_wells(con: duckdb.DuckDBPyConnection, month: str, fit_config: FitConfig,
-                  batch_wells: int = DEFAULT_BATCH_WELLS) -> int:
+                  batch_wells: int = DEFAULT_BATCH_WELLS) -> pd.DataFrame:
     """Fit every well-phase of ``staging.stg_production`` up to ``month`` with :func:`fit_wells`, reading
-    and fitting ``batch_wells`` wells at a time by well-id range like the decline step; rows of fits."""
+    and fitting ``batch_wells`` wells at a time by well-id range like the decline step; the fits."""
     as_of = config_month(month)
     wells = [w for (w,) in con.execute("select distinct well_id from staging.stg_production "
                                        "where production_month <= ?::date order by well_id", [as_of]).fetchall()]
-    n_fits = 0
+    fits = []
     for start in range(0, len(wells), batch_wells):
         lo, hi = wells[start], wells[min(start + batch_wells, len(wells)) - 1]
         prod = con.execute("""select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl
@@ -201,8 +201,8 @@ def fit_all_wells(con: duckdb.DuckDBPyConnection, month: str, fit_config: FitCon
                               where well_id between ? and ? and production_month <= ?::date
                               order by well_id, production_month""", [lo, hi, as_of]).df()
         rows, _dropped = clean_production(prod)
-        n_fits += len(fit_wells(rows, fit_config))
-    return n_fits
+        fits.append(fit_wells(rows, fit_config))
+    return pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
 
 
 def decline_floor(published: Path, month: str) -> float:
