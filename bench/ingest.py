@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from basinlab import ingest, warehouse
+from floors import bare_load
 
 
 def write_csv(path: Path, rows: int, bad_rows: int = 0, seed: int = 7) -> int:
@@ -85,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def duckdb_load(i):
             con = duckdb.connect(str(tmp / f"dd{i}.duckdb"))
-            con.execute(f"create table p as select * from read_csv('{csv}')")
-            n = con.execute("select count(*) from p").fetchone()[0]
+            n = bare_load(con, [csv])
             con.close()
             return n
 

@@ -10,6 +10,12 @@ that cost times the number of notebooks over the total. ``peak_rss_mb_by_step`` 
 the runner's peak RSS and the largest single child process's (a notebook kernel, the browser),
 sampled every 0.2 s (:class:`StepMemory`).
 
+After the run, in the same process and on the same data, each step is measured against its floor
+(:mod:`floors`: the same work done bare — DuckDB's bare readers for ingest, the same model SQL
+without lineage or metadata for transform, the same check SQL for quality, the fitter alone for
+decline): ``<step>_floor_s``, ``<step>_vs_floor`` (the chain's seconds over the floor's) and
+``floors`` (what each floor is). ``--no-floors`` skips them.
+
     python bench/pipeline.py --wells 2000 --months 120 --incremental
 
 ``--incremental`` measures the run a month later, when one more month of files arrives: the demo
@@ -30,6 +36,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import floors
 
 #: how often the memory sampler looks at the processes, seconds
 SAMPLE_EVERY_S = 0.2
@@ -166,6 +174,24 @@ def incremental(a: argparse.Namespace) -> dict:
     }
 
 
+def _step_seconds(res) -> dict[str, float]:
+    """Seconds per notebook step of a run result."""
+    return {s.step: s.seconds for s in res.steps}
+
+
+def _against_floors(step_s: dict[str, float], floor_s: dict[str, float]) -> dict:
+    """``<step>_floor_s`` and ``<step>_vs_floor`` (chain seconds / floor seconds) per floor measured,
+    and ``floors``, what each floor is (nothing when no floor was measured)."""
+    if not floor_s:
+        return {}
+    out: dict = {}
+    for step, seconds in floor_s.items():
+        out[f"{step}_floor_s"] = round(seconds, 2)
+        out[f"{step}_vs_floor"] = round(step_s[step] / seconds, 2) if seconds > 0 else None
+    out["floors"] = {step: floors.DESCRIPTIONS[step] for step in floor_s}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wells", type=int, default=200)
@@ -173,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--month", default="2024-06")
     ap.add_argument("--incremental", action="store_true",
                     help="measure the run after one more month of files arrives, incremental vs full")
+    ap.add_argument("--no-floors", dest="floors", action="store_false",
+                    help="skip measuring each step against its floor (the same work done bare)")
     a = ap.parse_args(argv)
     os.environ["PLOOMBER_STATS_ENABLED"] = "false"
     if a.incremental:
@@ -199,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         con.close()
         size_mb = (tmp / "data" / "warehouse.duckdb").stat().st_size / 1e6
         startup = notebook_startup_seconds(tmp)
+        floor_s = floors.measure(tmp / "data", tmp / "floors", a.month) if a.floors else {}
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_kernels = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     n_notebooks = len(res.steps)
@@ -217,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_runner_mb": round(peak_self),
         "peak_rss_kernel_mb": round(peak_kernels),
         "peak_rss_mb_by_step": memory.peaks(),
+        **_against_floors(_step_seconds(res), floor_s),
     }
     print(json.dumps(out))
     return 0
