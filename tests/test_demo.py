@@ -702,3 +702,23 @@ def test_cents_render_as_two_decimals(values):
                     pacsv.WriteOptions(include_header=False, quoting_style="none"))
     expected = ["" if n else str(Decimal(v).scaleb(-2).quantize(Decimal("0.01"))) for v, n in values]
     assert buf.getvalue().decode().splitlines() == expected
+
+
+@pytest.mark.parametrize("wells", [1, 69_999, 70_000, 70_001, 100_000])
+def test_api_well_numbers_stay_unique_up_to_basin_scale(wells):
+    """Up to 70,000 wells the numbers come from 30000-99999 (the files of earlier versions, unchanged);
+    beyond, from all five-digit numbers; never a repeat, so well ids stay unique."""
+    import numpy as np
+
+    from basinlab import demo
+
+    nums = demo._draw_wells(np.random.default_rng(7), wells, 12)["api_numbers"]
+    assert len(np.unique(nums)) == wells
+    assert nums.min() >= (demo.API_NUMBER_LOW if wells <= 70_000 else 0) and nums.max() < demo.API_NUMBER_HIGH
+
+
+def test_more_wells_than_api_numbers_is_refused_by_name(tmp_path):
+    from basinlab import demo
+
+    with pytest.raises(ValueError, match=r"wells must be <= 100000 \(unique five-digit API well numbers\)"):
+        demo.generate_demo(tmp_path / "inbox", wells=demo.MAX_WELLS + 1, months=12, end_month="2024-06")

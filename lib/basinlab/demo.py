@@ -723,12 +723,22 @@ class _Wells:
         return len(self.well_ids)
 
 
+#: the demo's API well numbers (the last five digits of a well id): 30000-99999 up to 70,000 wells
+API_NUMBER_LOW = 30_000
+API_NUMBER_HIGH = 100_000
+#: the most wells a demo can hold: every five-digit API well number once
+MAX_WELLS = API_NUMBER_HIGH
+
+
 def _draw_wells(r: np.random.Generator, W: int, M: int) -> dict:
     """Draw every per-well attribute (in the generator's historical draw order), unsorted."""
     weights = np.array([f.weight for f in FIELDS])
     a: dict = {"fld": r.choice(len(FIELDS), size=W, p=weights / weights.sum())}
     county_pick = r.random(W)
-    a["api_numbers"] = r.choice(np.arange(30_000, 100_000), size=W, replace=False)
+    # unique five-digit API well numbers: 30000-99999 as ever (same draws, same files for up to
+    # 70,000 wells); a basin-scale demo draws from all of 00000-99999 (up to MAX_WELLS)
+    low = API_NUMBER_LOW if W <= API_NUMBER_HIGH - API_NUMBER_LOW else 0
+    a["api_numbers"] = r.choice(np.arange(low, API_NUMBER_HIGH), size=W, replace=False)
     first = np.where(r.random(W) < FIRST_MONTH_ONLINE_FRACTION, 0, r.integers(1, max(M, 2), size=W))
     a["first"] = np.minimum(first, M - 1)
     a["lateral"] = np.round(r.uniform(4_500, 12_500, W), -1)
@@ -1330,8 +1340,8 @@ def _check_arguments(wells: int, months: int, end_month: str | None, batch_wells
         raise ValueError(f"wells must be >= 1, got {wells!r}")
     if int(months) < 1:
         raise ValueError(f"months must be >= 1, got {months!r}")
-    if int(wells) > 70_000:
-        raise ValueError(f"wells must be <= 70000 (API number space), got {wells!r}")
+    if int(wells) > MAX_WELLS:
+        raise ValueError(f"wells must be <= {MAX_WELLS} (unique five-digit API well numbers), got {wells!r}")
     if int(batch_wells) < 1:
         raise ValueError(f"batch_wells must be >= 1, got {batch_wells!r}")
     return _window(f"{end_y:04d}-{end_m:02d}", int(months))

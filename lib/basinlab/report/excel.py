@@ -361,17 +361,23 @@ def _write_about_quality(ws: Any, r: int, dq: Any) -> int:
 _ABOUT_VALUE_CHARS = 100
 
 
+def _titled_header(ws: Any, r: int, title: str, headers: Sequence[str], head_font: Any, head_fill: Any) -> int:
+    """A bold title at row ``r`` and a header row under it; returns the row after the header."""
+    from openpyxl.styles import Font
+
+    ws.cell(row=r, column=1, value=title).font = Font(bold=True, size=12)
+    for j, h in enumerate(headers, start=1):
+        c = ws.cell(row=r + 1, column=j, value=h)
+        c.font, c.fill = head_font, head_fill
+    return r + 2
+
+
 def _sheet_index(ws: Any, r: int, sheet_rows: Sequence[tuple[str, int, str]], head_font: Any, head_fill: Any,
                  wrap: Any, widths: tuple[float, float, float]) -> None:
     """The "Sheets" table of an About sheet from row ``r``: each sheet linked, its rows and description."""
     from openpyxl.styles import Font
 
-    ws.cell(row=r, column=1, value="Sheets").font = Font(bold=True, size=12)
-    r += 1
-    for j, h in enumerate(("Sheet", "Rows", "Description"), start=1):
-        c = ws.cell(row=r, column=j, value=h)
-        c.font, c.fill = head_font, head_fill
-    r += 1
+    r = _titled_header(ws, r, "Sheets", ("Sheet", "Rows", "Description"), head_font, head_fill)
     for name, nrows, desc in sheet_rows:
         c = ws.cell(row=r, column=1, value=name)
         c.hyperlink = "#'" + name.replace("'", "''") + "'!A1"
@@ -831,12 +837,7 @@ def _about_sheet(ws: Any, rep: Any, title: str, sheet_rows: list[tuple[str, int,
     head_font = Font(bold=True, color=HEADER_FONT_COLOR)
     head_fill = PatternFill("solid", fgColor=HEADER_FILL)
     r += 1
-    ws.cell(row=r, column=1, value="Assumptions").font = Font(bold=True, size=12)
-    r += 1
-    for j, h in enumerate(("Item", "Value", "Source"), start=1):
-        c = ws.cell(row=r, column=j, value=h)
-        c.font, c.fill = head_font, head_fill
-    r += 1
+    r = _titled_header(ws, r, "Assumptions", ("Item", "Value", "Source"), head_font, head_fill)
     for a in rep.assumptions.df.to_dict("records"):
         ws.cell(row=r, column=1, value=a["item"]).alignment = wrap
         ws.cell(row=r, column=2, value=a["value_text"]).alignment = wrap
