@@ -33,15 +33,18 @@ with window_ as (
     select ?::date as as_of, (?::date - interval 11 month)::date as since
 ),
 loe as (
-    select g.well_id, sum(g.net_amount_usd) / 12.0 as loe_usd_per_month
+    -- ordered sums: a parallel float sum adds in a different order on every run (last digits differ);
+    -- the limits, and so the forecasts, must not depend on thread scheduling
+    select g.well_id, sum(g.net_amount_usd order by g.journal_id, g.line_number) / 12.0 as loe_usd_per_month
     from marts.fct_gl_transactions g, window_ w
     where g.account_class = 'loe' and g.well_id is not null
       and g.accounting_month between w.since and w.as_of
     group by g.well_id
 ),
 revenue as (
-    select r.well_id, sum(r.gross_revenue_usd) as revenue_usd,
-           sum(r.oil_bbl) as oil_bbl, sum(r.gas_mcf) as gas_mcf
+    select r.well_id, sum(r.gross_revenue_usd order by r.production_month) as revenue_usd,
+           sum(r.oil_bbl order by r.production_month) as oil_bbl,
+           sum(r.gas_mcf order by r.production_month) as gas_mcf
     from marts.mart_revenue r, window_ w
     where r.production_month between w.since and w.as_of and not r.price_is_missing
     group by r.well_id
