@@ -13,23 +13,12 @@ from scipy.stats import linregress
 
 from basinlab.decline import ForecastConfig, RatioTrendRules, forecast_wells
 from basinlab.decline.ratios import fit_ratio_trends, ratio_multiplier
+from decline_support import exp_volumes, months
 
-DPY = 365.25
 #: trends are opt-in (the SODIR backtests favour constant ratios): these tests turn them on
 TREND = ForecastConfig(ratio_trend=RatioTrendRules(enabled=True))
 #: a +a, -a, -a, +a pattern: sums to 0 and is orthogonal to time over whole periods of 4 months
 PATTERN = np.array([1.0, -1.0, -1.0, 1.0])
-
-
-def months(start: str, n: int) -> pd.DatetimeIndex:
-    return pd.date_range(start, periods=n, freq="MS")
-
-
-def exp_volumes(q0: float, d_per_yr: float, mon: pd.DatetimeIndex, t0: pd.Timestamp) -> np.ndarray:
-    d = d_per_yr / DPY
-    a = (mon - t0).days.to_numpy(float)
-    e = (mon + pd.offsets.MonthBegin(1) - t0).days.to_numpy(float)
-    return q0 / d * (np.exp(-d * a) - np.exp(-d * e))
 
 
 def oil_gas_well(wid: str, n: int, gor0: float, slope_per_yr: float, amp: float, start: str = "2016-01"):

@@ -14,20 +14,7 @@ from scipy.stats import linregress
 
 from basinlab.decline import ForecastConfig, forecast_wells
 from basinlab.decline.engine import with_fit
-
-DPY = 365.25
-
-
-def months(start: str, n: int) -> pd.DatetimeIndex:
-    return pd.date_range(start, periods=n, freq="MS")
-
-
-def exp_volumes(q0: float, d_per_yr: float, mon: pd.DatetimeIndex, t0: pd.Timestamp) -> np.ndarray:
-    """Exact monthly volumes of q(t) = q0 exp(-D t), t in days since t0 (D nominal per year)."""
-    d = d_per_yr / DPY
-    a = (mon - t0).days.to_numpy(float)
-    e = (mon + pd.offsets.MonthBegin(1) - t0).days.to_numpy(float)
-    return q0 / d * (np.exp(-d * a) - np.exp(-d * e))
+from decline_support import exp_volumes, months
 
 
 def well(wid: str, mon, oil, gas=None, water=None, days=None) -> pd.DataFrame:
