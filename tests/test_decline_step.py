@@ -97,16 +97,16 @@ def batch_warehouse(tmp_path_factory):
     return path
 
 
-def _step_tables(base, tmp, batch_wells):
+def _step_tables(base, tmp, batch_wells, workers=None):
     import shutil
 
-    path = tmp / f"b{batch_wells}.duckdb"
+    path = tmp / f"b{batch_wells}-w{workers}.duckdb"
     shutil.copy(base, path)
     con = warehouse.connect(path)
     try:
-        res = fit_warehouse(con, run_id="r", batch_wells=batch_wells)
+        res = fit_warehouse(con, run_id="r", batch_wells=batch_wells, workers=workers)
         out = {t: con.execute(f"select * from {t} order by {', '.join(chr(34) + c + chr(34) for c in k)}").df()
-               for t, k in {**BATCH_TABLES, **SUMMED_TABLES}.items()}
+               for t, k in {**BATCH_TABLES, **SUMMED_TABLES, "marts.decline_fits": ["well_id", "phase"]}.items()}
         return res, out
     finally:
         con.close()
@@ -138,3 +138,17 @@ def test_results_do_not_depend_on_the_batch_size(batch_warehouse, tmp_path):
     p = ref["marts.decline_params"].set_index(["well_id", "phase"])
     sums = fc.groupby(["well_id", "phase"])["volume"].sum()
     np.testing.assert_allclose(sums, p.loc[sums.index, "remaining"], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_worker_processes(batch_warehouse, tmp_path):
+    """Batches computed in worker processes give every table of the step to the last bit: each batch's
+    work is the same function of the same inputs, and its results are merged in batch order."""
+    import pandas as pd
+
+    ref = _step_tables(batch_warehouse, tmp_path, 5, workers=1)
+    got = _step_tables(batch_warehouse, tmp_path, 5, workers=3)
+    assert ref[0].batches == got[0].batches == 4
+    assert len(ref[1]["marts.decline_forecast"]) and len(ref[1]["marts.decline_backtest"])
+    for t, frame in ref[1].items():
+        pd.testing.assert_frame_equal(got[1][t], frame, check_exact=True, obj=f"{t} with 3 worker processes")

@@ -207,7 +207,7 @@ def machine_memory_bytes() -> int:
             v = Path(f).read_text().strip()
         except OSError:
             continue
-        if v.isdigit() and 0 < int(v) < (1 << 60):
+        if (v.isascii() and v.isdigit()) and 0 < int(v) < (1 << 60):
             total = min(total, int(v)) if total else int(v)
     return total or 8 << 30
 
@@ -341,7 +341,7 @@ def duckdb_resources(database: str | Path | None = None, *, read_only: bool = Fa
         raise ValueError(f"{ENV_MEMORY_LIMIT}: a DuckDB memory limit under 16 MB cannot run a query (got {mem} bytes)")
     env_thr = os.environ.get(ENV_THREADS, "").strip()
     if env_thr:
-        if not env_thr.isdigit() or int(env_thr) < 1:
+        if not (env_thr.isascii() and env_thr.isdigit()) or int(env_thr) < 1:
             raise ValueError(f"{ENV_THREADS} must be a whole number of threads >= 1, got {env_thr!r}")
         thr = int(env_thr)
         sources["threads"] = "env"

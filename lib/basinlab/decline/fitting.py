@@ -1059,7 +1059,7 @@ def fit_threads(cfg: FitConfig) -> int:
     from ..config import ENV_THREADS, machine_threads
 
     env = os.environ.get(ENV_THREADS, "").strip()
-    return max(1, int(env)) if env.isdigit() else machine_threads()
+    return max(1, int(env)) if (env.isascii() and env.isdigit()) else machine_threads()
 
 
 #: Output columns of :func:`fit_wells`, in order.

@@ -67,6 +67,7 @@ from .engine import ForecastConfig, ForecastContext, ForecastResult, clean_produ
 from .fitting import RESULT_COLUMNS, FitConfig, fit_wells
 from .forecast import STORED_MONTHLY_MONTHS
 from .typecurves import TYPE_CURVE_COLUMNS, type_curves_sql
+from .workers import BatchPool, WorkerError, default_workers
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,14 @@ class _Scratch:
         self.folder = Path(tempfile.mkdtemp(prefix=f"basinlab-decline-{os.getpid()}-", dir=base))
         self._pool = None
         self._cursors: list = []
+        self._batch_pool: BatchPool | None = None
+
+    def pool(self, workers: int) -> BatchPool:
+        """The :class:`~basinlab.decline.workers.BatchPool` of the step (stopped with the scratch space)."""
+        if self._batch_pool is not None:
+            self._batch_pool.close()
+        self._batch_pool = BatchPool(workers)
+        return self._batch_pool
 
     def background(self, fn, cursor, *args):
         """Run ``fn(cursor, *args)`` on a background thread (at most :data:`BACKGROUND_THREADS` at a
@@ -244,10 +253,6 @@ class _Scratch:
         self.tables.append(name)
         return name
 
-    def save(self, key: str, obj) -> None:
-        with open(self.folder / f"{key}.pkl", "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
     def load(self, key: str):
         path = self.folder / f"{key}.pkl"
         if not path.exists():
@@ -256,6 +261,8 @@ class _Scratch:
             return pickle.load(fh)
 
     def close(self) -> None:
+        if self._batch_pool is not None:
+            self._batch_pool.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for c in self._cursors:
@@ -271,6 +278,39 @@ class _Scratch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _save(folder: Path, key: str, obj) -> None:
+    """Keep ``obj`` between passes as ``<folder>/<key>.pkl`` (:meth:`_Scratch.load` reads it back)."""
+    with open(Path(folder) / f"{key}.pkl", "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+@dataclass
+class _LookbackBatch:
+    """One batch's lookback evaluation for one short-history method, reduced to what the step keeps
+    (computed where the batch is evaluated, a worker process; added up by :meth:`_Lookback.add`)."""
+
+    wells: pd.DataFrame          # per-well rows (WELL_COLUMNS)
+    vol: np.ndarray              # (n, horizon) forecast volumes
+    s: np.ndarray                # residual scale per well
+    keys: np.ndarray             # draw keys per well
+    actual: np.ndarray           # actual horizon volume per well
+    groups: list                 # :meth:`_GroupPaths.batch` of the wells' sampled paths
+    actual_monthly: list         # ((group, month), actual volume), in group and month order
+
+    @classmethod
+    def of(cls, pp: pd.DataFrame, monthly: pd.DataFrame, vol: np.ndarray, s: np.ndarray, z1: np.ndarray,
+           z2: np.ndarray, actual: np.ndarray, phase: str, scale: float) -> _LookbackBatch:
+        """From :func:`~basinlab.decline.backtest._evaluate`'s per-well rows, monthly actuals, forecast
+        volumes, residual scales, draws and actual horizon volumes."""
+        wells = pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS))
+        keys = (unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
+                if len(pp) else np.zeros(0, np.uint64))
+        groups = _GroupPaths.batch(pp["group"].astype(str).to_numpy(), vol, s, z1, z2, scale) if len(pp) else []
+        am = ([(key, float(v)) for key, v in monthly.groupby(["group", "month"])["actual_volume"].sum().items()]
+              if len(monthly) else [])
+        return cls(wells, vol, s, keys, actual, groups, am)
+
+
 @dataclass
 class _Lookback:
     """One short-history method's backtest, gathered batch by batch."""
@@ -284,22 +324,16 @@ class _Lookback:
     actual_monthly: dict = field(default_factory=dict)  # (group, month) -> actual volume
     ml_rows: int = 0
 
-    def add(self, pp: pd.DataFrame, monthly: pd.DataFrame, vol: np.ndarray, s: np.ndarray, z1: np.ndarray,
-            z2: np.ndarray, actual: np.ndarray, phase: str, scale: float) -> None:
-        """Add one batch's evaluation (:func:`~basinlab.decline.backtest._evaluate`'s per-well rows, monthly
-        actuals, forecast volumes, residual scales, draws and actual horizon volumes)."""
-        self.wells.append(pp[list(WELL_COLUMNS)] if len(pp) else pd.DataFrame(columns=list(WELL_COLUMNS)))
-        self.vol.append(vol)
-        self.s.append(s)
-        self.keys.append(unc.row_keys(pp["well_id"].to_numpy(dtype=object), np.full(len(pp), phase, dtype=object))
-                         if len(pp) else np.zeros(0, np.uint64))
-        self.actual.append(actual)
-        if len(pp):
-            self.groups.add(pp["group"].astype(str).to_numpy(), vol, s, z1, z2, scale)
-        if len(monthly):
-            a = monthly.groupby(["group", "month"])["actual_volume"].sum()
-            for key, v in a.items():
-                self.actual_monthly[key] = self.actual_monthly.get(key, 0.0) + float(v)
+    def add(self, b: _LookbackBatch) -> None:
+        """Add one batch's evaluation (:meth:`_LookbackBatch.of`), batches in order."""
+        self.wells.append(b.wells)
+        self.vol.append(b.vol)
+        self.s.append(b.s)
+        self.keys.append(b.keys)
+        self.actual.append(b.actual)
+        self.groups.merge(b.groups)
+        for key, v in b.actual_monthly:
+            self.actual_monthly[key] = self.actual_monthly.get(key, 0.0) + v
 
     def frame(self) -> pd.DataFrame:
         return (pd.concat(self.wells, ignore_index=True) if self.wells
@@ -339,20 +373,30 @@ class _GroupPaths:
     def add(self, names: np.ndarray, vol: np.ndarray, s: np.ndarray, z1: np.ndarray, z2: np.ndarray,
             scale: float) -> None:
         """Add rows' paths: every row keeps its own draws in every month (a sum of consistent paths)."""
+        self.merge(_GroupPaths.batch(names, vol, s, z1, z2, scale))
+
+    @staticmethod
+    def batch(names: np.ndarray, vol: np.ndarray, s: np.ndarray, z1: np.ndarray, z2: np.ndarray,
+              scale: float) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+        """One batch's part, per group in name order: (group, summed sampled paths, summed P50 volumes,
+        rows) — computed where the batch is (a worker process), added up by :meth:`merge`."""
         if not len(vol):
-            return
+            return []
         uniq, gi = np.unique(names.astype(str), return_inverse=True)
         tot = unc.sample_totals(vol, s, z1, z2, scale, gi.astype(np.int64), len(uniq))
-        for i, g in enumerate(uniq):
-            sel = gi == i
+        return [(str(g), tot[i], vol[gi == i].sum(axis=0), int((gi == i).sum())) for i, g in enumerate(uniq)]
+
+    def merge(self, part: list[tuple[str, np.ndarray, np.ndarray, int]]) -> None:
+        """Add a batch's part (:meth:`batch`); batches merged in the same order give the same sums."""
+        for g, tot, p50, rows in part:
             if g in self.paths:
-                self.paths[g] += tot[i]
-                self.p50[g] += vol[sel].sum(axis=0)
-                self.rows[g] += int(sel.sum())
+                self.paths[g] += tot
+                self.p50[g] += p50
+                self.rows[g] += rows
             else:
-                self.paths[g] = tot[i].copy()
-                self.p50[g] = vol[sel].sum(axis=0)
-                self.rows[g] = int(sel.sum())
+                self.paths[g] = tot.copy()
+                self.p50[g] = p50
+                self.rows[g] = rows
 
     def quantiles(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
         """Group names (sorted, then ``(all)``) with P10 (high), P50, P90 (low), mean and row counts."""
@@ -397,26 +441,13 @@ class _FitCache:
                 where f.fit_config_sha256 = ?""", [self.sha])
         self.refit = self.reused = 0
 
-    def fit_batch(self, prod: pd.DataFrame, lo: str, hi: str, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The batch's fit table, as :func:`~basinlab.decline.fitting.fit_wells` of its rows up to ``as_of``."""
-        kept = self._kept(lo, hi)
-        rows, _ = clean_production(prod)
-        rows = rows[rows["production_month"] < as_of + pd.offsets.MonthBegin(1)]
-        todo = rows[~rows["well_id"].isin(set(kept["well_id"]))] if len(kept) else rows
-        fresh = fit_wells(todo, self.fit_config)
-        self.refit += int(todo["well_id"].nunique())
-        self.reused += int(kept["well_id"].nunique()) if len(kept) else 0
-        if not len(kept):
-            return fresh
-        for c in fresh.columns:
-            if len(fresh) and kept[c].dtype != fresh[c].dtype:
-                kept[c] = kept[c].astype(fresh[c].dtype)
-        fit = pd.concat([fresh, kept], ignore_index=True) if len(fresh) else kept
-        rank = {p: i for i, p in enumerate(self.fit_config.phases)}
-        fit["_o"] = fit["phase"].map(rank)
-        return fit.sort_values(["well_id", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    def count(self, refit: int, reused: int) -> None:
+        """Add a batch's refit and kept wells (:func:`fit_with_kept`) to the tally."""
+        self.refit += refit
+        self.reused += reused
 
-    def _kept(self, lo: str, hi: str) -> pd.DataFrame:
+    def kept(self, lo: str, hi: str) -> pd.DataFrame:
+        """The kept fits of the wells ``lo`` .. ``hi`` (history unchanged since they were made)."""
         if self.prev is None:
             return pd.DataFrame()
         kept = self.con.execute(f"select * from {self.prev} where well_id between ? and ? order by well_id",
@@ -431,6 +462,27 @@ class _FitCache:
             return
         fps = self.con.execute(f"select * from {self.fp} where well_id between ? and ?", [lo, hi]).df()
         _append(self.con, FITS_TABLE, fit.merge(fps, on="well_id", how="left").assign(fit_config_sha256=self.sha))
+
+
+def fit_with_kept(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig,
+                  as_of: pd.Timestamp) -> tuple[pd.DataFrame, int, int]:
+    """A batch's fit table, as :func:`~basinlab.decline.fitting.fit_wells` of its rows up to ``as_of``:
+    the ``kept`` fits (:meth:`_FitCache.kept`) for their wells, fresh fits for the others. Returns the
+    table and the wells refit and kept."""
+    rows, _ = clean_production(prod)
+    rows = rows[rows["production_month"] < as_of + pd.offsets.MonthBegin(1)]
+    todo = rows[~rows["well_id"].isin(set(kept["well_id"]))] if len(kept) else rows
+    fresh = fit_wells(todo, fit_config)
+    refit, reused = int(todo["well_id"].nunique()), int(kept["well_id"].nunique()) if len(kept) else 0
+    if not len(kept):
+        return fresh, refit, reused
+    for c in fresh.columns:
+        if len(fresh) and kept[c].dtype != fresh[c].dtype:
+            kept[c] = kept[c].astype(fresh[c].dtype)
+    fit = pd.concat([fresh, kept], ignore_index=True) if len(fresh) else kept
+    rank = {p: i for i, p in enumerate(fit_config.phases)}
+    fit["_o"] = fit["phase"].map(rank)
+    return fit.sort_values(["well_id", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True), refit, reused
 
 
 def _has_table(con, relation: str) -> bool:
@@ -452,7 +504,8 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
                   month: str | None = None, forecast_config: ForecastConfig | None = None,
                   lookback: bool = True, economic_limits: bool = True, ml_trendlines: bool = True,
                   progress: Callable[[str], None] | None = None,
-                  batch_wells: int | None = None, refit_all: bool = False) -> DeclineStepResult:
+                  batch_wells: int | None = None, refit_all: bool = False,
+                  workers: int | None = None) -> DeclineStepResult:
     """Forecast every well in the warehouse as of ``month``; backtest last year's forecast; write the marts.
 
     Parameters
@@ -493,6 +546,9 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     n_batch = int(batch_wells or DEFAULT_BATCH_WELLS)
     if n_batch < 1:
         raise ValueError(f"batch_wells must be >= 1, got {batch_wells!r}")
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
     fcfg = forecast_config or ForecastConfig()
     fcfg = replace(fcfg, fit=config or fcfg.fit, inactive_months=inactive_months, group_by=type_curve_group)
     scratch = _Scratch(con)
@@ -500,14 +556,14 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         return _fit_warehouse(con, scratch, run_id=run_id, fcfg=fcfg, analogs=analogs, rebuild_models=rebuild_models,
                               month=month, lookback=lookback, economic_limits=economic_limits,
                               ml_trendlines=ml_trendlines, say=say, secs=secs, n_batch=n_batch,
-                              refit_all=refit_all)
+                              refit_all=refit_all, n_workers=n_workers)
     finally:
         scratch.close()
 
 
 def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, analogs: bool, rebuild_models: bool,
                    month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int,
-                   refit_all: bool = False) -> DeclineStepResult:
+                   refit_all: bool = False, n_workers: int = 1) -> DeclineStepResult:
     """The step's stages in order: read and plan the batches, fit (pass A), lookback (pass B), forecast
     (pass C), type curves and bands, backtest tables, downstream models and the result."""
     t = time.perf_counter()
@@ -516,7 +572,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
         _create_table(con, table)
     if as_of is None:
         return _nothing_to_forecast(con, run_id, rebuild_models, say, secs)
-    run = _plan_run(con, scratch, fcfg, as_of, n_batch, refit_all, ml_trendlines, say, secs, t)
+    run = _plan_run(con, scratch, fcfg, as_of, n_batch, refit_all, ml_trendlines, say, secs, t, n_workers)
     run.limits_t = _limits_table(run, economic_limits, lookback)
     cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
     ctx_now, ctx_cut, do_lookback = _fit_pass(run, fcfg, cut, lookback, refit_all)
@@ -576,6 +632,7 @@ class _Run:
     n_wells: int
     seed: int
     ml_trendlines: bool
+    pool: BatchPool
     limits_t: str | None = None
     training: dict = field(default_factory=dict)   # as-of month -> background training (:meth:`start_training`)
 
@@ -623,16 +680,34 @@ class _Run:
             self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
         return models
 
-    def predict(self, models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
-        """The trendlines of the young wells ``lo`` .. ``hi`` as of ``when`` (``None`` on failure)."""
+    def features(self, models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
+        """The ML features of the young wells ``lo`` .. ``hi`` as of ``when``, for :func:`_predict_trendlines`
+        in the batch's task (``None`` without models, or on failure, said)."""
         if models is None:
             return None
         try:
-            return models.predict(ml.young_features(self.con, when, (lo, hi)))
-        except Exception as exc:  # noqa: BLE001
-            log.warning("ML trendline prediction failed", exc_info=True)
-            self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
+            return ml.young_features(self.con, when, (lo, hi))
+        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
+            log.warning("ML trendline features failed", exc_info=True)
+            self.ml_failed(f"{type(exc).__name__}: {exc}")
             return None
+
+    def ml_failed(self, error: str | None) -> None:
+        """Say that the ML trendlines of a batch are not available (``error``: the task's message)."""
+        if error:
+            log.warning("ML trendline prediction failed: %s", error)
+            self.say(f"ML trendlines not available: {error}")
+
+
+def _predict_trendlines(models, features: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str | None]:
+    """A batch's ML trendlines from its features (in the batch's task): (trendlines, None), or
+    (None, the error) when the prediction fails — ML is an option, never a run stopper."""
+    if models is None or features is None:
+        return None, None
+    try:
+        return models.predict(features), None
+    except Exception as exc:  # noqa: BLE001
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _train_models(con, when: pd.Timestamp, seed: int) -> tuple[object | None, Exception | None]:
@@ -646,7 +721,7 @@ def _train_models(con, when: pd.Timestamp, seed: int) -> tuple[object | None, Ex
 
 
 def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, n_batch: int, refit_all: bool,
-              ml_trendlines: bool, say, secs, t: float) -> _Run:
+              ml_trendlines: bool, say, secs, t: float, n_workers: int = 1) -> _Run:
     """Read and plan: scratch copies of the production up to ``as_of`` and of the header, the batches of
     ``n_batch`` wells, the fit cache (the last run's fits, before ``marts.decline_fits`` is emptied for
     this run's), and the figures of what is read."""
@@ -663,7 +738,8 @@ def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp,
     secs["read"] = time.perf_counter() - t
     say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
         f"of up to {n_batch:,} wells")
-    return _Run(con=con, scratch=scratch, say=say, secs=secs, as_of=as_of, group_by=group_by, prod_t=prod_t,
+    pool = scratch.pool(min(n_workers, len(batches)))
+    return _Run(con=con, scratch=scratch, say=say, secs=secs, as_of=as_of, group_by=group_by, prod_t=prod_t, pool=pool,
                 hdr_t=hdr_t, batches=batches, cache=cache, n_wells=n_wells, seed=fcfg.seed,
                 ml_trendlines=ml_trendlines)
 
@@ -687,17 +763,29 @@ def _limits_table(run: _Run, economic_limits: bool, lookback: bool) -> str | Non
 def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool,
               refit_all: bool) -> tuple[ForecastContext | None, ForecastContext | None, bool]:
     """Pass A: fit every batch as of the month (kept or refit by the cache, stored in ``marts.decline_fits``)
-    and, when the lookback runs, as of the cut; the fits go to the scratch folder and the numbers a well's
-    forecast takes from the other wells are gathered into the two :class:`~basinlab.decline.ForecastContext`.
-    Returns them and whether the lookback runs (asked, and there is production up to the cut)."""
+    and, when the lookback runs, as of the cut (:func:`_fit_task`, in the worker processes); the fits go
+    to the scratch folder and the numbers a well's forecast takes from the other wells are gathered into
+    the two :class:`~basinlab.decline.ForecastContext`. Returns them and whether the lookback runs
+    (asked, and there is production up to the cut)."""
     t = time.perf_counter()
     do_lookback = lookback and bool(run.con.execute(
         f"select count(*) > 0 from {run.prod_t} where production_month <= ?::date", [cut.date()]).fetchone()[0])
     run.start_training(*([cut] if do_lookback else []), run.as_of)
     basis_now, basis_cut, groups = [], [], []
-    for i, (lo, hi) in enumerate(run.batches):
-        g, now, at_cut = _fit_batch(run, fcfg, i, lo, hi, cut if do_lookback else None)
-        groups.append(g)
+    # worker processes share the cores: each fits on one thread (the fits do not change with it)
+    fit_config = replace(fcfg.fit, threads=1) if run.pool.workers > 1 else fcfg.fit
+
+    def calls():
+        for i, (lo, hi) in enumerate(run.batches):
+            prod, header = run.read_batch(lo, hi)
+            groups.append(header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]])
+            yield _fit_task, (prod, run.cache.kept(lo, hi), fit_config, fcfg, run.as_of,
+                              cut if do_lookback else None, run.scratch.folder, i)
+
+    for i, (fit, now, at_cut, refit, reused) in enumerate(run.pool.ordered(calls())):
+        lo, hi = run.batches[i]
+        run.cache.count(refit, reused)
+        run.cache.store(fit, lo, hi)
         basis_now += now
         basis_cut += at_cut
         run.batch_note(i, "fitted", f" ({lo} .. {hi})")
@@ -711,27 +799,26 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
     return ctx_now, ctx_cut, do_lookback
 
 
-def _fit_batch(run: _Run, fcfg: ForecastConfig, i: int, lo: str, hi: str,
-               cut: pd.Timestamp | None) -> tuple[pd.DataFrame, list, list]:
-    """Fit batch ``i`` as of the month (the cache keeps the unchanged wells' fits and stores the batch's)
-    and, unless ``cut`` is ``None``, as of the cut; saves both fits to the scratch folder. Returns the
-    batch's well groups and its forecast-context bases as of the month and the cut (empty lists when
-    nothing was fitted)."""
-    prod, header = run.read_batch(lo, hi)
-    groups = header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]]
-    fit = run.cache.fit_batch(prod, lo, hi, run.as_of)
-    run.cache.store(fit, lo, hi)
+def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig, fcfg: ForecastConfig,
+              as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int):
+    """One batch of pass A, where the batch is computed (a worker process): fit it as of the month (the
+    ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut;
+    save both prepared fits to the scratch ``folder``. Returns the batch's fit table (for
+    ``marts.decline_fits``), its forecast-context bases as of the month and the cut (empty lists when
+    nothing was fitted) and the wells refit and kept."""
+    fit, refit, reused = fit_with_kept(prod, kept, fit_config, as_of)
+    fcfg = replace(fcfg, fit=fit_config)
     basis_now, basis_cut = [], []
-    st = prepare(prod, as_of=run.as_of, config=fcfg, fitted=fit)
+    st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
     if not isinstance(st, ForecastResult):
-        run.scratch.save(f"now-{i}", st.fit)
+        _save(folder, f"now-{i}", st.fit)
         basis_now.append(ForecastContext.basis(st.params))
     if cut is not None:
         st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg)
         if not isinstance(st, ForecastResult):
-            run.scratch.save(f"cut-{i}", st.fit)
+            _save(folder, f"cut-{i}", st.fit)
             basis_cut.append(ForecastContext.basis(st.params))
-    return groups, basis_now, basis_cut
+    return fit, basis_now, basis_cut, refit, reused
 
 
 def _say_fits(run: _Run, refit_all: bool) -> None:
@@ -753,8 +840,9 @@ def _lookback_pass(run: _Run, fcfg: ForecastConfig, ctx_cut: ForecastContext | N
     t = time.perf_counter()
     bt = None
     try:
-        bt, fcfg = _lookback(run.con, run.scratch, run.batches, run.read_batch, run.limits_for, run.train(cut),
-                             run.predict, ctx_cut, fcfg, cut, run.as_of, run.say)
+        bt, fcfg = _lookback(run, run.train(cut), ctx_cut, fcfg, cut)
+    except WorkerError:
+        raise                                 # the machine failed, not the lookback: the forecast would too
     except Exception as exc:  # noqa: BLE001 - the lookback is a report figure, never a run stopper
         log.warning("lookback backtest failed", exc_info=True)
         run.say(f"lookback backtest not available: {type(exc).__name__}: {exc}")
@@ -775,20 +863,27 @@ class _Counts:
 
 def _forecast_pass(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | None,
                    analogs: bool) -> tuple[dict, _Counts]:
-    """Pass C: forecast every batch as of the month from its saved fit and append its rows to the tables;
-    the field bands' sampled paths add up batch by batch. Returns the bands' accumulators and the counts."""
+    """Pass C: forecast every batch as of the month from its saved fit (:func:`_forecast_task`, in the
+    worker processes) and append its rows to the tables in batch order; the field bands' sampled paths
+    add up batch by batch. Returns the bands' accumulators and the counts."""
     t = time.perf_counter()
     if not analogs:
         fcfg = replace(fcfg, short_history="analog")
     models_now = run.train(run.as_of)
     band_acc = {ph: _GroupPaths() for ph in BAND_PHASES}
     counts = _Counts()
-    for i, (lo, hi) in enumerate(run.batches):
-        res, header, tl = _forecast_batch(run, fcfg, ctx_now, models_now, i, lo, hi)
-        params, fc, rows = res.params, res.forecast, res.rows
-        if not analogs and len(params):
-            fc, rows = _drop_analogs(params, fc, rows)
-        _add_bands(band_acc, res, params, fc, rows, header, run.group_by)
+
+    def calls():
+        for i, (lo, hi) in enumerate(run.batches):
+            prod, header = run.read_batch(lo, hi)
+            yield _forecast_task, (prod, header, run.scratch.load(f"now-{i}"), models_now,
+                                   run.features(models_now, run.as_of, lo, hi), run.limits_for(lo, hi, run.as_of),
+                                   ctx_now, fcfg, run.as_of, analogs, run.group_by)
+
+    for i, (params, fc, tl, bands, error) in enumerate(run.pool.ordered(calls())):
+        run.ml_failed(error)
+        for ph, part in bands.items():
+            band_acc[ph].merge(part)
         _write_batch(run.con, counts, params, fc, tl)
         run.batch_note(i, "forecast", f": {len(params):,} well-phases, {len(fc):,} rows")
     run.secs["forecast"] = time.perf_counter() - t
@@ -796,20 +891,25 @@ def _forecast_pass(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | N
     return band_acc, counts
 
 
-def _forecast_batch(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | None, models_now, i: int,
-                    lo: str, hi: str) -> tuple[ForecastResult, pd.DataFrame, pd.DataFrame | None]:
-    """Forecast batch ``i`` as of the month from the fit saved in pass A (:func:`~basinlab.decline.engine.finish`
-    with the context, the batch's economic limits and ML trendlines). Returns the result, the batch's
-    header rows and its trendlines."""
-    prod, header = run.read_batch(lo, hi)
-    fit = run.scratch.load(f"now-{i}")
-    st = prepare(prod, as_of=run.as_of, config=fcfg, fitted=fit)
-    tl = run.predict(models_now, run.as_of, lo, hi)
+def _forecast_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame | None, models,
+                   features: pd.DataFrame | None, limits: pd.DataFrame | None, ctx: ForecastContext | None,
+                   fcfg: ForecastConfig, as_of: pd.Timestamp, analogs: bool, group_by: str):
+    """One batch of pass C, where the batch is computed (a worker process): the forecast as of the month
+    from the fit saved in pass A (:func:`~basinlab.decline.engine.finish` with the context, the batch's
+    economic limits and ML trendlines) and its part of the field bands. Returns the params, the forecast
+    rows, the trendlines, the bands' parts per phase and the ML error (``None`` when none)."""
+    st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
+    tl, error = _predict_trendlines(models, features)
     if isinstance(st, ForecastResult):
-        return st, header, tl
-    res = finish(st, header, config=fcfg, context=ctx_now, well_limits=run.limits_for(lo, hi, run.as_of),
-                 trendlines=tl, monthly_months=STORED_MONTHLY_MONTHS)
-    return res, header, tl
+        res = st
+    else:
+        res = finish(st, header, config=fcfg, context=ctx, well_limits=limits, trendlines=tl,
+                     monthly_months=STORED_MONTHLY_MONTHS)
+    params, fc, rows = res.params, res.forecast, res.rows
+    if not analogs and len(params):
+        fc, rows = _drop_analogs(params, fc, rows)
+    bands = _band_parts(res, params, fc, rows, header, group_by)
+    return params, fc, tl, bands, error
 
 
 def _drop_analogs(params: pd.DataFrame, fc: pd.DataFrame, rows) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -866,18 +966,20 @@ def _rebuild(con, run_id, say, secs) -> None:
     secs["models"] = time.perf_counter() - t
 
 
-def _add_bands(acc: dict, res: ForecastResult, params: pd.DataFrame, fc: pd.DataFrame, rows, header: pd.DataFrame,
-               group_by: str, months: int = BAND_MONTHS) -> None:
-    """Add a batch's sampled monthly paths to each field's (and phase's) summed paths."""
+def _band_parts(res: ForecastResult, params: pd.DataFrame, fc: pd.DataFrame, rows, header: pd.DataFrame,
+                group_by: str, months: int = BAND_MONTHS) -> dict[str, list]:
+    """A batch's sampled monthly paths summed per field, per phase of :data:`BAND_PHASES`
+    (:meth:`_GroupPaths.batch`; merged into the step's accumulators batch by batch)."""
+    out: dict[str, list] = {}
     if fc is None or not len(fc) or res.draws is None or rows is None:
-        return
+        return out
     z1, z2 = res.draws
     grp = (header.drop_duplicates("well_id").set_index("well_id")[group_by]
            if header is not None and group_by in header.columns else pd.Series(dtype=object))
     scale = float(params["uncertainty_scale"].iloc[0])
     k_all = fc["months_ahead"].to_numpy(np.int64)
     phase_all = params["phase"].to_numpy(dtype=object)[rows]
-    for ph, paths in acc.items():
+    for ph in BAND_PHASES:
         sel = (phase_all == ph) & (k_all <= months)
         if not sel.any():
             continue
@@ -886,7 +988,9 @@ def _add_bands(acc: dict, res: ForecastResult, params: pd.DataFrame, fc: pd.Data
         mat = np.zeros((len(uniq), months))
         np.add.at(mat, (pos, k_all[sel] - 1), fc["volume"].to_numpy(np.float64)[sel])
         names = params["well_id"].iloc[uniq].map(grp).astype(object).fillna("(unknown)").astype(str).to_numpy()
-        paths.add(names, mat, params["sigma_used"].to_numpy(np.float64)[uniq], z1[uniq], z2[uniq], scale)
+        out[ph] = _GroupPaths.batch(names, mat, params["sigma_used"].to_numpy(np.float64)[uniq], z1[uniq], z2[uniq],
+                                    scale)
+    return out
 
 
 def _bands_frame(acc: dict, as_of: pd.Timestamp, months: int = BAND_MONTHS) -> pd.DataFrame:
@@ -903,32 +1007,32 @@ def _bands_frame(acc: dict, as_of: pd.Timestamp, months: int = BAND_MONTHS) -> p
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(TABLE_SCHEMAS[BANDS_TABLE]))
 
 
-def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, predict, ctx: ForecastContext,
-              fcfg: ForecastConfig, cut: pd.Timestamp, as_of: pd.Timestamp, say,
+def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut: pd.Timestamp,
               horizon: int = LOOKBACK_MONTHS, phase: str = "oil") -> tuple[StepBacktest, ForecastConfig]:
-    """:func:`~basinlab.decline.backtest` of the forecast made at ``cut``, batch by batch; returns it and the
-    forecast config with the short-history method and the P10/P90 scale it chose."""
+    """:func:`~basinlab.decline.backtest` of the forecast made at ``cut``, batch by batch (:func:`_lookback_task`,
+    in the worker processes); returns it and the forecast config with the short-history method and the
+    P10/P90 scale it chose."""
+    say = run.say
     variants = {"analog": _Lookback()}
     if models is not None:
         variants["ml_trendline"] = _Lookback()
-    for i, (lo, hi) in enumerate(batches):
-        prod, header = read_batch(lo, hi)
-        prod = prod[prod["production_month"] <= as_of]
-        seen = prod[prod["production_month"] <= cut]
-        fit = scratch.load(f"cut-{i}")
-        st = prepare(seen, as_of=cut, config=fcfg, fitted=fit) if fit is not None else \
-            prepare(seen, as_of=cut, config=fcfg)
-        tl = predict(models, cut, lo, hi) if models is not None else None
-        limits = limits_for(lo, hi, cut)
-        for name, acc in variants.items():
-            cfg = replace(fcfg, short_history=name)
+    names = tuple(variants)
+
+    def calls():
+        for i, (lo, hi) in enumerate(run.batches):
+            prod, header = run.read_batch(lo, hi)
+            yield _lookback_task, (prod, header, run.scratch.load(f"cut-{i}"), models,
+                                   run.features(models, cut, lo, hi), run.limits_for(lo, hi, cut), ctx, fcfg, cut,
+                                   run.as_of, horizon, phase, names)
+
+    for i, (evaluated, n_ml, error) in enumerate(run.pool.ordered(calls())):
+        run.ml_failed(error)
+        for name, b in zip(names, evaluated):
+            variants[name].add(b)
             if name == "ml_trendline":
-                acc.ml_rows += 0 if tl is None else len(tl)
-            pp, monthly, _res, vol, s, z1, z2, actual = _evaluate(
-                seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
-            acc.add(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale)
-        if len(batches) > 1:
-            say(f"  lookback batch {i + 1}/{len(batches)}")
+                variants[name].ml_rows += n_ml
+        if len(run.batches) > 1:
+            say(f"  lookback batch {i + 1}/{len(run.batches)}")
     if "ml_trendline" in variants and variants["ml_trendline"].ml_rows == 0:
         del variants["ml_trendline"]          # no young well got a trendline: as if it were not trained
     evaluated = {name: acc.frame() for name, acc in variants.items()}
@@ -955,6 +1059,28 @@ def _lookback(con, scratch: _Scratch, batches, read_batch, limits_for, models, p
         f"aggregate {_pct(f['aggregate_error'], signed=True)}, {f['wells_forecast']} of "
         f"{f['wells_producing']} producing wells forecast; P10-P90 scale {fcfg.uncertainty_scale:.2f}")
     return bt, fcfg
+
+
+def _lookback_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame | None, models,
+                   features: pd.DataFrame | None, limits: pd.DataFrame | None, ctx: ForecastContext,
+                   fcfg: ForecastConfig, cut: pd.Timestamp, as_of: pd.Timestamp, horizon: int, phase: str,
+                   names: tuple[str, ...]) -> tuple[list[_LookbackBatch], int, str | None]:
+    """One batch of pass B, where the batch is computed (a worker process): its forecast as of the cut
+    (from the fit saved in pass A) with each short-history method of ``names``, scored against the
+    months after the cut. Returns one :class:`_LookbackBatch` per method, the ML trendline rows and the
+    ML error (``None`` when none)."""
+    prod = prod[prod["production_month"] <= as_of]
+    seen = prod[prod["production_month"] <= cut]
+    st = prepare(seen, as_of=cut, config=fcfg, fitted=fit) if fit is not None else \
+        prepare(seen, as_of=cut, config=fcfg)
+    tl, error = _predict_trendlines(models, features)
+    out = []
+    for name in names:
+        cfg = replace(fcfg, short_history=name)
+        pp, monthly, _res, vol, s, z1, z2, actual = _evaluate(
+            seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
+        out.append(_LookbackBatch.of(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale))
+    return out, 0 if tl is None else len(tl), error
 
 
 def _short_history_choice(short_ape: dict[str, float]) -> str:

@@ -137,7 +137,7 @@ def _threads() -> int:
     from ..config import ENV_THREADS, machine_threads
 
     env = os.environ.get(ENV_THREADS, "").strip()
-    return max(1, int(env)) if env.isdigit() else machine_threads()
+    return max(1, int(env)) if (env.isascii() and env.isdigit()) else machine_threads()
 
 
 def _run_blocks(fn, blocks: list) -> None:

@@ -1,0 +1,148 @@
+"""Worker processes for the decline step's per-batch Python work.
+
+The forecast of a batch of wells (:func:`~basinlab.decline.engine.finish`: anchoring, limits, ratios,
+uncertainty) and its lookback evaluation are numpy and pandas code that holds the GIL most of the
+time, so threads do not overlap them. :class:`BatchPool` runs them in worker processes instead, while
+the step's own process reads the next batches from DuckDB and writes the finished ones: one process
+keeps the warehouse connection (the only writer), the workers only compute.
+
+Results come back **in batch order** whatever the number of workers, and every batch's result is
+what the same function gives in the step's process (a batch's work depends only on its own rows and
+on the arguments it is sent), so the warehouse is the same for any number of workers —
+``tests/test_decline_step.py`` compares every table of one worker and two.
+
+The workers start from a fresh interpreter (``forkserver``, else ``spawn``): never a ``fork`` of a
+process that holds DuckDB's and OpenBLAS's threads. At most ``workers + 1`` batches are in flight,
+so memory stays a few batches whatever the number of wells.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+from .. import config
+
+#: ``$BASINLAB_DECLINE_WORKERS``: worker processes of the decline step (``1``: none, all in the step's process)
+ENV_WORKERS = "BASINLAB_DECLINE_WORKERS"
+
+#: modules the fork server imports once, so that each worker starts with them loaded
+PRELOAD = ("basinlab.decline.step",)
+
+
+class WorkerError(RuntimeError):
+    """A worker process died (killed, out of memory) before returning its batch's result."""
+
+
+def default_workers() -> int:
+    """``$BASINLAB_DECLINE_WORKERS``, else ``$BASINLAB_THREADS``, else the cores this process may use.
+
+    Raises ``ValueError`` naming the variable when it is not a whole number >= 1.
+    """
+    for var in (ENV_WORKERS, config.ENV_THREADS):
+        text = os.environ.get(var, "").strip()
+        if text:
+            if not (text.isascii() and text.isdigit()) or int(text) < 1:
+                raise ValueError(f"{var} must be a whole number >= 1, got {text!r}")
+            return int(text)
+    return config.machine_threads()
+
+
+def _context() -> mp.context.BaseContext:
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        return ctx
+    return mp.get_context("spawn")
+
+
+@contextmanager
+def _main_module_hidden():
+    """While worker processes start: hide the main script from :mod:`multiprocessing`.
+
+    A ``forkserver`` or ``spawn`` worker re-runs the parent's ``__main__`` script (or module) before it
+    takes work, so a script that calls the decline step without an ``if __name__ == "__main__":`` guard
+    would run again in every worker (and, say, fail on the warehouse's lock). The tasks are functions
+    of this package, never of ``__main__``, so the workers do not need it."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    try:
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+class BatchPool:
+    """Run ``fn(*args)`` for a stream of batches, in ``workers`` processes, yielding results in order.
+
+    ``workers <= 1`` runs every call in this process, lazily and in order (no process is started).
+    Use as a context manager; the processes are started on first use and stopped on exit.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BatchPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def ordered(self, calls: Iterable[tuple[Callable, tuple]]) -> Iterator:
+        """For each ``(fn, args)`` of ``calls``, ``fn(*args)``, in the order of ``calls``.
+
+        ``calls`` is consumed lazily: with workers, at most ``workers + 1`` calls are submitted
+        ahead of the result being yielded, so the caller's reads for the next batches overlap the
+        workers' computing. An exception of ``fn`` is raised here, as from a direct call.
+        """
+        if self.workers <= 1:
+            for fn, args in calls:
+                yield fn(*args)
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+        ahead: deque[Future] = deque()
+        it = iter(calls)
+        exhausted = False
+        while True:
+            while not exhausted and len(ahead) <= self.workers:
+                try:
+                    fn, args = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                try:
+                    with _main_module_hidden():
+                        ahead.append(self._pool.submit(fn, *args))
+                except BrokenProcessPool as exc:
+                    raise self._broken() from exc
+            if not ahead:
+                return
+            try:
+                result = ahead.popleft().result()
+            except BrokenProcessPool as exc:
+                raise self._broken() from exc
+            yield result
+
+    def _broken(self) -> WorkerError:
+        self.close()
+        return WorkerError("a decline worker process died before returning its batch (out of memory or killed): "
+                           f"lower the batch size, or set {ENV_WORKERS}=1 to run without worker processes")

@@ -1,0 +1,85 @@
+"""The decline step's worker processes (:mod:`basinlab.decline.workers`): results in order, errors as
+from a direct call, bounded look-ahead, a clear error when a worker dies, scripts without a main guard."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from basinlab.decline import workers
+from basinlab.decline.workers import BatchPool, WorkerError, default_workers
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with BatchPool(2) as p:
+        yield p
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(st.integers(-10**6, 10**6), max_size=12))
+def test_results_come_back_in_the_order_of_the_calls(pool, values):
+    assert list(pool.ordered((abs, (v,)) for v in values)) == [abs(v) for v in values]
+    assert list(BatchPool(1).ordered((abs, (v,)) for v in values)) == [abs(v) for v in values]
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_an_error_of_the_task_is_raised_as_from_a_direct_call(pool, n_workers):
+    p = pool if n_workers == 2 else BatchPool(1)
+    with pytest.raises(ValueError, match="invalid literal"):
+        list(p.ordered([(int, ("12",)), (int, ("not a number",))]))
+
+
+def test_calls_are_taken_at_most_workers_plus_one_ahead(pool):
+    taken = []
+
+    def calls():
+        for i in range(10):
+            taken.append(i)
+            yield abs, (-i,)
+
+    seen = []
+    for got in pool.ordered(calls()):
+        seen.append(got)
+        assert len(taken) <= len(seen) + pool.workers + 1
+    assert seen == list(range(10))
+
+
+def test_a_worker_that_dies_gives_a_clear_error():
+    with BatchPool(2) as p, pytest.raises(WorkerError, match=workers.ENV_WORKERS):
+        list(p.ordered([(abs, (1,)), (os._exit, (3,)), (abs, (2,))]))
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    """Workers start from a fresh interpreter; the script that started them is not run again in each."""
+    script = tmp_path / "no_guard.py"
+    marker = tmp_path / "runs.txt"
+    script.write_text(textwrap.dedent(f"""
+        from basinlab.decline.workers import BatchPool
+        with open({str(marker)!r}, "a") as fh:
+            fh.write("run\\n")
+        with BatchPool(2) as pool:
+            print(list(pool.ordered((abs, (-i,)) for i in range(5))))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 1, 2, 3, 4]"
+    assert marker.read_text().splitlines() == ["run"]
+
+
+@given(text=st.one_of(st.text(st.characters(blacklist_characters="\x00"), max_size=6), st.integers(-3, 40).map(str),
+                     st.sampled_from(["²", "٣", " 2 ", "1e3"])))
+def test_worker_setting_is_a_whole_number_or_a_clear_error(text):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(workers.ENV_WORKERS, text)
+        stripped = text.strip()
+        if not stripped:
+            assert default_workers() >= 1
+        elif stripped.isascii() and stripped.isdigit() and int(stripped) >= 1:
+            assert default_workers() == int(stripped)
+        else:
+            with pytest.raises(ValueError, match=workers.ENV_WORKERS):
+                default_workers()
