@@ -152,3 +152,46 @@ def test_results_do_not_depend_on_the_worker_processes(batch_warehouse, tmp_path
     assert len(ref[1]["marts.decline_forecast"]) and len(ref[1]["marts.decline_backtest"])
     for t, frame in ref[1].items():
         pd.testing.assert_frame_equal(got[1][t], frame, check_exact=True, obj=f"{t} with 3 worker processes")
+
+
+@pytest.mark.slow
+def test_the_trendline_lookback_forecasts_only_the_young_wells_again(batch_warehouse):
+    """The ML-trendline lookback of a batch re-forecasts only its wells with a trendline: the same per-well
+    rows, volumes, draws and monthly actuals as forecasting every well again."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from basinlab.decline import ml
+    from basinlab.decline.backtest import _evaluate
+    from basinlab.decline.engine import ForecastConfig, ForecastContext, prepare
+    from basinlab.decline.step import _with_trendlines
+
+    con = warehouse.connect(batch_warehouse, read_only=True)
+    try:
+        prod = con.execute("select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl "
+                           "from staging.stg_production order by well_id, production_month").df()
+        header = con.execute("select well_id, field from staging.stg_well_header order by well_id").df()
+        cut = pd.Timestamp("2023-10-01")            # young wells, and long ones to train on
+        models = ml.train_models(con, cut)
+        tl = models.predict(ml.young_features(con, cut))
+    finally:
+        con.close()
+    prod["production_month"] = pd.to_datetime(prod["production_month"])
+    assert tl["well_id"].nunique() >= 1 and prod["well_id"].nunique() > tl["well_id"].nunique()
+    seen = prod[prod["production_month"] <= cut]
+    cfg = ForecastConfig()
+    st = prepare(seen, as_of=cut, config=cfg)
+    ctx = ForecastContext.from_basis(ForecastContext.basis(st.params), header, cfg)
+    analog = _evaluate(seen, prod, header, cut, 12, "oil", replace(cfg, short_history="analog"), None, tl,
+                       stage=st, context=ctx)
+    ml_cfg = replace(cfg, short_history="ml_trendline")
+    full = _evaluate(seen, prod, header, cut, 12, "oil", ml_cfg, None, tl, stage=prepare(seen, as_of=cut, config=cfg,
+                                                                                       fitted=st.fit), context=ctx)
+    got = _with_trendlines(analog, seen, prod, header, st.fit, tl, cut, 12, "oil", ml_cfg, None, ctx)
+    assert (full[0]["method"] == "ml_trendline").any()          # some young well does take its trendline
+    pd.testing.assert_frame_equal(got[0], full[0].drop(columns="index").reset_index(drop=True), check_exact=True)
+    pd.testing.assert_frame_equal(got[1], full[1].reset_index(drop=True), check_exact=True)
+    for g, f in zip(got[3:], full[3:]):
+        np.testing.assert_array_equal(g, f)

@@ -83,3 +83,12 @@ def test_worker_setting_is_a_whole_number_or_a_clear_error(text):
         else:
             with pytest.raises(ValueError, match=workers.ENV_WORKERS):
                 default_workers()
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_a_submitted_call_gives_its_result_or_its_error(pool, n_workers):
+    p = pool if n_workers == 2 else BatchPool(1)
+    jobs = [p.submit(int, "7f", base=16), p.submit(divmod, 17, 5), p.submit(int, "x", base=10)]
+    assert jobs[0].result() == 127 and jobs[1].result() == (3, 2)
+    with pytest.raises(ValueError, match="invalid literal"):
+        jobs[2].result()

@@ -295,13 +295,22 @@ def _rate_column(phase: str) -> str:
 def train_from_warehouse(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil", *, seed: int = 0,
                          max_age: int = 12, min_train_months: int = MIN_TRAIN_MONTHS,
                          max_wells: int = MAX_TRAIN_WELLS, table: str = FEATURES_TABLE) -> TrendlineModel | None:
-    """:func:`train` on ``table`` (``marts.int_well_features``) reading only what training uses.
+    """:func:`train` on ``table`` (``marts.int_well_features``) reading only what training uses
+    (:func:`training_features`). Up to ``max_wells`` wells the model is the one :func:`train` fits on
+    the whole table."""
+    feats = training_features(con, cut, phase, max_age=max_age, min_train_months=min_train_months,
+                              max_wells=max_wells, table=table)
+    return train_phase(feats, pd.Timestamp(cut).to_period("M").to_timestamp(), phase, seed=seed, max_age=max_age,
+                       min_train_months=min_train_months)
 
-    The long-history wells (``min_train_months`` producing months by ``cut``) are found in SQL; at
-    most ``max_wells`` of them train (the wells with the smallest MD5 of their id: a fixed sample),
-    and only their rows of ages up to ``max_age`` plus the longest horizon are read. Up to
-    ``max_wells`` wells the model is the one :func:`train` fits on the whole table.
-    """
+
+def training_features(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil", *, max_age: int = 12,
+                      min_train_months: int = MIN_TRAIN_MONTHS, max_wells: int = MAX_TRAIN_WELLS,
+                      table: str = FEATURES_TABLE) -> pd.DataFrame:
+    """The feature rows ``phase``'s model trains on at ``cut``: the long-history wells
+    (``min_train_months`` producing months by ``cut``, found in SQL), at most ``max_wells`` of them (the
+    wells with the smallest MD5 of their id: a fixed sample), only their rows of ages up to ``max_age``
+    plus the longest horizon."""
     cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
     rate = _rate_column(phase)
     cols = ", ".join(f"f.{c}" for c in FEATURE_COLUMNS)
@@ -315,12 +324,8 @@ def train_from_warehouse(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil"
         select {cols} from {table} f join long_wells l using (well_id)
         where f.production_month <= ?::date and f.age_months <= ?
         order by f.well_id, f.production_month"""
-    feats = con.execute(sql, [cut_ts.date(), int(min_train_months), int(max_wells), cut_ts.date(),
-                              int(max_age + max(HORIZONS))]).df()
-    if feats.empty:
-        return None
-    return train(feats, cut_ts, phase, min_train_months=min_train_months, max_age=max_age, seed=seed,
-                 long_wells=feats["well_id"].unique())
+    return con.execute(sql, [cut_ts.date(), int(min_train_months), int(max_wells), cut_ts.date(),
+                             int(max_age + max(HORIZONS))]).df()
 
 
 def young_features(con: duckdb.DuckDBPyConnection, cut, wells_between: tuple[str, str] | None = None, *,
@@ -383,11 +388,38 @@ def train_models(con: duckdb.DuckDBPyConnection, cut, *, phases: tuple[str, ...]
                  months: int = 600, max_age: int = 12, max_wells: int = MAX_TRAIN_WELLS,
                  table: str = FEATURES_TABLE) -> TrendlineModels | None:
     """Every phase's model at ``cut`` from the warehouse, when some well is young enough to use it
-    (:func:`trendlines`' rule); None otherwise."""
+    (:func:`trendlines`' rule); None otherwise. :func:`training_inputs`, :func:`train` per phase and
+    :func:`trained_models` in one call (the decline step trains the phases in its worker processes)."""
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    inputs = training_inputs(con, cut_ts, phases=phases, max_age=max_age, max_wells=max_wells, table=table)
+    if inputs is None:
+        return None
+    return trained_models(cut_ts, {ph: train_phase(feats, cut_ts, ph, seed=seed, max_age=max_age)
+                                   for ph, feats in inputs.items()}, max_age=max_age, months=months)
+
+
+def training_inputs(con: duckdb.DuckDBPyConnection, cut, *, phases: tuple[str, ...] = ("oil", "gas"),
+                    max_age: int = 12, max_wells: int = MAX_TRAIN_WELLS,
+                    table: str = FEATURES_TABLE) -> dict[str, pd.DataFrame] | None:
+    """The feature rows each phase's model trains on at ``cut`` (:func:`training_features`); None when
+    no well is young enough to use a model (nothing to train)."""
     cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
     if count_young_wells(con, cut_ts, max_age=max_age, table=table) == 0:
         return None
-    models = {ph: train_from_warehouse(con, cut_ts, ph, seed=seed, max_age=max_age, max_wells=max_wells,
-                                       table=table) for ph in phases}
-    tm = TrendlineModels(cut_ts, models, max_age, months)
+    return {ph: training_features(con, cut_ts, ph, max_age=max_age, max_wells=max_wells, table=table)
+            for ph in phases}
+
+
+def train_phase(feats: pd.DataFrame, cut, phase: str, *, seed: int = 0, max_age: int = 12,
+                min_train_months: int = MIN_TRAIN_MONTHS) -> TrendlineModel | None:
+    """:func:`train` on :func:`training_features`' rows (every well in them trains)."""
+    if feats.empty:
+        return None
+    return train(feats, cut, phase, min_train_months=min_train_months, max_age=max_age, seed=seed,
+                 long_wells=feats["well_id"].unique())
+
+
+def trained_models(cut, models: dict, *, max_age: int = 12, months: int = 600) -> TrendlineModels | None:
+    """The :class:`TrendlineModels` of the phases' trained models (None when none trained)."""
+    tm = TrendlineModels(pd.Timestamp(cut).to_period("M").to_timestamp(), models, max_age, months)
     return tm if tm.trained else None

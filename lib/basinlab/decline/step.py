@@ -90,8 +90,6 @@ DEFAULT_BATCH_WELLS = 2000
 CALIBRATION_WELLS = 20_000
 #: phases of the field bands
 BAND_PHASES = ("oil", "gas")
-#: background threads of the step (the ML trendline trainings, while pass A fits)
-BACKGROUND_THREADS = 2
 
 #: tables written by the step
 PARAMS_TABLE = "marts.decline_params"
@@ -227,8 +225,6 @@ class _Scratch:
         if base is None or not base.is_dir() or not os.access(base, os.W_OK):
             base = None
         self.folder = Path(tempfile.mkdtemp(prefix=f"basinlab-decline-{os.getpid()}-", dir=base))
-        self._pool = None
-        self._cursors: list = []
         self._batch_pool: BatchPool | None = None
 
     def pool(self, workers: int) -> BatchPool:
@@ -237,16 +233,6 @@ class _Scratch:
             self._batch_pool.close()
         self._batch_pool = BatchPool(workers)
         return self._batch_pool
-
-    def background(self, fn, cursor, *args):
-        """Run ``fn(cursor, *args)`` on a background thread (at most :data:`BACKGROUND_THREADS` at a
-        time); returns its future. The cursor is closed with the scratch space."""
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="basinlab-decline-bg")
-        self._cursors.append(cursor)
-        return self._pool.submit(fn, cursor, *args)
 
     def table(self, name: str, sql: str, binds: list | None = None) -> str:
         self.con.execute(f"create or replace temp table {name} as {sql}", binds or [])
@@ -263,13 +249,6 @@ class _Scratch:
     def close(self) -> None:
         if self._batch_pool is not None:
             self._batch_pool.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        for c in self._cursors:
-            try:
-                c.close()
-            except duckdb.Error:
-                pass
         for t in self.tables:
             try:
                 self.con.execute(f"drop table if exists {t}")
@@ -634,7 +613,7 @@ class _Run:
     ml_trendlines: bool
     pool: BatchPool
     limits_t: str | None = None
-    training: dict = field(default_factory=dict)   # as-of month -> background training (:meth:`start_training`)
+    training: dict = field(default_factory=dict)   # as-of month -> training jobs per phase (:meth:`start_training`)
 
     def batch_note(self, i: int, what: str, detail: str = "") -> None:
         """Say that batch ``i`` went through stage ``what`` (with ``detail``) when there is more than one batch."""
@@ -659,26 +638,42 @@ class _Run:
         return limits_from_inputs(d)
 
     def start_training(self, *whens: pd.Timestamp) -> None:
-        """Start training the ML trendline models as of each of ``whens`` in the background (a thread
-        and a cursor of its own each: the training reads only ``marts.int_well_features``, never what
-        the step writes), so that it runs while pass A fits; :meth:`train` collects them."""
+        """Start training the ML trendline models as of each of ``whens``: the training rows are read here,
+        each phase's model is fitted in a worker process (:meth:`BatchPool.submit`), so that it trains
+        while pass A fits; :meth:`train` collects them."""
         if not self.ml_trendlines:
             return
         for when in whens:
-            if when not in self.training:
-                self.training[when] = self.scratch.background(_train_models, self.con.cursor(), when, self.seed)
+            if when in self.training:
+                continue
+            try:
+                inputs = ml.training_inputs(self.con, when)
+                self.training[when] = None if inputs is None else {
+                    ph: self.pool.submit(ml.train_phase, feats, when, ph, seed=self.seed)
+                    for ph, feats in inputs.items()}
+            except WorkerError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
+                self.training[when] = exc
 
     def train(self, when: pd.Timestamp):
-        """The ML trendline models trained as of ``when`` on a bounded sample (``None`` when not asked or
-        when training fails: ML is an option, never a run stopper)."""
+        """The ML trendline models trained as of ``when`` on a bounded sample (``None`` when not asked, when
+        no well is young enough to use them, or when training fails: ML is an option, never a run stopper)."""
         if not self.ml_trendlines:
             return None
-        job = self.training.pop(when, None)
-        models, exc = job.result() if job is not None else _train_models(self.con, when, self.seed)
-        if exc is not None:
+        if when not in self.training:
+            self.start_training(when)
+        jobs = self.training.pop(when)
+        try:
+            if isinstance(jobs, Exception):
+                raise jobs
+            return None if jobs is None else ml.trained_models(when, {ph: j.result() for ph, j in jobs.items()})
+        except WorkerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
             log.warning("ML trendlines failed", exc_info=exc)
             self.say(f"ML trendlines not available: {type(exc).__name__}: {exc}")
-        return models
+            return None
 
     def features(self, models, when: pd.Timestamp, lo: str, hi: str) -> pd.DataFrame | None:
         """The ML features of the young wells ``lo`` .. ``hi`` as of ``when``, for :func:`_predict_trendlines`
@@ -708,16 +703,6 @@ def _predict_trendlines(models, features: pd.DataFrame | None) -> tuple[pd.DataF
         return models.predict(features), None
     except Exception as exc:  # noqa: BLE001
         return None, f"{type(exc).__name__}: {exc}"
-
-
-def _train_models(con, when: pd.Timestamp, seed: int) -> tuple[object | None, Exception | None]:
-    """:func:`~basinlab.decline.ml.train_models` as of ``when``: the models, or ``None`` and the exception
-    (reported by the caller: ML is an option, never a run stopper). ``con`` is the step's connection or,
-    in the background, a cursor of its own (closed with the scratch space)."""
-    try:
-        return ml.train_models(con, when, seed=seed), None
-    except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
-        return None, exc
 
 
 def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, n_batch: int, refit_all: bool,
@@ -1074,13 +1059,53 @@ def _lookback_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame |
     st = prepare(seen, as_of=cut, config=fcfg, fitted=fit) if fit is not None else \
         prepare(seen, as_of=cut, config=fcfg)
     tl, error = _predict_trendlines(models, features)
-    out = []
+    out, base = [], None
     for name in names:
         cfg = replace(fcfg, short_history=name)
-        pp, monthly, _res, vol, s, z1, z2, actual = _evaluate(
-            seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
+        if base is None or name != "ml_trendline":
+            ev = _evaluate(seen, prod, header, cut, horizon, phase, cfg, limits, tl, stage=st, context=ctx)
+            base = ev if base is None else base
+        else:
+            ev = _with_trendlines(base, seen, prod, header, fit, tl, cut, horizon, phase, cfg, limits, ctx)
+        pp, monthly, _res, vol, s, z1, z2, actual = ev
         out.append(_LookbackBatch.of(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale))
     return out, 0 if tl is None else len(tl), error
+
+
+def _with_trendlines(base: tuple, seen: pd.DataFrame, prod: pd.DataFrame, header: pd.DataFrame,
+                     fit: pd.DataFrame | None, tl: pd.DataFrame | None, cut: pd.Timestamp, horizon: int, phase: str,
+                     cfg: ForecastConfig, limits: pd.DataFrame | None, ctx: ForecastContext) -> tuple:
+    """The ML-trendline lookback of a batch from its analog-shape one (``base``, :func:`_evaluate`'s
+    result): only the wells with a trendline can differ, so only they are forecast again, and their rows
+    take the place of theirs in ``base``, in the same order (a well's forecast depends on its own rows and
+    the context only: the result is the one of forecasting every well again)."""
+    young = pd.unique(tl["well_id"].to_numpy(dtype=object)) if tl is not None and len(tl) else []
+    if not len(young):
+        return base                              # no trendline: every well keeps its analog forecast
+    pp_b, monthly_b, res_b, vol_b, s_b, z1_b, z2_b, a_b = base
+    take = set(young)
+    sub = seen["well_id"].isin(take)
+    st = prepare(seen[sub], as_of=cut, config=cfg, fitted=fit[fit["well_id"].isin(take)] if fit is not None else None)
+    pp_y, monthly_y, _res, vol_y, s_y, z1_y, z2_y, a_y = _evaluate(
+        seen[sub], prod[prod["well_id"].isin(take)], header, cut, horizon, phase, cfg, limits, tl, stage=st,
+        context=ctx)
+    mine = pp_b["well_id"].isin(take).to_numpy()
+    at = np.flatnonzero(mine)
+    if len(at) != len(pp_y) or not np.array_equal(pp_b["well_id"].to_numpy(dtype=object)[at],
+                                                  pp_y["well_id"].to_numpy(dtype=object)):
+        raise RuntimeError("lookback: the wells with a trendline are not the same producing wells alone")
+    order = np.argsort(np.concatenate([np.flatnonzero(~mine), at]), kind="stable")
+    pp = pd.concat([pp_b[~mine], pp_y], ignore_index=True).iloc[order].reset_index(drop=True)
+    pp = pp.drop(columns="index")                # row numbers of two different forecasts: meaningless here
+
+    def put(b: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = b.copy()
+        out[at] = y
+        return out
+
+    monthly = pd.concat([monthly_b[~monthly_b["well_id"].isin(take)], monthly_y], ignore_index=True)
+    monthly = monthly.sort_values(["well_id", "month"], kind="stable").reset_index(drop=True)
+    return (pp, monthly, None, put(vol_b, vol_y), put(s_b, s_y), put(z1_b, z1_y), put(z2_b, z2_y), put(a_b, a_y))
 
 
 def _short_history_choice(short_ape: dict[str, float]) -> str:

@@ -106,6 +106,19 @@ class BatchPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def submit(self, fn: Callable, *args, **kwargs) -> Job:
+        """Start ``fn(*args, **kwargs)`` now in a worker (without workers: when its result is first asked for);
+        :meth:`Job.result` gives its result or raises its exception."""
+        if self.workers <= 1:
+            return Job(None, fn, args, kwargs)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+        try:
+            with _main_module_hidden():
+                return Job(self._pool.submit(fn, *args, **kwargs), fn, args, kwargs, self)
+        except BrokenProcessPool as exc:
+            raise self._broken() from exc
+
     def ordered(self, calls: Iterable[tuple[Callable, tuple]]) -> Iterator:
         """For each ``(fn, args)`` of ``calls``, ``fn(*args)``, in the order of ``calls``.
 
@@ -146,3 +159,19 @@ class BatchPool:
         self.close()
         return WorkerError("a decline worker process died before returning its batch (out of memory or killed): "
                            f"lower the batch size, or set {ENV_WORKERS}=1 to run without worker processes")
+
+
+class Job:
+    """A call submitted with :meth:`BatchPool.submit`."""
+
+    def __init__(self, future: Future | None, fn: Callable, args: tuple, kwargs: dict, pool: BatchPool | None = None):
+        self._future, self._fn, self._args, self._kwargs, self._pool = future, fn, args, kwargs, pool
+
+    def result(self):
+        """The call's result (its exception raised here; :class:`WorkerError` when its worker died)."""
+        if self._future is None:
+            return self._fn(*self._args, **self._kwargs)
+        try:
+            return self._future.result()
+        except BrokenProcessPool as exc:
+            raise self._pool._broken() from exc
