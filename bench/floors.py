@@ -15,7 +15,8 @@ rows, checkpoints, row counts, charts, the lookback, the forecast, the writes):
   against the published warehouse, the violating rows fetched, nothing recorded (:func:`quality_floor`);
 * decline — the fitter alone (:func:`basinlab.decline.fit_wells` with the decline notebook's
   :class:`~basinlab.decline.FitConfig`) on every well-phase, read and fitted in batches of
-  :data:`~basinlab.decline.step.DEFAULT_BATCH_WELLS` wells like the step (:func:`decline_floor`).
+  :data:`~basinlab.decline.step.DEFAULT_BATCH_WELLS` wells like the step, as of each month the step
+  fits every well as of: the run month and the lookback cut a year earlier (:func:`decline_floor`).
 
 Each floor connects with :func:`basinlab.warehouse.connect`, so it runs with the chain's DuckDB
 resource settings (memory limit, threads, spill folder): the difference is what the chain does,
@@ -35,7 +36,7 @@ import pandas as pd
 from basinlab import config, quality, warehouse
 from basinlab.decline import FitConfig, fit_wells
 from basinlab.decline.engine import clean_production
-from basinlab.decline.step import DEFAULT_BATCH_WELLS, config_month
+from basinlab.decline.step import DEFAULT_BATCH_WELLS, LOOKBACK_MONTHS, config_month
 from basinlab.transform import load_project
 
 #: what each floor is, for the JSON line
@@ -48,7 +49,8 @@ DESCRIPTIONS: dict[str, str] = {
     "quality": "the same check SQL (yml tests, sql/checks, freshness) run bare on the published warehouse, "
                "violating rows fetched, nothing recorded",
     "decline": "fit_wells alone with the notebook's FitConfig on every well-phase of staging.stg_production up "
-               "to the month, read and fitted in batches like the step; no lookback, forecast or writes",
+               "to the month and up to the lookback cut 12 months earlier (the two fits the step makes), read and "
+               "fitted in batches like the step; no forecast, backtest scoring, ML or writes",
 }
 
 #: the decline notebook, whose parameter defaults give the fit configuration
@@ -205,12 +207,24 @@ def fit_all_wells(con: duckdb.DuckDBPyConnection, month: str, fit_config: FitCon
     return pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
 
 
+def fit_months(month: str, notebook: Path = DECLINE_NOTEBOOK) -> list[str]:
+    """The months the decline step fits every well as of: the run month and, when the notebook's
+    ``lookback`` parameter is on (its default), the lookback cut :data:`LOOKBACK_MONTHS` earlier."""
+    import papermill as pm
+
+    params = pm.inspect_notebook(str(notebook))
+    lookback = ast.literal_eval(params["lookback"]["default"]) if "lookback" in params else True
+    cut = (pd.Period(month, "M") - LOOKBACK_MONTHS).strftime("%Y-%m")
+    return [month, cut] if lookback else [month]
+
+
 def decline_floor(published: Path, month: str) -> float:
-    """Seconds to :func:`fit_all_wells` of the ``published`` warehouse with :func:`notebook_fit_config`."""
+    """Seconds to :func:`fit_all_wells` of the ``published`` warehouse with :func:`notebook_fit_config` as of
+    each of :func:`fit_months` (the fits the step makes: as of the month, and as of the lookback cut)."""
     fit_config = notebook_fit_config()
     con = warehouse.connect(published, read_only=True)
     try:
-        return _timed(fit_all_wells, con, month, fit_config)
+        return sum(_timed(fit_all_wells, con, m, fit_config) for m in fit_months(month))
     finally:
         con.close()
 

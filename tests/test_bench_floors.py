@@ -106,3 +106,17 @@ def test_decline_floor_fit_config_follows_the_notebook_parameters(tmp_path):
     nbformat.write(nb, tmp_path / "decline.ipynb")
     cfg = floors.notebook_fit_config(tmp_path / "decline.ipynb")
     assert (cfg.min_points, cfg.b_bounds) == (5, (0.0, 1.5))
+
+
+@pytest.mark.parametrize("month, expected", [("2024-06", ["2024-06", "2023-06"]), ("2024-01", ["2024-01", "2023-01"]),
+                                             ("2000-12", ["2000-12", "1999-12"])])
+def test_decline_floor_fits_as_of_the_month_and_the_lookback_cut(tmp_path, month, expected):
+    import nbformat
+
+    assert floors.fit_months(month) == expected
+    nb = nbformat.read(floors.DECLINE_NOTEBOOK, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert "lookback: bool = True" in cell.source
+    cell.source = cell.source.replace("lookback: bool = True", "lookback: bool = False")
+    nbformat.write(nb, tmp_path / "decline.ipynb")
+    assert floors.fit_months(month, tmp_path / "decline.ipynb") == [month]
