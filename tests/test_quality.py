@@ -5,6 +5,8 @@ import json
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from basinlab import quality
 from basinlab.quality import QualityGateError, checks_summary_frame, gate, run_checks
@@ -300,3 +302,43 @@ def test_jib_recovery_check_flags_each_well_month_off_its_partner_share(seed):
         share = (g["gross"] or 0) * (1 - w)
         expect += abs(g["jib"] - share) > max(1.0, 0.01 * abs(share)) + 1e-9
     assert quality.run_check(con, check).failing_rows == expect
+
+
+ROW_TESTS = [  # (column, test): every row-level test type, filters, a broken predicate, one non-row test
+    ("status", "not_null"), ("qty", "not_null"), ("parent_id", {"not_null": {"config": {"where": "line = 2"}}}),
+    ("status", {"accepted_values": {"values": ["open", "closed"]}}),
+    ("status", {"accepted_values": {"values": ["open"], "config": {"where": "qty > 2"}}}),
+    ("qty", {"range": {"min": 0, "max": 5}}), ("price", {"range": {"min": 1}}),
+    (None, {"expression": {"expression": "qty * price < 40"}}),
+    (None, {"expression": {"expression": "no_such_column > 0", "name": "broken_expression"}}),
+    ("order_id", "unique"),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=st.lists(st.tuples(st.sampled_from(["o1", "o2", "o3", None]), st.integers(1, 3),
+                                st.sampled_from(["open", "closed", "lost", "", None]),
+                                st.sampled_from(["p1", "p2", None]),
+                                st.one_of(st.none(), st.floats(-3, 9, allow_nan=False)),
+                                st.one_of(st.none(), st.floats(0, 20, allow_nan=False))), max_size=30),
+       picks=st.sets(st.integers(0, len(ROW_TESTS) - 1), min_size=1))
+def test_row_checks_counted_in_one_scan_give_the_results_of_each_check_alone(items, picks):
+    """The row-level checks of a model counted in one shared scan (count_row_checks) give the same status,
+    count, sample and error as each check run alone — a broken predicate included (its model's checks then
+    run alone)."""
+    con = duckdb.connect()
+    con.execute("create schema staging; create table staging.items (order_id varchar, line integer, "
+                "status varchar, parent_id varchar, qty double, price double)")
+    if items:
+        con.executemany("insert into staging.items values (?, ?, ?, ?, ?, ?)", items)
+    checks = [quality.build_test(None, "items", "staging.items", ROW_TESTS[i][0], ROW_TESTS[i][1])
+              for i in sorted(picks)]
+    counted = quality.count_row_checks(con, checks)
+    assert all(checks[i].violation is not None for i in counted)
+    for i, check in enumerate(checks):
+        alone, shared = quality.run_check(con, check), quality.run_check(con, check, counted.get(i))
+        assert (shared.status, shared.failing_rows, shared.sample, shared.error) == \
+            (alone.status, alone.failing_rows, alone.sample, alone.error), check.check_name
+        if check.violation is not None and alone.error is None:
+            expect = con.execute(f"select count(*) from staging.items where {check.violation}").fetchone()[0]
+            assert alone.failing_rows == expect

@@ -81,6 +81,9 @@ class Check:
     severity: str
     sql: str
     description: str = ""
+    #: a row-level check's violation predicate over ``model`` (``sql`` is ``select * from model where
+    #: violation``): :func:`run_checks` counts every such check of a model in one scan
+    violation: str | None = None
 
 
 @dataclass
@@ -201,8 +204,9 @@ def build_test(project: Project, model_name: str, relation: str, column: str | N
     col = _q(column) if column else None
     suffix = f"_{column}" if column else ""
 
+    violation = None
     if ttype == "not_null":
-        sql = f"select * from {relation} where {flt} and {col} is null"
+        violation = f"{flt} and {col} is null"
     elif ttype == "unique":
         sql = (f"select {col}, count(*) as n_records from {relation} where {flt} and {col} is not null "
                f"group by {col} having count(*) > 1")
@@ -215,24 +219,26 @@ def build_test(project: Project, model_name: str, relation: str, column: str | N
         suffix = "_" + "__".join(cols)
     elif ttype == "accepted_values":
         vl = ", ".join(_lit(v) for v in _accepted_values(project, args, where_ctx))
-        sql = f"select * from {relation} where {flt} and {col} is not null and {col} not in ({vl})"
+        violation = f"{flt} and {col} is not null and {col} not in ({vl})"
         if args.get("vocabulary"):
             desc = desc or f"values of vocabulary {args['vocabulary']}"
     elif ttype == "relationships":
         sql = _relationships_sql(project, args, relation, col, flt, where_ctx)
     elif ttype == "range":
         cond = _range_condition(args, col, where_ctx)
-        sql = f"select * from {relation} where {flt} and {col} is not null and ({cond})"
+        violation = f"{flt} and {col} is not null and ({cond})"
     elif ttype == "expression":
         expr = args.get("expression") or args.get("value")
         if not expr:
             raise ValueError(f"{where_ctx}: expression needs expression: <sql boolean>")
-        sql = f"select * from {relation} where {flt} and not coalesce(({expr}), true)"
+        violation = f"{flt} and not coalesce(({expr}), true)"
         suffix = suffix or "_" + re.sub(r"[^a-z0-9]+", "_", str(expr).lower()).strip("_")[:40]
     else:
         raise ValueError(f"{where_ctx}: unknown test type {ttype!r}")
+    if violation is not None:
+        sql = f"select * from {relation} where {violation}"
     name = args.get("name") or f"{ttype}_{model_name}{suffix}"
-    return Check(name, relation, column, ttype, severity, sql, desc)
+    return Check(name, relation, column, ttype, severity, sql, desc, violation)
 
 
 def yml_checks(project: Project) -> list[Check]:
@@ -346,24 +352,56 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def run_check(con, check: Check) -> CheckResult:
+def run_check(con, check: Check, counted: tuple[int, float] | None = None) -> CheckResult:
+    """Run one check: count its violating rows and keep a sample of them. ``counted`` is its count and
+    share of seconds from a scan shared with other checks (:func:`count_row_checks`): only the sample
+    is then read, and only when there are violations."""
     t0 = time.perf_counter()
     try:
         body = check.sql
-        n = con.execute(f"select count(*) from (\n{body}\n) as violations").fetchone()[0]
+        if counted is None:
+            n = con.execute(f"select count(*) from (\n{body}\n) as violations").fetchone()[0]
+        else:
+            n = counted[0]
         sample = None
         if n:
             cur = con.execute(f"select * from (\n{body}\n) as violations limit {SAMPLE_ROWS}")
             cols = [d[0] for d in cur.description]
             sample = json.dumps([{c: _jsonable(v) for c, v in zip(cols, row)} for row in cur.fetchall()])
         status = "pass" if n == 0 else "fail"
+        seconds = time.perf_counter() - t0 + (counted[1] if counted is not None else 0.0)
         return CheckResult(check.check_name, check.model, check.column_name, check.check_type, check.severity,
-                           status, int(n), sample, time.perf_counter() - t0, check.description)
+                           status, int(n), sample, seconds, check.description)
     except Exception as e:  # noqa: BLE001 - a broken check is a failed check, not a crash
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return CheckResult(check.check_name, check.model, check.column_name, check.check_type, check.severity,
                            "fail", 0, json.dumps([{"error": msg}]), time.perf_counter() - t0,
                            check.description, msg)
+
+
+def count_row_checks(con, checks: list[Check]) -> dict[int, tuple[int, float]]:
+    """The violating-row counts of the row-level checks (those with a ``violation`` predicate), every
+    check of a model counted in **one scan** of it (``count(*) filter (where …)`` per check): the
+    position of the check in ``checks`` -> (count, its share of the scan's seconds). A model whose
+    shared scan fails (one broken predicate) is left out: its checks run alone and the broken one
+    reports its own error."""
+    by_model: dict[str, list[int]] = {}
+    for i, c in enumerate(checks):
+        if c.violation is not None and c.model:
+            by_model.setdefault(c.model, []).append(i)
+    out: dict[int, tuple[int, float]] = {}
+    for model, idx in by_model.items():
+        if len(idx) < 2:
+            continue
+        t0 = time.perf_counter()
+        counts = ", ".join(f"count(*) filter (where {checks[i].violation})" for i in idx)
+        try:
+            row = con.execute(f"select {counts} from {model}").fetchone()
+        except Exception:  # noqa: BLE001 - the checks then run one by one, each with its own error
+            continue
+        share = (time.perf_counter() - t0) / len(idx)
+        out.update({i: (int(n), share) for i, n in zip(idx, row)})
+    return out
 
 
 def _writable(con) -> bool:
@@ -402,9 +440,10 @@ def run_checks(
     :func:`gate` for that."""
     say = progress or (lambda _m: None)
     checks = all_checks(project, month, checks_dir)
+    counted = count_row_checks(con, checks)
     results: list[CheckResult] = []
-    for check in checks:
-        r = run_check(con, check)
+    for i, check in enumerate(checks):
+        r = run_check(con, check, counted.get(i))
         results.append(r)
         mark = "ok  " if r.status == "pass" else ("WARN" if r.severity == "warn" else "FAIL")
         extra = "" if r.status == "pass" else (f" ({r.error})" if r.error else f" ({r.failing_rows} rows)")
