@@ -92,3 +92,35 @@ def test_a_submitted_call_gives_its_result_or_its_error(pool, n_workers):
     assert jobs[0].result() == 127 and jobs[1].result() == (3, 2)
     with pytest.raises(ValueError, match="invalid literal"):
         jobs[2].result()
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A kernel killed mid-step (the runner's timeout, an analyst) leaves no worker process behind."""
+    import signal
+    import time
+
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent("""
+        import os, time
+        from basinlab.decline.workers import BatchPool
+        pool = BatchPool(2)
+        print(" ".join(str(pool.submit(os.getpid).result()) for _ in range(2)), flush=True)
+        time.sleep(600)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers_pids = [int(p) for p in proc.stdout.readline().split()]
+    assert workers_pids and proc.pid not in workers_pids
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
+
+    deadline = time.monotonic() + 30 * workers.PARENT_CHECK_S
+    while any(alive(p) for p in workers_pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers_pids)

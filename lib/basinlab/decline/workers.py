@@ -84,6 +84,29 @@ def _main_module_hidden():
         main.__dict__.update(saved)
 
 
+#: seconds between a worker's checks that the process that started it is still alive
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the process that started the pool is gone (a kernel
+    killed by the runner's timeout or by an analyst), instead of leaving it orphaned with its memory."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:          # alive, under another user (pid reused): keep going
+                pass
+
+    threading.Thread(target=watch, name="basinlab-parent-watch", daemon=True).start()
+
+
 class BatchPool:
     """Run ``fn(*args)`` for a stream of batches, in ``workers`` processes, yielding results in order.
 
@@ -101,6 +124,11 @@ class BatchPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_exit_with_parent,
+                                             initargs=(os.getpid(),))
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -111,8 +139,7 @@ class BatchPool:
         :meth:`Job.result` gives its result or raises its exception."""
         if self.workers <= 1:
             return Job(None, fn, args, kwargs)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+        self._start()
         try:
             with _main_module_hidden():
                 return Job(self._pool.submit(fn, *args, **kwargs), fn, args, kwargs, self)
@@ -130,8 +157,7 @@ class BatchPool:
             for fn, args in calls:
                 yield fn(*args)
             return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+        self._start()
         ahead: deque[Future] = deque()
         it = iter(calls)
         exhausted = False
