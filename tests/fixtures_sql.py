@@ -58,18 +58,20 @@ def add_file(
     version: int = 1,
     status: str = "loaded",
     ingested_at: datetime | None = None,
+    keys_unique: bool | None = None,
 ) -> int:
-    """Insert ``rows`` into ``raw.<table>`` as one ingested file; returns its file_id."""
+    """Insert ``rows`` into ``raw.<table>`` as one ingested file; returns its file_id. ``keys_unique``:
+    ingest proved the file's keys unique (as :func:`basinlab.ingest.ingest_file` records it)."""
     file_id = con.execute("select coalesce(max(file_id), 0) + 1 from metadata.ingested_files").fetchone()[0]
     file_name = file_name or f"{RAW_KIND[table]}/{table}_{file_id}.csv"
     ingested_at = ingested_at or (_T0 + timedelta(minutes=file_id))
     batch_id = f"batch-{file_id}"
     con.execute(
         "insert into metadata.ingested_files (file_id, kind, file_name, sha256, size_bytes, version, status, "
-        "superseded_by, rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds) "
-        "values (?, ?, ?, ?, 0, ?, ?, null, ?, ?, 0, ?, ?, 0.0)",
+        "superseded_by, rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds, keys_unique) "
+        "values (?, ?, ?, ?, 0, ?, ?, null, ?, ?, 0, ?, ?, 0.0, ?)",
         [file_id, RAW_KIND[table], file_name, f"sha{file_id}", version, status, len(rows), len(rows), batch_id,
-         ingested_at],
+         ingested_at, keys_unique],
     )
     for i, row in enumerate(rows, start=2):
         cols = list(row) + ["_source_file", "_source_row", "_file_id", "_batch_id", "_ingested_at"]

@@ -486,23 +486,27 @@ def test_gl_line_converts_at_the_latest_rate_at_or_before_its_month(project, rat
 _T_BASE = datetime(2024, 7, 1)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(
     st.tuples(
         st.lists(st.tuples(st.sampled_from(["W1", "W2", " W1", "W3 "]), st.sampled_from(["2024-01", "2024-02"]),
                            st.floats(0, 1000)), min_size=1, max_size=6),
         st.integers(0, 3),                 # ingested_at, minutes: ties between files happen
-        st.sampled_from(["loaded", "loaded", "superseded", "failed"])),
+        st.sampled_from(["loaded", "loaded", "superseded", "failed"]),
+        st.booleans()),                    # ingest proved the keys unique, when they are
     min_size=1, max_size=4))
 def test_staging_keeps_the_latest_current_row_per_key(project, files):
     """stg_production holds, per (trimmed well_id, month), the row of a current file that is latest by
     (_ingested_at, _file_id, _source_row) — keys repeated within a file, across files, with ties in
-    ingestion time and files that are not current — and nothing else."""
+    ingestion time, files that are not current, and files whose keys ingest proved unique (the largest
+    of those is never grouped whole) — and nothing else."""
     con = new_warehouse()
     try:
-        for rows, minute, status in files:
+        for rows, minute, status, proved in files:
+            keys = [(w.strip(), m) for w, m, _o in rows]
             add_file(con, "well_production", [prod(w, m, oil=o, days_on=1) for w, m, o in rows],
-                     status=status, ingested_at=_T_BASE + timedelta(minutes=minute))
+                     status=status, ingested_at=_T_BASE + timedelta(minutes=minute),
+                     keys_unique=True if proved and len(set(keys)) == len(keys) else None)
         run_models(con, project=project, select="+stg_production")
         got = sorted(con.execute("select well_id, production_month, _file_id, _source_row "
                                  "from staging.stg_production").fetchall())

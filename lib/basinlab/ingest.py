@@ -95,6 +95,7 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     note: str | None = None
+    keys_unique: bool | None = None   # ingest proved each key at most once among the loaded rows
 
 
 @dataclass
@@ -396,10 +397,10 @@ def _record_file(con, res: FileResult, batch_id: str, size: int) -> None:
     con.execute(
         """insert into metadata.ingested_files
            (file_id, kind, file_name, sha256, size_bytes, version, status, superseded_by,
-            rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds)
-           values (?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, current_timestamp::timestamp, ?)""",
+            rows_read, rows_loaded, rows_rejected, batch_id, ingested_at, seconds, keys_unique)
+           values (?, ?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?)""",
         [res.file_id, res.kind, res.file_name, res.sha256, size, res.version, res.rows_read,
-         res.rows_loaded, res.rows_rejected, batch_id, res.seconds],
+         res.rows_loaded, res.rows_rejected, batch_id, res.seconds, res.keys_unique],
     )
 
 
@@ -459,6 +460,9 @@ def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mapping: Mapp
         raise SourceError(rel, f"accounting mismatch: read {staged.rows_read} != loaded {loaded} "
                                f"+ rejected {rejected}")
     res.rows_read, res.rows_loaded, res.rows_rejected = staged.rows_read, int(loaded), int(rejected)
+    # every path above leaves each key at most once: the plain load when no hash repeats, else the grouped
+    # load (one row per key, or one aggregated row per key)
+    res.keys_unique = bool(spec.key)
 
 
 #: above this many loaded rows the repeated-key check runs in DuckDB (it spills to disk) rather than numpy

@@ -24,8 +24,30 @@ with current_file_rows as (
 {%- endif %}
     ),
 
+    -- a key repeats within a file or across files; ingest proved the keys of some files unique
+    -- (metadata.ingested_files.keys_unique), so the largest of those is never grouped whole: only the
+    -- other files' keys are, and the largest is probed for them (a hash join built on the small side)
+    file_rows as (
+        select c._file_id, c.n, coalesce(f.keys_unique, false) as keys_unique
+        from (select _file_id, count(*) as n from current_file_rows group by _file_id) as c
+        left join metadata.ingested_files as f on f.file_id = c._file_id
+    ),
+
+    largest_unique_file as (
+        select _file_id from file_rows where keys_unique order by n desc, _file_id limit 1
+    ),
+
+    other_keys as (
+        select hash({{ k }}) as key_hash from current_file_rows
+        where _file_id not in (select _file_id from largest_unique_file)
+    ),
+
     repeated_keys as (
-        select hash({{ k }}) as key_hash from current_file_rows group by all having count(*) > 1
+        select key_hash from other_keys group by key_hash having count(*) > 1
+        union
+        select hash({{ k }}) from current_file_rows
+        where _file_id in (select _file_id from largest_unique_file)
+          and hash({{ k }}) in (select key_hash from other_keys)
     )
 
     select * from current_file_rows
