@@ -195,3 +195,47 @@ def test_the_trendline_lookback_forecasts_only_the_young_wells_again(batch_wareh
     pd.testing.assert_frame_equal(got[1], full[1].reset_index(drop=True), check_exact=True)
     for g, f in zip(got[3:], full[3:]):
         np.testing.assert_array_equal(g, f)
+
+
+@pytest.mark.slow
+def test_the_lookback_scores_oil_without_forecasting_water(batch_warehouse):
+    """The lookback task forecasts only the primary phases (oil, gas) as of the cut: its oil scores are the
+    ones of forecasting every phase."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from basinlab.decline.backtest import _evaluate
+    from basinlab.decline.engine import ForecastConfig, ForecastContext, prepare
+    from basinlab.decline.step import _lookback_task, _LookbackBatch
+
+    con = warehouse.connect(batch_warehouse, read_only=True)
+    try:
+        prod = con.execute("select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl "
+                           "from staging.stg_production order by well_id, production_month").df()
+        header = con.execute("select well_id, field from staging.stg_well_header order by well_id").df()
+    finally:
+        con.close()
+    prod["production_month"] = pd.to_datetime(prod["production_month"])
+    cut, as_of = pd.Timestamp("2023-06-01"), pd.Timestamp("2024-06-01")
+    cfg = replace(ForecastConfig(), short_history="analog")
+    assert "water" in cfg.fit.phases
+    seen = prod[prod["production_month"] <= cut]
+    st = prepare(seen, as_of=cut, config=cfg)
+    assert (st.params["phase"] == "water").any()
+    ctx = ForecastContext.from_basis(ForecastContext.basis(st.params), header, cfg)
+    full = _evaluate(seen, prod, header, cut, 12, "oil", cfg, None, None, stage=st, context=ctx)
+    want = _LookbackBatch.of(full[0], full[1], *full[3:], "oil", cfg.uncertainty_scale)
+    (got,), _n, error = _lookback_task(prod, header, st.fit, None, None, None, ctx, cfg, cut, as_of, 12, "oil",
+                                       ("analog",))
+    assert error is None and len(want.wells) > 5
+    pd.testing.assert_frame_equal(got.wells.reset_index(drop=True), want.wells.reset_index(drop=True),
+                                  check_exact=True)
+    for a, b in ((got.vol, want.vol), (got.s, want.s), (got.keys, want.keys), (got.actual, want.actual)):
+        np.testing.assert_array_equal(a, b)
+    assert got.actual_monthly == want.actual_monthly
+    assert [(g, r) for g, _t, _p, r in got.groups] == [(g, r) for g, _t, _p, r in want.groups]
+    for (_g, t1, p1, _r), (_h, t2, p2, _s) in zip(got.groups, want.groups):
+        np.testing.assert_array_equal(t1, t2)
+        np.testing.assert_array_equal(p1, p2)

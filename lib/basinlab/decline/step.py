@@ -1056,6 +1056,7 @@ def _lookback_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame |
     ML error (``None`` when none)."""
     prod = prod[prod["production_month"] <= as_of]
     seen = prod[prod["production_month"] <= cut]
+    fcfg, fit = _scored_phases_only(fcfg, fit, phase)
     st = prepare(seen, as_of=cut, config=fcfg, fitted=fit) if fit is not None else \
         prepare(seen, as_of=cut, config=fcfg)
     tl, error = _predict_trendlines(models, features)
@@ -1070,6 +1071,23 @@ def _lookback_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame |
         pp, monthly, _res, vol, s, z1, z2, actual = ev
         out.append(_LookbackBatch.of(pp, monthly, vol, s, z1, z2, actual, phase, cfg.uncertainty_scale))
     return out, 0 if tl is None else len(tl), error
+
+
+#: the phases a well's primary phase is chosen from; every other phase is only ever forecast by ratio to it
+PRIMARY_PHASES = ("oil", "gas")
+
+
+def _scored_phases_only(fcfg: ForecastConfig, fit: pd.DataFrame | None,
+                        phase: str) -> tuple[ForecastConfig, pd.DataFrame | None]:
+    """The lookback scores one primary phase, whose forecast never reads a secondary-only phase (water:
+    the primary phase is chosen from oil and gas, the residual scale of the context and the draws are the
+    same, water is forecast by ratio to the primary): the config and fit of the primary phases alone, so
+    the cut's forecast skips water. Unchanged when ``phase`` is not a primary phase."""
+    keep = tuple(p for p in fcfg.fit.phases if p in PRIMARY_PHASES)
+    if phase not in keep or len(keep) == len(fcfg.fit.phases):
+        return fcfg, fit
+    fcfg = replace(fcfg, fit=replace(fcfg.fit, phases=keep))
+    return fcfg, (fit[fit["phase"].isin(keep)].reset_index(drop=True) if fit is not None else None)
 
 
 def _with_trendlines(base: tuple, seen: pd.DataFrame, prod: pd.DataFrame, header: pd.DataFrame,
