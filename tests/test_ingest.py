@@ -4,6 +4,8 @@ import json
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from basinlab import ingest
 from conftest import PRICES_DIR, PRODUCTION_HEADER, VOLVE_XLSX, write
@@ -448,3 +450,33 @@ def test_a_hash_collision_takes_the_grouped_path_with_the_same_outcome(con, tmp_
         assert _loaded_and_rejected(con2) == expected
     finally:
         con2.close()
+
+
+
+#: characters around which trimming decisions turn: DuckDB's trim removes the space and the Unicode
+#: space separators (NBSP, U+1680, U+2000..U+200A, U+202F, U+205F, U+3000), nothing else
+_TRIM_EDGE = " \t\n\r\x0b\x0c\x1f!~\x7f\xa0\u1680\u2000\u2007\u200a\u200b\u202f\u205f\u3000\ufeffaZé0,"
+
+
+def _trim_shortcut_mismatches(values: list[str]) -> list[tuple[str, str | None, str | None]]:
+    import duckdb
+
+    c = duckdb.connect()
+    c.execute("create table v (t varchar)")
+    c.executemany("insert into v values (?)", [(v,) for v in values])
+    return c.execute(f"select t, {ingest._trimmed_text('t')} as got, nullif(trim(t), '') as want from v "
+                     "where got is distinct from want").fetchall()
+
+
+def test_text_trim_shortcut_equals_nullif_trim_on_every_short_text():
+    # text columns skip trim's string copy for plain values: the shortcut must give exactly
+    # nullif(trim(t), '') for every text; every text of up to three characters around the edges
+    edge = list(_TRIM_EDGE)
+    values = [""] + edge + [a + b for a in edge for b in edge] + [a + "x" + b for a in edge for b in edge]
+    assert _trim_shortcut_mismatches(values) == []
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet=_TRIM_EDGE, min_size=1, max_size=12), min_size=1, max_size=50))
+def test_text_trim_shortcut_equals_nullif_trim_on_generated_texts(values):
+    assert _trim_shortcut_mismatches(values) == []

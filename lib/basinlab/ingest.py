@@ -220,6 +220,15 @@ def _unparseable_reason(ctype: str, col: str, t: str, date_format: str | None) -
     return plain
 
 
+def _trimmed_text(t: str) -> str:
+    """SQL: ``nullif(trim(t), '')`` without a string copy for the common value, plain ASCII that begins
+    and ends with a printable character other than a space (``trim`` removes spaces and Unicode space
+    separators only, so such a value is its own trimmed text). Inside a CASE branch, so DuckDB's
+    common-subexpression optimizer cannot hoist the ``trim`` out for every row."""
+    return (f"case when {t} >= '!' and not ends_with({t}, ' ') and strlen({t}) = length({t}) then {t} "
+            f"else nullif(trim({t}), '') end")
+
+
 def _any_true(conditions: list[str]) -> str:
     """TRUE when any condition is TRUE (NULL counts as not), never NULL."""
     return f"coalesce({' or '.join(f'({c})' for c in conditions)}, false)" if conditions else "false"
@@ -317,7 +326,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
         raw = f'"{c.name}__raw"'
         received.append(f"{text_exprs.get(c.name, 'cast(null as varchar)')} as {raw}")
         if c.type == TEXT:
-            texts.append(f"nullif(trim({raw}), '') as {c.name}")
+            texts.append(f"{_trimmed_text(raw)} as {c.name}")
             if c.required:
                 problems.append((f"{c.name} is null", f"'missing {c.name}'"))
             continue
