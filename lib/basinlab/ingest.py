@@ -322,6 +322,9 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
         extra = "cast(null as varchar)"
     text_exprs, factors, rates = staged.text_exprs, staged.factors, staged.rates
     received, first, texts, typed, problems = [], [], [], [], []
+    # when a row is rejected for its values: the problems' conditions, merged where they only tell
+    # reasons apart (a required value that is null is missing or unparseable: either way, rejected)
+    bad_when: list[str] = []
     for c in spec.columns:
         raw = f'"{c.name}__raw"'
         received.append(f"{text_exprs.get(c.name, 'cast(null as varchar)')} as {raw}")
@@ -329,6 +332,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
             texts.append(f"{_trimmed_text(raw)} as {c.name}")
             if c.required:
                 problems.append((f"{c.name} is null", f"'missing {c.name}'"))
+                bad_when.append(f"{c.name} is null")
             continue
         first.append(f"{_typed_expr(c.type, raw)} as {c.name}__1")
         texts.append(f"case when {c.name}__1 is null then nullif(trim({raw}), '') end as {c.name}__t")
@@ -340,13 +344,18 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
             problems.append((f"{c.name} is null and {c.name}__t is null", f"'missing {c.name}'"))
         problems.append((f"{c.name} is null and {c.name}__t is not null",
                          _unparseable_reason(c.type, c.name, f"{c.name}__t", staged.date_formats.get(c.name))))
+        bad_when.append(f"{c.name} is null" if c.required else f"{c.name} is null and {c.name}__t is not null")
     problems.append(("_xproblem is not null", "_xproblem"))
+    if staged.has_problems:    # else _xproblem is a NULL constant
+        bad_when.append("_xproblem is not null")
     conv = list(names)
     if rates:
         days = "days_on" if rates == "producing_day" else "day(last_day(production_month))"
         for vol in ("oil_bbl", "gas_mcf", "water_bbl"):
             conv[conv.index(vol)] = f"{vol} * {days} as {vol}"
         if rates == "producing_day":  # judged on the rates, before they are multiplied out
+            bad_when.append("days_on is null and (oil_bbl is not null or gas_mcf is not null "
+                            "or water_bbl is not null)")
             problems.append(("days_on is null and (oil_bbl is not null or gas_mcf is not null "
                              "or water_bbl is not null)", "'daily rates given but days_on missing'"))
     rules = _value_rules(spec, window) + [(r.sql, r.reason_sql) for r in spec.rules]
@@ -368,7 +377,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
             select {keep}, {', '.join(text_only + typed + t_cols)} from texts
         ),
         parsed as (          -- missing and unparseable values
-            select *, {_any_true([c for c, _ in problems])} as _parse_bad from typed
+            select *, {_any_true(bad_when)} as _parse_bad from typed
         ),
         parse_reasons as (
             select _rid, _line, _rec, {', '.join(names)}, _parse_bad,
