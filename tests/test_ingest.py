@@ -323,6 +323,27 @@ def test_line_numbers_and_file_order_across_row_groups(con, tmp_path):
     assert all(json.loads(rec)["gas_mcf"] == str(line - 2) for line, rec in rej)
 
 
+def test_a_clean_file_loads_in_parallel_with_its_lines_and_order(con, tmp_path, monkeypatch):
+    # a file without rejects is read unnumbered (in parallel) and its lines set from the rows'
+    # order afterwards: across row groups, every row must still carry its own line, in file order
+    inbox = tmp_path / "inbox"
+    _big_production_csv(inbox / "well_production/big.csv", 300_000, 10**9)   # one bad row, at line 9
+    write(inbox / "well_production/big.csv",
+          (inbox / "well_production/big.csv").read_text().replace(",n/a,", ",9,"))
+    reloads = []
+    real = ingest._Reload.__init__
+
+    def spy(self, mode, why):
+        reloads.append(why)
+        real(self, mode, why)
+
+    monkeypatch.setattr(ingest._Reload, "__init__", spy)
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (300_000, 300_000, 0)
+    assert reloads == []
+    assert _misplaced_rows(con) == (0, 0)
+
+
 def _big_irregular_csv(path, rows, bad_every, rowid_column):
     """Like ``_big_production_csv`` but with leading and inner blank lines and quoted line breaks
     (or a column named rowid): the lines come from a line map, not from the row index."""
