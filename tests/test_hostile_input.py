@@ -1009,8 +1009,8 @@ def _warehouse_outcome(con, kind: str) -> tuple:
        encoding=st.sampled_from(["utf-8", "utf-8", "latin-1"]), breakage=st.sampled_from(BREAKAGES))
 def test_unstaged_loads_equal_the_staged_load(data, kind, delimiter, newline, encoding, breakage):
     # a CSV file without quote characters or blank lines is loaded straight from read_csv: in parallel,
-    # its lines set from the rows' order, or (when it has rejects, or keys that may repeat) streamed,
-    # numbered as read; a file DuckDB cannot read falls back to the staged readers. Whichever way,
+    # its lines set from the rows' order, or streamed, numbered as read; one with rejects or keys that
+    # may repeat, or that DuckDB cannot read, falls back to the staged readers. Whichever way,
     # the warehouse must hold exactly what the staged load leaves: rows, lines, order, rejects and
     # reasons, the file's record, or the same failure.
     kr = _unquoted(data.draw(kind_rows(kind, data.draw(EXTRA_COLUMNS))), delimiter)

@@ -30,7 +30,7 @@ at once), so checking costs little over a bare ``read_csv``. The common CSV file
 (one record per line, no quote character) is validated straight from
 ``read_csv`` in parallel, without a staged copy; its rows' lines are set from
 their order once every record has loaded (else it is loaded again, numbering its
-rows as read): see :func:`_load_sql_validated`.
+rows): see :func:`_load_sql_validated`.
 """
 from __future__ import annotations
 
@@ -487,8 +487,9 @@ def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mapping: Mapp
       straight from ``read_csv`` (no staged copy), its rows numbered as DuckDB reads them (one thread).
     * ``parallel``: the same, unnumbered, so DuckDB reads and validates it in parallel; the load keeps
       file order, so when every record loaded (no reject) and the file's rows took dense rowids, a
-      loaded row's line is its rowid's offset + 2, set by one update. Otherwise (rejects, or a key
-      that may repeat) the file is loaded again streamed, which numbers the rows it rejects.
+      loaded row's line is its rowid's offset + 2, set by one update. Otherwise the file is loaded
+      again: staged when it has rejects or a key that may repeat (staging reads in parallel too, and
+      numbers every row), streamed when only the rowids were not dense.
 
     A mode that cannot finish raises :class:`_Reload` naming the next one (the transaction must be
     rolled back: DuckDB aborts it on an error).
@@ -584,7 +585,7 @@ def _load_by_mode(ld: _Load, mode: str, aggregate: dict[str, str] | None, res: F
     if mode == "parallel":
         loaded = _load_parallel(ld)
         if _may_repeat_a_key(con, spec, file_id, loaded):
-            raise _Reload("streamed", "a key may repeat")
+            raise _Reload("staged", "a key may repeat")
         return loaded, 0
     if aggregate:
         return _load_grouped(ld, aggregate, res)
@@ -599,7 +600,7 @@ def _load_by_mode(ld: _Load, mode: str, aggregate: dict[str, str] | None, res: F
 def _load_parallel(ld: _Load) -> int:
     """Load a streamed file read unnumbered (in parallel); the rows loaded, each with its line.
 
-    Raises :class:`_Reload` (streamed) when a record was rejected, or when the file's rows did
+    Raises :class:`_Reload`: staged when a record was rejected, streamed when the file's rows did
     not take dense rowids, so their lines cannot be told from them.
     """
     con, spec, staged = ld.con, ld.spec, ld.staged
@@ -611,7 +612,7 @@ def _load_parallel(ld: _Load) -> int:
         {"file": ld.rel, "batch": ld.batch_id},
     ).fetchone()[0])
     if loaded != staged.rows_read:
-        raise _Reload("streamed", f"{staged.rows_read - loaded} record(s) rejected")
+        raise _Reload("staged", f"{staged.rows_read - loaded} record(s) rejected")
     first, last, n = con.execute(f"select min(rowid), max(rowid), count(*) from raw.{spec.table} "
                                  f"where _file_id = {ld.file_id}").fetchone()
     if n != loaded or (n and int(last) - int(first) + 1 != n):
