@@ -978,3 +978,75 @@ def test_a_run_with_hostile_files_publishes_only_values_or_fails_naming_the_file
                          progress=None)
     assert (data / "warehouse.duckdb").read_bytes() == wh_before
     assert _tree_digest(reports / MONTH) == report_before
+
+
+# --------------------------------------------------------------------------- load modes
+
+#: what can go wrong in a CSV file that has no quote character (the files loaded without a staged copy)
+BREAKAGES = (None, None, None, "ragged_long", "ragged_short", "bad_utf8", "only_header")
+
+
+def _unquoted(kr: KindRows, delimiter: str) -> KindRows:
+    """``kr`` with every character a CSV writer would quote taken out of its values."""
+    drop = str.maketrans("", "", '"\r\n' + delimiter)
+    return KindRows(kr.kind, kr.columns, [Row({c: v.translate(drop) for c, v in r.values.items()}, r.bad, r.why)
+                                          for r in kr.rows])
+
+
+def _warehouse_outcome(con, kind: str) -> tuple:
+    """Everything a load leaves behind for one file, in storage order (ingest times left out)."""
+    table = canonical.KINDS[kind].table
+    return (con.execute(f"select * exclude (_ingested_at) from raw.{table} order by rowid").fetchall(),
+            con.execute("select * exclude (_ingested_at) from raw.rejected_rows order by rowid").fetchall(),
+            con.execute("select kind, file_name, sha256, size_bytes, version, status, rows_read, rows_loaded, "
+                        "rows_rejected from metadata.ingested_files order by file_id").fetchall())
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), kind=st.sampled_from(list(canonical.KINDS)),
+       delimiter=st.sampled_from([",", ";", "|", "\t"]), newline=st.sampled_from(["\n", "\r\n"]),
+       encoding=st.sampled_from(["utf-8", "utf-8", "latin-1"]), breakage=st.sampled_from(BREAKAGES))
+def test_unstaged_loads_equal_the_staged_load(data, kind, delimiter, newline, encoding, breakage):
+    # a CSV file without quote characters or blank lines is loaded straight from read_csv: in parallel,
+    # its lines set from the rows' order, or streamed, numbered as read; one with rejects or keys that
+    # may repeat, or that DuckDB cannot read, falls back to the staged readers. Whichever way,
+    # the warehouse must hold exactly what the staged load leaves: rows, lines, order, rejects and
+    # reasons, the file's record, or the same failure.
+    kr = _unquoted(data.draw(kind_rows(kind, data.draw(EXTRA_COLUMNS))), delimiter)
+    d = Dialect(delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, newline=newline, bom=data.draw(st.booleans()),
+                encoding=encoding, blanks={}, trailing=data.draw(st.sampled_from(["", "\n"])), preamble=[])
+    if encoding == "latin-1":
+        kr = KindRows(kr.kind, kr.columns, [Row({c: v.encode("latin-1", "replace").decode("latin-1")
+                                                 for c, v in r.values.items()}) for r in kr.rows])
+    payload, _, mapping = render(kr, d)
+    lines = payload.split(newline.encode())
+    at = 1 + data.draw(st.integers(0, max(len(kr.rows) - 1, 0)))
+    if breakage == "ragged_long":
+        lines[at] += (delimiter + "x").encode()
+    elif breakage == "ragged_short" and delimiter.encode() in lines[at]:
+        lines[at] = lines[at].rsplit(delimiter.encode(), 1)[0]
+    elif breakage == "bad_utf8" and encoding == "utf-8":
+        lines[at] += b"\xff"
+    elif breakage == "only_header":
+        lines = lines[:1] + [b""]
+    payload = newline.encode().join(lines)
+    assert b'"' not in payload
+    outcomes = {}
+    for first in ingest.LOAD_MODES:
+        with fresh() as (inbox, con):
+            folder = inbox / kind
+            folder.mkdir(parents=True)
+            (folder / "rows.csv").write_bytes(payload)
+            if mapping:
+                (folder / "mapping.yml").write_text(mapping)
+            modes = ingest.LOAD_MODES
+            ingest.LOAD_MODES = ingest.LOAD_MODES[ingest.LOAD_MODES.index(first):]
+            try:
+                (f,) = ingest.ingest_inbox(con, inbox, "b1", month=MONTH).files
+            finally:
+                ingest.LOAD_MODES = modes
+            outcomes[first] = ((f.status, f.error, f.rows_read, f.rows_loaded, f.rows_rejected, f.note),
+                               _warehouse_outcome(con, kind))
+    assert outcomes["parallel"] == outcomes["staged"]
+    assert outcomes["streamed"] == outcomes["staged"]

@@ -4,6 +4,8 @@ import json
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from basinlab import ingest
 from conftest import PRICES_DIR, PRODUCTION_HEADER, VOLVE_XLSX, write
@@ -321,6 +323,27 @@ def test_line_numbers_and_file_order_across_row_groups(con, tmp_path):
     assert all(json.loads(rec)["gas_mcf"] == str(line - 2) for line, rec in rej)
 
 
+def test_a_clean_file_loads_in_parallel_with_its_lines_and_order(con, tmp_path, monkeypatch):
+    # a file without rejects is read unnumbered (in parallel) and its lines set from the rows'
+    # order afterwards: across row groups, every row must still carry its own line, in file order
+    inbox = tmp_path / "inbox"
+    _big_production_csv(inbox / "well_production/big.csv", 300_000, 10**9)   # one bad row, at line 9
+    write(inbox / "well_production/big.csv",
+          (inbox / "well_production/big.csv").read_text().replace(",n/a,", ",9,"))
+    reloads = []
+    real = ingest._Reload.__init__
+
+    def spy(self, mode, why):
+        reloads.append(why)
+        real(self, mode, why)
+
+    monkeypatch.setattr(ingest._Reload, "__init__", spy)
+    f = ingest.ingest_inbox(con, inbox, "b1").files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (300_000, 300_000, 0)
+    assert reloads == []
+    assert _misplaced_rows(con) == (0, 0)
+
+
 def _big_irregular_csv(path, rows, bad_every, rowid_column):
     """Like ``_big_production_csv`` but with leading and inner blank lines and quoted line breaks
     (or a column named rowid): the lines come from a line map, not from the row index."""
@@ -448,3 +471,33 @@ def test_a_hash_collision_takes_the_grouped_path_with_the_same_outcome(con, tmp_
         assert _loaded_and_rejected(con2) == expected
     finally:
         con2.close()
+
+
+
+#: characters around which trimming decisions turn: DuckDB's trim removes the space and the Unicode
+#: space separators (NBSP, U+1680, U+2000..U+200A, U+202F, U+205F, U+3000), nothing else
+_TRIM_EDGE = " \t\n\r\x0b\x0c\x1f!~\x7f\xa0\u1680\u2000\u2007\u200a\u200b\u202f\u205f\u3000\ufeffaZé0,"
+
+
+def _trim_shortcut_mismatches(values: list[str]) -> list[tuple[str, str | None, str | None]]:
+    import duckdb
+
+    c = duckdb.connect()
+    c.execute("create table v (t varchar)")
+    c.executemany("insert into v values (?)", [(v,) for v in values])
+    return c.execute(f"select t, {ingest._trimmed_text('t')} as got, nullif(trim(t), '') as want from v "
+                     "where got is distinct from want").fetchall()
+
+
+def test_text_trim_shortcut_equals_nullif_trim_on_every_short_text():
+    # text columns skip trim's string copy for plain values: the shortcut must give exactly
+    # nullif(trim(t), '') for every text; every text of up to three characters around the edges
+    edge = list(_TRIM_EDGE)
+    values = [""] + edge + [a + b for a in edge for b in edge] + [a + "x" + b for a in edge for b in edge]
+    assert _trim_shortcut_mismatches(values) == []
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet=_TRIM_EDGE, min_size=1, max_size=12), min_size=1, max_size=50))
+def test_text_trim_shortcut_equals_nullif_trim_on_generated_texts(values):
+    assert _trim_shortcut_mismatches(values) == []

@@ -26,7 +26,11 @@ Guarantees, per file:
   the reason.
 
 Validation runs inside DuckDB (``try_cast`` and row rules over the whole file
-at once), so checking costs little over a bare ``read_csv``.
+at once), so checking costs little over a bare ``read_csv``. The common CSV file
+(one record per line, no quote character) is validated straight from
+``read_csv`` in parallel, without a staged copy; its rows' lines are set from
+their order once every record has loaded (else it is loaded again, numbering its
+rows): see :func:`_load_sql_validated`.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ from .sources.files import (
     MAPPING_FILE,
     Mapping,
     StagedFile,
+    StreamFailed,
     csv_delimiter,
     file_format,
     load_mappings,
@@ -221,6 +226,15 @@ def _unparseable_reason(ctype: str, col: str, t: str, date_format: str | None) -
     return plain
 
 
+def _trimmed_text(t: str) -> str:
+    """SQL: ``nullif(trim(t), '')`` without a string copy for the common value, plain ASCII that begins
+    and ends with a printable character other than a space (``trim`` removes spaces and Unicode space
+    separators only, so such a value is its own trimmed text). Inside a CASE branch, so DuckDB's
+    common-subexpression optimizer cannot hoist the ``trim`` out for every row."""
+    return (f"case when {t} >= '!' and not ends_with({t}, ' ') and strlen({t}) = length({t}) then {t} "
+            f"else nullif(trim({t}), '') end")
+
+
 def _any_true(conditions: list[str]) -> str:
     """TRUE when any condition is TRUE (NULL counts as not), never NULL."""
     return f"coalesce({' or '.join(f'({c})' for c in conditions)}, false)" if conditions else "false"
@@ -292,7 +306,8 @@ def _value_rules(spec: KindSpec, window: Window | None) -> list[tuple[str, str]]
     return rules
 
 
-def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = None) -> str:
+def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = None,
+                    numbered: bool = True) -> str:
     """SELECT over the staged file: per source row ``_rid`` (0-based), ``_line`` (the line a person sees),
     the canonical typed columns, ``_bad`` (the row is rejected), ``_reason`` (why; NULL if loaded)
     and ``_rec`` (the staged row as received, a struct).
@@ -302,7 +317,13 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
     """
     names = spec.names
     typed_cols = [c for c in spec.columns if c.type != TEXT]
-    if staged.rows_table:
+    if staged.streamed:      # the file read as the statement runs: rows numbered as they come, in file order
+        source = f"{staged.raw_table} _bl_row"
+        # unnumbered (``_rid`` and ``_line`` 0): nothing keeps DuckDB from reading the file in parallel
+        rid = "row_number() over () - 1" if numbered else "0"
+        line = f"{rid} + {staged.line_offset}" if numbered else "0"
+        extra = "cast(null as varchar)"
+    elif staged.rows_table:
         source = f"{staged.raw_table} _bl_row positional join {staged.rows_table} _bl_side"
         rid, line = "_bl_side._bl_rid", "_bl_side._bl_line"
         extra = "_bl_side._bl_problem" if staged.has_problems else "cast(null as varchar)"
@@ -314,13 +335,17 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
         extra = "cast(null as varchar)"
     text_exprs, factors, rates = staged.text_exprs, staged.factors, staged.rates
     received, first, texts, typed, problems = [], [], [], [], []
+    # when a row is rejected for its values: the problems' conditions, merged where they only tell
+    # reasons apart (a required value that is null is missing or unparseable: either way, rejected)
+    bad_when: list[str] = []
     for c in spec.columns:
         raw = f'"{c.name}__raw"'
         received.append(f"{text_exprs.get(c.name, 'cast(null as varchar)')} as {raw}")
         if c.type == TEXT:
-            texts.append(f"nullif(trim({raw}), '') as {c.name}")
+            texts.append(f"{_trimmed_text(raw)} as {c.name}")
             if c.required:
                 problems.append((f"{c.name} is null", f"'missing {c.name}'"))
+                bad_when.append(f"{c.name} is null")
             continue
         first.append(f"{_typed_expr(c.type, raw)} as {c.name}__1")
         texts.append(f"case when {c.name}__1 is null then nullif(trim({raw}), '') end as {c.name}__t")
@@ -332,13 +357,18 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
             problems.append((f"{c.name} is null and {c.name}__t is null", f"'missing {c.name}'"))
         problems.append((f"{c.name} is null and {c.name}__t is not null",
                          _unparseable_reason(c.type, c.name, f"{c.name}__t", staged.date_formats.get(c.name))))
+        bad_when.append(f"{c.name} is null" if c.required else f"{c.name} is null and {c.name}__t is not null")
     problems.append(("_xproblem is not null", "_xproblem"))
+    if staged.has_problems:    # else _xproblem is a NULL constant
+        bad_when.append("_xproblem is not null")
     conv = list(names)
     if rates:
         days = "days_on" if rates == "producing_day" else "day(last_day(production_month))"
         for vol in ("oil_bbl", "gas_mcf", "water_bbl"):
             conv[conv.index(vol)] = f"{vol} * {days} as {vol}"
         if rates == "producing_day":  # judged on the rates, before they are multiplied out
+            bad_when.append("days_on is null and (oil_bbl is not null or gas_mcf is not null "
+                            "or water_bbl is not null)")
             problems.append(("days_on is null and (oil_bbl is not null or gas_mcf is not null "
                              "or water_bbl is not null)", "'daily rates given but days_on missing'"))
     rules = _value_rules(spec, window) + [(r.sql, r.reason_sql) for r in spec.rules]
@@ -360,7 +390,7 @@ def _validation_sql(spec: KindSpec, staged: StagedFile, window: Window | None = 
             select {keep}, {', '.join(text_only + typed + t_cols)} from texts
         ),
         parsed as (          -- missing and unparseable values
-            select *, {_any_true([c for c, _ in problems])} as _parse_bad from typed
+            select *, {_any_true(bad_when)} as _parse_bad from typed
         ),
         parse_reasons as (
             select _rid, _line, _rec, {', '.join(names)}, _parse_bad,
@@ -435,27 +465,65 @@ class _Load:
         return {"kind": self.spec.kind, "file": self.rel, "batch": self.batch_id}
 
 
+class _Reload(Exception):
+    """Load the file again, in a new transaction, the ``mode`` way (see :func:`_load_sql_validated`)."""
+
+    def __init__(self, mode: str, why: str):
+        super().__init__(why)
+        self.mode, self.why = mode, why
+
+
+#: the ways a file is loaded, cheapest first; each falls back only to a later one
+LOAD_MODES = ("parallel", "streamed", "staged")
+
+
 def _load_sql_validated(con, path: Path, rel: str, spec: KindSpec, mapping: Mapping | None, file_id: int,
                         batch_id: str, res: FileResult, window: Window | None,
-                        private: PrivateDir, scan: CsvScan | None = None) -> None:
+                        private: PrivateDir, scan: CsvScan | None = None, mode: str = "staged") -> None:
+    """Stage, validate and load one file, the ``mode`` way.
+
+    * ``staged``: the file is read into a temp table first (every format, every CSV dialect); the
+      row index is the table's rowid or a side table of lines.
+    * ``streamed``: a :func:`~basinlab.sources.files.streamable` CSV file is validated and loaded
+      straight from ``read_csv`` (no staged copy), its rows numbered as DuckDB reads them (one thread).
+    * ``parallel``: the same, unnumbered, so DuckDB reads and validates it in parallel; the load keeps
+      file order, so when every record loaded (no reject) and the file's rows took dense rowids, a
+      loaded row's line is its rowid's offset + 2, set by one update. Otherwise the file is loaded
+      again: staged when it has rejects or a key that may repeat (staging reads in parallel too, and
+      numbers every row), streamed when only the rowids were not dense.
+
+    A mode that cannot finish raises :class:`_Reload` naming the next one (the transaction must be
+    rolled back: DuckDB aborts it on an error).
+    """
     with _insertion_order_kept(con):
-        staged = stage_file(con, path, spec, mapping, private, scan=scan)
+        try:
+            staged = stage_file(con, path, spec, mapping, private, scan=scan, stream=mode != "staged")
+        except StreamFailed as exc:
+            raise _Reload("staged", str(exc)) from exc
+        aggregate = mapping.aggregate if mapping is not None else None
+        if mode == "parallel" and (not staged.streamed or aggregate):
+            mode = "streamed"
+        if not staged.streamed:
+            mode = "staged"
         if staged.notes:
             res.note = "; ".join(staged.notes)
-        ld = _Load(con, spec, staged, _validation_sql(spec, staged, window), rel, file_id, batch_id)
+        ld = _Load(con, spec, staged, _validation_sql(spec, staged, window, numbered=mode != "parallel"), rel,
+                   file_id, batch_id)
+        temp_tables = ([] if staged.streamed else [staged.raw_table, staged.rows_table]) + ["_bl_v", "_bl_g"]
         try:
-            if mapping is not None and mapping.aggregate:
-                loaded, rejected = _load_grouped(ld, mapping.aggregate, res)
-            else:
-                loaded, rejected = _load_plain(ld)
-                if _may_repeat_a_key(con, spec, file_id, loaded):  # load again, deciding per key
-                    con.execute(f"delete from raw.{spec.table} where _file_id = {file_id}")
-                    con.execute(f"delete from raw.rejected_rows where _file_id = {file_id}")
-                    loaded, rejected = _load_grouped(ld, None, res)
-        finally:
-            for t in (staged.raw_table, staged.rows_table, "_bl_v", "_bl_g"):
+            loaded, rejected = _load_by_mode(ld, mode, aggregate, res)
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise
+        except duckdb.Error as exc:
+            if staged.streamed:   # DuckDB cannot read it as it is: the staged readers explain why
+                raise _Reload("staged", str(exc)) from exc
+            raise
+        else:
+            for t in temp_tables:
                 if t:
                     con.execute(f"drop table if exists {t}")
+    if staged.streamed and loaded + rejected != staged.rows_read:   # DuckDB's records are not the lines
+        raise _Reload("staged", f"read {loaded + rejected} records, the file has {staged.rows_read} lines")
     if loaded + rejected != staged.rows_read:  # pragma: no cover - the filters are complementary
         raise SourceError(rel, f"accounting mismatch: read {staged.rows_read} != loaded {loaded} "
                                f"+ rejected {rejected}")
@@ -491,7 +559,7 @@ def _may_repeat_a_key(con, spec: KindSpec, file_id: int, loaded: int) -> bool:
 def _load_plain(ld: _Load) -> tuple[int, int]:
     """Every good row loaded, every bad row rejected, in file order: (loaded, rejected)."""
     spec, staged = ld.spec, ld.staged
-    order_by = "" if staged.rows_table or staged.rowids_dense else "order by _rid"
+    order_by = "" if staged.streamed or staged.rows_table or staged.rowids_dense else "order by _rid"
     cols = ", ".join(spec.names)
     # the load: straight from the validation into the raw table, no intermediate table.
     # current_timestamp is the transaction's start: one value for every row of the file.
@@ -513,6 +581,51 @@ def _load_plain(ld: _Load) -> tuple[int, int]:
             ld.params,
         ).fetchone()[0]
     return int(loaded), int(rejected)
+
+
+def _load_by_mode(ld: _Load, mode: str, aggregate: dict[str, str] | None, res: FileResult) -> tuple[int, int]:
+    """(loaded, rejected) of the validated file, loaded the ``mode`` way (see :func:`_load_sql_validated`)."""
+    con, spec, file_id = ld.con, ld.spec, ld.file_id
+    if mode == "parallel":
+        loaded = _load_parallel(ld)
+        if _may_repeat_a_key(con, spec, file_id, loaded):
+            raise _Reload("staged", "a key may repeat")
+        return loaded, 0
+    if aggregate:
+        return _load_grouped(ld, aggregate, res)
+    loaded, rejected = _load_plain(ld)
+    if _may_repeat_a_key(con, spec, file_id, loaded):  # load again, deciding per key
+        con.execute(f"delete from raw.{spec.table} where _file_id = {file_id}")
+        con.execute(f"delete from raw.rejected_rows where _file_id = {file_id}")
+        loaded, rejected = _load_grouped(ld, None, res)
+    return loaded, rejected
+
+
+def _load_parallel(ld: _Load) -> int:
+    """Load a streamed file read unnumbered (in parallel); the rows loaded, each with its line.
+
+    Raises :class:`_Reload`: staged when a record was rejected, streamed when the file's rows did
+    not take dense rowids, so their lines cannot be told from them.
+    """
+    con, spec, staged = ld.con, ld.spec, ld.staged
+    cols = ", ".join(spec.names)
+    loaded = int(con.execute(
+        f"""insert into raw.{spec.table} ({cols}, {', '.join(META_COLUMNS)})
+            select {cols}, $file, 0, {ld.file_id}, $batch, current_timestamp::timestamp
+            from ({ld.validated}) where not _bad""",
+        {"file": ld.rel, "batch": ld.batch_id},
+    ).fetchone()[0])
+    if loaded != staged.rows_read:
+        raise _Reload("staged", f"{staged.rows_read - loaded} record(s) rejected")
+    first, last, n = con.execute(f"select min(rowid), max(rowid), count(*) from raw.{spec.table} "
+                                 f"where _file_id = {ld.file_id}").fetchone()
+    if n != loaded or (n and int(last) - int(first) + 1 != n):
+        raise _Reload("streamed", "the rows did not take dense rowids")
+    if n:
+        # the load kept file order (one insert, insertion order preserved): row i is on line i + offset
+        con.execute(f"update raw.{spec.table} set _source_row = rowid - {int(first)} + {staged.line_offset} "
+                    f"where _file_id = {ld.file_id}")
+    return loaded
 
 
 def _out_of_memory(con, exc: Exception) -> str:
@@ -715,9 +828,22 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str, batch_id:
             if spec is None:
                 _load_adapter(con, path, rel, registry.get(kind), file_id, batch_id, res, month)
             else:
+                window = plausible_window(spec, month)
+                mode = LOAD_MODES[0]
                 with PrivateDir() as private:
-                    _load_sql_validated(con, path, rel, spec, mapping, file_id, batch_id, res,
-                                        plausible_window(spec, month), private, scan)
+                    while True:
+                        try:
+                            _load_sql_validated(con, path, rel, spec, mapping, file_id, batch_id, res, window,
+                                                private, scan, mode)
+                            break
+                        except _Reload as again:
+                            # a cheaper way could not finish: a new transaction (DuckDB aborts one on
+                            # an error), the same file id (the rolled-back one was never seen)
+                            log.debug("%s: loading again %s (%s)", rel, again.mode, again.why)
+                            con.execute("rollback")
+                            con.execute("begin transaction")
+                            res.note = None
+                            mode = again.mode
             if same:
                 _add_note(res, f"same content as {same[0]}, loaded as a file of its own")
             res.seconds = time.perf_counter() - t0

@@ -37,9 +37,11 @@ import csv
 import hashlib
 import io
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,13 +163,67 @@ def _last_content(block: bytes, ws: bytes) -> int:
     return -1
 
 
+def _first_blank_line(block: bytes, blank_line: re.Pattern, nl: np.ndarray, starts_blank: np.ndarray):
+    """The first match of ``blank_line`` in ``block`` (None when none), whose line feeds are at ``nl``.
+
+    A blank line starts at a line feed followed by a blank-line byte (``starts_blank``, indexed by
+    byte); the regex starts at the first such line feed, so a file without one is not searched."""
+    inner = nl[:np.searchsorted(nl, len(block) - 1)]          # line feeds with a byte after them
+    if not len(inner):
+        return None
+    cand = inner[starts_blank[np.frombuffer(block, dtype=np.uint8)[inner + 1]]]
+    return blank_line.search(block, int(cand[0])) if len(cand) else None
+
+
+class _Hasher:
+    """sha256 of the blocks put to it, computed in a thread while the caller works on them (hashlib
+    releases the GIL on large blocks); :meth:`hexdigest` waits for it. At most ``depth`` blocks wait."""
+
+    def __init__(self, depth: int = 4):
+        self.h = hashlib.sha256()
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="basinlab-sha256", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (block := self.q.get()) is not None:
+            try:
+                self.h.update(block)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self.error = exc
+
+    def update(self, block: bytes) -> None:
+        self.q.put(block)
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        if self.error is not None:
+            raise self.error
+        return self.h.hexdigest()
+
+
 def scan(path: Path, delimiter: str = ",") -> Scan:
     """One chunked pass: sha256, quote characters, lone CRs, blank lines, line count.
 
-    A regex finds the first blank line, searched in each chunk and across each chunk
-    boundary (no chunk is copied); once one is found the rest is not searched.
+    The sha256 is computed in a thread beside the rest. Line feeds are found with numpy; a
+    regex finds the first blank line, searched in each chunk from its first line feed followed
+    by a blank-line byte, and across each chunk boundary (no chunk is copied); once one is
+    found the rest is not searched.
     """
-    h = hashlib.sha256()
+    h = _Hasher()
+    try:
+        return _scan(path, delimiter, h)
+    finally:
+        if h.thread.is_alive():
+            h.close()
+
+
+def _scan(path: Path, delimiter: str, h: _Hasher) -> Scan:
     size = 0
     has_quote = lone_cr = False
     n_lf = 0
@@ -179,15 +235,18 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
     first = True
     ws = _ws(delimiter)
     blank_line = _blank_line(ws)
+    starts_blank = np.zeros(256, dtype=bool)
+    starts_blank[list(ws.replace(b"\n", b"") + b"\n")] = True
     with open(path, "rb") as fh:
         while block := fh.read(CHUNK):
             h.update(block)
+            nl = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x0A)
             if first:
                 first = False
                 body = block[len(BOM):] if block.startswith(BOM) else block
                 first_line = body.split(b"\n", 1)[0]
                 leading_blank = not first_line.strip(ws) and b"\n" in body
-            n_lf += block.count(b"\n")
+            n_lf += len(nl)
             if not has_quote and b'"' in block:
                 has_quote = True
             if pending_cr and not block.startswith(b"\n"):
@@ -206,7 +265,7 @@ def scan(path: Path, delimiter: str = ",") -> Scan:
                 if m:
                     first_blank = size - len(carry) + m.start()
                 else:
-                    m = blank_line.search(block)
+                    m = _first_blank_line(block, blank_line, nl, starts_blank)
                     if m:
                         first_blank = size + m.start()
                 cut = block.rfind(b"\n")

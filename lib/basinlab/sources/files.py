@@ -3,7 +3,9 @@
 Each file is read into a DuckDB temp table, one row per data record, with the
 record's position kept so a rejected row names the line a person sees in an
 editor (CSV: the physical line the record starts on; XLSX: the sheet row;
-Parquet: the 1-based row). CSV and Parquet use DuckDB's native readers through
+Parquet: the 1-based row). The common CSV file (one record per line, no quote
+character) is not copied: it is validated straight from ``read_csv``
+(:func:`streamable`). CSV and Parquet use DuckDB's native readers through
 a path that names exactly the one file (:mod:`basinlab.sources.csvfile`);
 XLSX uses openpyxl (DuckDB's excel extension downloads on first use and fails
 offline).
@@ -453,6 +455,9 @@ class StagedFile:
     has_problems: bool = False
     date_formats: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: ``raw_table`` is not a table but a subquery reading the file itself (see :func:`streamable`): each
+    #: statement over it reads the file again; record *i* (0-based) is on line *i* + ``line_offset``
+    streamed: bool = False
 
 
 def _cell_text(v: Any) -> str | None:
@@ -723,6 +728,36 @@ def csv_delimiter(path: Path, mapping: Mapping | None) -> str:
     return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
+def streamable(path: Path, mapping: Mapping | None, scan: csvfile.Scan | None) -> bool:
+    """Can the file be validated and loaded straight from ``read_csv``, without a staged copy?
+
+    Yes for the common CSV file, whose :func:`~basinlab.sources.csvfile.scan` shows each line after
+    the header to be one record, so record *i* (0-based) is on line *i + 2*: no quote character at
+    all (no record spans lines), no blank line before its last content, no bare carriage return,
+    the header on line 1, UTF-8 or Latin-1. Such a file is read by every statement over it: in
+    parallel when the statement needs no row numbers, else numbered by ``row_number() over ()``
+    (DuckDB runs that streaming window in one thread, in the order the reader produces the rows;
+    see :func:`basinlab.ingest._load_sql_validated`). A file DuckDB then cannot parse (a ragged
+    record, bad bytes) fails the statement: the caller loads it again through the staged path,
+    which explains the problem (:class:`StreamFailed`).
+    """
+    if scan is None or (mapping is not None and mapping.error) or file_format(path, mapping) != "csv":
+        return False
+    encoding = mapping.encoding if mapping else "utf-8"
+    header_row = mapping.header_row if mapping else 1
+    return (encoding in ("utf-8", "latin-1") and not scan.empty and not scan.has_quote and not scan.lone_cr
+            and not scan.needs_clean(header_row))
+
+
+class StreamFailed(Exception):
+    """DuckDB failed on a streamed file (:func:`streamable`): load it through the staged path instead,
+    which names the problem. The transaction the failure happened in is aborted."""
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 class _Reader:
     """Reads one CSV file into the staged table (see :mod:`basinlab.sources.csvfile` for the paths taken)."""
 
@@ -738,18 +773,29 @@ class _Reader:
     def fail(self, reason: str) -> SourceError:
         return SourceError(str(self.path), f"cannot be parsed as CSV: {reason}")
 
+    def _read_csv(self, source: Path, path: str = "$path", delim: str = "$delim") -> str:
+        """The ``read_csv`` call every staged or streamed read uses (``path``, ``delim``: SQL)."""
+        opts = ("header = true, all_varchar = true, skip = 0, quote = '\"', escape = '\"', comment = '', "
+                f"hive_partitioning = false, delim = {delim}")
+        if self.encoding == "latin-1":
+            opts += ", encoding = 'latin-1'"
+        return f"read_csv({path}, {opts})"
+
     def _duckdb(self, source: Path) -> int:
         """Read ``source`` with DuckDB into the staged table; the record count."""
         p = csvfile.literal_path(source, self.private, ".csv")
-        opts = ("header = true, all_varchar = true, skip = 0, quote = '\"', escape = '\"', comment = '', "
-                "hive_partitioning = false, delim = $delim")
-        enc = "latin-1" if self.encoding == "latin-1" else None
-        if enc:
-            opts += ", encoding = 'latin-1'"
         self.con.execute(f"drop table if exists {self.raw_table}")
-        self.con.execute(f"create temp table {self.raw_table} as select * from read_csv($path, {opts})",
+        self.con.execute(f"create temp table {self.raw_table} as select * from {self._read_csv(source)}",
                          {"path": p, "delim": self.delim})
         return int(self.con.execute(f"select count(*) from {self.raw_table}").fetchone()[0])
+
+    def streamed(self) -> tuple[str, list[str], int]:
+        """(the subquery reading the file, header as spelled in the file, records) of a
+        :func:`streamable` file; nothing is read but the header and DuckDB's sniffing sample."""
+        p = csvfile.literal_path(self.path, self.private, ".csv")
+        self.path_for_python, self.encoding_for_python = self.path, self.encoding
+        sql = f"(select * from {self._read_csv(self.path, _sql_text(p), _sql_text(self.delim))})"
+        return sql, self._first_record(self.path), self.scan.plain_records()
 
     def _explain(self, exc: duckdb.Error, source: Path, dropped: list[int]) -> SourceError | None:
         """A readable error for a file DuckDB cannot parse; None when Python's reader should take it."""
@@ -861,10 +907,14 @@ class _Reader:
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mapping: Mapping | None,
                private: csvfile.PrivateDir | None = None, raw_table: str = "_bl_src",
-               rows_table: str = "_bl_rows", scan: csvfile.Scan | None = None) -> StagedFile:
+               rows_table: str = "_bl_rows", scan: csvfile.Scan | None = None,
+               stream: bool = False) -> StagedFile:
     """Read ``path`` into the temp table ``raw_table`` and work out its column expressions.
 
     ``scan`` is the file's :func:`basinlab.sources.csvfile.scan` when the caller has it already.
+    ``stream``: a :func:`streamable` file is not copied into ``raw_table``; the staged file's
+    ``raw_table`` is a subquery reading the file (``streamed``), and a DuckDB error on it means
+    :class:`StreamFailed`.
 
     Raises
     ------
@@ -876,10 +926,39 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: KindSpec, mappi
     own_private = private is None
     private = private or csvfile.PrivateDir()
     try:
+        if stream and streamable(path, mapping, scan):
+            return _stage_streamed(con, path, spec, mapping, private, scan)
         return _stage(con, path, spec, mapping, private, raw_table, rows_table, scan)
     finally:
         if own_private:
             private.close()
+
+
+def _date_formats(spec: KindSpec, mapping: Mapping | None) -> dict[str, str]:
+    if mapping and mapping.date.get("format"):
+        target = [c for c in spec.columns if c.type in (MONTH, DATE) and c.required][0].name
+        return {target: mapping.date["format"]}
+    return {}
+
+
+def _stage_streamed(con, path: Path, spec: KindSpec, mapping: Mapping | None, private: csvfile.PrivateDir,
+                    scan: csvfile.Scan) -> StagedFile:
+    reader = _Reader(con, path, mapping, private, "", "", scan)
+    sql, header, rows = reader.streamed()
+    try:
+        cols = [r[0] for r in con.execute(f"select column_name from (describe {sql})").fetchall()]
+    except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+        raise
+    except duckdb.Error as exc:
+        raise StreamFailed(str(exc)) from exc
+    try:
+        exprs, _ = _resolve_columns(path, spec, cols, header, mapping)
+    except SourceError as exc:   # the staged path reads the whole file first: its reason comes first
+        raise StreamFailed(str(exc)) from exc
+    return StagedFile(raw_table=sql, rows_read=rows, line_offset=2, text_exprs=exprs,
+                      factors=mapping.factors() if mapping else {},
+                      rates=mapping.rate_basis if mapping and mapping.values == "rates" else None,
+                      date_formats=_date_formats(spec, mapping), streamed=True)
 
 
 def _stage(con, path: Path, spec: KindSpec, mapping: Mapping | None, private: csvfile.PrivateDir,
@@ -946,10 +1025,7 @@ def _stage(con, path: Path, spec: KindSpec, mapping: Mapping | None, private: cs
     first = last = None
     if not side:
         _, first, last = con.execute(f"select count(*), min(rowid), max(rowid) from {raw_table}").fetchone()
-    date_formats = {}
-    if mapping and mapping.date.get("format"):
-        target = [c for c in spec.columns if c.type in (MONTH, DATE) and c.required][0].name
-        date_formats[target] = mapping.date["format"]
+    date_formats = _date_formats(spec, mapping)
     return StagedFile(
         raw_table=raw_table,
         rows_read=int(rows),
