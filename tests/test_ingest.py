@@ -501,3 +501,33 @@ def test_text_trim_shortcut_equals_nullif_trim_on_every_short_text():
 @given(st.lists(st.text(alphabet=_TRIM_EDGE, min_size=1, max_size=12), min_size=1, max_size=50))
 def test_text_trim_shortcut_equals_nullif_trim_on_generated_texts(values):
     assert _trim_shortcut_mismatches(values) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["W1", " W1", "W2 ", "W3"]),
+                               st.sampled_from(["2024-01", "2024-01-20", "2024/01", "2024-02"]),
+                               st.sampled_from(["10", "12", "-5", "x"])), min_size=1, max_size=12))
+def test_a_file_is_recorded_with_keys_unique_only_when_its_loaded_keys_are(rows):
+    """metadata.ingested_files.keys_unique (which staging's dedup relies on) is true for a loaded file, and
+    its loaded rows then hold each key — as staging compares keys: trimmed well, month — at most once,
+    whatever duplicates (equal or differing), spellings of one month and bad rows the file had."""
+    import tempfile
+    from pathlib import Path
+
+    from basinlab import warehouse
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inbox = Path(tmp) / "inbox"
+        write(inbox / "well_production/p.csv",
+              PRODUCTION_HEADER + "".join(f"{w},{m},20,{oil},1,1\n" for w, m, oil in rows))
+        con = warehouse.connect(Path(tmp) / "w.duckdb")
+        try:
+            warehouse.migrate(con)
+            rep = ingest.ingest_inbox(con, inbox, "b1")
+            assert rep.files[0].status == "loaded"
+            flag, = con.execute("select keys_unique from metadata.ingested_files").fetchone()
+            repeats = con.execute("select count(*) - count(distinct (trim(well_id), date_trunc('month', "
+                                  "production_month))) from raw.well_production").fetchone()[0]
+        finally:
+            con.close()
+    assert flag is True and repeats == 0
