@@ -192,6 +192,18 @@ def _against_floors(step_s: dict[str, float], floor_s: dict[str, float]) -> dict
     return out
 
 
+def _synced_before_ingest(progress):
+    """``progress``, and the demo's freshly written files flushed to disk (``os.sync``) as the ingest step
+    starts: the step is then not timed against the kernel writing back gigabytes of dirty pages (its
+    floor, measured after the run, reads the same files settled). The flush counts in ``total_s`` only."""
+    def say(message: str) -> None:
+        if message.lstrip().startswith("[ingest]") and message.rstrip().endswith("…"):
+            os.sync()
+        progress(message)
+
+    return say
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wells", type=int, default=200)
@@ -213,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with StepMemory() as memory:
             res = runner.run_month(a.month, data_dir=tmp / "data", reports_dir=tmp / "reports", demo=True,
-                                   demo_wells=a.wells, demo_months=a.months, progress=memory.progress)
+                                   demo_wells=a.wells, demo_months=a.months,
+                                   progress=_synced_before_ingest(memory.progress))
         total = time.perf_counter() - t0
         import duckdb
 
