@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from itertools import islice
 
 from .. import config
 
@@ -157,29 +158,14 @@ class BatchPool:
             for fn, args in calls:
                 yield fn(*args)
             return
-        self._start()
-        ahead: deque[Future] = deque()
+        ahead: deque[Job] = deque()
         it = iter(calls)
-        exhausted = False
         while True:
-            while not exhausted and len(ahead) <= self.workers:
-                try:
-                    fn, args = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                try:
-                    with _main_module_hidden():
-                        ahead.append(self._pool.submit(fn, *args))
-                except BrokenProcessPool as exc:
-                    raise self._broken() from exc
+            for fn, args in islice(it, self.workers + 1 - len(ahead)):
+                ahead.append(self.submit(fn, *args))
             if not ahead:
                 return
-            try:
-                result = ahead.popleft().result()
-            except BrokenProcessPool as exc:
-                raise self._broken() from exc
-            yield result
+            yield ahead.popleft().result()
 
     def _broken(self) -> WorkerError:
         self.close()
