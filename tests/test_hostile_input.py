@@ -341,6 +341,15 @@ EXTRA_COLUMNS = st.lists(st.sampled_from(["rowid", "ROWID", "_line", "_rid", "_r
                          max_size=2, unique_by=str.lower)
 
 
+def _put_rows(inbox, kind: str, payload: bytes, mapping: str | None) -> None:
+    """A generated file of ``kind`` in the inbox as ``<kind>/rows.csv``, with its ``mapping.yml`` when it has one."""
+    folder = inbox / kind
+    folder.mkdir(parents=True)
+    (folder / "rows.csv").write_bytes(payload)
+    if mapping:
+        (folder / "mapping.yml").write_text(mapping)
+
+
 @pytest.mark.parametrize("kind", list(canonical.KINDS))
 @HYPO
 @given(data=st.data())
@@ -353,11 +362,7 @@ def test_csv_dialects_rows_lines_and_values(kind, data):
                    for r in kr.rows for v in r.values.values()))
     payload, starts, mapping = render(kr, d)
     with fresh() as (inbox, con):
-        folder = inbox / kind
-        folder.mkdir(parents=True)
-        (folder / "rows.csv").write_bytes(payload)
-        if mapping:
-            (folder / "mapping.yml").write_text(mapping)
+        _put_rows(inbox, kind, payload, mapping)
         rep = ingest.ingest_inbox(con, inbox, "b1", month=MONTH)
         (f,) = rep.files
         assert f.status == "loaded", f.error
@@ -1035,11 +1040,7 @@ def test_unstaged_loads_equal_the_staged_load(data, kind, delimiter, newline, en
     outcomes = {}
     for first in ingest.LOAD_MODES:
         with fresh() as (inbox, con):
-            folder = inbox / kind
-            folder.mkdir(parents=True)
-            (folder / "rows.csv").write_bytes(payload)
-            if mapping:
-                (folder / "mapping.yml").write_text(mapping)
+            _put_rows(inbox, kind, payload, mapping)
             modes = ingest.LOAD_MODES
             ingest.LOAD_MODES = ingest.LOAD_MODES[ingest.LOAD_MODES.index(first):]
             try:

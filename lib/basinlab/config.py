@@ -207,7 +207,7 @@ def machine_memory_bytes() -> int:
             v = Path(f).read_text().strip()
         except OSError:
             continue
-        if (v.isascii() and v.isdigit()) and 0 < int(v) < (1 << 60):
+        if is_whole_number(v) and 0 < int(v) < (1 << 60):
             total = min(total, int(v)) if total else int(v)
     return total or 8 << 30
 
@@ -218,6 +218,30 @@ def machine_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def is_whole_number(text: str) -> bool:
+    """``text`` is ASCII digits only (``str.isdigit`` alone accepts ``²`` or ``٣``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
+def env_count(var: str) -> int | None:
+    """``$var`` as a whole number >= 1, ``None`` when unset or blank.
+
+    Raises ``ValueError`` naming the variable when it is anything else.
+    """
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return None
+    if not is_whole_number(text) or int(text) < 1:
+        raise ValueError(f"{var} must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def threads_setting() -> int:
+    """The threads basinlab's own parallel work uses (fits, sampling, decline workers): ``$BASINLAB_THREADS``,
+    else the cores this process may use — the same setting as DuckDB's (:func:`duckdb_resources`)."""
+    return env_count(ENV_THREADS) or machine_threads()
 
 
 def parse_size(text: str, what: str = ENV_MEMORY_LIMIT) -> int:
@@ -339,11 +363,9 @@ def duckdb_resources(database: str | Path | None = None, *, read_only: bool = Fa
         sources["memory_limit"] = "default"
     if mem < 16 << 20:
         raise ValueError(f"{ENV_MEMORY_LIMIT}: a DuckDB memory limit under 16 MB cannot run a query (got {mem} bytes)")
-    env_thr = os.environ.get(ENV_THREADS, "").strip()
-    if env_thr:
-        if not (env_thr.isascii() and env_thr.isdigit()) or int(env_thr) < 1:
-            raise ValueError(f"{ENV_THREADS} must be a whole number of threads >= 1, got {env_thr!r}")
-        thr = int(env_thr)
+    env_thr = env_count(ENV_THREADS)
+    if env_thr is not None:
+        thr = env_thr
         sources["threads"] = "env"
     elif threads is not None:
         thr = max(1, int(threads))

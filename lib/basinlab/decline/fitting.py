@@ -43,7 +43,6 @@ Fit rules (all in :class:`FitConfig`)
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -1056,10 +1055,9 @@ def fit_threads(cfg: FitConfig) -> int:
     cores this process may use (the same setting as DuckDB's)."""
     if cfg.threads is not None:
         return max(1, int(cfg.threads))
-    from ..config import ENV_THREADS, machine_threads
+    from ..config import threads_setting
 
-    env = os.environ.get(ENV_THREADS, "").strip()
-    return max(1, int(env)) if (env.isascii() and env.isdigit()) else machine_threads()
+    return threads_setting()
 
 
 #: Output columns of :func:`fit_wells`, in order.

@@ -25,7 +25,7 @@ joined back), this module
 Predictions are written as ``marts.ml_trendlines`` with the model version and the
 training cut (:func:`trendlines`).
 
-At basin scale the decline step trains from SQL (:func:`train_from_warehouse`: only the rows
+At basin scale the decline step trains from SQL (:func:`training_features`: only the rows
 training reads, of at most :data:`MAX_TRAIN_WELLS` long-history wells, a fixed sample by the MD5
 of the well id when there are more) and predicts batch by batch of wells
 (:func:`young_features`, :func:`predict`), so its memory does not grow with the warehouse.
@@ -155,7 +155,7 @@ def train(features: pd.DataFrame, cut, phase: str = "oil", *, min_train_months: 
     """Train on long-history wells using only rows up to ``cut``; None when there are too few examples.
 
     ``long_wells`` (optional) are the training wells when ``features`` holds only part of their
-    rows (:func:`train_from_warehouse` reads only the ages training uses).
+    rows (:func:`training_features` reads only the ages training uses).
     """
     cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
     f = _age_table(features, phase)
@@ -290,18 +290,6 @@ FEATURES_TABLE = "marts.int_well_features"
 
 def _rate_column(phase: str) -> str:
     return RATE_COLUMNS[phase]
-
-
-def train_from_warehouse(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil", *, seed: int = 0,
-                         max_age: int = 12, min_train_months: int = MIN_TRAIN_MONTHS,
-                         max_wells: int = MAX_TRAIN_WELLS, table: str = FEATURES_TABLE) -> TrendlineModel | None:
-    """:func:`train` on ``table`` (``marts.int_well_features``) reading only what training uses
-    (:func:`training_features`). Up to ``max_wells`` wells the model is the one :func:`train` fits on
-    the whole table."""
-    feats = training_features(con, cut, phase, max_age=max_age, min_train_months=min_train_months,
-                              max_wells=max_wells, table=table)
-    return train_phase(feats, pd.Timestamp(cut).to_period("M").to_timestamp(), phase, seed=seed, max_age=max_age,
-                       min_train_months=min_train_months)
 
 
 def training_features(con: duckdb.DuckDBPyConnection, cut, phase: str = "oil", *, max_age: int = 12,

@@ -29,10 +29,11 @@ C. every batch is forecast as of the month (:func:`~basinlab.decline.engine.fini
 
 The type curves are percentiles over all wells, computed in SQL
 (:func:`~basinlab.decline.typecurves.type_curves_sql`); the ML trendlines train on a bounded sample
-(:func:`~basinlab.decline.ml.train_from_warehouse`) and predict per batch. What stays in memory
-across batches is a few numbers per well (the lookback's 12 monthly volumes, the residual scale,
-the analog shapes' inputs): under a kilobyte per well, against megabytes per batch. The results
-are the same for any batch size (``tests/test_decline_step.py`` runs 1, 7 and all wells per batch).
+(:func:`~basinlab.decline.ml.training_features`, fitted in the worker processes) and predict per
+batch. What stays in memory across batches is a few numbers per well (the lookback's 12 monthly
+volumes, the residual scale, the analog shapes' inputs): under a kilobyte per well, against megabytes
+per batch. The results are the same for any batch size (``tests/test_decline_step.py`` runs 1, 7 and
+all wells per batch).
 
 ``marts.decline_forecast`` is **compact** (:data:`~basinlab.decline.forecast.STORED_MONTHLY_MONTHS`):
 a row per month for the first five years, then a row per year to the end of the forecast

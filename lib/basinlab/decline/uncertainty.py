@@ -132,12 +132,9 @@ _ROW_BLOCK = 256
 
 def _threads() -> int:
     """Threads the sampling kernels split their rows over: ``$BASINLAB_THREADS``, else the cores."""
-    import os
+    from ..config import threads_setting
 
-    from ..config import ENV_THREADS, machine_threads
-
-    env = os.environ.get(ENV_THREADS, "").strip()
-    return max(1, int(env)) if (env.isascii() and env.isdigit()) else machine_threads()
+    return threads_setting()
 
 
 def _run_blocks(fn, blocks: list) -> None:

@@ -45,13 +45,7 @@ def default_workers() -> int:
 
     Raises ``ValueError`` naming the variable when it is not a whole number >= 1.
     """
-    for var in (ENV_WORKERS, config.ENV_THREADS):
-        text = os.environ.get(var, "").strip()
-        if text:
-            if not (text.isascii() and text.isdigit()) or int(text) < 1:
-                raise ValueError(f"{var} must be a whole number >= 1, got {text!r}")
-            return int(text)
-    return config.machine_threads()
+    return config.env_count(ENV_WORKERS) or config.threads_setting()
 
 
 def _context() -> mp.context.BaseContext:

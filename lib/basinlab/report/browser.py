@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..config import is_whole_number
 from ._common import BrowserNotFoundError, ReportError, atomic_path
 
 #: Environment variables consulted first, in order.
@@ -240,7 +241,7 @@ def _processes_using(folder: Path) -> list[int]:
     if not proc_root.is_dir():
         return pids
     for entry in proc_root.iterdir():
-        if not (entry.name.isascii() and entry.name.isdigit()):
+        if not is_whole_number(entry.name):
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
@@ -283,7 +284,7 @@ def cleanup_stale_profiles(tmp_dir: str | os.PathLike[str] | None = None) -> lis
     for folder in candidates:
         prefix = PROFILE_PREFIX if folder.name.startswith(PROFILE_PREFIX) else HTML_TMP_PREFIX
         pid_text = folder.name[len(prefix):].split("-", 1)[0]
-        if not (pid_text.isascii() and pid_text.isdigit()) or pid_alive(int(pid_text)) or not folder.is_dir():
+        if not is_whole_number(pid_text) or pid_alive(int(pid_text)) or not folder.is_dir():
             continue
         for pid in _processes_using(folder):
             with contextlib.suppress(OSError):
