@@ -282,6 +282,15 @@ def test_jib_recovery_check_flags_each_well_month_off_its_partner_share(seed):
                 "account_class varchar, account_code varchar, signed_amount_usd double)")
     if lines:
         con.executemany("insert into marts.fct_gl_transactions values (?, ?, ?, ?, ?)", lines)
+    # the check reads the lines summed per well-month (marts.int_gl_well_month's columns)
+    con.execute("""create table marts.int_gl_well_month as
+        select well_id, accounting_month as month,
+               sum(signed_amount_usd) filter (where account_class = 'loe') as loe_gross_usd,
+               sum(signed_amount_usd) filter (where account_class = 'workover') as workover_gross_usd,
+               sum(signed_amount_usd) filter (where account_class = 'gathering_transport')
+                   as gathering_transport_gross_usd,
+               sum(signed_amount_usd) filter (where account_code = '5900') as opex_jib_recovery_usd
+        from marts.fct_gl_transactions group by all""")
     groups: dict = {}
     for well, month, cls, code, amount in lines:
         if well is None:

@@ -481,6 +481,111 @@ def test_gl_line_converts_at_the_latest_rate_at_or_before_its_month(project, rat
         assert got[i + 1] == (pytest.approx(want) if want is not None else None), (m, cur, rates)
 
 
+_ACCOUNTS = ["4000", "4010", "4020", "5000", "5100", "5200", "5300", "6000", "1500", "1590", "5900",
+             "1200", "2100", "3000", "9999"]
+_CLASS_COLUMNS = ["revenue_booked_usd", "loe_gross_usd", "workover_gross_usd", "severance_tax_usd",
+                  "gathering_transport_gross_usd", "g_and_a_usd", "capex_gross_usd", "capex_jib_recovery_usd",
+                  "opex_jib_recovery_usd"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rates=st.dictionaries(st.sampled_from(["CAD", "EUR"]),
+                          st.dictionaries(st.sampled_from(_MONTHS), st.floats(0.5, 2.0), max_size=4),
+                          max_size=2),
+    lines=st.lists(st.tuples(st.sampled_from(_MONTHS[-4:]), st.sampled_from(["W1", "W2", None, "CORPORATE"]),
+                             st.sampled_from(_ACCOUNTS), st.booleans(),
+                             st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False),
+                             st.sampled_from(["USD", "CAD", "EUR", "NOK"])),
+                   min_size=1, max_size=30),
+)
+def test_gl_well_month_sums_what_each_line_converted_sums(project, rates, lines):
+    """int_gl_well_month (summed per well, month and currency, then converted once) gives, per well and
+    month, what summing fct_gl_transactions' converted lines gives: every account class, both JIB
+    recoveries, lines without a well, currencies without a rate (their lines drop out of both)."""
+    con = new_warehouse()
+    try:
+        add_file(con, "currency_rates", [fx(f"{m:%Y-%m}", cur, r) for cur, by in rates.items() for m, r in by.items()])
+        add_file(con, "gl_records", [
+            gl("J1", i + 1, f"{m:%Y-%m}-15", acct, debit=float(amount) if is_debit else 0.0,
+               credit=0.0 if is_debit else float(amount), well_id=well, currency=cur)
+            for i, (m, well, acct, is_debit, amount, cur) in enumerate(lines)])
+        run_models(con, project=project, select="+int_gl_well_month +fct_gl_transactions")
+        sums = ", ".join(f"sum(signed_amount_usd) filter (where {cond}) as {col}" for col, cond in zip(_CLASS_COLUMNS, [
+            "account_class = 'revenue'", "account_class = 'loe'", "account_class = 'workover'",
+            "account_class = 'severance_tax'", "account_class = 'gathering_transport'", "account_class = 'g_and_a'",
+            "account_class = 'capex'", "account_code = '1590'", "account_code = '5900'"], strict=True))
+        want = {(r[0], r[1]): r[2:] for r in con.execute(
+            f"select well_id, accounting_month, {sums} from marts.fct_gl_transactions "
+            "where account_class <> 'balance_sheet' group by all").fetchall()}
+        got = {(r[0], r[1]): r[2:] for r in con.execute(
+            f"select well_id, month, {', '.join(_CLASS_COLUMNS)} from marts.int_gl_well_month").fetchall()}
+    finally:
+        con.close()
+    assert got.keys() == want.keys()
+    for key, values in want.items():
+        for col, w, g in zip(_CLASS_COLUMNS, values, got[key], strict=True):
+            assert (g is None) == (w is None), (key, col, w, g)
+            if w is not None:
+                assert g == pytest.approx(w, rel=1e-9, abs=1e-6), (key, col)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rates=st.dictionaries(st.sampled_from(["CAD"]), st.dictionaries(st.sampled_from(_MONTHS[-3:]),
+                                                                    st.floats(0.5, 2.0), max_size=2), max_size=1),
+    lines=st.lists(st.tuples(st.sampled_from(["J1", "J2", "J3", "J4"]), st.sampled_from(_MONTHS[-2:]),
+                             st.sampled_from(["P1", "P2", None, None]),
+                             st.sampled_from(["5900", "1590", "1210", "5000"]),
+                             st.booleans(), st.integers(1, 10**6), st.sampled_from(["USD", "USD", "CAD"])),
+                   min_size=1, max_size=25),
+)
+def test_jib_summary_bills_each_partner_its_journals_lines(project, rates, lines):
+    """agg_jib_summary, per partner and month: the JIB journals (those with a partner line), each line
+    billed to its own partner, else its journal's only partner, else UNASSIGNED; 5900/1590 credit -
+    debit and 1210 debit - credit at the line's USD rate (fct_gl_transactions' conversion); lines of
+    journals without any partner are not billed; a line without a rate drops out of the sums."""
+    con = new_warehouse()
+    try:
+        add_file(con, "currency_rates", [fx(f"{m:%Y-%m}", cur, r) for cur, by in rates.items() for m, r in by.items()])
+        add_file(con, "gl_records", [
+            gl(j, i + 1, f"{m:%Y-%m}-10", acct, debit=amount / 100 if is_debit else 0.0,
+               credit=0.0 if is_debit else amount / 100, partner_id=partner, currency=cur)
+            for i, (j, m, partner, acct, is_debit, amount, cur) in enumerate(lines)])
+        run_models(con, project=project, select="+agg_jib_summary +fct_gl_transactions")
+        got = {(r[0], r[1]): r[2:] for r in con.execute(
+            "select partner_id, month, journal_count, opex_billed_usd, capex_billed_usd, total_billed_usd, "
+            "receivable_billed_usd from marts.agg_jib_summary").fetchall()}
+        fct = con.execute("select journal_id, partner_id, accounting_month, account_code, signed_amount_usd, "
+                          "net_amount_usd from marts.fct_gl_transactions").fetchall()
+    finally:
+        con.close()
+    partners: dict[str, set] = {}
+    for journal, partner, *_ in fct:
+        if partner is not None:
+            partners.setdefault(journal, set()).add(partner)
+    want: dict = {}
+    for journal, partner, month, acct, signed_usd, net_usd in fct:
+        if journal not in partners:
+            continue
+        only = partners[journal]
+        billed_to = partner or (next(iter(only)) if len(only) == 1 else "UNASSIGNED")
+        w = want.setdefault((billed_to, month), {"journals": set(), "opex": 0.0, "capex": 0.0, "receivable": 0.0})
+        w["journals"].add(journal)
+        if acct == "5900" and signed_usd is not None:
+            w["opex"] += signed_usd
+        if acct == "1590" and signed_usd is not None:
+            w["capex"] += signed_usd
+        if acct == "1210" and net_usd is not None:
+            w["receivable"] += net_usd
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        count, opex, capex, total, receivable = got[key]
+        assert count == len(w["journals"]), key
+        assert (opex, capex, total, receivable) == pytest.approx(
+            (w["opex"], w["capex"], w["opex"] + w["capex"], w["receivable"]), rel=1e-9, abs=1e-6), key
+
+
 # --------------------------------------------------------------------------- staging dedup (generated)
 
 _T_BASE = datetime(2024, 7, 1)

@@ -1,17 +1,16 @@
 -- severity: warn
--- model: marts.fct_gl_transactions
+-- model: marts.int_gl_well_month
 -- description: for every well-month billed through JIB (Cr 5900), the recovery is within 1 % (or 1 USD) of the partners' (1 - WI) share of that well-month's gross LOE + workover + G&T (5000/5100/5300); supports the LOE netting rule net = gross - 5900
 with costs as (
     select
         well_id,
-        accounting_month as month,
-        sum(signed_amount_usd) filter (where account_class in ('loe', 'workover', 'gathering_transport')) as opex_gross_usd,
-        sum(signed_amount_usd) filter (where account_code = '5900')                                       as opex_jib_recovery_usd
-    from marts.fct_gl_transactions
+        month,
+        case when coalesce(loe_gross_usd, workover_gross_usd, gathering_transport_gross_usd) is not null
+             then coalesce(loe_gross_usd, 0) + coalesce(workover_gross_usd, 0) + coalesce(gathering_transport_gross_usd, 0)
+        end                                                                          as opex_gross_usd,
+        opex_jib_recovery_usd
+    from marts.int_gl_well_month
     where well_id is not null
-      -- only the lines either sum reads (a well-month without a 5900 line is dropped below either way)
-      and (account_class in ('loe', 'workover', 'gathering_transport') or account_code = '5900')
-    group by 1, 2
 )
 
 select

@@ -6,8 +6,15 @@
 --   capex_billed_usd       1590 credit - debit
 --   total_billed_usd       opex + capex
 --   receivable_billed_usd  1210 debit - credit (should equal total_billed_usd)
-with gl as (
-    select * from marts.fct_gl_transactions
+-- Reads the staged lines and converts only the JIB journals' lines (int_fx_rates_monthly, as
+-- fct_gl_transactions converts each line): the other 95 % of the ledger is never converted.
+with lines as (
+    select journal_id, partner_id, accounting_month, account_code, currency, debit_amount, credit_amount
+    from staging.stg_gl_lines
+),
+
+rates as (
+    select currency, rate_month, units_per_usd from marts.int_fx_rates_monthly
 ),
 
 jib_journals as (
@@ -15,23 +22,34 @@ jib_journals as (
         journal_id,
         min(partner_id) as journal_partner_id,
         count(distinct partner_id) as partners_in_journal
-    from gl
+    from lines
     where partner_id is not null
     group by journal_id
 ),
 
 jib_lines as (
     select
-        coalesce(gl.partner_id, case when j.partners_in_journal = 1 then j.journal_partner_id end, 'UNASSIGNED')
+        coalesce(l.partner_id, case when j.partners_in_journal = 1 then j.journal_partner_id end, 'UNASSIGNED')
                                   as partner_id,
-        gl.accounting_month       as month,
-        gl.journal_id,
-        gl.account_code,
-        gl.signed_amount_usd,
-        gl.net_amount_usd
-    from gl
+        l.accounting_month        as month,
+        l.journal_id,
+        l.account_code,
+        l.currency,
+        {{ signed_amount(account_type('l.account_code'), 'l.debit_amount', 'l.credit_amount') }} as signed_amount,
+        l.debit_amount - l.credit_amount as net_amount
+    from lines as l
     inner join jib_journals as j
-        on j.journal_id = gl.journal_id
+        on j.journal_id = l.journal_id
+),
+
+converted as (
+    select
+        l.*,
+        case when l.currency = 'USD' then 1.0 else r.units_per_usd end as units_per_usd
+    from jib_lines as l
+    left join rates as r
+        on r.currency = l.currency
+       and r.rate_month = l.month
 ),
 
 final as (
@@ -39,12 +57,15 @@ final as (
         partner_id,
         month,
         count(distinct journal_id)                                              as journal_count,
-        coalesce(sum(signed_amount_usd) filter (where account_code = '5900'), 0) as opex_billed_usd,
-        coalesce(sum(signed_amount_usd) filter (where account_code = '1590'), 0) as capex_billed_usd,
-        coalesce(sum(signed_amount_usd) filter (where account_code in ('5900', '1590')), 0)
+        coalesce(sum(cast(signed_amount as double) / units_per_usd) filter (where account_code = '5900'), 0)
+                                                                                 as opex_billed_usd,
+        coalesce(sum(cast(signed_amount as double) / units_per_usd) filter (where account_code = '1590'), 0)
+                                                                                 as capex_billed_usd,
+        coalesce(sum(cast(signed_amount as double) / units_per_usd) filter (where account_code in ('5900', '1590')), 0)
                                                                                  as total_billed_usd,
-        coalesce(sum(net_amount_usd) filter (where account_code = '1210'), 0)   as receivable_billed_usd
-    from jib_lines
+        coalesce(sum(cast(net_amount as double) / units_per_usd) filter (where account_code = '1210'), 0)
+                                                                                 as receivable_billed_usd
+    from converted
     group by partner_id, month
 )
 

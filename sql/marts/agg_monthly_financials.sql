@@ -1,5 +1,6 @@
 -- Monthly financials per well, field and basin (grain: level, key, month), all in USD.
--- GL lines are matched to production by month: accounting_month (transaction date) = production
+-- GL lines (int_gl_well_month: fct_gl_transactions' P&L lines summed per well-month) are matched
+-- to production by month: accounting_month (transaction date) = production
 -- month (accrual booking, as in the demo GL).
 --
 --   revenue_booked_usd        GL 4000/4010/4020, credit - debit. Booked NET to the company
@@ -28,8 +29,8 @@
 --   loe_per_boe_usd           loe_net_usd / net_wi_boe
 --   netback_per_boe_usd       noi_usd / net_wi_boe  (revenue is after royalties, so this is the
 --                             usual "operating netback per working-interest BOE")
-with gl as (
-    select * from marts.fct_gl_transactions
+with gl as (   -- the P&L lines per well-month, USD, signed as fct_gl_transactions.signed_amount_usd
+    select * from marts.int_gl_well_month
 ),
 
 wells as (
@@ -57,22 +58,35 @@ fx as (
     select month, reporting_currency, reporting_units_per_usd from marts.int_price_fx_monthly
 ),
 
-gl_well_month as (
-    select
-        coalesce(well_id, 'CORPORATE')                                               as well_id,
-        accounting_month                                                              as month,
-        sum(signed_amount_usd) filter (where account_class = 'revenue')               as revenue_booked_usd,
-        sum(signed_amount_usd) filter (where account_class = 'loe')                   as loe_gross_usd,
-        sum(signed_amount_usd) filter (where account_class = 'workover')              as workover_gross_usd,
-        sum(signed_amount_usd) filter (where account_class = 'severance_tax')         as severance_tax_usd,
-        sum(signed_amount_usd) filter (where account_class = 'gathering_transport')   as gathering_transport_gross_usd,
-        sum(signed_amount_usd) filter (where account_class = 'g_and_a')               as g_and_a_usd,
-        sum(signed_amount_usd) filter (where account_class = 'capex')                 as capex_gross_usd,
-        sum(signed_amount_usd) filter (where account_code = '1590')                   as capex_jib_recovery_usd,
-        sum(signed_amount_usd) filter (where account_code = '5900')                   as opex_jib_recovery_usd
+gl_well_month as (   -- one row per well-month; lines without a well are reported under 'CORPORATE'
+    select well_id, month,
+        revenue_booked_usd,
+        loe_gross_usd,
+        workover_gross_usd,
+        severance_tax_usd,
+        gathering_transport_gross_usd,
+        g_and_a_usd,
+        capex_gross_usd,
+        capex_jib_recovery_usd,
+        opex_jib_recovery_usd
     from gl
-    where account_class <> 'balance_sheet'
-    group by 1, 2
+    where well_id <> 'CORPORATE'
+
+    union all
+
+    select 'CORPORATE', month,
+        sum(revenue_booked_usd),
+        sum(loe_gross_usd),
+        sum(workover_gross_usd),
+        sum(severance_tax_usd),
+        sum(gathering_transport_gross_usd),
+        sum(g_and_a_usd),
+        sum(capex_gross_usd),
+        sum(capex_jib_recovery_usd),
+        sum(opex_jib_recovery_usd)
+    from gl
+    where well_id is null or well_id = 'CORPORATE'
+    group by month
 ),
 
 well_month as (
@@ -132,22 +146,21 @@ attributed as (
         on w.well_id = m.well_id
 ),
 
-by_level as (
-    select 'well' as level, well_id as key, any_value(field) as field, any_value(basin) as basin, month,
-        sum(revenue_booked_usd) as revenue_booked_usd, sum(revenue_calculated_usd) as revenue_calculated_usd,
-        sum(loe_gross_usd) as loe_gross_usd, sum(loe_net_usd) as loe_net_usd,
-        sum(workover_gross_usd) as workover_gross_usd, sum(workover_net_usd) as workover_net_usd,
-        sum(severance_tax_usd) as severance_tax_usd,
-        sum(gathering_transport_gross_usd) as gathering_transport_gross_usd,
-        sum(gathering_transport_net_usd) as gathering_transport_net_usd,
-        sum(g_and_a_usd) as g_and_a_usd,
-        sum(capex_gross_usd) as capex_gross_usd, sum(capex_jib_recovery_usd) as capex_jib_recovery_usd,
-        sum(opex_jib_recovery_usd) as opex_jib_recovery_usd,
-        sum(gross_oil_bbl) as gross_oil_bbl, sum(gross_gas_mcf) as gross_gas_mcf,
-        sum(gross_boe) as gross_boe, sum(net_wi_boe) as net_wi_boe
+by_level as (   -- attributed is one row per (well_id, month) already: the well level needs no grouping
+    select 'well' as level, well_id as key, field, basin, month,
+        revenue_booked_usd, revenue_calculated_usd,
+        loe_gross_usd, loe_net_usd,
+        workover_gross_usd, workover_net_usd,
+        severance_tax_usd,
+        gathering_transport_gross_usd,
+        gathering_transport_net_usd,
+        g_and_a_usd,
+        capex_gross_usd, capex_jib_recovery_usd,
+        opex_jib_recovery_usd,
+        gross_oil_bbl, gross_gas_mcf,
+        gross_boe, net_wi_boe
     from attributed
     where well_id <> 'CORPORATE'
-    group by well_id, month
 
     union all
 

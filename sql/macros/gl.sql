@@ -1,0 +1,25 @@
+{#- Macros of the general ledger: one reading of the chart of accounts' signs, shared by
+    marts.fct_gl_transactions (per line) and marts.int_gl_well_month (per well-month). -#}
+
+{#- The accounting nature of an account code (vocabulary account_type): sets the sign of signed_amount. -#}
+{% macro account_type(code) -%}
+case
+            when {{ code }} like '1%' and {{ code }} <> '1590' then 'asset'
+            when {{ code }} = '1590' then 'contra_asset'
+            when {{ code }} like '2%' or {{ code }} like '3%' then 'liability_equity'
+            when {{ code }} like '4%' then 'revenue'
+            when {{ code }} = '5900' then 'contra_expense'
+            when {{ code }} like '5%' or {{ code }} like '6%' then 'expense'
+            else 'other'
+        end
+{%- endmacro %}
+
+{#- A line's amount in its account's natural direction, in the line's currency: credit - debit for
+    revenue, contra accounts (the JIB recoveries 5900 and 1590) and liabilities/equity; debit - credit
+    for expenses, capex and assets. `type` is an account_type value (or an expression giving one). -#}
+{% macro signed_amount(type, debit, credit) -%}
+case when {{ type }} in ('revenue', 'contra_expense', 'contra_asset', 'liability_equity')
+             then {{ credit }} - {{ debit }}
+             else {{ debit }} - {{ credit }}
+        end
+{%- endmacro %}
