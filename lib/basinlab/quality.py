@@ -365,7 +365,9 @@ def run_check(con, check: Check, counted: tuple[int, float] | None = None) -> Ch
             n = counted[0]
         sample = None
         if n:
-            cur = con.execute(f"select * from (\n{body}\n) as violations limit {SAMPLE_ROWS}")
+            # ordered, so the same violations give the same sample in every run (and the same in a
+            # shared scan as alone): a parallel aggregate returns its groups in any order
+            cur = con.execute(f"select * from (\n{body}\n) as violations order by all limit {SAMPLE_ROWS}")
             cols = [d[0] for d in cur.description]
             sample = json.dumps([{c: _jsonable(v) for c, v in zip(cols, row)} for row in cur.fetchall()])
         status = "pass" if n == 0 else "fail"
