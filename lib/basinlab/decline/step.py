@@ -566,6 +566,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
         _rebuild(con, run_id, say, secs)
     result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(run.n_wells), len(run.batches))
     result.wells_refit, result.wells_reused = run.cache.refit, run.cache.reused
+    say(f"done in {sum(secs.values()):,.0f} s: " + ", ".join(f"{stage} {s:,.1f} s" for stage, s in secs.items()))
     return result
 
 
