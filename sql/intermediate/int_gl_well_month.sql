@@ -17,10 +17,6 @@ with lines as (
     from staging.stg_gl_lines
 ),
 
-rates as (
-    select currency, rate_month, units_per_usd from marts.int_fx_rates_monthly
-),
-
 in_line_currency as (
     select
         well_id,
@@ -40,14 +36,8 @@ in_line_currency as (
     group by well_id, accounting_month, currency
 ),
 
-converted as (
-    select
-        c.*,
-        case when c.currency = 'USD' then 1.0 else r.units_per_usd end             as units_per_usd
-    from in_line_currency as c
-    left join rates as r
-        on r.currency = c.currency
-       and r.rate_month = c.month
+converted as (   -- the currency's rate for the month (macro with_usd_rate)
+    {{ with_usd_rate('in_line_currency', 'month') }}
 ),
 
 final as (

@@ -23,3 +23,16 @@ case when {{ type }} in ('revenue', 'contra_expense', 'contra_asset', 'liability
              else {{ debit }} - {{ credit }}
         end
 {%- endmacro %}
+
+{#- The rows of `relation` (a CTE with a `currency` column) with the USD rate of their currency for
+    their `month` column (marts.int_fx_rates_monthly; USD = 1; null when the currency has no rate yet):
+    an equality hash join on one row per currency and month. -#}
+{% macro with_usd_rate(relation, month) -%}
+select
+        l.*,
+        case when l.currency = 'USD' then 1.0 else r.units_per_usd end as units_per_usd
+    from {{ relation }} as l
+    left join marts.int_fx_rates_monthly as r
+        on r.currency = l.currency
+       and r.rate_month = l.{{ month }}
+{%- endmacro %}

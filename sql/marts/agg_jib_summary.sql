@@ -13,10 +13,6 @@ with lines as (
     from staging.stg_gl_lines
 ),
 
-rates as (
-    select currency, rate_month, units_per_usd from marts.int_fx_rates_monthly
-),
-
 jib_journals as (
     select
         journal_id,
@@ -42,14 +38,8 @@ jib_lines as (
         on j.journal_id = l.journal_id
 ),
 
-converted as (
-    select
-        l.*,
-        case when l.currency = 'USD' then 1.0 else r.units_per_usd end as units_per_usd
-    from jib_lines as l
-    left join rates as r
-        on r.currency = l.currency
-       and r.rate_month = l.month
+converted as (   -- the line currency's rate for the line's month (macro with_usd_rate)
+    {{ with_usd_rate('jib_lines', 'month') }}
 ),
 
 final as (

@@ -14,10 +14,6 @@ with lines as (
     select * from staging.stg_gl_lines
 ),
 
-rates as (
-    select currency, rate_month, units_per_usd from marts.int_fx_rates_monthly
-),
-
 classified as (
     select
         l.*,
@@ -26,14 +22,8 @@ classified as (
     from lines as l
 ),
 
-converted as (
-    select
-        c.*,
-        case when c.currency = 'USD' then 1.0 else fx.units_per_usd end as units_per_usd
-    from classified as c
-    left join rates as fx
-        on fx.currency = c.currency
-       and fx.rate_month = c.accounting_month
+converted as (   -- the line currency's rate for the line's month (macro with_usd_rate)
+    {{ with_usd_rate('classified', 'accounting_month') }}
 ),
 
 final as (
