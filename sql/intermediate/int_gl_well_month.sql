@@ -4,8 +4,8 @@
 -- fct_gl_transactions.signed_amount_usd). Each (well, month, currency) is summed in the line
 -- currency first and converted once at the month's rate (int_fx_rates_monthly): the totals of
 -- converting every line and summing (to a double's rounding), without a rate lookup per line
--- (91 M lines at 100,000 wells). A currency without a rate for the month converts to null and drops out of the sums,
--- as its lines do from sums over fct_gl_transactions.
+-- (91 M lines at 100,000 wells). A currency without a rate for the month converts to null and
+-- drops out of the sums, as its lines do from sums over fct_gl_transactions.
 with lines as (
     select
         well_id,

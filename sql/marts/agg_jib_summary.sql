@@ -7,7 +7,8 @@
 --   total_billed_usd       opex + capex
 --   receivable_billed_usd  1210 debit - credit (should equal total_billed_usd)
 -- Reads the staged lines and converts only the JIB journals' lines (int_fx_rates_monthly, as
--- fct_gl_transactions converts each line): the other 95 % of the ledger is never converted.
+-- fct_gl_transactions converts each line): the rest of the ledger (85 % of the demo's lines) is
+-- never converted.
 with lines as (
     select journal_id, partner_id, accounting_month, account_code, currency, debit_amount, credit_amount
     from staging.stg_gl_lines
