@@ -500,9 +500,9 @@ _CLASS_COLUMNS = ["revenue_booked_usd", "loe_gross_usd", "workover_gross_usd", "
                    min_size=1, max_size=30),
 )
 def test_gl_well_month_sums_what_each_line_converted_sums(project, rates, lines):
-    """int_gl_well_month (summed per well, month and currency, then converted once) gives, per well and
-    month, what summing fct_gl_transactions' converted lines gives: every account class, both JIB
-    recoveries, lines without a well, currencies without a rate (their lines drop out of both)."""
+    """int_gl_well_month gives, per well and month, what summing fct_gl_transactions' converted lines
+    gives: every account class, both JIB recoveries, lines without a well, a well named CORPORATE,
+    currencies without a rate (their lines drop out of both)."""
     con = new_warehouse()
     try:
         add_file(con, "currency_rates", [fx(f"{m:%Y-%m}", cur, r) for cur, by in rates.items() for m, r in by.items()])
