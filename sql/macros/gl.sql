@@ -1,5 +1,6 @@
-{#- Macros of the general ledger: one reading of the chart of accounts' signs, shared by
-    marts.fct_gl_transactions (per line) and marts.int_gl_well_month (per well-month). -#}
+{#- Macros of the general ledger: one reading of the chart of accounts' signs and of the line
+    currency's USD rate, shared by marts.fct_gl_transactions, marts.int_gl_well_month and
+    marts.agg_jib_summary (each converts lines; none converts a sum). -#}
 
 {#- The accounting nature of an account code (vocabulary account_type): sets the sign of signed_amount. -#}
 {% macro account_type(code) -%}
