@@ -12,12 +12,13 @@ import csv
 import random
 import shutil
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from basinlab import incremental, ingest, transform, warehouse
+from basinlab import incremental, ingest, partitions, transform, warehouse
 from basinlab.demo import generate_demo
 from basinlab.demo_monthly import monthly_deliveries
 
@@ -95,14 +96,58 @@ def cut_new_month(inbox: Path, rng: random.Random) -> None:
     _write(path, header, rows[: max(1, len(rows) // 2)])
 
 
+def restate_price(inbox: Path, rng: random.Random) -> None:
+    """A new version of the price deck: an old month's WTI revised and a later month dropped (the
+    months after it carry the revised price forward)."""
+    path = next((inbox / "prices").glob("*.parquet"))
+    con = duckdb.connect()
+    try:
+        months = [r[0] for r in con.execute("select distinct price_month from read_parquet(?) order by 1",
+                                            [str(path)]).fetchall()]
+        revised, dropped = rng.choice(months[1:-3]), rng.choice(months[-3:-1])
+        con.execute(f"""copy (select * replace (case when price_month = '{revised}' and benchmark = 'WTI'
+                                                     then price_usd * 1.2 + 1 else price_usd end as price_usd)
+                              from read_parquet('{path}') where not (price_month = '{dropped}'))
+                        to '{path}' (format parquet)""")
+    finally:
+        con.close()
+
+
+def restate_fx(inbox: Path, rng: random.Random) -> None:
+    """A new version of the FX workbook: one old month's rate revised for every currency."""
+    import openpyxl
+
+    path = next((inbox / "fx").glob("*.xlsx"))
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    months = sorted({r[0].value for r in ws.iter_rows(min_row=2)})
+    revised = rng.choice(months[:-2])
+    for row in ws.iter_rows(min_row=2):
+        if row[0].value == revised:
+            row[2].value = float(row[2].value) * 1.1
+    wb.save(path)
+
+
+def edit_header(inbox: Path, rng: random.Random) -> None:
+    """A new version of the well header: one well's working interest and field edited (every month
+    of every mart that reads the header changes)."""
+    path = next((inbox / "well_header").glob("demo_*.csv"))
+    header, rows = _rows(path)
+    row = rng.choice(rows)
+    row[header.index("working_interest")] = "0.5000"
+    row[header.index("field")] = "Edited Field"
+    _write(path, header, rows)
+
+
 CHANGES = {"restate_old_month": restate_old_month, "add_new_well": add_new_well, "remove_a_well": remove_a_well,
-           "resend_gl_lines": resend_gl_lines, "cut_new_month": cut_new_month}
+           "resend_gl_lines": resend_gl_lines, "cut_new_month": cut_new_month, "restate_price": restate_price,
+           "restate_fx": restate_fx, "edit_header": edit_header}
 
 
 def _cases() -> list[tuple[str, tuple[str, ...], int]]:
     """The new month alone, every change at once, and generated combinations (seeded)."""
     cases = [("new_month_only", (), 0), ("all_changes", tuple(sorted(CHANGES)), 1)]
-    for seed in (7, 11):
+    for seed in (7, 11, 13, 17):
         rng = random.Random(seed)
         combo = tuple(sorted(rng.sample(sorted(CHANGES), 2)))
         cases.append(("+".join(combo), combo, seed))
@@ -188,6 +233,101 @@ def test_incremental_run_equals_full_refresh(base, tmp_path, name, changes, seed
     _assert_same(inc, ref)
 
 
+OVERWRITE_MODELS = ("int_production_cumulative", "int_production_moving_avg", "int_well_features", "int_gl_well_month",
+                    "mart_production_monthly", "mart_revenue", "agg_monthly_financials")
+
+
+def test_a_new_month_rebuilds_only_that_month_of_the_marts(base, tmp_path):
+    """The month-partitioned marts replace the new month's rows and nothing else."""
+    db, _ = _next_delivery(base, tmp_path, (), 0)
+    con = warehouse.connect(db)
+    try:
+        before = {m: con.execute(f"select count(*) from marts.{m} where {c} < ?::date",
+                                 [f"{MONTH}-01"]).fetchone()[0] for m, c in _partition_columns().items()}
+        transform.run_models(con, column_lineage=False)
+        state = {r[0]: r[1:] for r in con.execute(
+            "select model, mode, rows_merged, row_count from metadata.model_state").fetchall()}
+        logged = {m: {r[0] for r in con.execute(
+            "select month from metadata.model_changes where model = ? and build_number = "
+            "(select max(build_number) from metadata.model_changes where model = ?)", [m, m]).fetchall()}
+            for m in OVERWRITE_MODELS}
+        new_rows = {m: con.execute(f"select count(*) from marts.{m} where {c} = ?::date",
+                                   [f"{MONTH}-01"]).fetchone()[0] for m, c in _partition_columns().items()}
+    finally:
+        con.close()
+    month = date.fromisoformat(f"{MONTH}-01")
+    for m in OVERWRITE_MODELS:
+        mode, rows_merged, row_count = state[m]
+        assert mode == incremental.INCREMENTAL, (m, mode)
+        assert logged[m] == {month}, (m, logged[m])
+        assert rows_merged == new_rows[m] > 0, m                           # only the new month's rows were written
+        assert row_count == before[m] + new_rows[m], m                     # every earlier row kept
+
+
+def _partition_columns() -> dict[str, str]:
+    project = transform.load_project()
+    return {m: project.models[m].partition_by for m in OVERWRITE_MODELS}
+
+
+@pytest.mark.parametrize("setting,value", [("gas_price_fraction_of_henry_hub", 0.7), ("reporting_currency", "CAD")])
+def test_a_changed_setting_rebuilds_what_reads_it(base, tmp_path, setting, value):
+    """A setting edited between runs: the marts that read it are rebuilt in full, the others by month;
+    the warehouse equals a full refresh with the same setting."""
+    db, _ = _next_delivery(base, tmp_path, (), 0)
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(db, full)
+    for path, refresh in ((db, False), (full, True)):
+        con = warehouse.connect(path)
+        try:
+            transform.run_models(con, column_lineage=False, full_refresh=refresh, settings={setting: value})
+            if not refresh:
+                state = dict(con.execute("select model, reason from metadata.model_state").fetchall())
+        finally:
+            con.close()
+    assert state["mart_revenue"] == "staging.stg_settings changed"
+    assert state["int_production_cumulative"].startswith("1 month(s) changed upstream")
+    _assert_same(_contents(db), _contents(full))
+
+
+def test_a_failed_month_rebuild_leaves_the_mart_and_its_log_as_they_were(base, tmp_path, monkeypatch):
+    db, _ = _next_delivery(base, tmp_path, ("restate_old_month",), 3)
+    before = _contents(db)["marts.mart_revenue"]
+    con = warehouse.connect(db)
+    real = partitions.overwrite
+
+    def failing(con_, model, p, sql):
+        if model.name == "mart_revenue":
+            con_.execute(f"delete from {model.relation}")           # half done ...
+            raise duckdb.IOException("disk full")                    # ... then the disk fills
+        return real(con_, model, p, sql)
+
+    monkeypatch.setattr(partitions, "overwrite", failing)
+    try:
+        with pytest.raises(transform.ModelError, match="mart_revenue"):
+            transform.run_models(con, column_lineage=False)
+        n_logged = con.execute("select count(*) from metadata.model_changes where model = 'mart_revenue'").fetchone()[0]
+        built = con.execute("select count(*) from metadata.model_state where model = 'mart_revenue' "
+                            "and mode = 'incremental'").fetchone()[0]
+    finally:
+        con.close()
+    assert not _contents(db)["marts.mart_revenue"].differences(before)
+    assert n_logged == 1 and built == 0                                 # only the first (full) build's entry
+    monkeypatch.setattr(partitions, "overwrite", real)
+    con = warehouse.connect(db)
+    try:
+        transform.run_models(con, column_lineage=False)                 # the next run catches up
+    finally:
+        con.close()
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(db, full)
+    con = warehouse.connect(full)
+    try:
+        transform.run_models(con, column_lineage=False, full_refresh=True)
+    finally:
+        con.close()
+    _assert_same(_contents(db), _contents(full))
+
+
 def test_a_second_run_without_new_files_changes_nothing(base, tmp_path):
     db = tmp_path / "w.duckdb"
     shutil.copyfile(base / "base.duckdb", db)
@@ -255,6 +395,24 @@ def test_an_incremental_model_that_cannot_merge_soundly_is_refused(problem):
     incremental.check_model(m, relations)
     with pytest.raises(incremental.IncrementalError, match="stg_production"):
         incremental.check_model(bad, relations)
+
+
+@pytest.mark.parametrize("problem", ["view", "no_partition_by", "undeclared_column", "bad_partitions",
+                                     "no_partitioned_input", "bad_strategy", "strategy_on_a_table"])
+def test_a_partitioned_model_that_cannot_be_rebuilt_by_month_is_refused(problem):
+    project = transform.load_project()
+    m = project.models["mart_revenue"]
+    partitioned = {x.relation for x in project.models.values() if x.partition_by and x.materialization != "view"}
+    bad = {"view": replace(m, materialization="view"),
+           "no_partition_by": replace(m, partition_by=""),
+           "undeclared_column": replace(m, partition_by="month_of_sale"),
+           "bad_partitions": replace(m, partitions="sometimes"),
+           "no_partitioned_input": replace(m, depends_on=["staging.stg_well_header"]),
+           "bad_strategy": replace(m, strategy="merge"),
+           "strategy_on_a_table": replace(m, materialization="table")}[problem]
+    partitions.check_model(m, partitioned)
+    with pytest.raises(partitions.PartitionError, match="mart_revenue"):
+        partitions.check_model(bad, partitioned)
 
 
 @pytest.mark.parametrize("changes,seed", [(("cut_new_month", "restate_old_month"), 4),

@@ -90,6 +90,7 @@ class Table:
     tests: tuple[Any, ...] = ()
     path: str = ""                 # the yml file that declares it
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    refresh: str = ""              # how an incremental model (or a table logging its months) is rebuilt, in words
 
     @property
     def relation(self) -> str:
@@ -330,8 +331,24 @@ def _load(sql_dir: str, stamp: tuple) -> Catalog:
                 add(Table(schema, str(m["name"]), " ".join(str(m.get("description") or "").split()),
                           cols, TRANSFORM,
                           str(cfg.get("materialized", m.get("materialized", default_mat))), (),
-                          tuple(m.get("tests") or m.get("data_tests") or ()), str(path), dict(m.get("meta") or {})))
+                          tuple(m.get("tests") or m.get("data_tests") or ()), str(path), dict(m.get("meta") or {}),
+                          _refresh(cfg)))
     return Catalog(root, tables, vocabularies, glossary, {k: v[1] for k, v in docs.items()})
+
+
+def _refresh(cfg: dict[str, Any]) -> str:
+    """How a model's config rebuilds it, in words (basinlab.incremental, basinlab.partitions)."""
+    part = cfg.get("partition_by")
+    if cfg.get("incremental_strategy") == "insert_overwrite":
+        span = "every month from the first one whose inputs changed" \
+            if cfg.get("partitions") == "from_first_changed" else "the months whose inputs changed"
+        return f"partitioned by {part}, rebuilds {span}"
+    if cfg.get("materialized") == "incremental":
+        key = cfg.get("unique_key") or []
+        key = ", ".join(key) if isinstance(key, list) else str(key)
+        return f"merges by ({key}) the rows of the changed files" + (f"; logs the months ({part}) it changed"
+                                                                       if part else "")
+    return f"logs the months ({part}) whose rows changed" if part else ""
 
 
 def _stamp(root: Path) -> tuple:

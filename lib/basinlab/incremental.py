@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from . import catalog, sqlrender
+from . import catalog, partitions, sqlrender
 
 if TYPE_CHECKING:  # pragma: no cover
     from .transform import Model
@@ -92,6 +92,7 @@ def checksum(model: Model) -> str:
         "sql": model.sql,
         "incremental_sql": render_incremental(model),
         "unique_key": model.unique_key,
+        "partition": [model.strategy, model.partition_by, model.partitions],
         "columns": [{k: v for k, v in c.items() if k in ("name", "data_type")} for c in model.columns],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -167,21 +168,31 @@ def plan(con, model: Model, kind_now: str | None, full_refresh: bool) -> Plan:
                 changed)
 
 
-def merge(con, model: Model, p: Plan) -> int:
+def merge(con, model: Model, p: Plan, run_id: str) -> int:
     """Delete+insert the rows of the keys in ``p.changed``'s files; returns the rows inserted.
 
-    Runs in the caller's transaction (see :func:`build`)."""
+    A model with ``partition_by`` logs the months of the rows deleted and inserted
+    (:func:`basinlab.partitions.log_changes`). Runs in the caller's transaction (see :func:`build`)."""
     con.execute(f"create or replace temp table {sqlrender.CHANGED_FILES} as "
                 "select unnest(?::bigint[]) as file_id", [p.changed])
     body = render_incremental(model).strip().rstrip(";")
     con.execute(f"create or replace temp table {NEW_ROWS} as\n{body}\n")
     match = " and ".join(f"t.{k} is not distinct from n.{k}" for k in model.unique_key)
-    con.execute(f"delete from {model.relation} where {FILE_ID} in (select file_id from {sqlrender.CHANGED_FILES})")
-    con.execute(f"delete from {model.relation} as t where exists (select 1 from {NEW_ROWS} as n where {match})")
+    by_file = f"{FILE_ID} in (select file_id from {sqlrender.CHANGED_FILES})"
+    by_key = f"exists (select 1 from {NEW_ROWS} as n where {match})"
+    if model.partition_by:   # the months of the rows going and coming, for the models downstream
+        col = model.partition_by
+        months = (partitions.months_of(con, model.relation, col, by_file)
+                  | partitions.months_of(con, f"{model.relation} as t", f"t.{col}", by_key)
+                  | partitions.months_of(con, NEW_ROWS, col))
+    con.execute(f"delete from {model.relation} where {by_file}")
+    con.execute(f"delete from {model.relation} as t where {by_key}")
     con.execute(f"insert into {model.relation} by name select * from {NEW_ROWS}")
     n = con.execute(f"select count(*) from {NEW_ROWS}").fetchone()[0]
     con.execute(f"drop table if exists {NEW_ROWS}")
     con.execute(f"drop table if exists {sqlrender.CHANGED_FILES}")
+    if model.partition_by:
+        partitions.log_changes(con, model.name, months, run_id)
     return int(n)
 
 
@@ -201,17 +212,23 @@ def record(con, model: Model, p: Plan, outcome: Outcome, run_id: str) -> None:
                     [model.name, list(p.current), list(p.current.values())])
 
 
+def _create_full(con, model: Model, kind_now: str | None, run_id: str) -> None:
+    if kind_now == "view":
+        con.execute(f"drop view if exists {model.relation} cascade")
+    con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+    if model.partition_by:
+        partitions.log_changes(con, model.name, None, run_id)
+
+
 def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[Plan, Outcome]:
     """Build an incremental model (full, merged or left as it is) and record its state, atomically."""
     p = plan(con, model, kind_now, full_refresh)
     own = _begin(con)
     try:
         if p.mode == FULL:
-            if kind_now == "view":
-                con.execute(f"drop view if exists {model.relation} cascade")
-            con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+            _create_full(con, model, kind_now, run_id)
         n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
-        merged = merge(con, model, p) if p.mode == INCREMENTAL else (n_rows if p.mode == FULL else 0)
+        merged = merge(con, model, p, run_id) if p.mode == INCREMENTAL else (n_rows if p.mode == FULL else 0)
         if p.mode == INCREMENTAL:
             n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
         out = Outcome(p.mode, int(merged), int(n_rows))
@@ -223,6 +240,54 @@ def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: s
             con.execute("rollback")
         raise
     return p, out
+
+
+def build_overwrite(con, model: Model, kind_now: str | None, full_refresh: bool,
+                    run_id: str) -> tuple[partitions.Plan, Outcome]:
+    """Build an insert_overwrite model (full, by month or left as it is), log the months it changed
+    and record its state and inputs, atomically (:mod:`basinlab.partitions`)."""
+    p = partitions.plan(con, model, model.partitioned_inputs, kind_now, full_refresh, checksum(model))
+    own = _begin(con)
+    try:
+        merged = 0
+        if p.mode == partitions.FULL:
+            _create_full(con, model, kind_now, run_id)
+        elif p.mode == partitions.INCREMENTAL:
+            merged, touched = partitions.overwrite(con, model, p, render_incremental(model))
+            partitions.log_changes(con, model.name, touched, run_id)
+        n_rows = int(con.execute(f"select count(*) from {model.relation}").fetchone()[0])
+        out = Outcome(p.mode, n_rows if p.mode == partitions.FULL else merged, n_rows)
+        partitions.record(con, model, p, out.rows_merged, n_rows, run_id)
+        if own:
+            con.execute("commit")
+    except BaseException:
+        if own:
+            con.execute("rollback")
+        raise
+    return p, out
+
+
+def build_logged_table(con, model: Model, kind_now: str | None, run_id: str) -> set | None:
+    """Rebuild a (small) table that declares ``partition_by`` and log the months whose rows changed,
+    found by comparing each month's fingerprint before and after; atomically. Returns the months
+    (None: all)."""
+    own = _begin(con)
+    try:
+        before = partitions.month_fingerprints(con, model.relation, model.partition_by) \
+            if kind_now == "table" else None
+        if kind_now == "view":
+            con.execute(f"drop view if exists {model.relation} cascade")
+        con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+        months = partitions.changed_months(before, partitions.month_fingerprints(con, model.relation,
+                                                                                 model.partition_by))
+        partitions.log_changes(con, model.name, months, run_id)
+        if own:
+            con.execute("commit")
+    except BaseException:
+        if own:
+            con.execute("rollback")
+        raise
+    return months
 
 
 def _begin(con) -> bool:
@@ -282,5 +347,5 @@ def table_checksums(con, schemas: tuple[str, ...] = ("staging", "marts")) -> dic
 
 
 __all__ = ["CURRENT_FILES", "Contents", "FILES_TABLE", "FULL", "INCREMENTAL", "IncrementalError", "OWNER", "Outcome",
-           "Plan", "STATE_TABLE", "UNCHANGED", "build", "check_model", "checksum", "ensure_state", "merge",
-           "plan", "record", "render_incremental", "table_checksums"]
+           "Plan", "STATE_TABLE", "UNCHANGED", "build", "build_logged_table", "build_overwrite", "check_model",
+           "checksum", "ensure_state", "merge", "plan", "record", "render_incremental", "table_checksums"]

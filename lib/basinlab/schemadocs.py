@@ -156,7 +156,8 @@ def _table_section(t: Table, project) -> list[str]:
         m = project.models.get(t.name)
         up = ", ".join(f"`{d}`" for d in sorted(m.depends_on)) if m else "-"
         path = Path(m.path).relative_to(project.sql_dir.parent) if m else "?"
-        out.append(f"- built by: the transform, `{path}` ({t.materialization}); upstream: {up or '-'}")
+        how = f"{t.materialization}: {t.refresh}" if t.refresh else t.materialization
+        out.append(f"- built by: the transform, `{path}` ({how}); upstream: {up or '-'}")
     elif t.owner == cat_mod.MIGRATIONS:
         out.append("- created by: the migrations (sql/migrations/)")
     else:

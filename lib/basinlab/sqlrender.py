@@ -77,6 +77,8 @@ def _account_class(expr: str) -> str:
 
 #: the temp table of changed file ids an incremental render filters on (basinlab.incremental makes it)
 CHANGED_FILES = "_bl_changed_files"
+#: the temp table of changed months an insert_overwrite render filters on (basinlab.partitions makes it)
+CHANGED_MONTHS = "_bl_changed_months"
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,6 +91,7 @@ def _environment(sql_dir: str, stamp: tuple, incremental: bool = False) -> jinja
         account_class=_account_class,
         is_incremental=lambda: incremental,
         changed_files=CHANGED_FILES,
+        changed_months=CHANGED_MONTHS,
     )
     for path in sorted((Path(sql_dir) / MACROS_DIR).glob("*.sql")):
         try:
@@ -121,4 +124,4 @@ def render(text: str, where: str | Path, sql_dir: str | Path | None = None, incr
         raise RenderError(f"{where}: {exc}") from None
 
 
-__all__ = ["CHANGED_FILES", "MACROS_DIR", "RenderError", "environment", "render"]
+__all__ = ["CHANGED_FILES", "CHANGED_MONTHS", "MACROS_DIR", "RenderError", "environment", "render"]

@@ -64,7 +64,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from basinlab import catalog, config, incremental, sqlrender
+from basinlab import catalog, config, incremental, partitions, sqlrender
 from basinlab import settings as settings_mod
 
 DIALECT = "duckdb"
@@ -128,6 +128,10 @@ class Model:
     columns: list[dict[str, Any]] = field(default_factory=list)
     tests: list[Any] = field(default_factory=list)
     unique_key: list[str] = field(default_factory=list)   # incremental models: the merge key
+    strategy: str = ""           # incremental models: "" (delete+insert by unique_key) or insert_overwrite
+    partition_by: str = ""       # the column holding each row's calendar month (basinlab.partitions)
+    partitions: str = "changed"  # insert_overwrite: rebuild the changed months, or from_first_changed on
+    partitioned_inputs: dict[str, str] = field(default_factory=dict)   # upstream relation -> model, partitioned
 
     @property
     def relation(self) -> str:
@@ -436,6 +440,9 @@ def _configure_model(m: Model, entry: dict[str, Any]) -> None:
     m.materialization = mat
     key = cfg.get("unique_key") or []
     m.unique_key = [str(k) for k in ([key] if isinstance(key, str) else key)]
+    m.strategy = str(cfg.get("incremental_strategy") or "")
+    m.partition_by = str(cfg.get("partition_by") or "")
+    m.partitions = str(cfg.get("partitions") or partitions.CHANGED)
     m.description = str(entry.get("description") or "").strip()
     m.columns = list(entry.get("columns") or [])
     m.tests = list(entry.get("tests") or entry.get("data_tests") or [])
@@ -468,16 +475,20 @@ def _model_dependencies(
 
 
 def _check_incremental_models(models: dict[str, Model], relations: dict[str, Model]) -> None:
-    """Check every incremental model's declaration (:func:`basinlab.incremental.check_model`).
+    """Check every incremental and partitioned model's declaration (:func:`basinlab.incremental.check_model`,
+    :func:`basinlab.partitions.check_model`) and tell each model which of its inputs are partitioned.
 
-    The first bad one raises :class:`ProjectError` with the incremental module's message.
+    The first bad one raises :class:`ProjectError` with the module's message.
     """
+    partitioned = {m.relation for m in models.values() if m.partition_by and m.materialization != "view"}
     for m in models.values():
-        if m.materialization == "incremental":
-            try:
+        m.partitioned_inputs = {d: relations[d].name for d in m.depends_on if d in partitioned}
+        try:
+            partitions.check_model(m, partitioned)
+            if m.materialization == "incremental" and m.strategy != partitions.OVERWRITE:
                 incremental.check_model(m, set(relations))
-            except incremental.IncrementalError as exc:
-                raise ProjectError(str(exc)) from None
+        except (incremental.IncrementalError, partitions.PartitionError) as exc:
+            raise ProjectError(str(exc)) from None
 
 
 def load_project(sql_dir: str | Path = config.SQL_DIR) -> Project:
@@ -881,11 +892,20 @@ def _checkpoint(con) -> None:
 
 def _build(con, m: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[int | None, str]:
     """Build one model; returns its row count (None for a view: not counted) and how it was built, in words."""
+    if m.materialization == "incremental" and m.strategy == partitions.OVERWRITE:
+        po, out = incremental.build_overwrite(con, m, kind_now, full_refresh, run_id)
+        if po.mode == partitions.INCREMENTAL:
+            return out.row_count, f"insert_overwrite: {out.rows_merged} rows for {po.reason}"
+        return out.row_count, f"insert_overwrite table, {po.mode}: {po.reason}"
     if m.materialization == "incremental":
         p, out = incremental.build(con, m, kind_now, full_refresh, run_id)
         if p.mode == incremental.INCREMENTAL:
             return out.row_count, f"incremental: {out.rows_merged} rows merged from {len(p.changed)} changed file(s)"
         return out.row_count, f"incremental table, {p.mode}: {p.reason}"
+    if m.materialization == "table" and m.partition_by:
+        months = incremental.build_logged_table(con, m, kind_now, run_id)
+        n = int(con.execute(f"select count(*) from {m.relation}").fetchone()[0])
+        return n, f"table, {'every month' if months is None else len(months)} month(s) changed"
     kind = "view" if m.materialization == "view" else "table"
     other = "table" if kind == "view" else "view"
     if kind_now == other:   # switching materialization: drop the other kind first

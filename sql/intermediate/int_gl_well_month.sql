@@ -6,6 +6,8 @@
 -- instead of each converting and grouping 91 M lines (100,000 wells). A line whose currency has no rate
 -- for its month converts to null and drops out of the sums, as it does from sums over the fact.
 -- (Summing per currency first and converting each sum once was measured slower: a second grouping.)
+-- Incremental by month (insert_overwrite): a monthly run re-sums only the months whose lines
+-- (stg_gl_lines) or rates (int_fx_rates_monthly) changed.
 with lines as (
     select
         well_id,
@@ -15,6 +17,7 @@ with lines as (
         {{ account_class('account_code') }} as account_class,
         {{ signed_amount(account_type('account_code'), 'debit_amount', 'credit_amount') }} as signed_amount
     from staging.stg_gl_lines
+    where {{ in_changed_months('accounting_month') }}   -- a monthly run: the months whose lines or rates changed
 ),
 
 converted as (   -- the line currency's rate for the line's month (macro with_usd_rate)

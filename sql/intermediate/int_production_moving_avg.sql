@@ -3,11 +3,15 @@
 -- complete monthly series of int_production_cumulative (unreported / shut-in months count
 -- as zero). At the start of a series the window holds fewer months: the average is taken
 -- over the months available, and months_in_window_N says how many (N once the window is full).
+-- Incremental from the first changed month (insert_overwrite, partitions: from_first_changed): a
+-- monthly run recomputes the months from the first changed one, reading the 11 months before it
+-- that its longest window needs (the series is complete: one row per month, so 11 rows = 11 months).
 with monthly as (
     select * from marts.int_production_cumulative
+    where {{ from_first_changed_month('production_month', lookback_months=11) }}
 ),
 
-final as (
+windowed as (
     select
         well_id,
         production_month,
@@ -38,6 +42,11 @@ final as (
         w3 as (partition by well_id order by production_month rows between 2 preceding and current row),
         w6 as (partition by well_id order by production_month rows between 5 preceding and current row),
         w12 as (partition by well_id order by production_month rows between 11 preceding and current row)
+),
+
+final as (   -- the months this build replaces (every month in a full build)
+    select * from windowed
+    where {{ from_first_changed_month('production_month') }}
 )
 
 select * from final

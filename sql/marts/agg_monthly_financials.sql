@@ -29,8 +29,12 @@
 --   loe_per_boe_usd           loe_net_usd / net_wi_boe
 --   netback_per_boe_usd       noi_usd / net_wi_boe  (revenue is after royalties, so this is the
 --                             usual "operating netback per working-interest BOE")
+--
+-- Incremental by month (insert_overwrite): every row of a month comes from that month's rows
+-- upstream, so a monthly run rebuilds only the months whose GL, production or revenue changed.
 with gl as (   -- the P&L lines per well-month, USD, signed as fct_gl_transactions.signed_amount_usd
     select * from marts.int_gl_well_month
+    where {{ in_changed_months('month') }}   -- a monthly run: the months that changed upstream
 ),
 
 wells as (
@@ -47,11 +51,13 @@ production as (
         net_wi_boe
     from marts.mart_production_monthly
     where level = 'well'
+      and {{ in_changed_months('production_month') }}
 ),
 
 revenue as (
     select well_id, production_month as month, net_revenue_usd, reporting_currency, reporting_units_per_usd
     from marts.mart_revenue
+    where {{ in_changed_months('production_month') }}
 ),
 
 fx as (

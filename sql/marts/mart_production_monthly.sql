@@ -4,8 +4,11 @@
 -- share); net_nri_* = gross x net_revenue_interest (the company's revenue share). Wells without
 -- a header row count in field/basin 'UNKNOWN' and have null net volumes.
 -- boe_per_day_cal = gross_boe_per_day_cal = gross BOE / calendar days in the month.
+-- Incremental by month (insert_overwrite): a monthly run rebuilds the months whose production changed
+-- (a header edit rebuilds every month).
 with production as (
     select * from marts.int_production_cumulative
+    where {{ in_changed_months('production_month') }}   -- a monthly run: the months that changed
 ),
 
 wells as (

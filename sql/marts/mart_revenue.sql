@@ -14,8 +14,11 @@
 --   *_reporting         = USD x units_per_usd of the reporting currency for the month
 --                         (setting reporting_currency, default USD; USD = 1)
 -- Prices / FX missing for a month carry the latest earlier value (int_price_fx_monthly).
+-- Incremental by month (insert_overwrite): a monthly run rebuilds the months whose volumes or
+-- prices changed (a header, setting or differential edit rebuilds every month).
 with production as (
     select * from marts.int_production_cumulative
+    where {{ in_changed_months('production_month') }}   -- a monthly run: the months whose volumes or prices changed
 ),
 
 wells as (

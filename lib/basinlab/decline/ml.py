@@ -65,9 +65,12 @@ FEATURE_COLUMNS = ("well_id", "production_month", "age_months", "oil_rate_bbl_pe
 
 
 def _feature_sql() -> str:
+    """The model int_well_features as a full build runs it (rendered: its macros read everything)."""
+    from .. import sqlrender
     from ..config import SQL_DIR
 
-    return (Path(SQL_DIR) / "intermediate" / "int_well_features.sql").read_text()
+    path = Path(SQL_DIR) / "intermediate" / "int_well_features.sql"
+    return sqlrender.render(path.read_text(), path)
 
 
 def features_from_production(production: pd.DataFrame, header: pd.DataFrame | None = None) -> pd.DataFrame:
