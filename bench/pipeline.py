@@ -20,9 +20,13 @@ decline): ``<step>_floor_s``, ``<step>_vs_floor`` (the chain's seconds over the 
 
 ``--incremental`` measures the run a month later, when one more month of files arrives: the demo
 inbox is delivered month by month (:mod:`basinlab.demo_monthly`), a first run publishes month M-1,
-then month M's files arrive and the same inputs are run twice from that warehouse — incrementally
-(the default: staging merges the new files, decline refits the wells whose history changed) and in
-full (``--full-refresh --refit-all``, what a user would otherwise run) — per step, in seconds.
+then month M's files arrive and the same inputs are run twice on that data dir — first
+incrementally (the default: staging merges the new files, the marts rebuild the changed months,
+decline refits the wells whose history changed), then in full (``--full-refresh --refit-all``, what
+a user would otherwise run; its ingest finds the files already loaded) — per step, in seconds.
+``speedup`` compares the steps both runs do in full measure (transform, decline, quality, report).
+The demo source is deleted once delivered, and nothing is copied: at 100,000 wells the source, the
+inbox and the warehouse are 11, 11 and 10 GB.
 """
 from __future__ import annotations
 
@@ -125,8 +129,12 @@ def _steps(res) -> dict[str, float]:
     return {s.step: round(s.seconds, 2) for s in res.steps} | {k: round(v, 2) for k, v in res.timings.items()}
 
 
+#: the steps an incremental run and a full refresh of the same inputs both do in full measure
+COMPARED_STEPS = ("transform", "decline", "quality", "report")
+
+
 def incremental(a: argparse.Namespace) -> dict:
-    """First run for M-1, then month M's files; the run for M incrementally and in full, per step."""
+    """First run for M-1, then month M's files; the run for M incrementally, then in full, per step."""
     import shutil
 
     import duckdb
@@ -138,37 +146,40 @@ def incremental(a: argparse.Namespace) -> dict:
     prev = _previous_month(a.month)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        data, reports = tmp / "data", tmp / "reports"
         t0 = time.perf_counter()
         generate_demo(tmp / "source", wells=a.wells, months=a.months, end_month=a.month, seed=42)
-        monthly_deliveries(tmp / "source", tmp / "incremental" / "data" / "inbox", prev)
+        monthly_deliveries(tmp / "source", data / "inbox", prev)
         demo_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        runner.run_month(prev, data_dir=tmp / "incremental" / "data", reports_dir=tmp / "incremental" / "reports",
-                         progress=None)
+        runner.run_month(prev, data_dir=data, reports_dir=reports, progress=None)
         first_s = time.perf_counter() - t0
-        shutil.copytree(tmp / "incremental", tmp / "full", symlinks=True)
+        monthly_deliveries(tmp / "source", data / "inbox", a.month)
+        shutil.rmtree(tmp / "source")
         out: dict = {}
-        for name, kw in (("full", {"full_refresh": True, "refit_all": True}), ("incremental", {})):
-            data = tmp / name / "data"
-            monthly_deliveries(tmp / "source", data / "inbox", a.month)
+        for name, kw in (("incremental", {}), ("full", {"full_refresh": True, "refit_all": True})):
             t0 = time.perf_counter()
-            res = runner.run_month(a.month, data_dir=data, reports_dir=tmp / name / "reports", progress=None, **kw)
+            res = runner.run_month(a.month, data_dir=data, reports_dir=reports, progress=None, **kw)
             out[f"{name}_s"] = round(time.perf_counter() - t0, 2)
             out.update({f"{name}_{k}_s": v for k, v in _steps(res).items()})
-        con = duckdb.connect(str(tmp / "incremental" / "data" / "warehouse.duckdb"), read_only=True)
-        state = con.execute("select model, mode, rows_merged, reason from metadata.model_state "
-                            "order by model").fetchall()
-        well_months = con.execute("select count(*) from staging.stg_production").fetchone()[0]
-        con.close()
+            if name == "incremental":
+                con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+                state = con.execute("select model, mode, rows_merged, reason from metadata.model_state "
+                                    "order by model").fetchall()
+                well_months = con.execute("select count(*) from staging.stg_production").fetchone()[0]
+                con.close()
+    compared = {name: sum(out.get(f"{name}_{step}_s", 0.0) for step in COMPARED_STEPS)
+                for name in ("incremental", "full")}
     return {
         "bench": "pipeline_incremental", "wells": a.wells, "months": a.months, "month": a.month,
         "demo_s": round(demo_s, 2), "first_run_s": round(first_s, 2), **out,
-        "speedup": round(out["full_s"] / out["incremental_s"], 2),
+        "compared_steps": list(COMPARED_STEPS),
+        "speedup": round(compared["full"] / compared["incremental"], 2) if compared["incremental"] else None,
         **{f"{step}_speedup": round(out[f"full_{step}_s"] / out[f"incremental_{step}_s"], 2)
-           for step in ("transform", "decline") if out.get(f"incremental_{step}_s")},
+           for step in COMPARED_STEPS if out.get(f"incremental_{step}_s") and out.get(f"full_{step}_s")},
         "well_months": int(well_months),
         **{f"{m}_rows_merged": int(n) for m, _mode, n, _r in state},
-        "staging_modes": {m: mode for m, mode, _n, _r in state},
+        "modes": {m: mode for m, mode, _n, _r in state},
         "peak_rss_runner_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_kernel_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
     }

@@ -328,6 +328,43 @@ def test_a_failed_month_rebuild_leaves_the_mart_and_its_log_as_they_were(base, t
     _assert_same(_contents(db), _contents(full))
 
 
+@pytest.mark.parametrize("loss", ["whole_log", "whole_log_then_a_build", "one_build", "inputs_record"])
+def test_a_lost_change_log_rebuilds_in_full(base, tmp_path, loss):
+    """Change-log entries or the record of what a mart read lost (a hand edit, a partial restore):
+    the marts downstream are rebuilt in full, never left stale."""
+    db, _ = _next_delivery(base, tmp_path, ("restate_old_month",), 5)
+    con = warehouse.connect(db)
+    try:
+        transform.run_models(con, column_lineage=False, select="stg_production")     # build 2 of staging
+        con.execute("insert into raw.well_production by name select * replace (well_id || 'X' as well_id) "
+                    "from raw.well_production where _file_id = (select max(_file_id) from raw.well_production) "
+                    "limit 1")
+        transform.run_models(con, column_lineage=False, select="stg_production")     # build 3
+        con.execute({"whole_log": "delete from metadata.model_changes where model = 'stg_production'",
+                     "one_build": "delete from metadata.model_changes where model = 'stg_production' "
+                                  "and build_number = 2",
+                     "whole_log_then_a_build": "delete from metadata.model_changes where model = 'stg_production'",
+                     "inputs_record": "delete from metadata.model_inputs where model = 'int_production_cumulative'",
+                     }[loss])
+        if loss == "whole_log_then_a_build":   # staging logs build 1 again, below what the mart read
+            con.execute("delete from raw.well_production where rowid = (select min(rowid) from raw.well_production)")
+            transform.run_models(con, column_lineage=False, select="stg_production")
+        transform.run_models(con, column_lineage=False)
+        mode = con.execute("select mode from metadata.model_state "
+                           "where model = 'int_production_cumulative'").fetchone()[0]
+    finally:
+        con.close()
+    assert mode == incremental.FULL
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(db, full)
+    con = warehouse.connect(full)
+    try:
+        transform.run_models(con, column_lineage=False, full_refresh=True)
+    finally:
+        con.close()
+    _assert_same(_contents(db), _contents(full))
+
+
 def test_a_second_run_without_new_files_changes_nothing(base, tmp_path):
     db = tmp_path / "w.duckdb"
     shutil.copyfile(base / "base.duckdb", db)

@@ -23,33 +23,69 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])")
 UNDATED = "undated"
 
 
-def _rows_by_month(path: Path, column: str) -> tuple[list[str], dict[str, list[list[str]]]]:
+#: month files a split keeps open at once (more months close them all, then append on)
+MAX_OPEN_FILES = 64
+
+
+def _month_of(row: list[str], i: int) -> str:
+    value = row[i].strip() if i < len(row) else ""
+    return value[:7] if _MONTH.match(value) else UNDATED
+
+
+class _MonthFiles:
+    """The per-month files of one source file, written row by row as the source streams by: memory
+    stays one row (and a few open files), whatever the size of the source (a basin's GL: 11 GB)."""
+
+    def __init__(self, inbox_dir: Path, stem: str, header: list[str]):
+        self.dir, self.stem, self.header = inbox_dir, stem, header
+        self.open: dict[str, tuple] = {}
+        self.started: dict[str, Path] = {}
+
+    def write(self, month: str, row: list[str]) -> None:
+        if month not in self.open:
+            if len(self.open) >= MAX_OPEN_FILES:
+                self.close()
+            path = self.dir / f"{self.stem}_{month}.csv"
+            fh = path.open("a" if month in self.started else "w", newline="", encoding="utf-8")
+            w = csv.writer(fh, lineterminator="\n")
+            if month not in self.started:
+                w.writerow(self.header)
+                self.started[month] = path
+            self.open[month] = (fh, w)
+        self.open[month][1].writerow(row)
+
+    def close(self) -> None:
+        for fh, _w in self.open.values():
+            fh.close()
+        self.open.clear()
+
+
+def _split_by_month(path: Path, column: str, inbox_dir: Path, upto: str) -> list[Path]:
+    """Write the rows of ``path`` into ``<stem>_<YYYY-MM>.csv`` files of ``inbox_dir``, months up to
+    ``upto`` (and ``_undated``), in the source's order; returns the files written, by month."""
+    inbox_dir.mkdir(parents=True, exist_ok=True)
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader)
         if column not in header:
             raise ValueError(f"{path}: no column {column!r} to split by month (columns: {', '.join(header)})")
         i = header.index(column)
-        groups: dict[str, list[list[str]]] = {}
-        for row in reader:
-            value = row[i].strip() if i < len(row) else ""
-            key = value[:7] if _MONTH.match(value) else UNDATED
-            groups.setdefault(key, []).append(row)
-    return header, groups
-
-
-def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
+        out = _MonthFiles(inbox_dir, path.stem, header)
+        try:
+            for row in reader:
+                month = _month_of(row, i)
+                if month == UNDATED or month <= upto:
+                    out.write(month, row)
+        finally:
+            out.close()
+    return [out.started[m] for m in sorted(out.started)]
 
 
 def monthly_deliveries(source: str | Path, inbox: str | Path, upto: str) -> list[Path]:
     """Write into ``inbox`` the files of ``source`` (a demo inbox) delivered up to month ``upto``.
 
-    Returns the files written (idempotent: the same bytes for the same month)."""
+    Returns the files written (idempotent: the same bytes for the same month). The monthly kinds
+    are split as they stream by: memory does not grow with the source."""
     config.parse_month(upto)
     source, inbox = Path(source), Path(inbox)
     written: list[Path] = []
@@ -62,14 +98,8 @@ def monthly_deliveries(source: str | Path, inbox: str | Path, upto: str) -> list
                 shutil.copyfile(f, dst)
                 written.append(dst)
                 continue
-            header, groups = _rows_by_month(f, column)
-            for month, rows in sorted(groups.items()):
-                if month != UNDATED and month > upto:
-                    continue
-                dst = inbox / kind_dir.name / f"{f.stem}_{month}.csv"
-                _write(dst, header, rows)
-                written.append(dst)
+            written.extend(_split_by_month(f, column, inbox / kind_dir.name, upto))
     return written
 
 
-__all__ = ["MONTHLY_KINDS", "UNDATED", "monthly_deliveries"]
+__all__ = ["MAX_OPEN_FILES", "MONTHLY_KINDS", "UNDATED", "monthly_deliveries"]

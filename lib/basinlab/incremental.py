@@ -192,7 +192,7 @@ def merge(con, model: Model, p: Plan, run_id: str) -> int:
     con.execute(f"drop table if exists {NEW_ROWS}")
     con.execute(f"drop table if exists {sqlrender.CHANGED_FILES}")
     if model.partition_by:
-        partitions.log_changes(con, model.name, months, run_id)
+        partitions.log_changes(con, model, months, run_id)
     return int(n)
 
 
@@ -217,7 +217,7 @@ def _create_full(con, model: Model, kind_now: str | None, run_id: str) -> None:
         con.execute(f"drop view if exists {model.relation} cascade")
     con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
     if model.partition_by:
-        partitions.log_changes(con, model.name, None, run_id)
+        partitions.log_changes(con, model, None, run_id)
 
 
 def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[Plan, Outcome]:
@@ -254,7 +254,7 @@ def build_overwrite(con, model: Model, kind_now: str | None, full_refresh: bool,
             _create_full(con, model, kind_now, run_id)
         elif p.mode == partitions.INCREMENTAL:
             merged, touched = partitions.overwrite(con, model, p, render_incremental(model))
-            partitions.log_changes(con, model.name, touched, run_id)
+            partitions.log_changes(con, model, touched, run_id)
         n_rows = int(con.execute(f"select count(*) from {model.relation}").fetchone()[0])
         out = Outcome(p.mode, n_rows if p.mode == partitions.FULL else merged, n_rows)
         partitions.record(con, model, p, out.rows_merged, n_rows, run_id)
@@ -280,7 +280,7 @@ def build_logged_table(con, model: Model, kind_now: str | None, run_id: str) -> 
         con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
         months = partitions.changed_months(before, partitions.month_fingerprints(con, model.relation,
                                                                                  model.partition_by))
-        partitions.log_changes(con, model.name, months, run_id)
+        partitions.log_changes(con, model, months, run_id)
         if own:
             con.execute("commit")
     except BaseException:

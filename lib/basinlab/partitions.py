@@ -116,30 +116,42 @@ def last_build(con, model: str) -> int | None:
     return None if row[0][0] is None else int(row[0][0])
 
 
-def log_changes(con, model: str, months: set[date] | None, run_id: str) -> int | None:
+def log_changes(con, model: Model, months: set[date] | None, run_id: str) -> int | None:
     """Log that a build of ``model`` changed ``months`` (None: every month, a full build).
 
     Nothing is logged for no months. A full build drops the model's older entries (no reader needs
-    to go back past it). Returns the new build number (None when nothing was logged)."""
+    to go back past it). A model without any entry (its log lost) logs every month, numbered past
+    any build a reader recorded: what changed before cannot be known, and a reader must not take
+    the new build for one it has seen. Returns the new build number (None when nothing was logged)."""
     if months is not None and not months:
         return None
-    n = (last_build(con, model) or 0) + 1
+    name = model.name
+    last = last_build(con, name)
+    if last is None:
+        months = None
+        read = con.execute(f"select max(build_number) from {INPUTS_TABLE} where input = ?",
+                           [model.relation]).fetchall()[0][0]
+        last = int(read or 0)
+    n = last + 1
     now = datetime.now()
     if months is None:
-        con.execute(f"delete from {CHANGES_TABLE} where model = ?", [model])
+        con.execute(f"delete from {CHANGES_TABLE} where model = ?", [name])
         con.execute(f"insert into {CHANGES_TABLE} (model, build_number, month, all_months, run_id, logged_at) "
-                    "values (?, ?, null, true, ?, ?)", [model, n, run_id, now])
+                    "values (?, ?, null, true, ?, ?)", [name, n, run_id, now])
         return n
     con.execute(f"insert into {CHANGES_TABLE} (model, build_number, month, all_months, run_id, logged_at) "
-                "select ?, ?, unnest(?::date[]), false, ?, ?", [model, n, sorted(months), run_id, now])
+                "select ?, ?, unnest(?::date[]), false, ?, ?", [name, n, sorted(months), run_id, now])
     return n
 
 
-def changes_since(con, model: str, since: int) -> tuple[bool, set[date]]:
-    """``(rebuilt_in_full, months)`` logged by ``model`` after build ``since``."""
-    rows = con.execute(f"select month, all_months from {CHANGES_TABLE} where model = ? and build_number > ?",
-                       [model, since]).fetchall()
-    return any(r[1] for r in rows), {r[0] for r in rows if not r[1]}
+def changes_since(con, model: str, since: int, until: int) -> tuple[bool, set[date]]:
+    """``(rebuilt_in_full, months)`` logged by ``model`` after build ``since`` up to ``until``; a gap in
+    the build numbers (entries lost) counts as a full rebuild."""
+    rows = con.execute(f"select build_number, month, all_months from {CHANGES_TABLE} where model = ? "
+                       "and build_number > ? and build_number <= ?", [model, since, until]).fetchall()
+    builds = {int(r[0]) for r in rows}
+    rebuilt = any(r[2] for r in rows) or builds != set(range(since + 1, until + 1))
+    return rebuilt, {r[1] for r in rows if not r[2]}
 
 
 def months_of(con, relation: str, column: str, where: str = "true") -> set[date]:
@@ -249,11 +261,13 @@ def plan(con, model: Model, partitioned: dict[str, str], kind_now: str | None, f
             continue
         if seen["build_number"] is None or was["build_number"] is None:
             return Plan(FULL, f"{dep} has no logged build", digest, [], now)
+        if seen["build_number"] < was["build_number"]:   # its log went back (restored, edited by hand)
+            return Plan(FULL, f"the change log of {dep} is older than what was read", digest, [], now)
         if seen["build_number"] == was["build_number"]:
             continue
-        rebuilt, got = changes_since(con, partitioned[dep], int(was["build_number"]))
+        rebuilt, got = changes_since(con, partitioned[dep], int(was["build_number"]), int(seen["build_number"]))
         if rebuilt:
-            return Plan(FULL, f"{dep} was rebuilt in full", digest, [], now)
+            return Plan(FULL, f"{dep} was rebuilt in full (or its change log has a gap)", digest, [], now)
         months |= got
     if not months:
         return Plan(UNCHANGED, "no upstream month changed", digest, [], now)
