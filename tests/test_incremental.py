@@ -264,6 +264,24 @@ def test_a_new_month_rebuilds_only_that_month_of_the_marts(base, tmp_path):
         assert row_count == before[m] + new_rows[m], m                     # every earlier row kept
 
 
+def test_a_well_added_to_the_header_rebuilds_only_the_months_it_reports(base, tmp_path):
+    """The header is keyed (stg_well_header by well_id): a new well's header row rebuilds the months the
+    well has rows in, not every month; an edited well rebuilds that well's months."""
+    db, _ = _next_delivery(base, tmp_path, ("add_new_well",), 0)
+    con = warehouse.connect(db)
+    try:
+        transform.run_models(con, column_lineage=False)
+        state = dict(con.execute("select model, mode from metadata.model_state").fetchall())
+        logged = {r[0] for r in con.execute(
+            "select month from metadata.model_changes where model = 'mart_production_monthly' and build_number = "
+            "(select max(build_number) from metadata.model_changes where model = 'mart_production_monthly')")
+            .fetchall()}
+    finally:
+        con.close()
+    assert {m: state[m] for m in OVERWRITE_MODELS} == dict.fromkeys(OVERWRITE_MODELS, incremental.INCREMENTAL)
+    assert logged == {date.fromisoformat(f"{m}-01") for m in ("2024-04", PREV, MONTH)}   # the new well's months
+
+
 def _partition_columns() -> dict[str, str]:
     project = transform.load_project()
     return {m: project.models[m].partition_by for m in OVERWRITE_MODELS}

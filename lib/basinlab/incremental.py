@@ -246,7 +246,7 @@ def build_overwrite(con, model: Model, kind_now: str | None, full_refresh: bool,
                     run_id: str) -> tuple[partitions.Plan, Outcome]:
     """Build an insert_overwrite model (full, by month or left as it is), log the months it changed
     and record its state and inputs, atomically (:mod:`basinlab.partitions`)."""
-    p = partitions.plan(con, model, model.partitioned_inputs, kind_now, full_refresh, checksum(model))
+    p = partitions.plan(con, model, kind_now, full_refresh, checksum(model))
     own = _begin(con)
     try:
         merged = 0

@@ -19,8 +19,17 @@ oil differentials) a fingerprint of its whole contents. Its next build:
 
 Full (``create or replace table``)
     when the table is missing, its SQL or declaration changed (checksum), no record exists, an
-    unpartitioned upstream's fingerprint differs (a working interest edited, a setting changed),
-    a partitioned upstream was rebuilt in full since, or on ``full_refresh``.
+    unpartitioned upstream's fingerprint differs (a setting changed, an oil differential edited),
+    a partitioned upstream was rebuilt in full since (or its change log lost entries), or on
+    ``full_refresh``.
+Keyed upstreams
+    an unpartitioned upstream model with a one-column ``unique_key`` (``stg_well_header``:
+    ``well_id``) whose fingerprint differs does not force a full build: the keys whose rows changed
+    (per-key hashes in ``metadata.model_input_keys``) give the months to rebuild — those in which
+    the model's partitioned inputs that carry the key column have rows of those keys (the model
+    joins the keyed upstream to those rows only; prices and FX are not per well). A well added to
+    the header rebuilds the months it produced in; a well's working interest edited, every month
+    of that well.
 Unchanged
     when no upstream logged a change since the build numbers it caught up to.
 Months (``partitions: changed``, the default)
@@ -52,6 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CHANGES_TABLE = "metadata.model_changes"
 INPUTS_TABLE = "metadata.model_inputs"
+INPUT_KEYS_TABLE = "metadata.model_input_keys"
+#: the temp table of the keys of a keyed upstream whose rows changed
+CHANGED_KEYS = "_bl_changed_keys"
 STATE_TABLE = "metadata.model_state"
 #: the temp table of the months an insert_overwrite render reads (sqlrender.CHANGED_MONTHS)
 CHANGED_MONTHS = sqlrender.CHANGED_MONTHS
@@ -77,6 +89,7 @@ class Plan:
     checksum: str
     months: list[date] = field(default_factory=list)   # the upstream months changed (incremental)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)   # upstream -> what was read
+    rekey: set[str] = field(default_factory=set)   # keyed upstreams whose per-key hashes to record anew
 
 
 # --------------------------------------------------------------------------- declaration
@@ -214,16 +227,54 @@ def _recorded(con, model: str) -> tuple[str | None, dict[str, dict[str, Any]] | 
     return (row[0][0] if row else None), {r[0]: {"build_number": r[1], "fingerprint": r[2]} for r in inputs}
 
 
-def _read_now(con, model: Model, partitioned: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _read_now(con, model: Model) -> dict[str, dict[str, Any]]:
     """What ``model``'s upstream relations are now: a build number for a partitioned one, a
     fingerprint for any other."""
     out: dict[str, dict[str, Any]] = {}
     for dep in model.depends_on:
-        if dep in partitioned:
-            out[dep] = {"build_number": last_build(con, partitioned[dep]), "fingerprint": None}
+        if dep in model.partitioned_inputs:
+            out[dep] = {"build_number": last_build(con, model.partitioned_inputs[dep][0]), "fingerprint": None}
         else:
             out[dep] = {"build_number": None, "fingerprint": fingerprint(con, dep)}
     return out
+
+
+def _key_hashes_sql(con, relation: str, key: str) -> str:
+    cols = _columns(con, relation)
+    return (f"select cast(\"{key}\" as varchar) as key, sum(hash({', '.join(cols)})::hugeint) as row_hash "
+            f"from {relation} group by 1")
+
+
+def keyed_months(con, model: Model, dep: str) -> set[date] | None:
+    """The months to rebuild for the rows of a keyed upstream that changed (a well's header edited,
+    a well added): the months in which ``model``'s partitioned inputs that carry the key column have
+    rows of the changed keys. The rule for the model: it joins the keyed upstream only to rows of
+    such inputs, by that column (inputs without it — prices, FX rates — are not per key). None when
+    it cannot tell (the upstream is not keyed, no input carries the key, no per-key record, a key
+    is null): then the model is rebuilt in full."""
+    key = model.keyed_inputs.get(dep)
+    carriers = [rel for rel in model.partitioned_inputs if key and f'"{key}"' in _columns(con, rel)]
+    if not carriers:
+        return None
+    if not con.execute(f"select count(*) from {INPUT_KEYS_TABLE} where model = ? and input = ?",
+                       [model.name, dep]).fetchall()[0][0]:
+        return None
+    con.execute(f"""create or replace temp table {CHANGED_KEYS} as
+        with now as ({_key_hashes_sql(con, dep, key)}),
+             was as (select key, row_hash from {INPUT_KEYS_TABLE} where model = ? and input = ?)
+        select coalesce(now.key, was.key) as key
+        from now full outer join was on now.key is not distinct from was.key
+        where now.row_hash is distinct from was.row_hash""", [model.name, dep])
+    try:
+        if con.execute(f"select count(*) from {CHANGED_KEYS} where key is null").fetchall()[0][0]:
+            return None
+        months: set[date] = set()
+        for rel in carriers:
+            col = model.partitioned_inputs[rel][1]
+            months |= months_of(con, rel, col, f'cast("{key}" as varchar) in (select key from {CHANGED_KEYS})')
+        return months
+    finally:
+        con.execute(f"drop table if exists {CHANGED_KEYS}")
 
 
 def _full_reason(model: Model, kind_now: str | None, full_refresh: bool, recorded: str | None, digest: str,
@@ -239,40 +290,49 @@ def _full_reason(model: Model, kind_now: str | None, full_refresh: bool, recorde
     return ""
 
 
-def plan(con, model: Model, partitioned: dict[str, str], kind_now: str | None, full_refresh: bool,
-         digest: str) -> Plan:
-    """Decide how to build an insert_overwrite model: full (and why), by month (which), or unchanged.
-
-    ``partitioned`` maps every partitioned upstream relation to its model name."""
+def plan(con, model: Model, kind_now: str | None, full_refresh: bool, digest: str) -> Plan:
+    """Decide how to build an insert_overwrite model: full (and why), by month (which), or unchanged."""
     recorded, then = _recorded(con, model.name)
-    now = _read_now(con, model, partitioned)
+    now = _read_now(con, model)
+    keyed = set(model.keyed_inputs)
+
+    def full(reason: str) -> Plan:
+        return Plan(FULL, reason, digest, [], now, keyed)
+
     reason = _full_reason(model, kind_now, full_refresh, recorded, digest, then)
     if reason:
-        return Plan(FULL, reason, digest, [], now)
+        return full(reason)
     assert then is not None
     months: set[date] = set()
+    rekey: set[str] = set()
     for dep, seen in now.items():
         was = then.get(dep)
         if was is None:
-            return Plan(FULL, f"no record of what it read from {dep}", digest, [], now)
-        if dep not in partitioned:
-            if was["fingerprint"] != seen["fingerprint"]:
-                return Plan(FULL, f"{dep} changed", digest, [], now)
+            return full(f"no record of what it read from {dep}")
+        if dep not in model.partitioned_inputs:
+            if was["fingerprint"] == seen["fingerprint"]:
+                continue
+            got = keyed_months(con, model, dep)
+            if got is None:
+                return full(f"{dep} changed")
+            months |= got
+            rekey.add(dep)
             continue
         if seen["build_number"] is None or was["build_number"] is None:
-            return Plan(FULL, f"{dep} has no logged build", digest, [], now)
+            return full(f"{dep} has no logged build")
         if seen["build_number"] < was["build_number"]:   # its log went back (restored, edited by hand)
-            return Plan(FULL, f"the change log of {dep} is older than what was read", digest, [], now)
+            return full(f"the change log of {dep} is older than what was read")
         if seen["build_number"] == was["build_number"]:
             continue
-        rebuilt, got = changes_since(con, partitioned[dep], int(was["build_number"]), int(seen["build_number"]))
+        rebuilt, got = changes_since(con, model.partitioned_inputs[dep][0], int(was["build_number"]),
+                                     int(seen["build_number"]))
         if rebuilt:
-            return Plan(FULL, f"{dep} was rebuilt in full (or its change log has a gap)", digest, [], now)
+            return full(f"{dep} was rebuilt in full (or its change log has a gap)")
         months |= got
     if not months:
-        return Plan(UNCHANGED, "no upstream month changed", digest, [], now)
+        return Plan(UNCHANGED, "no upstream month changed", digest, [], now, rekey)
     return Plan(INCREMENTAL, f"{len(months)} month(s) changed upstream ({_span(months)})", digest, sorted(months),
-                now)
+                now, rekey)
 
 
 def _span(months: set[date] | list[date]) -> str:
@@ -316,9 +376,14 @@ def record(con, model: Model, p: Plan, rows_merged: int, row_count: int, run_id:
     for dep, seen in p.inputs.items():
         con.execute(f"insert into {INPUTS_TABLE} (model, input, build_number, fingerprint) values (?, ?, ?, ?)",
                     [model.name, dep, seen["build_number"], seen["fingerprint"]])
+    for dep in sorted(p.rekey):
+        con.execute(f"delete from {INPUT_KEYS_TABLE} where model = ? and input = ?", [model.name, dep])
+        con.execute(f"insert into {INPUT_KEYS_TABLE} (model, input, key, row_hash) "
+                    f"select ?, ?, key, row_hash from ({_key_hashes_sql(con, dep, model.keyed_inputs[dep])})",
+                    [model.name, dep])
 
 
-__all__ = ["CHANGED", "CHANGED_MONTHS", "CHANGES_TABLE", "FROM_FIRST", "FULL", "INCREMENTAL", "INPUTS_TABLE",
-           "OVERWRITE", "PartitionError", "Plan", "UNCHANGED", "changed_months", "changes_since", "check_model",
-           "fingerprint", "last_build", "log_changes", "month_fingerprints",
-           "months_of", "overwrite", "plan", "record"]
+__all__ = ["CHANGED", "CHANGED_KEYS", "CHANGED_MONTHS", "CHANGES_TABLE", "FROM_FIRST", "FULL", "INCREMENTAL",
+           "INPUTS_TABLE", "INPUT_KEYS_TABLE", "OVERWRITE", "PartitionError", "Plan", "UNCHANGED", "changed_months",
+           "changes_since", "check_model", "fingerprint", "keyed_months", "last_build", "log_changes",
+           "month_fingerprints", "months_of", "overwrite", "plan", "record"]

@@ -131,7 +131,8 @@ class Model:
     strategy: str = ""           # incremental models: "" (delete+insert by unique_key) or insert_overwrite
     partition_by: str = ""       # the column holding each row's calendar month (basinlab.partitions)
     partitions: str = "changed"  # insert_overwrite: rebuild the changed months, or from_first_changed on
-    partitioned_inputs: dict[str, str] = field(default_factory=dict)   # upstream relation -> model, partitioned
+    partitioned_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)   # relation -> (model, its month col)
+    keyed_inputs: dict[str, str] = field(default_factory=dict)   # unpartitioned upstream model -> its one-column key
 
     @property
     def relation(self) -> str:
@@ -482,7 +483,10 @@ def _check_incremental_models(models: dict[str, Model], relations: dict[str, Mod
     """
     partitioned = {m.relation for m in models.values() if m.partition_by and m.materialization != "view"}
     for m in models.values():
-        m.partitioned_inputs = {d: relations[d].name for d in m.depends_on if d in partitioned}
+        m.partitioned_inputs = {d: (relations[d].name, relations[d].partition_by) for d in m.depends_on
+                                if d in partitioned}
+        m.keyed_inputs = {d: relations[d].unique_key[0] for d in m.depends_on
+                          if d in relations and d not in partitioned and len(relations[d].unique_key) == 1}
         try:
             partitions.check_model(m, partitioned)
             if m.materialization == "incremental" and m.strategy != partitions.OVERWRITE:

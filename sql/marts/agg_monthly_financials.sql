@@ -41,21 +41,16 @@ wells as (
     select well_id, field, basin from staging.stg_well_header
 ),
 
-production as (
+revenue as (   -- one row per well and production month: gross volumes (as mart_production_monthly's
+              -- well level) and the calculated net revenue
     select
-        key as well_id,
+        well_id,
         production_month as month,
-        gross_oil_bbl,
-        gross_gas_mcf,
-        gross_boe,
-        net_wi_boe
-    from marts.mart_production_monthly
-    where level = 'well'
-      and {{ in_changed_months('production_month') }}
-),
-
-revenue as (
-    select well_id, production_month as month, net_revenue_usd, reporting_currency, reporting_units_per_usd
+        oil_bbl                    as gross_oil_bbl,
+        gas_mcf                    as gross_gas_mcf,
+        boe                        as gross_boe,
+        boe * working_interest     as net_wi_boe,
+        net_revenue_usd
     from marts.mart_revenue
     where {{ in_changed_months('production_month') }}
 ),
@@ -97,8 +92,8 @@ gl_well_month as (   -- one row per well-month; lines without a well are reporte
 
 well_month as (
     select
-        coalesce(g.well_id, p.well_id)                                                 as well_id,
-        coalesce(g.month, p.month)                                                     as month,
+        coalesce(g.well_id, r.well_id)                                                 as well_id,
+        coalesce(g.month, r.month)                                                     as month,
         coalesce(g.revenue_booked_usd, 0)                                              as revenue_booked_usd,
         coalesce(r.net_revenue_usd, 0)                                                 as revenue_calculated_usd,
         coalesce(g.loe_gross_usd, 0)                                                   as loe_gross_usd,
@@ -109,17 +104,14 @@ well_month as (
         coalesce(g.capex_gross_usd, 0)                                                 as capex_gross_usd,
         coalesce(g.capex_jib_recovery_usd, 0)                                          as capex_jib_recovery_usd,
         coalesce(g.opex_jib_recovery_usd, 0)                                           as opex_jib_recovery_usd,
-        coalesce(p.gross_oil_bbl, 0)                                                   as gross_oil_bbl,
-        coalesce(p.gross_gas_mcf, 0)                                                   as gross_gas_mcf,
-        coalesce(p.gross_boe, 0)                                                       as gross_boe,
-        coalesce(p.net_wi_boe, 0)                                                      as net_wi_boe
+        coalesce(r.gross_oil_bbl, 0)                                                   as gross_oil_bbl,
+        coalesce(r.gross_gas_mcf, 0)                                                   as gross_gas_mcf,
+        coalesce(r.gross_boe, 0)                                                       as gross_boe,
+        coalesce(r.net_wi_boe, 0)                                                      as net_wi_boe
     from gl_well_month as g
-    full outer join production as p
-        on p.well_id = g.well_id
-       and p.month = g.month
-    left join revenue as r
-        on r.well_id = coalesce(g.well_id, p.well_id)
-       and r.month = coalesce(g.month, p.month)
+    full outer join revenue as r
+        on r.well_id = g.well_id
+       and r.month = g.month
 ),
 
 netted as (
