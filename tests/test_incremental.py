@@ -139,9 +139,18 @@ def edit_header(inbox: Path, rng: random.Random) -> None:
     _write(path, header, rows)
 
 
+def resend_header(inbox: Path, rng: random.Random) -> None:
+    """The well header re-sent under a new name, its rows in another order (a new file version with
+    the same wells: only the rows' lineage changes)."""
+    path = next((inbox / "well_header").glob("demo_*.csv"))
+    header, rows = _rows(path)
+    rng.shuffle(rows)
+    _write(inbox / "well_header" / "zz_resent_wells.csv", header, rows)
+
+
 CHANGES = {"restate_old_month": restate_old_month, "add_new_well": add_new_well, "remove_a_well": remove_a_well,
            "resend_gl_lines": resend_gl_lines, "cut_new_month": cut_new_month, "restate_price": restate_price,
-           "restate_fx": restate_fx, "edit_header": edit_header}
+           "restate_fx": restate_fx, "edit_header": edit_header, "resend_header": resend_header}
 
 
 def _cases() -> list[tuple[str, tuple[str, ...], int]]:
@@ -203,6 +212,18 @@ def _assert_same(a: dict[str, incremental.Contents], b: dict[str, incremental.Co
     assert sorted(a) == sorted(b)
     diffs = {rel: a[rel].differences(b[rel]) for rel in a if a[rel].differences(b[rel])}
     assert not diffs, diffs
+
+
+def _assert_same_as_full_refresh(db: Path, tmp_path: Path) -> None:
+    """Every staging and mart table of ``db`` equals a full refresh of a copy of it."""
+    full = tmp_path / "full.duckdb"
+    shutil.copyfile(db, full)
+    con = warehouse.connect(full)
+    try:
+        transform.run_models(con, column_lineage=False, full_refresh=True)
+    finally:
+        con.close()
+    _assert_same(_contents(db), _contents(full))
 
 
 # --------------------------------------------------------------------------- tests
@@ -282,6 +303,30 @@ def test_a_well_added_to_the_header_rebuilds_only_the_months_it_reports(base, tm
     assert logged == {date.fromisoformat(f"{m}-01") for m in ("2024-04", PREV, MONTH)}   # the new well's months
 
 
+@pytest.mark.parametrize("change", ["resend_header", "settings_provenance"])
+def test_what_the_marts_do_not_read_rebuilds_nothing(base, tmp_path, change):
+    """A re-sent header (new lineage, same wells) or a setting's provenance recorded anew (same value,
+    another source): the marts rebuild the new month only — their fingerprints cover the columns
+    they read."""
+    db, _ = _next_delivery(base, tmp_path, ("resend_header",) if change == "resend_header" else (), 2)
+    con = warehouse.connect(db)
+    try:
+        if change == "settings_provenance":
+            con.execute("update metadata.oil_differentials set source = '/elsewhere/settings.yml line 34'")
+        else:
+            assert con.execute("select count(distinct _source_file) from staging.stg_well_header").fetchone()[0] == 1
+        transform.run_models(con, column_lineage=False)
+        if change == "resend_header":
+            assert con.execute("select any_value(_source_file) from staging.stg_well_header"
+                               ).fetchone()[0].endswith("zz_resent_wells.csv")
+        state = dict(con.execute("select model, reason from metadata.model_state").fetchall())
+    finally:
+        con.close()
+    assert {m: state[m] for m in OVERWRITE_MODELS} == dict.fromkeys(OVERWRITE_MODELS,
+                                                                    "1 month(s) changed upstream (2024-06)")
+    _assert_same_as_full_refresh(db, tmp_path)
+
+
 def _partition_columns() -> dict[str, str]:
     project = transform.load_project()
     return {m: project.models[m].partition_by for m in OVERWRITE_MODELS}
@@ -336,14 +381,7 @@ def test_a_failed_month_rebuild_leaves_the_mart_and_its_log_as_they_were(base, t
         transform.run_models(con, column_lineage=False)                 # the next run catches up
     finally:
         con.close()
-    full = tmp_path / "full.duckdb"
-    shutil.copyfile(db, full)
-    con = warehouse.connect(full)
-    try:
-        transform.run_models(con, column_lineage=False, full_refresh=True)
-    finally:
-        con.close()
-    _assert_same(_contents(db), _contents(full))
+    _assert_same_as_full_refresh(db, tmp_path)
 
 
 @pytest.mark.parametrize("loss", ["whole_log", "whole_log_then_a_build", "one_build", "inputs_record"])
@@ -373,14 +411,7 @@ def test_a_lost_change_log_rebuilds_in_full(base, tmp_path, loss):
     finally:
         con.close()
     assert mode == incremental.FULL
-    full = tmp_path / "full.duckdb"
-    shutil.copyfile(db, full)
-    con = warehouse.connect(full)
-    try:
-        transform.run_models(con, column_lineage=False, full_refresh=True)
-    finally:
-        con.close()
-    _assert_same(_contents(db), _contents(full))
+    _assert_same_as_full_refresh(db, tmp_path)
 
 
 def test_a_second_run_without_new_files_changes_nothing(base, tmp_path):
@@ -412,14 +443,7 @@ def test_raw_rows_changed_without_a_new_file_version_are_merged(base, tmp_path):
         assert "42-999-00002" in {r[0] for r in con.execute("select well_id from staging.stg_production").fetchall()}
     finally:
         con.close()
-    full = tmp_path / "full.duckdb"
-    shutil.copyfile(db, full)
-    con = warehouse.connect(full)
-    try:
-        transform.run_models(con, column_lineage=False, full_refresh=True)
-    finally:
-        con.close()
-    _assert_same(_contents(db), _contents(full))
+    _assert_same_as_full_refresh(db, tmp_path)
 
 
 def test_a_changed_model_or_a_missing_table_is_rebuilt_in_full(base, tmp_path):

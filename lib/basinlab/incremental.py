@@ -35,9 +35,11 @@ recorded, or on ``run_models(full_refresh=True)`` (``basinlab run --full-refresh
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -223,8 +225,7 @@ def _create_full(con, model: Model, kind_now: str | None, run_id: str) -> None:
 def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: str) -> tuple[Plan, Outcome]:
     """Build an incremental model (full, merged or left as it is) and record its state, atomically."""
     p = plan(con, model, kind_now, full_refresh)
-    own = _begin(con)
-    try:
+    with _transaction(con):
         if p.mode == FULL:
             _create_full(con, model, kind_now, run_id)
         n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
@@ -233,12 +234,6 @@ def build(con, model: Model, kind_now: str | None, full_refresh: bool, run_id: s
             n_rows = con.execute(f"select count(*) from {model.relation}").fetchone()[0]
         out = Outcome(p.mode, int(merged), int(n_rows))
         record(con, model, p, out, run_id)
-        if own:
-            con.execute("commit")
-    except BaseException:
-        if own:
-            con.execute("rollback")
-        raise
     return p, out
 
 
@@ -247,8 +242,7 @@ def build_overwrite(con, model: Model, kind_now: str | None, full_refresh: bool,
     """Build an insert_overwrite model (full, by month or left as it is), log the months it changed
     and record its state and inputs, atomically (:mod:`basinlab.partitions`)."""
     p = partitions.plan(con, model, kind_now, full_refresh, checksum(model))
-    own = _begin(con)
-    try:
+    with _transaction(con):
         merged = 0
         if p.mode == partitions.FULL:
             _create_full(con, model, kind_now, run_id)
@@ -258,12 +252,6 @@ def build_overwrite(con, model: Model, kind_now: str | None, full_refresh: bool,
         n_rows = int(con.execute(f"select count(*) from {model.relation}").fetchone()[0])
         out = Outcome(p.mode, n_rows if p.mode == partitions.FULL else merged, n_rows)
         partitions.record(con, model, p, out.rows_merged, n_rows, run_id)
-        if own:
-            con.execute("commit")
-    except BaseException:
-        if own:
-            con.execute("rollback")
-        raise
     return p, out
 
 
@@ -271,8 +259,7 @@ def build_logged_table(con, model: Model, kind_now: str | None, run_id: str) -> 
     """Rebuild a (small) table that declares ``partition_by`` and log the months whose rows changed,
     found by comparing each month's fingerprint before and after; atomically. Returns the months
     (None: all)."""
-    own = _begin(con)
-    try:
+    with _transaction(con):
         before = partitions.month_fingerprints(con, model.relation, model.partition_by) \
             if kind_now == "table" else None
         if kind_now == "view":
@@ -281,22 +268,26 @@ def build_logged_table(con, model: Model, kind_now: str | None, run_id: str) -> 
         months = partitions.changed_months(before, partitions.month_fingerprints(con, model.relation,
                                                                                  model.partition_by))
         partitions.log_changes(con, model, months, run_id)
-        if own:
-            con.execute("commit")
+    return months
+
+
+@contextlib.contextmanager
+def _transaction(con) -> Iterator[None]:
+    """One transaction around a build, committed when it succeeds and rolled back when anything
+    raises — unless the caller holds one (then the caller's commit or rollback covers the build)."""
+    try:
+        con.execute("begin transaction")
+        own = True
+    except duckdb.TransactionException:
+        own = False
+    try:
+        yield
     except BaseException:
         if own:
             con.execute("rollback")
         raise
-    return months
-
-
-def _begin(con) -> bool:
-    """Begin a transaction unless the caller holds one (then the caller's commit covers the build)."""
-    try:
-        con.execute("begin transaction")
-    except duckdb.TransactionException:
-        return False
-    return True
+    if own:
+        con.execute("commit")
 
 
 @dataclass(frozen=True)

@@ -185,10 +185,19 @@ def _columns(con, relation: str) -> list[str]:
     return [f'"{r[0]}"' for r in rows]
 
 
-def fingerprint(con, relation: str) -> str:
-    """An order-independent fingerprint of every row of ``relation`` (row count and the sum of the
-    rows' hashes): equal contents give equal fingerprints, a changed value a different one."""
+def _read_columns(con, relation: str, read: list[str] | None) -> list[str]:
+    """``relation``'s columns, only those in ``read`` when given (quoted; ``1`` when none is read)."""
     cols = _columns(con, relation)
+    if read is None or not cols:
+        return cols
+    return [c for c in cols if c.strip('"') in set(read)] or ["1"]
+
+
+def fingerprint(con, relation: str, read: list[str] | None = None) -> str:
+    """An order-independent fingerprint of every row of ``relation`` (row count and the sum of the
+    rows' hashes over the columns in ``read``, every column by default): equal contents give equal
+    fingerprints, a changed value a different one."""
+    cols = _read_columns(con, relation, read)
     if not cols:
         return "missing"
     n, h = con.execute(f"select count(*), coalesce(sum(hash({', '.join(cols)})::hugeint), 0) "
@@ -235,12 +244,12 @@ def _read_now(con, model: Model) -> dict[str, dict[str, Any]]:
         if dep in model.partitioned_inputs:
             out[dep] = {"build_number": last_build(con, model.partitioned_inputs[dep][0]), "fingerprint": None}
         else:
-            out[dep] = {"build_number": None, "fingerprint": fingerprint(con, dep)}
+            out[dep] = {"build_number": None, "fingerprint": fingerprint(con, dep, model.input_columns.get(dep))}
     return out
 
 
-def _key_hashes_sql(con, relation: str, key: str) -> str:
-    cols = _columns(con, relation)
+def _key_hashes_sql(con, relation: str, key: str, read: list[str] | None) -> str:
+    cols = _read_columns(con, relation, read)
     return (f"select cast(\"{key}\" as varchar) as key, sum(hash({', '.join(cols)})::hugeint) as row_hash "
             f"from {relation} group by 1")
 
@@ -260,7 +269,7 @@ def keyed_months(con, model: Model, dep: str) -> set[date] | None:
                        [model.name, dep]).fetchall()[0][0]:
         return None
     con.execute(f"""create or replace temp table {CHANGED_KEYS} as
-        with now as ({_key_hashes_sql(con, dep, key)}),
+        with now as ({_key_hashes_sql(con, dep, key, model.input_columns.get(dep))}),
              was as (select key, row_hash from {INPUT_KEYS_TABLE} where model = ? and input = ?)
         select coalesce(now.key, was.key) as key
         from now full outer join was on now.key is not distinct from was.key
@@ -379,7 +388,8 @@ def record(con, model: Model, p: Plan, rows_merged: int, row_count: int, run_id:
     for dep in sorted(p.rekey):
         con.execute(f"delete from {INPUT_KEYS_TABLE} where model = ? and input = ?", [model.name, dep])
         con.execute(f"insert into {INPUT_KEYS_TABLE} (model, input, key, row_hash) "
-                    f"select ?, ?, key, row_hash from ({_key_hashes_sql(con, dep, model.keyed_inputs[dep])})",
+                    f"select ?, ?, key, row_hash from "
+                    f"({_key_hashes_sql(con, dep, model.keyed_inputs[dep], model.input_columns.get(dep))})",
                     [model.name, dep])
 
 

@@ -133,6 +133,7 @@ class Model:
     partitions: str = "changed"  # insert_overwrite: rebuild the changed months, or from_first_changed on
     partitioned_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)   # relation -> (model, its month col)
     keyed_inputs: dict[str, str] = field(default_factory=dict)   # unpartitioned upstream model -> its one-column key
+    input_columns: dict[str, list[str] | None] = field(default_factory=dict)   # unpartitioned upstream -> columns read
 
     @property
     def relation(self) -> str:
@@ -475,6 +476,23 @@ def _model_dependencies(
     return deps
 
 
+def columns_read(sql: str, relation: str) -> list[str] | None:
+    """The columns of ``relation`` that ``sql`` may read: None when a select takes ``*`` from it (every
+    column), else every column name the SQL mentions anywhere — a superset of those it reads, so that
+    a fingerprint over them changes whenever what the model reads changes (and not when a column it
+    never reads does: a file's lineage, a setting's provenance)."""
+    tree = sqlglot.parse_one(sql, read=DIALECT)
+    schema, name = relation.split(".", 1)
+    for select in tree.find_all(exp.Select):
+        aliases = {t.alias_or_name for t in select.find_all(exp.Table)
+                   if t.find_ancestor(exp.Select) is select and t.name == name and t.db == schema}
+        if aliases and any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+                                                       and e.table in aliases | {""})
+                           for e in select.expressions):
+            return None
+    return sorted({c.name for c in tree.find_all(exp.Column)})
+
+
 def _check_incremental_models(models: dict[str, Model], relations: dict[str, Model]) -> None:
     """Check every incremental and partitioned model's declaration (:func:`basinlab.incremental.check_model`,
     :func:`basinlab.partitions.check_model`) and tell each model which of its inputs are partitioned.
@@ -487,6 +505,8 @@ def _check_incremental_models(models: dict[str, Model], relations: dict[str, Mod
                                 if d in partitioned}
         m.keyed_inputs = {d: relations[d].unique_key[0] for d in m.depends_on
                           if d in relations and d not in partitioned and len(relations[d].unique_key) == 1}
+        if m.strategy == partitions.OVERWRITE:
+            m.input_columns = {d: columns_read(m.sql, d) for d in m.depends_on if d not in partitioned}
         try:
             partitions.check_model(m, partitioned)
             if m.materialization == "incremental" and m.strategy != partitions.OVERWRITE:
@@ -937,6 +957,6 @@ def results_frame(results: list[ModelResult]):
 
 __all__ = [
     "CycleError", "MissingReferenceError", "Model", "ModelError", "ModelResult", "Project",
-    "ProjectError", "Source", "apply_settings", "load_project", "results_frame", "settings_keys",
+    "ProjectError", "Source", "apply_settings", "columns_read", "load_project", "results_frame", "settings_keys",
     "run_models", "table_references",
 ]

@@ -13,8 +13,8 @@ with production as (
     where {{ from_first_changed_month('production_month') }}
 ),
 
-wells as (
-    select * from staging.stg_well_header
+wells as (   -- the header columns used (a re-sent header file changes only its lineage columns)
+    select well_id, field, basin, lateral_length_ft from staging.stg_well_header
 ),
 
 carried as (   -- each well's last row before the first rebuilt month (none in a full build)

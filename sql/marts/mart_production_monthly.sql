@@ -11,8 +11,8 @@ with production as (
     where {{ in_changed_months('production_month') }}   -- a monthly run: the months that changed
 ),
 
-wells as (
-    select * from staging.stg_well_header
+wells as (   -- the header columns used (a re-sent header file changes only its lineage columns)
+    select well_id, field, basin, working_interest, net_revenue_interest from staging.stg_well_header
 ),
 
 well_month as (
