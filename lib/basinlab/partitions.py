@@ -250,8 +250,8 @@ def _read_now(con, model: Model) -> dict[str, dict[str, Any]]:
 
 def _key_hashes_sql(con, relation: str, key: str, read: list[str] | None) -> str:
     cols = _read_columns(con, relation, read)
-    return (f"select cast(\"{key}\" as varchar) as key, sum(hash({', '.join(cols)})::hugeint) as row_hash "
-            f"from {relation} group by 1")
+    return (f"select cast(\"{key}\" as varchar) as key, "
+            f"cast(sum(hash({', '.join(cols)})::hugeint) as varchar) as row_hash from {relation} group by 1")
 
 
 def keyed_months(con, model: Model, dep: str) -> set[date] | None:
