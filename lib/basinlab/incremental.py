@@ -214,10 +214,15 @@ def record(con, model: Model, p: Plan, outcome: Outcome, run_id: str) -> None:
                     [model.name, list(p.current), list(p.current.values())])
 
 
-def _create_full(con, model: Model, kind_now: str | None, run_id: str) -> None:
+def _create_table(con, model: Model, kind_now: str | None) -> None:
+    """``create or replace table`` the model in full (dropping the view it was before)."""
     if kind_now == "view":
         con.execute(f"drop view if exists {model.relation} cascade")
     con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+
+
+def _create_full(con, model: Model, kind_now: str | None, run_id: str) -> None:
+    _create_table(con, model, kind_now)
     if model.partition_by:
         partitions.log_changes(con, model, None, run_id)
 
@@ -262,9 +267,7 @@ def build_logged_table(con, model: Model, kind_now: str | None, run_id: str) -> 
     with _transaction(con):
         before = partitions.month_fingerprints(con, model.relation, model.partition_by) \
             if kind_now == "table" else None
-        if kind_now == "view":
-            con.execute(f"drop view if exists {model.relation} cascade")
-        con.execute(f"create or replace table {model.relation} as\n{model.sql.strip().rstrip(';')}\n")
+        _create_table(con, model, kind_now)
         months = partitions.changed_months(before, partitions.month_fingerprints(con, model.relation,
                                                                                  model.partition_by))
         partitions.log_changes(con, model, months, run_id)

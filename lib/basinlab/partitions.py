@@ -185,6 +185,11 @@ def _columns(con, relation: str) -> list[str]:
     return [f'"{r[0]}"' for r in rows]
 
 
+def _hash_sum(cols: list[str]) -> str:
+    """The SQL of an order-independent sum of the rows' hashes over ``cols`` (128-bit: no overflow)."""
+    return f"coalesce(sum(hash({', '.join(cols)})::hugeint), 0)"
+
+
 def _read_columns(con, relation: str, read: list[str] | None) -> list[str]:
     """``relation``'s columns, only those in ``read`` when given (quoted; ``1`` when none is read)."""
     cols = _columns(con, relation)
@@ -200,8 +205,7 @@ def fingerprint(con, relation: str, read: list[str] | None = None) -> str:
     cols = _read_columns(con, relation, read)
     if not cols:
         return "missing"
-    n, h = con.execute(f"select count(*), coalesce(sum(hash({', '.join(cols)})::hugeint), 0) "
-                       f"from {relation}").fetchall()[0]
+    n, h = con.execute(f"select count(*), {_hash_sum(cols)} from {relation}").fetchall()[0]
     return f"{n}:{h}"
 
 
@@ -210,8 +214,8 @@ def month_fingerprints(con, relation: str, column: str) -> dict[date | None, str
     cols = _columns(con, relation)
     if not cols:
         return {}
-    rows = con.execute(f"select cast(date_trunc('month', {column}) as date), count(*), "
-                       f"coalesce(sum(hash({', '.join(cols)})::hugeint), 0) from {relation} group by 1").fetchall()
+    rows = con.execute(f"select cast(date_trunc('month', {column}) as date), count(*), {_hash_sum(cols)} "
+                       f"from {relation} group by 1").fetchall()
     return {r[0]: f"{r[1]}:{r[2]}" for r in rows}
 
 
@@ -250,8 +254,8 @@ def _read_now(con, model: Model) -> dict[str, dict[str, Any]]:
 
 def _key_hashes_sql(con, relation: str, key: str, read: list[str] | None) -> str:
     cols = _read_columns(con, relation, read)
-    return (f"select cast(\"{key}\" as varchar) as key, "
-            f"cast(sum(hash({', '.join(cols)})::hugeint) as varchar) as row_hash from {relation} group by 1")
+    return (f"select cast(\"{key}\" as varchar) as key, cast({_hash_sum(cols)} as varchar) as row_hash "
+            f"from {relation} group by 1")
 
 
 def keyed_months(con, model: Model, dep: str) -> set[date] | None:
@@ -286,7 +290,7 @@ def keyed_months(con, model: Model, dep: str) -> set[date] | None:
         con.execute(f"drop table if exists {CHANGED_KEYS}")
 
 
-def _full_reason(model: Model, kind_now: str | None, full_refresh: bool, recorded: str | None, digest: str,
+def _full_reason(kind_now: str | None, full_refresh: bool, recorded: str | None, digest: str,
                  then: dict[str, dict[str, Any]] | None) -> str:
     if full_refresh:
         return "full refresh requested"
@@ -308,7 +312,7 @@ def plan(con, model: Model, kind_now: str | None, full_refresh: bool, digest: st
     def full(reason: str) -> Plan:
         return Plan(FULL, reason, digest, [], now, keyed)
 
-    reason = _full_reason(model, kind_now, full_refresh, recorded, digest, then)
+    reason = _full_reason(kind_now, full_refresh, recorded, digest, then)
     if reason:
         return full(reason)
     assert then is not None
