@@ -239,3 +239,25 @@ def test_the_lookback_scores_oil_without_forecasting_water(batch_warehouse):
     for (_g, t1, p1, _r), (_h, t2, p2, _s) in zip(got.groups, want.groups):
         np.testing.assert_array_equal(t1, t2)
         np.testing.assert_array_equal(p1, p2)
+
+
+def test_rows_arrow_cannot_type_are_appended_as_the_frame(tmp_path):
+    """A worker hands its rows over as Arrow where it can; a column of mixed Python objects (which Arrow
+    refuses) still reaches the table, cast to the declared schema, the same as a clean frame's."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from basinlab.decline.step import ML_TABLE, _append, _as_arrow, _create_table
+
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    _create_table(con, ML_TABLE)
+    clean = pd.DataFrame({"well_id": ["A", "B"], "phase": "oil", "month": pd.to_datetime(["2024-01-01"] * 2),
+                          "months_ahead": [1, 2], "rate_per_day": [10.0, 9.0]})
+    mixed = clean.assign(well_id=pd.Series(["C", 7], dtype=object))          # an int among the ids
+    assert isinstance(_as_arrow(clean), pa.Table)
+    assert _as_arrow(mixed) is mixed
+    assert _append(con, ML_TABLE, _as_arrow(clean)) == 2 and _append(con, ML_TABLE, _as_arrow(mixed)) == 2
+    rows = con.execute(f"select well_id, months_ahead, rate_per_day, model_version from {ML_TABLE} "
+                       "order by well_id").fetchall()
+    assert rows == [("7", 2, 9.0, None), ("A", 1, 10.0, None), ("B", 2, 9.0, None), ("C", 1, 10.0, None)]

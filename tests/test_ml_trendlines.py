@@ -68,3 +68,28 @@ def test_too_few_long_wells_trains_nothing():
     prod, header, _ = synthetic(n_long=3, n_young=2)
     assert ml.train(ml.features_from_production(prod, header), CUT, "oil") is None
     assert ml.trendlines(ml.features_from_production(prod, header), CUT).empty
+
+
+def test_a_wells_trendline_does_not_depend_on_the_wells_predicted_with_it():
+    """Each well is predicted at every horizon in one call with the others: its path is the one it
+    gets alone (young wells of different ages and gaps, so rows of different wells differ)."""
+    prod, header, _ = synthetic(n_long=40, n_young=0, seed=3)
+    rng = np.random.default_rng(5)
+    young = []
+    for i, start in enumerate(["2021-03-01", "2021-06-01", "2021-08-01", "2021-10-01", "2021-12-01"]):
+        mon = pd.date_range(start, "2021-10-01" if i in (0, 2) else "2021-12-01", freq="MS")  # two stopped early
+        rate = rng.uniform(100, 3000) * np.exp(-0.05 * np.arange(len(mon)))
+        young.append(pd.DataFrame({"well_id": f"Y{i}", "production_month": mon, "days_on": mon.days_in_month,
+                                   "oil_bbl": rate * mon.days_in_month, "gas_mcf": 0.0, "water_bbl": 0.0}))
+    prod = pd.concat([prod, *young], ignore_index=True)
+    header = pd.concat([header, pd.DataFrame({"well_id": [f"Y{i}" for i in range(5)], "field": "F",
+                                              "lateral_length_ft": 10000.0})], ignore_index=True)
+    feats = ml.features_from_production(prod, header)
+    tm = ml.train(feats, CUT, "oil")
+    wells = [f"Y{i}" for i in range(5)]
+    together = ml.predict(tm, feats, wells, months=48)
+    assert set(together["well_id"]) == set(wells)
+    assert together.groupby("well_id")["rate_per_day"].first().nunique() == len(wells)
+    for w in wells:
+        alone = ml.predict(tm, feats, [w], months=48)
+        pd.testing.assert_frame_equal(together[together["well_id"] == w].reset_index(drop=True), alone)

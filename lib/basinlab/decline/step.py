@@ -57,6 +57,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import catalog
 from . import ml
@@ -91,6 +92,8 @@ DEFAULT_BATCH_WELLS = 2000
 CALIBRATION_WELLS = 20_000
 #: phases of the field bands
 BAND_PHASES = ("oil", "gas")
+#: months of each ML trendline stored in ``marts.ml_trendlines`` (the first ten years)
+ML_STORED_MONTHS = 120
 
 #: tables written by the step
 PARAMS_TABLE = "marts.decline_params"
@@ -179,18 +182,32 @@ def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"create or replace table {table} ({cols})")
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> int:
-    """Append ``df``'s rows to ``table`` in the table's declared schema (missing columns as NULL)."""
+def _append(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame | pa.Table | None) -> int:
+    """Append ``df``'s rows (a DataFrame or an Arrow table) to ``table`` in the table's declared schema
+    (missing columns as NULL)."""
     if df is None or not len(df):
         return 0
     schema = TABLE_SCHEMAS[table]
-    cols = [f'cast(d."{c}" as {t})' if c in df.columns else f"cast(null as {t})" for c, t in schema.items()]
+    have = set(df.column_names if isinstance(df, pa.Table) else df.columns)
+    cols = [f'cast(d."{c}" as {t})' if c in have else f"cast(null as {t})" for c, t in schema.items()]
     con.register("_bl_decline_df", df)
     try:
         con.execute(f"insert into {table} select {', '.join(cols)} from _bl_decline_df d")
     finally:
         con.unregister("_bl_decline_df")
     return len(df)
+
+
+def _as_arrow(df: pd.DataFrame) -> pd.DataFrame | pa.Table:
+    """``df`` as an Arrow table, for the worker that computed it to convert (DuckDB inserts Arrow about
+    twice as fast as a frame of Python strings, and the insert runs in the one process that writes);
+    ``df`` itself when Arrow cannot type a column (mixed Python objects)."""
+    if df is None or not len(df):
+        return df
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return df
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
@@ -884,7 +901,8 @@ def _forecast_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame |
     """One batch of pass C, where the batch is computed (a worker process): the forecast as of the month
     from the fit saved in pass A (:func:`~basinlab.decline.engine.finish` with the context, the batch's
     economic limits and ML trendlines) and its part of the field bands. Returns the params, the forecast
-    rows, the trendlines, the bands' parts per phase and the ML error (``None`` when none)."""
+    rows and the trendlines (Arrow tables where they can be: :func:`_as_arrow`), the bands' parts per
+    phase and the ML error (``None`` when none)."""
     st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
     tl, error = _predict_trendlines(models, features)
     if isinstance(st, ForecastResult):
@@ -896,7 +914,9 @@ def _forecast_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame |
     if not analogs and len(params):
         fc, rows = _drop_analogs(params, fc, rows)
     bands = _band_parts(res, params, fc, rows, header, group_by)
-    return params, fc, tl, bands, error
+    if tl is not None and len(tl):
+        tl = tl[tl["months_ahead"] <= ML_STORED_MONTHS]
+    return params, _as_arrow(fc), _as_arrow(tl), bands, error
 
 
 def _drop_analogs(params: pd.DataFrame, fc: pd.DataFrame, rows) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -911,14 +931,14 @@ def _drop_analogs(params: pd.DataFrame, fc: pd.DataFrame, rows) -> tuple[pd.Data
     return fc, rows
 
 
-def _write_batch(con, counts: _Counts, params: pd.DataFrame, fc: pd.DataFrame, tl: pd.DataFrame | None) -> None:
-    """Append a batch's well-phases, forecast rows and ML trendlines (first ten years) to the tables and
-    add them to ``counts``."""
+def _write_batch(con, counts: _Counts, params: pd.DataFrame, fc: pd.DataFrame | pa.Table,
+                 tl: pd.DataFrame | pa.Table | None) -> None:
+    """Append a batch's well-phases, forecast rows and ML trendlines (their first
+    :data:`ML_STORED_MONTHS`, as :func:`_forecast_task` cut them) to the tables and add them to ``counts``."""
     counts.params += _append(con, PARAMS_TABLE, params)
     counts.fc_rows += _append(con, FORECAST_TABLE, fc)
     counts.forecast += int(params["method"].notna().sum()) if len(params) else 0
-    if tl is not None and len(tl):
-        counts.ml += _append(con, ML_TABLE, tl[tl["months_ahead"] <= 120])
+    counts.ml += _append(con, ML_TABLE, tl)
 
 
 def _type_curves_and_bands(run: _Run, band_acc: dict, n_fc_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
