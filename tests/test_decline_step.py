@@ -105,8 +105,9 @@ def _step_tables(base, tmp, batch_wells, workers=None):
     con = warehouse.connect(path)
     try:
         res = fit_warehouse(con, run_id="r", batch_wells=batch_wells, workers=workers)
+        keys = {**BATCH_TABLES, **SUMMED_TABLES, "marts.decline_fits": ["well_id", "phase", "as_of_month"]}
         out = {t: con.execute(f"select * from {t} order by {', '.join(chr(34) + c + chr(34) for c in k)}").df()
-               for t, k in {**BATCH_TABLES, **SUMMED_TABLES, "marts.decline_fits": ["well_id", "phase"]}.items()}
+               for t, k in keys.items()}
         return res, out
     finally:
         con.close()

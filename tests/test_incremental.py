@@ -540,3 +540,85 @@ def test_refit_of_changed_wells_equals_refit_all(base, tmp_path, changes, seed):
                 "marts.decline_forecast_bands", "marts.decline_type_curves"):
         assert a[rel].rows > 0
         assert not a[rel].differences(b[rel]), (rel, a[rel].differences(b[rel]))
+
+
+CUT = "2023-06"   # the lookback's cut of a run as of MONTH
+
+
+def _changed_wells(con, old: str, up_to: str) -> tuple[set[str], set[str]]:
+    """Wells with rows up to ``up_to`` in the warehouse of ``con``, and those of them whose rows up to it
+    differ from the ``old`` attached warehouse's."""
+    rows = """select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl
+              from {db}staging.stg_production where production_month <= ?::date"""
+    new, was = rows.format(db=""), rows.format(db=f"{old}.")
+    wells = {r[0] for r in con.execute(f"select distinct well_id from ({new})", [f"{up_to}-01"]).fetchall()}
+    changed = {r[0] for r in con.execute(f"""
+        with diff as ((select * from ({new}) except all select * from ({was}))
+                      union all (select * from ({was}) except all select * from ({new})))
+        select distinct well_id from diff""", [f"{up_to}-01"] * 4).fetchall()}
+    return wells, changed & wells
+
+
+@pytest.mark.parametrize("changes,seed", [((), 0), (("restate_old_month",), 2), (("restate_old_month",), 6),
+                                          (("add_new_well", "remove_a_well", "restate_old_month"), 9)])
+def test_the_lookback_keeps_the_fits_made_as_of_its_cut(base, tmp_path, changes, seed):
+    """A run as of the cut month stores its fits; the run a year later fits each well whose rows up to
+    the cut are unchanged once (its cut fit is kept), refits the others there, and writes what a refit
+    of every well writes (fits, forecast, backtest)."""
+    from basinlab.decline.step import fit_warehouse
+
+    kw = dict(ml_trendlines=False, economic_limits=False, rebuild_models=False, batch_wells=5)
+    start = tmp_path / "start.duckdb"
+    shutil.copyfile(base / "base.duckdb", start)
+    con = warehouse.connect(start)
+    first = fit_warehouse(con, month=CUT, **kw)
+    con.close()
+    assert first.wells_refit > 0 and first.cut_fits_reused == first.cut_fits_refit == 0   # no rows a year before
+    (tmp_path / "next").mkdir()
+    db, _ = _next_delivery(base, tmp_path / "next", changes, seed, start=start)
+    con = warehouse.connect(db)
+    transform.run_models(con, column_lineage=False)
+    con.execute(f"attach '{start}' as fitted (read_only)")
+    at_cut, changed_at_cut = _changed_wells(con, "fitted", CUT)
+    con.execute("detach fitted")
+    con.close()
+    every = tmp_path / "every.duckdb"
+    shutil.copyfile(db, every)
+    res = {}
+    for path, refit_all in ((db, False), (every, True)):
+        con = warehouse.connect(path)
+        try:
+            res[refit_all] = fit_warehouse(con, month=MONTH, refit_all=refit_all, **kw)
+        finally:
+            con.close()
+    assert res[True].cut_fits_reused == 0 and res[True].cut_fits_refit == len(at_cut)
+    assert res[False].cut_fits_refit == len(changed_at_cut)          # exactly the wells restated up to the cut
+    assert res[False].cut_fits_reused == len(at_cut - changed_at_cut) > 0
+    a, b = _contents(db), _contents(every)
+    for rel in ("marts.decline_fits", "marts.decline_params", "marts.decline_forecast", "marts.decline_backtest",
+                "marts.decline_backtest_summary", "marts.decline_lookback"):
+        assert a[rel].rows > 0
+        assert not a[rel].differences(b[rel]), (rel, a[rel].differences(b[rel]))
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        months = dict(con.execute("select as_of_month::varchar, count(distinct well_id) from marts.decline_fits "
+                                  "group by all").fetchall())
+    finally:
+        con.close()
+    assert months == {f"{CUT}-01": len(at_cut), f"{MONTH}-01": res[False].wells}   # the run's two months only
+
+
+def test_a_fingerprint_tells_apart_which_value_is_missing():
+    """Histories that differ only in which value of a month is missing (or zero) have different fingerprints:
+    a kept fit is only ever the fit of the same rows."""
+    from basinlab.decline.step import FINGERPRINT_SQL
+
+    rows = [(1, None, 5.0, 7.0), (1, 5.0, None, 7.0), (1, 5.0, 7.0, None), (None, 1, 5.0, 7.0),
+            (1, 5.0, 0.0, 7.0), (1, 0.0, 5.0, 7.0), (1, 5.0, 7.0, 0.0), (1, 5.0, 7.0, 0.0)]
+    con = duckdb.connect()
+    con.execute("create table p (well_id varchar, production_month date, days_on double, oil_bbl double, "
+                "gas_mcf double, water_bbl double)")
+    for i, (d, o, g, w) in enumerate(rows):
+        con.execute("insert into p values (?, '2024-01-01', ?, ?, ?, ?)", [f"W{i}", d, o, g, w])
+    fps = dict(con.execute(FINGERPRINT_SQL.format(prod="p", where="")).fetchall())
+    assert len(set(fps.values())) == len(rows) - 1 and fps["W6"] == fps["W7"]   # only the equal rows agree

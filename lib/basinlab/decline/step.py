@@ -107,12 +107,16 @@ ML_TABLE = "marts.ml_trendlines"
 FITS_TABLE = "marts.decline_fits"
 #: the fitter's modules: a change in their source (or in the FitConfig) refits every well
 FIT_SOURCES = ("fitting.py", "segments.py", "models.py")
-#: a well's fingerprint: its monthly rows up to the as-of month, in month order, and their count
+#: a well's fingerprint: its monthly rows up to a month (``{where}``), in month order, and their count.
+#: Each value is written out, a missing one as ``∅`` (``concat_ws`` alone skips NULLs: oil missing and gas
+#: 5 would read as oil 5 and gas missing).
 FINGERPRINT_SQL = """
     select well_id,
-           md5(string_agg(concat_ws('|', production_month, days_on, oil_bbl, gas_mcf, water_bbl), ';'
+           md5(string_agg(concat_ws('|', production_month, coalesce(cast(days_on as varchar), '∅'),
+                                    coalesce(cast(oil_bbl as varchar), '∅'), coalesce(cast(gas_mcf as varchar), '∅'),
+                                    coalesce(cast(water_bbl as varchar), '∅')), ';'
                           order by production_month)) || ':' || count(*) as history_fingerprint
-    from {prod} group by well_id"""
+    from {prod} {where} group by well_id"""
 
 
 #: column types of the tables the step writes: a stable schema for readers, empty or not
@@ -139,6 +143,8 @@ class DeclineStepResult:
         self.batches = batches
         self.wells_refit = 0       # wells fitted this run
         self.wells_reused = 0      # wells whose stored fit was kept (history unchanged)
+        self.cut_fits_refit = 0    # wells fitted as of the lookback's cut this run
+        self.cut_fits_reused = 0   # wells whose fit as of the cut an earlier run made (history up to it unchanged)
         self._params: pd.DataFrame | None = None
         self._forecast: pd.DataFrame | None = None
 
@@ -418,47 +424,87 @@ def fit_config_sha256(fit_config: FitConfig) -> str:
 
 
 class _FitCache:
-    """The last run's fits (``marts.decline_fits``) of the wells whose history is unchanged.
+    """Fits made by earlier runs (``marts.decline_fits``) of the wells whose history is unchanged.
 
-    A well is refit when its fingerprint (:data:`FINGERPRINT_SQL` over the rows up to the as-of
-    month) differs from the one stored with its fit, when the fit configuration or the fitter's
-    source changed, or with ``refit_all``; every other well keeps its fitted curve, which the
-    forecast then anchors and rolls forward to the new as-of month. The fitter is deterministic,
-    so a kept fit is the fit a refit would make (``tests/test_incremental.py`` checks it)."""
+    A fit is a function of the well's rows up to the month it is made as of and of the fit
+    configuration: the step looks a fit up by the well's fingerprint (:data:`FINGERPRINT_SQL`) and the
+    configuration's hash (:func:`fit_config_sha256`), as of the run month and as of the lookback's cut.
+    As of the month, a well without new or restated rows keeps the last run's fit (the forecast anchors
+    and rolls it forward); as of the cut, a well keeps the fit a run made as of that month — the run
+    twelve months earlier, in a monthly routine — so the lookback scores the curve fitted then, and the
+    step fits each well once instead of twice. ``refit_all`` (or a changed configuration or fitter
+    source) refits every well. The fitter is deterministic, so a kept fit is the fit a refit would make
+    (``tests/test_incremental.py`` checks it).
 
-    def __init__(self, con, scratch: _Scratch, prod_t: str, fit_config: FitConfig, refit_all: bool):
+    The table keeps the fits as of the months from the cut on (:meth:`reset`): a later run's cut.
+    """
+
+    def __init__(self, con, scratch: _Scratch, prod_t: str, fit_config: FitConfig, refit_all: bool,
+                 as_of: pd.Timestamp, cut: pd.Timestamp | None):
         self.con, self.sha = con, fit_config_sha256(fit_config)
         self.fit_config = fit_config
-        self.fp = scratch.table("_bl_decline_fingerprints", FINGERPRINT_SQL.format(prod=prod_t))
-        self.prev = None
-        if not refit_all and _has_table(con, FITS_TABLE):
-            self.prev = scratch.table("_bl_decline_prev_fits", f"""
-                select f.* exclude (history_fingerprint, fit_config_sha256) from {FITS_TABLE} as f
-                join {self.fp} as p on p.well_id = f.well_id and p.history_fingerprint = f.history_fingerprint
-                where f.fit_config_sha256 = ?""", [self.sha])
+        self.months = {"now": as_of.date()} | ({"cut": cut.date()} if cut is not None else {})
+        self.fp = {at: scratch.table(f"_bl_decline_fingerprints_{at}", FINGERPRINT_SQL.format(
+            prod=prod_t, where=f"where production_month <= '{month.isoformat()}'::date"))
+            for at, month in self.months.items()}
+        usable = _has_table(con, FITS_TABLE) and set(TABLE_SCHEMAS[FITS_TABLE]) <= _columns(con, FITS_TABLE)
+        self.prev: dict[str, str] = {}
+        if usable and not refit_all:
+            for at, fp in self.fp.items():
+                self.prev[at] = scratch.table(f"_bl_decline_prev_fits_{at}", f"""
+                    select f.* exclude (history_fingerprint, fit_config_sha256, as_of_month) from {FITS_TABLE} as f
+                    join {fp} as p on p.well_id = f.well_id and p.history_fingerprint = f.history_fingerprint
+                    where f.fit_config_sha256 = ?
+                    qualify row_number() over (partition by f.well_id, f.phase order by f.as_of_month desc) = 1""",
+                                              [self.sha])
+        self.keep_from = (as_of - pd.DateOffset(months=LOOKBACK_MONTHS)).date()
+        self._usable = usable
         self.refit = self.reused = 0
+        self.cut_refit = self.cut_reused = 0
 
-    def count(self, refit: int, reused: int) -> None:
-        """Add a batch's refit and kept wells (:func:`fit_with_kept`) to the tally."""
+    def reset(self) -> None:
+        """Make ``marts.decline_fits`` hold only what later runs can use: the earlier fits as of the months
+        from this run's cut on, except the months this run fits as of (it stores them again). A table of
+        an older layout is replaced (every well is refit once)."""
+        if not self._usable:
+            _create_table(self.con, FITS_TABLE)
+            return
+        self.con.execute(f"delete from {FITS_TABLE} where as_of_month < ?::date "
+                         "or list_contains(?::date[], as_of_month)", [self.keep_from, list(self.months.values())])
+
+    def count(self, refit: int, reused: int, cut_refit: int = 0, cut_reused: int = 0) -> None:
+        """Add a batch's refit and kept wells (:func:`fit_with_kept`), as of the month and the cut, to the tally."""
         self.refit += refit
         self.reused += reused
+        self.cut_refit += cut_refit
+        self.cut_reused += cut_reused
 
-    def kept(self, lo: str, hi: str) -> pd.DataFrame:
-        """The kept fits of the wells ``lo`` .. ``hi`` (history unchanged since they were made)."""
-        if self.prev is None:
+    def kept(self, lo: str, hi: str, at: str = "now") -> pd.DataFrame:
+        """The kept fits of the wells ``lo`` .. ``hi`` as of the month (``at="now"``) or the cut (``"cut"``)."""
+        if at not in self.prev:
             return pd.DataFrame()
-        kept = self.con.execute(f"select * from {self.prev} where well_id between ? and ? order by well_id",
+        kept = self.con.execute(f"select * from {self.prev[at]} where well_id between ? and ? order by well_id",
                                 [lo, hi]).df()
         for c in ("t0_month", "fit_start", "fit_end", "first_month", "last_month", "segment_start"):
             kept[c] = pd.to_datetime(kept[c]).astype("datetime64[ns]")
         return kept[list(RESULT_COLUMNS)]
 
-    def store(self, fit: pd.DataFrame, lo: str, hi: str) -> None:
-        """Append the batch's fits to ``marts.decline_fits`` with each well's fingerprint."""
-        if not len(fit):
+    def store(self, fit: pd.DataFrame, lo: str, hi: str, at: str = "now") -> None:
+        """Append the batch's fits as of the month (or the cut) to ``marts.decline_fits`` with each well's
+        fingerprint."""
+        if fit is None or not len(fit):
             return
-        fps = self.con.execute(f"select * from {self.fp} where well_id between ? and ?", [lo, hi]).df()
-        _append(self.con, FITS_TABLE, fit.merge(fps, on="well_id", how="left").assign(fit_config_sha256=self.sha))
+        fps = self.con.execute(f"select * from {self.fp[at]} where well_id between ? and ?", [lo, hi]).df()
+        _append(self.con, FITS_TABLE, fit.merge(fps, on="well_id", how="left").assign(
+            fit_config_sha256=self.sha, as_of_month=pd.Timestamp(self.months[at])))
+
+
+def _columns(con, relation: str) -> set[str]:
+    """The column names of ``relation`` (schema.table) in the current database."""
+    schema, name = relation.split(".")
+    return {r[0] for r in con.execute("select column_name from information_schema.columns where table_schema = ? "
+                                      "and table_name = ? and table_catalog = current_database()",
+                                      [schema, name]).fetchall()}
 
 
 def fit_with_kept(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig,
@@ -569,9 +615,10 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
         _create_table(con, table)
     if as_of is None:
         return _nothing_to_forecast(con, run_id, rebuild_models, say, secs)
-    run = _plan_run(con, scratch, fcfg, as_of, n_batch, refit_all, ml_trendlines, say, secs, t, n_workers)
-    run.limits_t = _limits_table(run, economic_limits, lookback)
     cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
+    run = _plan_run(con, scratch, fcfg, as_of, cut if lookback else None, n_batch, refit_all, ml_trendlines, say,
+                    secs, t, n_workers)
+    run.limits_t = _limits_table(run, economic_limits, lookback)
     ctx_now, ctx_cut, do_lookback = _fit_pass(run, fcfg, cut, lookback, refit_all)
     bt = None
     if do_lookback:
@@ -583,6 +630,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
         _rebuild(con, run_id, say, secs)
     result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(run.n_wells), len(run.batches))
     result.wells_refit, result.wells_reused = run.cache.refit, run.cache.reused
+    result.cut_fits_refit, result.cut_fits_reused = run.cache.cut_refit, run.cache.cut_reused
     say(f"done in {sum(secs.values()):,.0f} s: " + ", ".join(f"{stage} {s:,.1f} s" for stage, s in secs.items()))
     return result
 
@@ -724,11 +772,11 @@ def _predict_trendlines(models, features: pd.DataFrame | None) -> tuple[pd.DataF
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, n_batch: int, refit_all: bool,
-              ml_trendlines: bool, say, secs, t: float, n_workers: int = 1) -> _Run:
+def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None,
+              n_batch: int, refit_all: bool, ml_trendlines: bool, say, secs, t: float, n_workers: int = 1) -> _Run:
     """Read and plan: scratch copies of the production up to ``as_of`` and of the header, the batches of
-    ``n_batch`` wells, the fit cache (the last run's fits, before ``marts.decline_fits`` is emptied for
-    this run's), and the figures of what is read."""
+    ``n_batch`` wells, the fit cache (the earlier runs' fits as of the month and the lookback's ``cut``,
+    before ``marts.decline_fits`` keeps only what later runs can use), and the figures of what is read."""
     group_by = fcfg.group_by
     prod_t = scratch.table("_bl_decline_prod", """
         select well_id, production_month, days_on, oil_bbl, gas_mcf, water_bbl from staging.stg_production
@@ -736,8 +784,8 @@ def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp,
     hdr_cols = ", ".join(dict.fromkeys(["well_id", group_by, "field", "basin", "lateral_length_ft"]))
     hdr_t = scratch.table("_bl_decline_header", f"select {hdr_cols} from staging.stg_well_header")
     batches = _well_batches(con, prod_t, n_batch)
-    cache = _FitCache(con, scratch, prod_t, fcfg.fit, refit_all)
-    _create_table(con, FITS_TABLE)       # the last run's fits are in the cache's scratch copy
+    cache = _FitCache(con, scratch, prod_t, fcfg.fit, refit_all, as_of, cut)
+    cache.reset()                         # the fits this run may keep are in the cache's scratch copies
     n_wells, n_rows = con.execute(f"select count(distinct well_id), count(*) from {prod_t}").fetchone()
     secs["read"] = time.perf_counter() - t
     say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
@@ -783,13 +831,14 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
         for i, (lo, hi) in enumerate(run.batches):
             prod, header = run.read_batch(lo, hi)
             groups.append(header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]])
-            yield _fit_task, (prod, run.cache.kept(lo, hi), fit_config, fcfg, run.as_of,
-                              cut if do_lookback else None, run.scratch.folder, i)
+            yield _fit_task, (prod, run.cache.kept(lo, hi), run.cache.kept(lo, hi, "cut") if do_lookback else None,
+                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i)
 
-    for i, (fit, now, at_cut, refit, reused) in enumerate(run.pool.ordered(calls())):
+    for i, (fit, fit_cut, now, at_cut, tally) in enumerate(run.pool.ordered(calls())):
         lo, hi = run.batches[i]
-        run.cache.count(refit, reused)
+        run.cache.count(*tally)
         run.cache.store(fit, lo, hi)
+        run.cache.store(fit_cut, lo, hi, "cut")
         basis_now += now
         basis_cut += at_cut
         run.batch_note(i, "fitted", f" ({lo} .. {hi})")
@@ -803,13 +852,14 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
     return ctx_now, ctx_cut, do_lookback
 
 
-def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig, fcfg: ForecastConfig,
-              as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int):
+def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, kept_cut: pd.DataFrame | None, fit_config: FitConfig,
+              fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int):
     """One batch of pass A, where the batch is computed (a worker process): fit it as of the month (the
-    ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut;
-    save both prepared fits to the scratch ``folder``. Returns the batch's fit table (for
-    ``marts.decline_fits``), its forecast-context bases as of the month and the cut (empty lists when
-    nothing was fitted) and the wells refit and kept."""
+    ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut
+    (the ``kept_cut`` fits for theirs); save both prepared fits to the scratch ``folder``. Returns the
+    batch's fit tables as of the month and the cut (for ``marts.decline_fits``; ``None`` without a cut),
+    its forecast-context bases as of the month and the cut (empty lists when nothing was fitted) and the
+    tally: wells refit and kept as of the month, then as of the cut."""
     fit, refit, reused = fit_with_kept(prod, kept, fit_config, as_of)
     fcfg = replace(fcfg, fit=fit_config)
     basis_now, basis_cut = [], []
@@ -817,18 +867,25 @@ def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig, fcf
     if not isinstance(st, ForecastResult):
         _save(folder, f"now-{i}", st.fit)
         basis_now.append(ForecastContext.basis(st.params))
+    fit_cut, cut_refit, cut_reused = None, 0, 0
     if cut is not None:
-        st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg)
+        fit_cut, cut_refit, cut_reused = fit_with_kept(prod, kept_cut if kept_cut is not None else pd.DataFrame(),
+                                                       fit_config, cut)
+        st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg, fitted=fit_cut)
         if not isinstance(st, ForecastResult):
             _save(folder, f"cut-{i}", st.fit)
             basis_cut.append(ForecastContext.basis(st.params))
-    return fit, basis_now, basis_cut, refit, reused
+    return fit, fit_cut, basis_now, basis_cut, (refit, reused, cut_refit, cut_reused)
 
 
 def _say_fits(run: _Run, refit_all: bool) -> None:
     """The incremental keep-vs-refit tally of pass A, and how many wells have economic limits."""
-    run.say(f"refit {run.cache.refit:,} well(s) whose history changed; kept the fits of {run.cache.reused:,} "
+    c = run.cache
+    run.say(f"refit {c.refit:,} well(s) whose history changed; kept the fits of {c.reused:,} "
             + ("(refit all asked)" if refit_all else "(history unchanged since the last fit)"))
+    if c.cut_refit or c.cut_reused:
+        run.say(f"as of the lookback's cut: kept {c.cut_reused:,} fit(s) an earlier run made, refit {c.cut_refit:,} "
+                "(no earlier fit of the same history" + (", or refit all asked)" if refit_all else ")"))
     if run.limits_t is not None:
         n_limits = int(run.con.execute(f"select count(distinct well_id) from {run.limits_t} where as_of = ?::date",
                                        [run.as_of.date()]).fetchone()[0])

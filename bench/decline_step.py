@@ -1,0 +1,94 @@
+"""The decline step in a monthly routine: the lookback keeps the fits made a year earlier, against a refit.
+
+Usage::
+
+    .venv/bin/python bench/decline_step.py --warehouse data/warehouse.duckdb [--month 2024-06]
+    .venv/bin/python bench/decline_step.py --wells 2000 --months 120
+
+The step fits every well as of the run month and, for the lookback, as of the cut twelve months
+earlier. A run as of the cut month stored its fits as of that month (``marts.decline_fits``); a run a
+year later keeps them for the wells whose rows up to the cut are unchanged, so it fits each well once.
+This bench takes a published warehouse (or builds a demo one with ``basinlab run --demo``), runs the
+step as of the cut month on a copy, then, on two copies of that state, as of the month — keeping the
+cut's fits (the default) and with ``refit_all`` (every well fitted twice, what the step did before and
+what ``--refit-all`` does). Both write the same tables (``tests/test_incremental.py`` checks it).
+
+Prints ONE JSON line: seconds of each run as of the month, the step's stages, wells refit and kept as of
+the month and the cut, and the speedup.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from basinlab import runner, warehouse  # noqa: E402
+from basinlab.decline.step import LOOKBACK_MONTHS, fit_warehouse  # noqa: E402
+
+
+def _step(path: Path, month: str, refit_all: bool) -> dict:
+    con = warehouse.connect(path)
+    try:
+        t = time.perf_counter()
+        res = fit_warehouse(con, run_id="bench", month=month, refit_all=refit_all)
+        return {"seconds": round(time.perf_counter() - t, 2), "stages": {k: round(v, 2) for k, v in res.seconds.items()},
+                "wells_refit": res.wells_refit, "wells_kept": res.wells_reused,
+                "cut_fits_refit": res.cut_fits_refit, "cut_fits_kept": res.cut_fits_reused}
+    finally:
+        con.close()
+
+
+def measure(published: Path, month: str, tmp: Path) -> dict:
+    cut = (pd.Timestamp(f"{month}-01") - pd.DateOffset(months=LOOKBACK_MONTHS)).strftime("%Y-%m")
+    year_before = tmp / "year_before.duckdb"
+    shutil.copyfile(published, year_before)
+    t = time.perf_counter()
+    _step(year_before, cut, refit_all=True)          # the run of the cut month: its fits are stored
+    cut_run_s = time.perf_counter() - t
+    out = {"cut_month": cut, "cut_month_run_s": round(cut_run_s, 2)}
+    for name, refit_all in (("refit_all", True), ("kept", False), ("refit_all_2", True), ("kept_2", False)):
+        path = tmp / f"{name}.duckdb"
+        shutil.copyfile(year_before, path)
+        out[name] = _step(path, month, refit_all)
+        path.unlink()
+    best = {k: min(out[k]["seconds"], out[f"{k}_2"]["seconds"]) for k in ("refit_all", "kept")}
+    out["refit_all_s"], out["kept_s"] = best["refit_all"], best["kept"]
+    out["speedup"] = round(best["refit_all"] / best["kept"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--warehouse", type=Path, help="a published warehouse (default: build a demo one)")
+    ap.add_argument("--month", default="2024-06", help="the run month, YYYY-MM")
+    ap.add_argument("--wells", type=int, default=2000, help="demo wells when no --warehouse is given")
+    ap.add_argument("--months", type=int, default=120, help="demo months when no --warehouse is given")
+    a = ap.parse_args(argv)
+    os.environ["PLOOMBER_STATS_ENABLED"] = "false"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        published = a.warehouse
+        if published is None:
+            runner.run_month(a.month, data_dir=tmp / "data", reports_dir=tmp / "reports", demo=True,
+                             demo_wells=a.wells, demo_months=a.months, progress=None)
+            published = tmp / "data" / "warehouse.duckdb"
+        con = warehouse.connect(published, read_only=True)
+        wells, rows = con.execute("select count(distinct well_id), count(*) from staging.stg_production").fetchone()
+        con.close()
+        out = {"bench": "decline_step", "wells": wells, "well_months": rows, "month": a.month,
+               **measure(published, a.month, tmp)}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
