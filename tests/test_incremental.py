@@ -620,5 +620,30 @@ def test_a_fingerprint_tells_apart_which_value_is_missing():
                 "gas_mcf double, water_bbl double)")
     for i, (d, o, g, w) in enumerate(rows):
         con.execute("insert into p values (?, '2024-01-01', ?, ?, ?, ?)", [f"W{i}", d, o, g, w])
-    fps = dict(con.execute(FINGERPRINT_SQL.format(prod="p", where="")).fetchall())
+    fps = {w: now for w, now, _ in con.execute(FINGERPRINT_SQL.format(prod="p", cut="null::date")).fetchall()}
     assert len(set(fps.values())) == len(rows) - 1 and fps["W6"] == fps["W7"]   # only the equal rows agree
+
+
+def test_the_fingerprint_as_of_the_cut_is_the_one_a_run_of_that_month_computes():
+    """Fingerprints as of the month and as of the cut come from one scan: the cut's equals the month's
+    fingerprint of the same rows alone (a run of the cut month), and is missing without rows by then."""
+    from basinlab.decline.step import FINGERPRINT_SQL
+
+    rng = random.Random(3)
+    con = duckdb.connect()
+    con.execute("create table p (well_id varchar, production_month date, days_on double, oil_bbl double, "
+                "gas_mcf double, water_bbl double)")
+    for w in range(12):
+        first = rng.randrange(0, 30)
+        for m in sorted(rng.sample(range(first, 36), rng.randrange(1, 36 - first + 1))):   # gaps, any start
+            con.execute("insert into p values (?, make_date(2022 + ? // 12, ? % 12 + 1, 1), ?, ?, ?, ?)",
+                        [f"W{w}", m, m, *[None if rng.random() < 0.2 else round(rng.uniform(0, 900), 2)
+                                           for _ in range(4)]])
+    cut = "2023-06-01"
+    both = {w: (now, at_cut) for w, now, at_cut in
+            con.execute(FINGERPRINT_SQL.format(prod="p", cut=f"'{cut}'::date")).fetchall()}
+    alone = {w: now for w, now, _ in con.execute(FINGERPRINT_SQL.format(
+        prod=f"(select * from p where production_month <= '{cut}')", cut="null::date")).fetchall()}
+    assert {w for w, (_, c) in both.items() if c is not None} == set(alone)
+    assert all(both[w][1] == fp for w, fp in alone.items())
+    assert any(c is None for _, c in both.values()) and any(n != c for n, c in both.values() if c)

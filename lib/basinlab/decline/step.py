@@ -107,16 +107,23 @@ ML_TABLE = "marts.ml_trendlines"
 FITS_TABLE = "marts.decline_fits"
 #: the fitter's modules: a change in their source (or in the FitConfig) refits every well
 FIT_SOURCES = ("fitting.py", "segments.py", "models.py")
-#: a well's fingerprint: its monthly rows up to a month (``{where}``), in month order, and their count.
-#: Each value is written out, a missing one as ``∅`` (``concat_ws`` alone skips NULLs: oil missing and gas
-#: 5 would read as oil 5 and gas missing).
+#: a well's fingerprint: its monthly rows up to a month, in month order, and their count — as of the
+#: run month (``now``) and as of the lookback's cut (``cut``, NULL for a well without rows by then), in one
+#: scan. Each value is written out, a missing one as ``∅`` (``concat_ws`` alone skips NULLs: oil missing
+#: and gas 5 would read as oil 5 and gas missing).
 FINGERPRINT_SQL = """
+    with rows as (
+        select well_id, production_month,
+               concat_ws('|', production_month, coalesce(cast(days_on as varchar), '∅'),
+                         coalesce(cast(oil_bbl as varchar), '∅'), coalesce(cast(gas_mcf as varchar), '∅'),
+                         coalesce(cast(water_bbl as varchar), '∅')) as row_text
+        from {prod}
+    )
     select well_id,
-           md5(string_agg(concat_ws('|', production_month, coalesce(cast(days_on as varchar), '∅'),
-                                    coalesce(cast(oil_bbl as varchar), '∅'), coalesce(cast(gas_mcf as varchar), '∅'),
-                                    coalesce(cast(water_bbl as varchar), '∅')), ';'
-                          order by production_month)) || ':' || count(*) as history_fingerprint
-    from {prod} {where} group by well_id"""
+           md5(string_agg(row_text, ';' order by production_month)) || ':' || count(*) as now,
+           md5(string_agg(row_text, ';' order by production_month) filter (where production_month <= {cut}))
+               || ':' || count(*) filter (where production_month <= {cut}) as cut
+    from rows group by well_id"""
 
 
 #: column types of the tables the step writes: a stable schema for readers, empty or not
@@ -444,9 +451,10 @@ class _FitCache:
         self.con, self.sha = con, fit_config_sha256(fit_config)
         self.fit_config = fit_config
         self.months = {"now": as_of.date()} | ({"cut": cut.date()} if cut is not None else {})
-        self.fp = {at: scratch.table(f"_bl_decline_fingerprints_{at}", FINGERPRINT_SQL.format(
-            prod=prod_t, where=f"where production_month <= '{month.isoformat()}'::date"))
-            for at, month in self.months.items()}
+        both = scratch.table("_bl_decline_fingerprints", FINGERPRINT_SQL.format(
+            prod=prod_t, cut=f"'{cut.date().isoformat()}'::date" if cut is not None else "null::date"))
+        self.fp = {at: f"(select well_id, {at} as history_fingerprint from {both} where {at} is not null)"
+                   for at in self.months}
         usable = _has_table(con, FITS_TABLE) and set(TABLE_SCHEMAS[FITS_TABLE]) <= _columns(con, FITS_TABLE)
         self.prev: dict[str, str] = {}
         if usable and not refit_all:
