@@ -494,6 +494,22 @@ def test_a_partitioned_model_that_cannot_be_rebuilt_by_month_is_refused(problem)
         partitions.check_model(bad, partitioned)
 
 
+def _fit_kept_and_all(db: Path, every: Path, kw: dict) -> dict:
+    """The decline step as of M on ``db`` (keeping what it can) and on ``every``, a copy of it made first,
+    refitting every well: the results by ``refit_all``."""
+    from basinlab.decline.step import fit_warehouse
+
+    shutil.copyfile(db, every)
+    res = {}
+    for path, refit_all in ((db, False), (every, True)):
+        con = warehouse.connect(path)
+        try:
+            res[refit_all] = fit_warehouse(con, month=MONTH, refit_all=refit_all, **kw)
+        finally:
+            con.close()
+    return res
+
+
 @pytest.mark.parametrize("changes,seed", [(("cut_new_month", "restate_old_month"), 4),
                                           (("add_new_well", "cut_new_month", "remove_a_well"), 9)])
 def test_refit_of_changed_wells_equals_refit_all(base, tmp_path, changes, seed):
@@ -523,14 +539,7 @@ def test_refit_of_changed_wells_equals_refit_all(base, tmp_path, changes, seed):
     con.execute("detach fitted")
     con.close()
     every = tmp_path / "every.duckdb"
-    shutil.copyfile(db, every)
-    res = {}
-    for path, refit_all in ((db, False), (every, True)):
-        con = warehouse.connect(path)
-        try:
-            res[refit_all] = fit_warehouse(con, month=MONTH, refit_all=refit_all, **kw)
-        finally:
-            con.close()
+    res = _fit_kept_and_all(db, every, kw)
     n_wells = res[True].wells
     assert res[True].wells_refit == n_wells and res[True].wells_reused == 0
     assert 0 < res[False].wells_reused < n_wells                    # some kept, some refit
@@ -583,14 +592,7 @@ def test_the_lookback_keeps_the_fits_made_as_of_its_cut(base, tmp_path, changes,
     con.execute("detach fitted")
     con.close()
     every = tmp_path / "every.duckdb"
-    shutil.copyfile(db, every)
-    res = {}
-    for path, refit_all in ((db, False), (every, True)):
-        con = warehouse.connect(path)
-        try:
-            res[refit_all] = fit_warehouse(con, month=MONTH, refit_all=refit_all, **kw)
-        finally:
-            con.close()
+    res = _fit_kept_and_all(db, every, kw)
     assert res[True].cut_fits_reused == 0 and res[True].cut_fits_refit == len(at_cut)
     assert res[False].cut_fits_refit == len(changed_at_cut)          # exactly the wells restated up to the cut
     assert res[False].cut_fits_reused == len(at_cut - changed_at_cut) > 0
