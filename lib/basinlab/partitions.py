@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, sqlrender
+from . import catalog, sqlrender, warehouse
 
 if TYPE_CHECKING:  # pragma: no cover
     from .transform import Model
@@ -178,11 +178,8 @@ def months_of(con, relation: str, column: str, where: str = "true") -> set[date]
 
 
 def _columns(con, relation: str) -> list[str]:
-    schema, name = relation.split(".", 1)
-    rows = con.execute("select column_name from information_schema.columns where table_schema = ? and "
-                       "table_name = ? and table_catalog = current_database() order by ordinal_position",
-                       [schema, name]).fetchall()
-    return [f'"{r[0]}"' for r in rows]
+    """``relation``'s columns, quoted, in table order."""
+    return [f'"{c}"' for c in warehouse.table_columns(con, relation)]
 
 
 def _hash_sum(cols: list[str]) -> str:

@@ -64,7 +64,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from basinlab import catalog, config, incremental, partitions, sqlrender
+from basinlab import catalog, config, incremental, partitions, sqlrender, warehouse
 from basinlab import settings as settings_mod
 
 DIALECT = "duckdb"
@@ -561,16 +561,6 @@ def _catalog(con) -> dict[str, str]:
     return {r[0].lower(): r[1] for r in rows}
 
 
-def _columns(con, relation: str) -> dict[str, str]:
-    schema, name = relation.split(".", 1)
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, name],
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
-
-
 def apply_settings(con, settings: dict[str, Any] | None) -> None:
     """Record ``settings`` (overrides of the declared settings, validated like settings.yml) in
     metadata.transform_settings with source ``override``; a setting without a row takes its default.
@@ -624,7 +614,7 @@ def _lineage_schema(con, deps: Iterable[str]) -> dict[str, dict[str, dict[str, s
     schema: dict[str, dict[str, dict[str, str]]] = {}
     for rel in deps:
         s, t = rel.split(".", 1)
-        cols = _columns(con, rel)
+        cols = warehouse.table_columns(con, rel)
         if cols:
             schema.setdefault(s, {})[t] = cols
     return schema

@@ -485,6 +485,18 @@ def prune_snapshots(snapshots_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """The columns of ``relation`` (``schema.table`` in the connection's current database) and their
+    types, in table order; empty when there is no such table or view."""
+    schema, name = relation.split(".", 1)
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def table_counts(con: duckdb.DuckDBPyConnection,
                  schemas: tuple[str, ...] = ("raw", "staging", "marts")) -> dict[str, int]:
     """Row counts of every table in the given schemas, as ``schema.table``. Views are left out: their

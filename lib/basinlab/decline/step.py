@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import catalog
+from .. import catalog, warehouse
 from . import ml
 from . import uncertainty as unc
 from .analogs import ANALOG_STATUS, VOLUME_COLUMNS
@@ -455,7 +455,7 @@ class _FitCache:
             prod=prod_t, cut=f"'{cut.date().isoformat()}'::date" if cut is not None else "null::date"))
         self.fp = {at: f"(select well_id, {at} as history_fingerprint from {both} where {at} is not null)"
                    for at in self.months}
-        usable = _has_table(con, FITS_TABLE) and set(TABLE_SCHEMAS[FITS_TABLE]) <= _columns(con, FITS_TABLE)
+        usable = set(TABLE_SCHEMAS[FITS_TABLE]) <= set(warehouse.table_columns(con, FITS_TABLE))  # no table: empty
         self.prev: dict[str, str] = {}
         if usable and not refit_all:
             for at, fp in self.fp.items():
@@ -505,14 +505,6 @@ class _FitCache:
         fps = self.con.execute(f"select * from {self.fp[at]} where well_id between ? and ?", [lo, hi]).df()
         _append(self.con, FITS_TABLE, fit.merge(fps, on="well_id", how="left").assign(
             fit_config_sha256=self.sha, as_of_month=pd.Timestamp(self.months[at])))
-
-
-def _columns(con, relation: str) -> set[str]:
-    """The column names of ``relation`` (schema.table) in the current database."""
-    schema, name = relation.split(".")
-    return {r[0] for r in con.execute("select column_name from information_schema.columns where table_schema = ? "
-                                      "and table_name = ? and table_catalog = current_database()",
-                                      [schema, name]).fetchall()}
 
 
 def fit_with_kept(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig,
