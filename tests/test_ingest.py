@@ -287,12 +287,12 @@ def test_several_problems_in_one_row_are_all_named(con, tmp_path):
                       "days_on 30.0 outside 0..29 for 2024-02")
 
 
-def _misplaced_rows(con):
+def _misplaced_rows(con, like="%big.csv"):
     """(rows whose _source_row is not the line held in oil_bbl, rows stored out of file order)."""
     return con.execute(
         """select count(*) filter (where oil_bbl <> _source_row), count(*) filter (where _source_row <= prev)
            from (select oil_bbl, _source_row, lag(_source_row, 1, 0) over (order by rowid) as prev
-                 from raw.well_production where _source_file like '%big.csv')""").fetchone()
+                 from raw.well_production where _source_file like ?)""", [like]).fetchone()
 
 
 def _big_production_csv(path, rows, bad_every):
@@ -342,6 +342,126 @@ def test_a_clean_file_loads_in_parallel_with_its_lines_and_order(con, tmp_path, 
     assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (300_000, 300_000, 0)
     assert reloads == []
     assert _misplaced_rows(con) == (0, 0)
+
+
+def _clean_production_csv(path, rows, first_well=0):
+    """A clean file, so read in parallel; oil_bbl of each row holds its own line."""
+    out = [PRODUCTION_HEADER.rstrip("\n")]
+    out += [f"W{first_well + i // 12},2024-{i % 12 + 1:02d},10,{i + 2},{i},1" for i in range(rows)]
+    write(path, "\n".join(out) + "\n")
+
+
+def _rows_of(con, name):
+    return con.execute("select count(*) from raw.well_production where _source_file = ?", [name]).fetchone()[0]
+
+
+def _recorded(con, name):
+    return con.execute("select count(*) from metadata.ingested_files where file_name = ?", [name]).fetchone()[0]
+
+
+#: a child process that loads an inbox and stops dead once a parallel load's rows are committed,
+#: before they are numbered and the file recorded (os._exit: no cleanup, no rollback)
+STOP_AFTER_ROWS_COMMITTED = """
+import os, sys
+from basinlab import ingest, warehouse
+ingest._begin_numbered = lambda *args, **kwargs: os._exit(3)
+con = warehouse.connect(sys.argv[1])
+ingest.ingest_inbox(con, sys.argv[2], "b2")
+"""
+
+
+@pytest.mark.parametrize(("rows_before", "rows"), [(0, 7), (1_000, 130_000), (5, 2)],
+                         ids=["first-file", "across-row-groups", "tiny"])
+def test_a_load_stopped_between_its_two_commits_is_removed_and_loaded_again(tmp_path, rows_before, rows):
+    # a parallel load commits the rows, then numbers them and records the file in a second
+    # transaction: a process killed in between leaves rows no file record owns. Nothing may read
+    # them, and the next ingest must remove them (saying so) and load the file once, lines right.
+    import subprocess
+    import sys
+
+    from basinlab import warehouse
+
+    db, inbox = tmp_path / "w.duckdb", tmp_path / "inbox"
+    con = warehouse.connect(db)
+    warehouse.migrate(con)
+    if rows_before:
+        _clean_production_csv(inbox / "well_production/a.csv", rows_before, first_well=10**6)
+        ingest.ingest_inbox(con, inbox, "b1").raise_for_failures()
+    con.close()
+    _clean_production_csv(inbox / "well_production/big.csv", rows)
+    child = subprocess.run([sys.executable, "-c", STOP_AFTER_ROWS_COMMITTED, str(db), str(inbox)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 3, child.stderr
+    con = warehouse.connect(db)
+    try:
+        name = "well_production/big.csv"
+        assert (_rows_of(con, name), _recorded(con, name)) == (rows, 0)    # committed, owned by no record
+        rep = ingest.ingest_inbox(con, inbox, "b3")
+        rep.raise_for_failures()
+        assert [w for w in rep.warnings if "removed" in w] == [
+            f"{name}: removed {rows:,} row(s) of raw.well_production a load stopped before it recorded "
+            f"the file (file_id {1 + bool(rows_before)}); the file is loaded again"]
+        (f,) = [f for f in rep.files if f.file_name == name]
+        assert (f.status, f.rows_loaded, f.version) == ("loaded", rows, 1)
+        assert (_rows_of(con, name), _recorded(con, name)) == (rows, 1)
+        assert _misplaced_rows(con) == (0, 0)
+        assert _rows_of(con, "well_production/a.csv") == rows_before
+        assert _misplaced_rows(con, "%a.csv") == (0, 0)
+        assert ingest.drop_unrecorded_rows(con) == []
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, ingest.duckdb.IOException], ids=["interrupted", "io-error"])
+def test_a_failure_while_numbering_committed_rows_leaves_none_of_them(con, tmp_path, monkeypatch, stop):
+    # the rows are committed before the transaction that numbers them and records the file: when
+    # that transaction fails, the file must be gone from raw as if it never loaded
+    inbox = tmp_path / "inbox"
+    _clean_production_csv(inbox / "well_production/a.csv", 40, first_well=10**6)
+    ingest.ingest_inbox(con, inbox, "b1").raise_for_failures()
+    _clean_production_csv(inbox / "well_production/big.csv", 130_000)
+
+    def fail(*args):
+        raise stop("no space left on device")
+
+    monkeypatch.setattr(ingest, "_number_lines", fail)
+    if stop is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            ingest.ingest_inbox(con, inbox, "b2")
+    else:
+        (f,) = [f for f in ingest.ingest_inbox(con, inbox, "b2").files if f.file_name.endswith("big.csv")]
+        assert (f.status, f.rows_loaded) == ("failed", 0)
+        assert "no space left on device" in f.error
+    name = "well_production/big.csv"
+    assert (_rows_of(con, name), _recorded(con, name)) == (0, 0)
+    assert ingest.drop_unrecorded_rows(con) == []
+    monkeypatch.undo()
+    rep = ingest.ingest_inbox(con, inbox, "b3")
+    assert [(f.file_name, f.status, f.rows_loaded) for f in rep.files] == [
+        ("well_production/a.csv", "duplicate", 0), (name, "loaded", 130_000)]
+    assert _misplaced_rows(con) == (0, 0)
+    assert _rows_of(con, "well_production/a.csv") == 40
+
+
+def test_committed_rows_whose_rowids_give_no_order_are_loaded_again_numbered_as_read(con, tmp_path, monkeypatch):
+    # the lines of a parallel load are counted from the rowids its rows take when committed; if
+    # those are not dense the rows are deleted and the file read again with each row numbered
+    inbox = tmp_path / "inbox"
+    _clean_production_csv(inbox / "well_production/a.csv", 40, first_well=10**6)
+    _clean_production_csv(inbox / "well_production/big.csv", 130_000)
+    real, calls = ingest._number_lines, []
+
+    def not_dense_once(con_, table, file_id, first_line):
+        calls.append(file_id)
+        return False if len(calls) == 2 else real(con_, table, file_id, first_line)
+
+    monkeypatch.setattr(ingest, "_number_lines", not_dense_once)
+    rep = ingest.ingest_inbox(con, inbox, "b1")
+    assert [(f.status, f.rows_loaded) for f in rep.files] == [("loaded", 40), ("loaded", 130_000)]
+    assert calls == [1, 2]
+    assert _rows_of(con, "well_production/big.csv") == 130_000
+    assert _misplaced_rows(con) == (0, 0)
+    assert _misplaced_rows(con, "%a.csv") == (0, 0)
 
 
 def _big_irregular_csv(path, rows, bad_every, rowid_column):
