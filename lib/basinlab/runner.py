@@ -41,6 +41,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -708,6 +709,22 @@ def _demo_inbox(paths: config.Paths, month: str, wells: int, months: int, seed: 
         f"({result.timings['demo']:.1f}s)")
 
 
+def _import_papermill_beside() -> threading.Thread:
+    """Import papermill (and nbclient, jupyter_client: 2.2-2.4 s here) in a thread, while the run sets
+    up (the demo inbox, the copy of the warehouse for the build): the first step would pay it otherwise.
+    Join the thread before the first notebook. A failed import is left to :func:`execute_notebook`,
+    which imports again and reports it as the step's error."""
+    def _import() -> None:
+        try:
+            import papermill  # noqa: F401
+        except Exception:  # noqa: BLE001 - reported by execute_notebook's own import
+            pass
+
+    thread = threading.Thread(target=_import, name="basinlab-import-papermill", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: str | Path | None = None,
               demo: bool = False, demo_wells: int = 200, demo_months: int = 60, demo_seed: int = 42,
               progress: Progress | None = print, steps: tuple[Step, ...] = STEPS,
@@ -731,6 +748,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
     preflight(paths)
     with run_lock(paths, run_id, month) as stale, _stop_cleanly_on_sigterm():
         say(f"basinlab run {run_id}: month {month}, data {paths.data_dir}, reports {paths.reports_dir}")
+        importing = _import_papermill_beside()
         build = paths.builds / f"{run_id}.duckdb"
         staging_dir = paths.reports_dir / f".staging-{run_id}"
         nb_dir = staging_dir / "notebooks"
@@ -755,6 +773,7 @@ def run_month(month: str, *, data_dir: str | Path | None = None, reports_dir: st
                     _record_run(con, result, started_at, paths, finished=False)
 
                 _with_con(build, _start)
+                importing.join()
                 result.timings["build_setup"] = time.perf_counter() - t0
                 flags = step_flags(full_refresh=full_refresh, refit_all=refit_all)
                 for step in [s for s in steps if s.writer]:
