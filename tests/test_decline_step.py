@@ -262,3 +262,107 @@ def test_rows_arrow_cannot_type_are_appended_as_the_frame(tmp_path):
     rows = con.execute(f"select well_id, months_ahead, rate_per_day, model_version from {ML_TABLE} "
                        "order by well_id").fetchall()
     assert rows == [("7", 2, 9.0, None), ("A", 1, 10.0, None), ("B", 2, 9.0, None), ("C", 1, 10.0, None)]
+
+
+# --------------------------------------------------------------------------- ML models kept across runs
+
+ML_CUT, ML_MONTH = "2023-06", "2024-06"
+#: what the step writes from the models: equal when a kept model is the one a retraining makes
+ML_RESULT_TABLES = {"marts.ml_trendlines": ["well_id", "phase", "month"],
+                    "marts.decline_params": ["well_id", "phase"],
+                    "marts.decline_forecast": ["well_id", "phase", "month"],
+                    "marts.decline_backtest": ["well_id"],
+                    "marts.decline_lookback": ["group", "month"]}
+
+
+def _ml_run(path, month, **kw):
+    con = warehouse.connect(path)
+    try:
+        res = fit_warehouse(con, run_id="r", month=month, batch_wells=7, **kw)
+        out = {t: con.execute(f"select * from {t} order by {', '.join(chr(34) + c + chr(34) for c in k)}").df()
+               for t, k in ML_RESULT_TABLES.items()}
+        stored = con.execute("select phase, as_of_month::varchar, inputs_sha256 from marts.ml_trendline_models "
+                             "order by all").fetchall()
+        return res, out, stored
+    finally:
+        con.close()
+
+
+def _assert_same_tables(a, b):
+    import pandas as pd
+
+    for t in ML_RESULT_TABLES:
+        pd.testing.assert_frame_equal(a[t], b[t], check_exact=True, obj=t)
+
+
+@pytest.fixture(scope="module")
+def ml_cut_run(tmp_path_factory):
+    """Five years of demo wells (twelve with two years of history by the cut, young ones at the cut and at
+    the month) after a run as of the month that is the lookback's cut a year later."""
+    d = tmp_path_factory.mktemp("ml")
+    generate_demo(d / "inbox", wells=24, months=60, end_month=ML_MONTH, seed=9)
+    path = d / "cut.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con)
+    ingest_inbox(con, d / "inbox", "b1")
+    run_models(con, run_id="r")
+    con.close()
+    res, _, stored = _ml_run(path, ML_CUT)
+    return path, res, stored
+
+
+@pytest.mark.slow
+def test_the_lookback_keeps_the_ml_models_trained_as_of_its_cut(ml_cut_run, tmp_path):
+    """A run as of the cut month trains the ML models as of it; the run a year later keeps them (its lookback
+    needs models as of that month) and trains only the month's, writing what retraining all of them writes."""
+    import shutil
+
+    path, first, stored = ml_cut_run
+    assert first.ml_models_trained >= 2 and first.ml_models_reused == 0
+    at_cut = {(ph, m) for ph, m, _ in stored if m == f"{ML_CUT}-01"}
+    assert at_cut                                                   # the run trained models as of its month
+    kept, every = tmp_path / "kept.duckdb", tmp_path / "every.duckdb"
+    shutil.copy(path, kept)
+    shutil.copy(path, every)
+    res, got, stored_kept = _ml_run(kept, ML_MONTH)
+    ref, want, stored_every = _ml_run(every, ML_MONTH, refit_all=True)
+    assert res.ml_models_reused == len(at_cut) and ref.ml_models_reused == 0
+    assert res.ml_models_trained == ref.ml_models_trained - len(at_cut) > 0
+    assert len(got["marts.ml_trendlines"]) and len(got["marts.decline_backtest"])
+    _assert_same_tables(got, want)
+    assert stored_kept == stored_every                              # same models, same inputs
+    assert {m for _, m, _ in stored_kept} == {f"{ML_CUT}-01", f"{ML_MONTH}-01"}   # the run's two months only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["unreadable", "not-a-model", "restated-training-rows"])
+def test_an_ml_model_that_cannot_be_kept_is_trained_again(ml_cut_run, tmp_path, damage):
+    """A stored model whose bytes cannot be read back, that is not a model, or whose training rows have
+    since changed is trained again; the run's results are those of retraining every model."""
+    import pickle
+    import shutil
+
+    path, _, stored = ml_cut_run
+    kept, every = tmp_path / "kept.duckdb", tmp_path / "every.duckdb"
+    shutil.copy(path, kept)
+    con = warehouse.connect(kept)
+    try:
+        if damage == "unreadable":
+            con.execute("update marts.ml_trendline_models set model_pickle = '\\x80\\x05garbage'::blob")
+        elif damage == "not-a-model":
+            con.execute("update marts.ml_trendline_models set model_pickle = ?", [pickle.dumps({"model": 1})])
+        else:   # a training well's early month restated: the rows every model as of the cut trained on changed
+            con.execute("""update marts.int_well_features
+                           set oil_rate_bbl_per_producing_day = oil_rate_bbl_per_producing_day * 1.5,
+                               gas_rate_mcf_per_producing_day = gas_rate_mcf_per_producing_day * 1.5
+                           where age_months = 2""")
+    finally:
+        con.close()
+    shutil.copy(kept, every)
+    res, got, stored_kept = _ml_run(kept, ML_MONTH)
+    ref, want, stored_every = _ml_run(every, ML_MONTH, refit_all=True)
+    assert res.ml_models_reused == 0 and res.ml_models_trained == ref.ml_models_trained
+    _assert_same_tables(got, want)
+    assert stored_kept == stored_every
+    if damage == "restated-training-rows":
+        assert {s for _, m, s in stored_kept if m == f"{ML_CUT}-01"}.isdisjoint({s for _, _, s in stored})

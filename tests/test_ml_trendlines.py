@@ -93,3 +93,46 @@ def test_a_wells_trendline_does_not_depend_on_the_wells_predicted_with_it():
     for w in wells:
         alone = ml.predict(tm, feats, [w], months=48)
         pd.testing.assert_frame_equal(together[together["well_id"] == w].reset_index(drop=True), alone)
+
+
+def _other_values(v):
+    """Values a cell holding ``v`` could be restated to: another id, missing, zero, a nudge, a month later."""
+    if isinstance(v, str):
+        return [v + "x", None]
+    if isinstance(v, pd.Timestamp):
+        return [v + pd.DateOffset(months=1)]
+    if isinstance(v, (int, np.integer)):
+        return [int(v) + 1]
+    out = [0.0] if v != 0 else [1.0]
+    if np.isfinite(v):
+        out += [np.nan, v * (1 + 1e-12) if v else 1e-12]
+    return out
+
+
+def test_the_inputs_hash_changes_with_any_value_and_nothing_else_does(data):
+    """A kept model is looked up by the hash of what it was trained on: any one value of the training rows
+    restated (another id, missing, zero, a nudge of 1e-12, a month later), a row dropped or the rows reordered,
+    another phase, cut, seed or age gives another hash; the same rows in another frame give the same one."""
+    prod, header, _ = data
+    feats = ml.features_from_production(prod, header)
+    feats = feats[pd.to_datetime(feats["production_month"]) <= pd.Timestamp(CUT)].reset_index(drop=True)
+    base = ml.inputs_sha256(feats, CUT, "oil")
+    assert ml.inputs_sha256(feats.copy(deep=True), CUT, "oil") == base
+    assert ml.inputs_sha256(feats.set_axis(feats.index + 7), CUT, "oil") == base     # the index is not an input
+    rng = np.random.default_rng(11)
+    seen = {base}
+    for col in feats.columns:
+        for i in rng.choice(len(feats), 3, replace=False):
+            for new in _other_values(feats.at[i, col]):
+                changed = feats.copy()
+                changed[col] = changed[col].astype(object)
+                changed.at[i, col] = new
+                changed[col] = changed[col].astype(feats[col].dtype) if new is not None else changed[col]
+                h = ml.inputs_sha256(changed, CUT, "oil")
+                assert h not in seen, (col, i, feats.at[i, col], new)
+                seen.add(h)
+    assert len(seen) > 3 * len(feats.columns)
+    for other in (feats.drop(index=5), feats.iloc[::-1].reset_index(drop=True)):
+        assert ml.inputs_sha256(other, CUT, "oil") != base
+    assert len({base, ml.inputs_sha256(feats, CUT, "gas"), ml.inputs_sha256(feats, "2021-11", "oil"),
+                ml.inputs_sha256(feats, CUT, "oil", seed=1), ml.inputs_sha256(feats, CUT, "oil", max_age=11)}) == 5

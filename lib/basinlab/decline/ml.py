@@ -32,6 +32,7 @@ of the well id when there are more) and predicts batch by batch of wells
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 __all__ = ["MODEL_VERSION", "HORIZONS", "TrendlineModel", "features_from_production", "train", "trendlines",
-           "ML_COLUMNS"]
+           "ML_COLUMNS", "inputs_sha256"]
 
 #: bump when features, targets or the regressor change
 MODEL_VERSION = "hgb-trend-1"
@@ -409,6 +410,23 @@ def train_phase(feats: pd.DataFrame, cut, phase: str, *, seed: int = 0, max_age:
         return None
     return train(feats, cut, phase, min_train_months=min_train_months, max_age=max_age, seed=seed,
                  long_wells=feats["well_id"].unique())
+
+
+def inputs_sha256(feats: pd.DataFrame, cut, phase: str, *, seed: int = 0, max_age: int = 12,
+                  min_train_months: int = MIN_TRAIN_MONTHS) -> str:
+    """SHA-256 of everything :func:`train_phase` makes a model from: the training rows (columns, types
+    and values, in order), the phase, the cut, the seed and training parameters, this module's source
+    and scikit-learn's version. Training is deterministic, so equal hashes mean equal models."""
+    import sklearn
+
+    cut_ts = pd.Timestamp(cut).to_period("M").to_timestamp()
+    h = hashlib.sha256(repr((MODEL_VERSION, sklearn.__version__, phase, cut_ts.isoformat(), int(seed), int(max_age),
+                             int(min_train_months), list(feats.columns), [str(t) for t in feats.dtypes],
+                             len(feats))).encode())
+    h.update(Path(__file__).read_bytes())
+    if len(feats):
+        h.update(pd.util.hash_pandas_object(feats, index=False).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def trained_models(cut, models: dict, *, max_age: int = 12, months: int = 600) -> TrendlineModels | None:

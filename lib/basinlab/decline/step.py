@@ -105,6 +105,7 @@ BACKTEST_SUMMARY_TABLE = "marts.decline_backtest_summary"
 LOOKBACK_TABLE = "marts.decline_lookback"
 ML_TABLE = "marts.ml_trendlines"
 FITS_TABLE = "marts.decline_fits"
+MODELS_TABLE = "marts.ml_trendline_models"
 #: the fitter's modules: a change in their source (or in the FitConfig) refits every well
 FIT_SOURCES = ("fitting.py", "segments.py", "models.py")
 #: a well's fingerprint: its monthly rows up to a month, in month order, and their count — as of the
@@ -130,7 +131,7 @@ FINGERPRINT_SQL = """
 #: (declared once, in sql/catalog/decline.yml)
 TABLE_SCHEMAS: dict[str, dict[str, str]] = catalog.table_schemas(
     PARAMS_TABLE, FORECAST_TABLE, TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, ML_TABLE,
-    LOOKBACK_TABLE, FITS_TABLE)
+    LOOKBACK_TABLE, FITS_TABLE, MODELS_TABLE)
 
 
 class DeclineStepResult:
@@ -152,6 +153,8 @@ class DeclineStepResult:
         self.wells_reused = 0      # wells whose stored fit was kept (history unchanged)
         self.cut_fits_refit = 0    # wells fitted as of the lookback's cut this run
         self.cut_fits_reused = 0   # wells whose fit as of the cut an earlier run made (history up to it unchanged)
+        self.ml_models_trained = 0  # ML trendline models trained this run (per phase and as-of month)
+        self.ml_models_reused = 0   # ML trendline models an earlier run trained on the same rows, kept
         self._params: pd.DataFrame | None = None
         self._forecast: pd.DataFrame | None = None
 
@@ -528,6 +531,79 @@ def fit_with_kept(prod: pd.DataFrame, kept: pd.DataFrame, fit_config: FitConfig,
     return fit.sort_values(["well_id", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True), refit, reused
 
 
+class _Done:
+    """A finished job, as :meth:`BatchPool.submit` returns one: a model kept from an earlier run."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+class _ModelCache:
+    """ML trendline models earlier runs trained (``marts.ml_trendline_models``), found by what they were
+    trained on (:func:`~basinlab.decline.ml.inputs_sha256`).
+
+    Training is deterministic: a model is a function of its training rows, phase, as-of month, seed,
+    training code and scikit-learn's version, all in the hash. As of the lookback's cut a monthly run
+    finds the models the run of that month trained (two of its four trainings, whatever the number of
+    wells: training reads a bounded sample); a rerun of a month finds all four. ``refit_all`` retrains.
+    A stored model that cannot be read back is trained again (logged): ML is an option, never a run
+    stopper. The table keeps the models as of the months from the cut on (:meth:`reset`), like
+    :class:`_FitCache`. Models are stored pickled: the warehouse is basinlab's own file, written by its
+    runs only.
+    """
+
+    def __init__(self, con, refit_all: bool, months: list, keep_from):
+        self.con, self.months, self.keep_from = con, list(months), keep_from
+        self._usable = set(TABLE_SCHEMAS[MODELS_TABLE]) <= set(warehouse.table_columns(con, MODELS_TABLE))
+        self.prev: dict[tuple, tuple[str, bytes]] = {}
+        if self._usable and not refit_all:
+            rows = con.execute(f"select as_of_month, phase, inputs_sha256, model_pickle from {MODELS_TABLE} "
+                               "where list_contains(?::date[], as_of_month)", [self.months]).fetchall()
+            self.prev = {(a, ph): (sha, bytes(blob)) for a, ph, sha, blob in rows if blob is not None}
+        self.trained = self.reused = 0
+
+    def reset(self) -> None:
+        """Keep only the models later runs can use: as of the months from this run's cut on, except the
+        months this run trains as of (it stores them again). A table of an older layout is replaced."""
+        if not self._usable:
+            _create_table(self.con, MODELS_TABLE)
+            return
+        self.con.execute(f"delete from {MODELS_TABLE} where as_of_month < ?::date "
+                         "or list_contains(?::date[], as_of_month)", [self.keep_from, self.months])
+
+    def kept(self, when: pd.Timestamp, phase: str, sha: str):
+        """The model an earlier run trained as of ``when`` on the inputs hashed ``sha`` (None: train it)."""
+        found = self.prev.get((when.date(), phase))
+        if found is None or found[0] != sha:
+            return None
+        try:
+            model = pickle.loads(found[1])  # noqa: S301 - basinlab's own warehouse, written by its runs
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be read back is trained again
+            log.warning("the stored %s trendline model as of %s cannot be read back (%s): training it again",
+                        phase, when.date(), exc)
+            return None
+        return model if isinstance(model, ml.TrendlineModel) else None
+
+    def store(self, when: pd.Timestamp, phase: str, sha: str, model, kept: bool) -> None:
+        """Record the model of ``phase`` as of ``when`` (None: nothing to record) and count it."""
+        if model is None:
+            return
+        if kept:
+            self.reused += 1
+        else:
+            self.trained += 1
+        self.con.execute(f"delete from {MODELS_TABLE} where phase = ? and as_of_month = ?::date",
+                         [phase, when.date()])
+        self.con.execute(
+            f"insert into {MODELS_TABLE} (phase, as_of_month, inputs_sha256, model_version, trained_wells, "
+            "training_rows, model_pickle) values (?, ?::date, ?, ?, ?, ?, ?)",
+            [phase, when.date(), sha, model.version, int(model.trained_wells), int(model.training_rows),
+             pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)])
+
+
 def _has_table(con, relation: str) -> bool:
     schema, name = relation.split(".", 1)
     return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and "
@@ -631,6 +707,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     result = DeclineStepResult(con, tc, secs, bands, bt, as_of, int(run.n_wells), len(run.batches))
     result.wells_refit, result.wells_reused = run.cache.refit, run.cache.reused
     result.cut_fits_refit, result.cut_fits_reused = run.cache.cut_refit, run.cache.cut_reused
+    result.ml_models_trained, result.ml_models_reused = run.models.trained, run.models.reused
     say(f"done in {sum(secs.values()):,.0f} s: " + ", ".join(f"{stage} {s:,.1f} s" for stage, s in secs.items()))
     return result
 
@@ -650,6 +727,7 @@ def _nothing_to_forecast(con, run_id, rebuild_models: bool, say, secs) -> Declin
     """No production at all: every table of the step is created empty with its declared schema, the
     downstream models are rebuilt (when asked) and the result says so."""
     _create_table(con, FITS_TABLE)
+    _create_table(con, MODELS_TABLE)
     for table in (TYPE_CURVES_TABLE, BANDS_TABLE, BACKTEST_TABLE, BACKTEST_SUMMARY_TABLE, LOOKBACK_TABLE):
         _create_table(con, table)
     say("no production: nothing to forecast")
@@ -675,6 +753,7 @@ class _Run:
     hdr_t: str
     batches: list
     cache: _FitCache
+    models: _ModelCache
     n_wells: int
     seed: int
     ml_trendlines: bool
@@ -715,9 +794,17 @@ class _Run:
                 continue
             try:
                 inputs = ml.training_inputs(self.con, when)
-                self.training[when] = None if inputs is None else {
-                    ph: self.pool.submit(ml.train_phase, feats, when, ph, seed=self.seed)
-                    for ph, feats in inputs.items()}
+                if inputs is None:
+                    self.training[when] = None
+                    continue
+                jobs = {}
+                for ph, feats in inputs.items():
+                    sha = ml.inputs_sha256(feats, when, ph, seed=self.seed)
+                    model = self.models.kept(when, ph, sha)
+                    job = _Done(model) if model is not None else self.pool.submit(ml.train_phase, feats, when, ph,
+                                                                                   seed=self.seed)
+                    jobs[ph] = (job, sha, model is not None)
+                self.training[when] = jobs
             except WorkerError:
                 raise
             except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
@@ -734,7 +821,16 @@ class _Run:
         try:
             if isinstance(jobs, Exception):
                 raise jobs
-            return None if jobs is None else ml.trained_models(when, {ph: j.result() for ph, j in jobs.items()})
+            if jobs is None:
+                return None
+            models = {ph: job.result() for ph, (job, _, _) in jobs.items()}
+            for ph, (_, sha, kept) in jobs.items():
+                self.models.store(when, ph, sha, models[ph], kept)
+            kept = [ph for ph, (_, _, k) in jobs.items() if k]
+            if kept:
+                self.say(f"ML trendlines as of {when:%Y-%m}: kept the {', '.join(kept)} model(s) an earlier run "
+                         "trained on the same rows")
+            return ml.trained_models(when, models)
         except WorkerError:
             raise
         except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
@@ -786,13 +882,15 @@ def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp,
     batches = _well_batches(con, prod_t, n_batch)
     cache = _FitCache(con, scratch, prod_t, fcfg.fit, refit_all, as_of, cut)
     cache.reset()                         # the fits this run may keep are in the cache's scratch copies
+    models = _ModelCache(con, refit_all, [m for m in cache.months.values()], cache.keep_from)
+    models.reset()                        # the models this run may keep were read
     n_wells, n_rows = con.execute(f"select count(distinct well_id), count(*) from {prod_t}").fetchone()
     secs["read"] = time.perf_counter() - t
     say(f"{n_rows:,} well-months of {n_wells:,} wells up to {as_of:%Y-%m}, in {len(batches)} batch(es) "
         f"of up to {n_batch:,} wells")
     pool = scratch.pool(min(n_workers, len(batches)))
     return _Run(con=con, scratch=scratch, say=say, secs=secs, as_of=as_of, group_by=group_by, prod_t=prod_t, pool=pool,
-                hdr_t=hdr_t, batches=batches, cache=cache, n_wells=n_wells, seed=fcfg.seed,
+                hdr_t=hdr_t, batches=batches, cache=cache, models=models, n_wells=n_wells, seed=fcfg.seed,
                 ml_trendlines=ml_trendlines)
 
 
