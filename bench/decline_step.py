@@ -1,4 +1,4 @@
-"""The decline step in a monthly routine: the lookback keeps the fits made a year earlier, against a refit.
+"""The decline step in a monthly routine: the lookback keeps the fits and ML models made a year before, vs a refit.
 
 Usage::
 
@@ -7,7 +7,9 @@ Usage::
 
 The step fits every well as of the run month and, for the lookback, as of the cut twelve months
 earlier. A run as of the cut month stored its fits as of that month (``marts.decline_fits``); a run a
-year later keeps them for the wells whose rows up to the cut are unchanged, so it fits each well once.
+year later keeps them for the wells whose rows up to the cut are unchanged, so it fits each well once;
+it keeps the ML trendline models trained as of the cut too (``marts.ml_trendline_models``), when their
+training rows are unchanged, so it trains the month's models only.
 This bench takes a published warehouse (or builds a demo one with ``basinlab run --demo``), runs the
 step as of the cut month on a copy, then, on two copies of that state, as of the month — keeping the
 cut's fits (the default) and with ``refit_all`` (every well fitted twice, what the step did before and
@@ -43,7 +45,8 @@ def _step(path: Path, month: str, refit_all: bool) -> dict:
         seconds = round(time.perf_counter() - t, 2)
         return {"seconds": seconds, "stages": {k: round(v, 2) for k, v in res.seconds.items()},
                 "wells_refit": res.wells_refit, "wells_kept": res.wells_reused,
-                "cut_fits_refit": res.cut_fits_refit, "cut_fits_kept": res.cut_fits_reused}
+                "cut_fits_refit": res.cut_fits_refit, "cut_fits_kept": res.cut_fits_reused,
+                "ml_models_trained": res.ml_models_trained, "ml_models_kept": res.ml_models_reused}
     finally:
         con.close()
 
@@ -56,9 +59,10 @@ def measure(published: Path, month: str, tmp: Path, repeat: int = 2) -> dict:
     _step(year_before, cut, refit_all=True)          # the run of the cut month: its fits are stored
     cut_run_s = time.perf_counter() - t
     con = warehouse.connect(year_before)
-    try:   # the state that run leaves when it is the latest: no fits made as of a later month (the published
-        # warehouse's own, as of the month, would be kept too — a rerun, not the next month's run)
-        con.execute("delete from marts.decline_fits where as_of_month > ?::date", [f"{cut}-01"])
+    try:   # the state that run leaves when it is the latest: no fits or models made as of a later month (the
+        # published warehouse's own, as of the month, would be kept too — a rerun, not the next month's run)
+        for table in ("marts.decline_fits", "marts.ml_trendline_models"):
+            con.execute(f"delete from {table} where as_of_month > ?::date", [f"{cut}-01"])
     finally:
         con.close()
     out = {"cut_month": cut, "cut_month_run_s": round(cut_run_s, 2)}
