@@ -711,8 +711,8 @@ def _write_parquet(con: Any, sql: str, params: list, path: Path) -> Path:
     """The full query to Parquet, streamed in record batches (memory independent of the row count)."""
     import pyarrow.parquet as pq
 
-    cur = con.execute(sql, params)
-    reader = cur.to_arrow_reader(65_536) if hasattr(cur, "to_arrow_reader") else cur.fetch_record_batch(65_536)
+    # a relation streams its batches; Arrow from an executed DB-API result copies every row first
+    reader = con.sql(sql, params=params).to_arrow_reader(65_536)
     with atomic_path(path, suffix=".tmp.parquet") as tmp:
         with pq.ParquetWriter(str(tmp), reader.schema) as w:
             for batch in reader:
