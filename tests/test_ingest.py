@@ -399,8 +399,8 @@ def test_a_load_stopped_between_its_two_commits_is_removed_and_loaded_again(tmp_
         rep = ingest.ingest_inbox(con, inbox, "b3")
         rep.raise_for_failures()
         assert [w for w in rep.warnings if "removed" in w] == [
-            f"{name}: removed {rows:,} row(s) of raw.well_production a load stopped before it recorded "
-            f"the file (file_id {1 + bool(rows_before)}); the file is loaded again"]
+            f"{name}: removed {rows:,} row(s) of raw.well_production that a load stopped before it recorded "
+            f"the file (file_id {1 + bool(rows_before)}); a file still in the inbox loads again"]
         (f,) = [f for f in rep.files if f.file_name == name]
         assert (f.status, f.rows_loaded, f.version) == ("loaded", rows, 1)
         assert (_rows_of(con, name), _recorded(con, name)) == (rows, 1)

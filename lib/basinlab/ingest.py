@@ -957,8 +957,8 @@ def drop_unrecorded_rows(con: duckdb.DuckDBPyConnection) -> list[str]:
         if not found:
             continue
         con.execute(f"delete from raw.{table} where _file_id in ({', '.join(str(int(f)) for f, _, _ in found)})")
-        warnings += [f"{name}: removed {n:,} row(s) of raw.{table} a load stopped before it recorded the file "
-                     f"(file_id {f}); the file is loaded again" for f, name, n in found]
+        warnings += [f"{name}: removed {n:,} row(s) of raw.{table} that a load stopped before it recorded the "
+                     f"file (file_id {f}); a file still in the inbox loads again" for f, name, n in found]
     return warnings
 
 
