@@ -96,4 +96,24 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def demo_warehouse(d: Path, *, wells: int, months: int, seed: int, end_month: str = "2024-06",
+                   name: str = "w.duckdb", extra_files: dict[str, str] | None = None) -> Path:
+    """A demo inbox in ``d/inbox`` (plus ``extra_files``, inbox-relative path -> text), ingested and
+    transformed into the warehouse ``d/name``; its path."""
+    from basinlab import generate_demo, ingest_inbox, run_models
+
+    generate_demo(d / "inbox", wells=wells, months=months, end_month=end_month, seed=seed)
+    for rel, text in (extra_files or {}).items():
+        write(d / "inbox" / rel, text)
+    path = d / name
+    con = warehouse.connect(path)
+    try:
+        warehouse.migrate(con)
+        ingest_inbox(con, d / "inbox", "b1")
+        run_models(con, run_id="r")
+    finally:
+        con.close()
+    return path
+
+
 PRODUCTION_HEADER = "well_id,production_month,days_on,oil_bbl,gas_mcf,water_bbl\n"

@@ -90,17 +90,9 @@ def test_backtest_refuses_a_bad_phase_or_horizon():
 
 @pytest.fixture(scope="module")
 def demo_wh(tmp_path_factory):
-    from basinlab import generate_demo, ingest_inbox, run_models, warehouse
+    from conftest import demo_warehouse
 
-    d = tmp_path_factory.mktemp("demo_wh")
-    generate_demo(d / "inbox", wells=8, months=30, end_month="2024-06", seed=4)
-    path = d / "w.duckdb"
-    con = warehouse.connect(path)
-    warehouse.migrate(con)
-    ingest_inbox(con, d / "inbox", "b1")
-    run_models(con, run_id="r")
-    con.close()
-    return path
+    return demo_warehouse(tmp_path_factory.mktemp("demo_wh"), wells=8, months=30, seed=4)
 
 
 def test_backtest_command_scores_a_warehouse_read_only(demo_wh, tmp_path, capsys):

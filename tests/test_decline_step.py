@@ -3,6 +3,7 @@ import pytest
 
 from basinlab import generate_demo, ingest_inbox, run_models, warehouse
 from basinlab.decline.step import FORECAST_TABLE, PARAMS_TABLE, TABLE_SCHEMAS, TYPE_CURVES_TABLE, fit_warehouse
+from conftest import demo_warehouse
 
 
 def _columns(con, table):
@@ -84,17 +85,10 @@ SUMMED_TABLES = {"marts.decline_forecast_bands": ["group", "phase", "month"],
 @pytest.fixture(scope="module")
 def batch_warehouse(tmp_path_factory):
     """Demo wells with a lookback year, young wells for the ML trendlines, and a hostile new well."""
-    d = tmp_path_factory.mktemp("batches")
-    generate_demo(d / "inbox", wells=16, months=40, end_month="2024-06", seed=9)
-    (d / "inbox" / "well_production" / "new.csv").write_text(
-        "well_id,production_month,days_on,oil_bbl,gas_mcf,water_bbl\nNEW-1,2024-05,20,5,5,5\nNEW-1,2024-06,30,9,7,5\n")
-    path = d / "base.duckdb"
-    con = warehouse.connect(path)
-    warehouse.migrate(con)
-    ingest_inbox(con, d / "inbox", "b1")
-    run_models(con, run_id="r")
-    con.close()
-    return path
+    new_well = ("well_id,production_month,days_on,oil_bbl,gas_mcf,water_bbl\n"
+                "NEW-1,2024-05,20,5,5,5\nNEW-1,2024-06,30,9,7,5\n")
+    return demo_warehouse(tmp_path_factory.mktemp("batches"), wells=16, months=40, seed=9, name="base.duckdb",
+                          extra_files={"well_production/new.csv": new_well})
 
 
 def _step_tables(base, tmp, batch_wells, workers=None):
@@ -299,14 +293,8 @@ def _assert_same_tables(a, b):
 def ml_cut_run(tmp_path_factory):
     """Five years of demo wells (twelve with two years of history by the cut, young ones at the cut and at
     the month) after a run as of the month that is the lookback's cut a year later."""
-    d = tmp_path_factory.mktemp("ml")
-    generate_demo(d / "inbox", wells=24, months=60, end_month=ML_MONTH, seed=9)
-    path = d / "cut.duckdb"
-    con = warehouse.connect(path)
-    warehouse.migrate(con)
-    ingest_inbox(con, d / "inbox", "b1")
-    run_models(con, run_id="r")
-    con.close()
+    path = demo_warehouse(tmp_path_factory.mktemp("ml"), wells=24, months=60, seed=9, end_month=ML_MONTH,
+                          name="cut.duckdb")
     res, _, stored = _ml_run(path, ML_CUT)
     return path, res, stored
 
