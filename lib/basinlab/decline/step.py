@@ -826,10 +826,10 @@ class _Run:
             models = {ph: job.result() for ph, (job, _, _) in jobs.items()}
             for ph, (_, sha, kept) in jobs.items():
                 self.models.store(when, ph, sha, models[ph], kept)
-            kept = [ph for ph, (_, _, k) in jobs.items() if k]
-            if kept:
-                self.say(f"ML trendlines as of {when:%Y-%m}: kept the {', '.join(kept)} model(s) an earlier run "
-                         "trained on the same rows")
+            kept_phases = [ph for ph, (_, _, kept) in jobs.items() if kept]
+            if kept_phases:
+                self.say(f"ML trendlines as of {when:%Y-%m}: kept the {', '.join(kept_phases)} model(s) an earlier "
+                         "run trained on the same rows")
             return ml.trained_models(when, models)
         except WorkerError:
             raise
@@ -882,7 +882,7 @@ def _plan_run(con, scratch: _Scratch, fcfg: ForecastConfig, as_of: pd.Timestamp,
     batches = _well_batches(con, prod_t, n_batch)
     cache = _FitCache(con, scratch, prod_t, fcfg.fit, refit_all, as_of, cut)
     cache.reset()                         # the fits this run may keep are in the cache's scratch copies
-    models = _ModelCache(con, refit_all, [m for m in cache.months.values()], cache.keep_from)
+    models = _ModelCache(con, refit_all, list(cache.months.values()), cache.keep_from)
     models.reset()                        # the models this run may keep were read
     n_wells, n_rows = con.execute(f"select count(distinct well_id), count(*) from {prod_t}").fetchone()
     secs["read"] = time.perf_counter() - t
