@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import os
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -681,9 +682,91 @@ def test_a_failure_part_way_leaves_no_partial_files(tmp_path, monkeypatch, fail_
     assert tree_bytes(previous) == before  # the earlier demo untouched, no temp files left
 
 
-def test_batch_size_is_validated(tmp_path):
-    with pytest.raises(ValueError, match="batch_wells"):
-        generate_demo(tmp_path, wells=3, months=3, end_month=END, batch_wells=0)
+@pytest.mark.parametrize(("arg", "value"), [("batch_wells", 0), ("batch_wells", -2), ("workers", 0), ("workers", -1)])
+def test_batch_size_and_workers_are_validated(tmp_path, arg, value):
+    with pytest.raises(ValueError, match=f"{arg} must be >= 1, got {value}"):
+        generate_demo(tmp_path, wells=3, months=3, end_month=END, **{arg: value})
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ worker processes
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(wells=st.integers(2, 40), months=st.integers(1, 30), seed=st.integers(0, 2**63),
+       end=st.tuples(st.integers(1990, 2040), st.integers(1, 12)), batch=st.integers(1, 9), bad=st.booleans())
+def test_worker_processes_write_the_same_bytes(tmp_path_factory, wells, months, seed, end, batch, bad):
+    """Batches and GL months computed in two worker processes (written in order by the caller) give the
+    files, counts and bad rows of one process, byte for byte."""
+    kw = dict(wells=wells, months=months, end_month=f"{end[0]:04d}-{end[1]:02d}", seed=seed, bad_rows=bad,
+              batch_wells=batch)
+    root = tmp_path_factory.mktemp("workers")
+    one = generate_demo(root / "one", workers=1, **kw)
+    two = generate_demo(root / "two", workers=2, **kw)
+    assert tree_bytes(root / "two") == tree_bytes(root / "one")
+    assert [(f.kind, f.rows) for f in two.files] == [(f.kind, f.rows) for f in one.files]
+    assert [(b.kind, b.line, b.reason) for b in two.bad_rows] == [(b.kind, b.line, b.reason) for b in one.bad_rows]
+
+
+def test_small_demos_start_no_worker_process(monkeypatch):
+    monkeypatch.setenv("BASINLAB_THREADS", "4")
+    assert demo.default_workers(demo.PARALLEL_MIN_WELLS - 1) == 1
+    assert demo.default_workers(demo.PARALLEL_MIN_WELLS, batch_wells=demo.PARALLEL_MIN_WELLS) == 1  # one batch
+    assert demo.default_workers(demo.PARALLEL_MIN_WELLS) == 4
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
+
+
+@pytest.mark.parametrize("failure", ["worker killed", "write fails"])
+def test_a_failure_with_workers_leaves_no_files_and_no_worker(tmp_path, monkeypatch, failure):
+    """A worker killed mid-demo (out of memory) gives a clear error; a write that fails in the caller while
+    workers compute stops them. Either way no file (not even a temp file) is left and no worker lives on."""
+    import signal
+
+    from basinlab.workers import WorkerError
+
+    pools = []
+
+    class SpyPool(demo.BatchPool):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            pools.append(self)
+
+    def worker_pids():
+        pool = pools[-1]._pool
+        return list(pool._processes) if pool is not None else []
+
+    monkeypatch.setattr(demo, "BatchPool", SpyPool)
+    seen = []
+    real_write_gl = demo._write_gl
+
+    def progress(msg):
+        if msg.startswith("wells ") and failure == "worker killed" and not seen:
+            seen.extend(worker_pids())
+            os.kill(seen[0], signal.SIGKILL)
+
+    def failing_write_gl(out_dir, shared, ref, pool, spill, ga, sink, say):
+        seen.extend(worker_pids())
+
+        def full_sink(path):
+            raise OSError(28, "No space left on device", str(path))
+        return real_write_gl(out_dir, shared, ref, pool, spill, ga, full_sink if failure == "write fails" else sink,
+                             say)
+
+    monkeypatch.setattr(demo, "_write_gl", failing_write_gl)
+    expected = (WorkerError, "a demo worker process died .* BASINLAB_THREADS=1") if failure == "worker killed" \
+        else (OSError, "No space left on device")
+    with pytest.raises(expected[0], match=expected[1]):
+        generate_demo(tmp_path / "out", wells=40, months=24, end_month=END, seed=2, batch_wells=4, workers=2,
+                      progress=progress)
+    assert seen
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert not any(_alive(pid) for pid in seen)
 
 
 @settings(max_examples=200, deadline=None)

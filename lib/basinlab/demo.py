@@ -140,8 +140,10 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
+import functools
 import io
 import os
+import pickle
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -156,7 +158,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from . import config
 from .config import parse_month
+from .workers import BatchPool
 
 __all__ = [
     "DEMO_OPERATOR",
@@ -1067,19 +1071,33 @@ class _GlSpill:
         self._parts.append((self._records, offsets))
         self._records += len(lines)
 
-    def slices(self, bucket: int) -> Iterator[np.ndarray]:
-        """The lines of one (month, slot) bucket, batch by batch (non-empty slices only)."""
+    def month(self, m: int) -> _SpillMonth:
+        """Where month ``m``'s lines are in the spill (for :class:`_SpillMonth`, in any process)."""
         if self._parts and not self._fh.closed:
             self._fh.flush()
-        size = _GL_LINE.itemsize
-        for start, offsets in self._parts:
-            lo, hi = int(offsets[bucket]), int(offsets[bucket + 1])
-            if hi > lo:
-                data = os.pread(self._fh.fileno(), (hi - lo) * size, (start + lo) * size)
-                yield np.frombuffer(data, dtype=_GL_LINE)
+        lo, hi = m * N_SLOTS, (m + 1) * N_SLOTS + 1
+        return _SpillMonth(self._fh.name, [(start, offsets[lo:hi]) for start, offsets in self._parts])
 
     def close(self) -> None:
         self._fh.close()
+
+
+@dataclass(frozen=True)
+class _SpillMonth:
+    """One month of the spill: its file and, per batch, the batch's first record and the month's bucket offsets."""
+
+    path: str
+    parts: list[tuple[int, np.ndarray]]
+
+    def slices(self, slot: int) -> Iterator[np.ndarray]:
+        """The month's lines of one slot, batch by batch (non-empty slices only)."""
+        size = _GL_LINE.itemsize
+        with open(self.path, "rb") as fh:
+            for start, offsets in self.parts:
+                lo, hi = int(offsets[slot]), int(offsets[slot + 1])
+                if hi > lo:
+                    data = os.pread(fh.fileno(), (hi - lo) * size, (start + lo) * size)
+                    yield np.frombuffer(data, dtype=_GL_LINE)
 
 
 class _GlWriter:
@@ -1100,12 +1118,12 @@ class _GlWriter:
         self.codes = sorted(ACCOUNTS)
         self.seq = 0  # journals so far in the current month
 
-    def month(self, m: int, spill: _GlSpill, ga_cents: int) -> None:
+    def month(self, m: int, spill: _SpillMonth, ga_cents: int) -> None:
         """All journals of month ``m``: per-well slots, JIB per partner, then G&A."""
         self.seq = 0
         for slot in range(N_SLOTS):
             run = 0  # JIB line numbers run across batches
-            for rows in spill.slices(m * N_SLOTS + slot):
+            for rows in spill.slices(slot):
                 if slot < N_WELL_SLOTS:
                     new = np.ones(len(rows), bool)
                     new[1:] = rows["ent"][1:] != rows["ent"][:-1]
@@ -1286,19 +1304,24 @@ def generate_demo(
     bad_rows: bool = True,
     progress: Callable[[str], None] | None = None,
     batch_wells: int = DEFAULT_BATCH_WELLS,
+    workers: int | None = None,
 ) -> DemoResult:
     """Write the deterministic demo inbox under ``out_dir/<kind>/`` and return what was written.
 
     ``end_month`` (``YYYY-MM``, required) is the last month of the window of
     ``months`` months. Same arguments → byte-identical files, whatever
-    ``batch_wells`` (wells generated per batch: it bounds memory, not output).
+    ``batch_wells`` (wells generated per batch: it bounds memory, not output)
+    and ``workers`` (processes computing batches and GL months while this one
+    writes them in order; default :func:`default_workers`).
     The files appear together once all are written; an error part-way leaves
     the inbox as it was. ``progress`` gets a line per file and about ten
     progress lines over the batches when there is more than one.
     """
     files = _StagedFiles()
     try:
-        result = _generate(out_dir, wells, months, end_month, seed, bad_rows, progress, files, batch_wells)
+        n_workers = default_workers(wells, batch_wells) if workers is None else int(workers)
+        result = _generate(out_dir, wells, months, end_month, seed, bad_rows, progress, files, batch_wells,
+                           n_workers)
     except BaseException:
         files.discard()
         raise
@@ -1320,7 +1343,7 @@ def demo_gl(wells: int = 200, months: int = 60, end_month: str | None = None, se
     def keep_gl(path: Path) -> Iterator[Callable[[bytes], None]]:
         yield captured.write if path.relative_to(_NOWHERE).as_posix() == FILE_GL else (lambda _data: None)
 
-    _generate(_NOWHERE, wells, months, end_month, seed, False, None, keep_gl, DEFAULT_BATCH_WELLS)
+    _generate(_NOWHERE, wells, months, end_month, seed, False, None, keep_gl, DEFAULT_BATCH_WELLS, workers=1)
     return pacsv.read_csv(
         io.BytesIO(captured.getvalue()),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in GL_COLUMNS},
@@ -1331,7 +1354,8 @@ def demo_gl(wells: int = 200, months: int = 60, end_month: str | None = None, se
 _NOWHERE = Path("/nonexistent-demo-gl")
 
 
-def _check_arguments(wells: int, months: int, end_month: str | None, batch_wells: int) -> _Window:
+def _check_arguments(wells: int, months: int, end_month: str | None, batch_wells: int,
+                     workers: int = 1) -> _Window:
     """Validate the arguments (clear messages) and return the calendar window."""
     if end_month is None:
         raise ValueError("end_month is required (YYYY-MM, e.g. 2024-06)")
@@ -1344,38 +1368,111 @@ def _check_arguments(wells: int, months: int, end_month: str | None, batch_wells
         raise ValueError(f"wells must be <= {MAX_WELLS} (unique five-digit API well numbers), got {wells!r}")
     if int(batch_wells) < 1:
         raise ValueError(f"batch_wells must be >= 1, got {batch_wells!r}")
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
     return _window(f"{end_y:04d}-{end_m:02d}", int(months))
 
 
-def _write_batches(out_dir: Path, wells: _Wells, labels: _WellLabels, win: _Window, prices: tuple,
-                   prod: _BatchStreams, gl: _BatchStreams, spill: _GlSpill, sink: Sink,
-                   say: Callable[[str], None]) -> tuple[int, list[int]]:
-    """Headers and production streamed batch by batch; GL lines spilled for the merge.
+@dataclass(frozen=True)
+class _Shared:
+    """What every batch and month task of one demo reads: wells, labels, window, prices and the streams."""
 
-    Returns the production rows written and, per batch, its producing well-months.
-    """
+    wells: _Wells
+    labels: _WellLabels
+    win: _Window
+    prices: tuple
+    prod: _BatchStreams
+    gl: _BatchStreams
+
+
+@functools.lru_cache(maxsize=1)
+def _load_shared(path: str) -> _Shared:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _shared(ref: _Shared | str) -> _Shared:
+    """The demo's :class:`_Shared`: itself in this process, read once per worker from its pickle file."""
+    return ref if isinstance(ref, _Shared) else _load_shared(ref)
+
+
+def _batch_task(ref: _Shared | str, i: int) -> tuple[bytes, bytes, int, int, np.ndarray, np.ndarray]:
+    """Batch ``i`` of wells (in a worker): its header CSV, production CSV and rows, producing well-months,
+    and its GL lines with their bucket offsets (for the spill)."""
+    sh = _shared(ref)
+    lo, hi = sh.prod.batches[i]
+    header = _header_csv(sh.wells, sh.labels, sh.win, lo, hi)
+    p = _production(sh.wells, lo, hi, sh.win, sh.prod.draws(i))
+    data, n = _production_csv(p, sh.labels, sh.win, header=i == 0)
+    count = int((p.online & (p.days_on > 0)).sum())
+    lines, offsets = _gl_batch_lines(sh.wells, p, _gl_amounts(sh.wells, p, *sh.prices, sh.gl.draws(i)))
+    return header, data, n, count, lines, offsets
+
+
+def _gl_month_task(ref: _Shared | str, m: int, spill: _SpillMonth, ga_cents: int) -> tuple[bytes, int, int]:
+    """Month ``m`` of the GL (in a worker): its CSV text, lines and journals. Months are independent
+    (journal numbers count per month), and a table's CSV is the concatenation of its slices' CSVs."""
+    sh = _shared(ref)
+    chunks: list[bytes] = []
+    writer = _GlWriter(chunks.append, sh.win, sh.labels)
+    writer.month(m, spill, ga_cents)
+    writer.flush()
+    return b"".join(chunks), writer.lines, writer.journals
+
+
+def _write_batches(out_dir: Path, shared: _Shared, ref: _Shared | str, pool: BatchPool, spill: _GlSpill,
+                   sink: Sink, say: Callable[[str], None]) -> tuple[int, list[int]]:
+    """Headers and production streamed batch by batch (computed by ``pool``, written in order); GL lines
+    spilled for the merge. Returns the production rows written and, per batch, its producing well-months."""
     n_rows, counts = 0, []
-    W, n_batches = len(wells), len(prod.batches)
+    W, n_batches = len(shared.wells), len(shared.prod.batches)
     with ExitStack() as stack:
         write_header = stack.enter_context(sink(out_dir / FILE_HEADER))
         write_prod = stack.enter_context(sink(out_dir / FILE_PRODUCTION))
-        for i, (lo, hi) in enumerate(prod.batches):
-            write_header(_header_csv(wells, labels, win, lo, hi))
-            p = _production(wells, lo, hi, win, prod.draws(i))
-            data, n = _production_csv(p, labels, win, header=i == 0)
+        tasks = ((_batch_task, (ref, i)) for i in range(n_batches))
+        for i, (header, data, n, count, lines, offsets) in enumerate(pool.ordered(tasks)):
+            write_header(header)
             write_prod(data)
             n_rows += n
-            counts.append(int((p.online & (p.days_on > 0)).sum()))
-            spill.add(*_gl_batch_lines(wells, p, _gl_amounts(wells, p, *prices, gl.draws(i))))
+            counts.append(count)
+            spill.add(lines, offsets)
+            hi = shared.prod.batches[i][1]
             if n_batches > 1 and (i + 1) * 10 // n_batches != i * 10 // n_batches:
                 say(f"wells {hi:,}/{W:,}: headers, production, GL lines")
     return n_rows, counts
 
 
+def _write_gl(out_dir: Path, shared: _Shared, ref: _Shared | str, pool: BatchPool, spill: _GlSpill, ga: np.ndarray,
+              sink: Sink, say: Callable[[str], None]) -> tuple[int, int]:
+    """The GL CSV month by month (each month computed by ``pool``, written in order); its lines and journals."""
+    win, lines, journals = shared.win, 0, 0
+    M, more_than_one_batch = win.months, len(shared.prod.batches) > 1
+    with sink(out_dir / FILE_GL) as write:
+        write((",".join(GL_COLUMNS) + "\n").encode())
+        tasks = ((_gl_month_task, (ref, m, spill.month(m), int(ga[m]))) for m in range(M))
+        for m, (data, n_lines, n_journals) in enumerate(pool.ordered(tasks)):
+            write(data)
+            lines, journals = lines + n_lines, journals + n_journals
+            if more_than_one_batch and (m + 1) * 10 // M != m * 10 // M:
+                say(f"gl: journals of {win.month_str[m]} ({m + 1}/{M} months)")
+    return lines, journals
+
+
+#: demos of fewer wells are generated without worker processes (a few seconds of work: starting them
+#: and sending each the wells would cost more than they save)
+PARALLEL_MIN_WELLS = 5_000
+
+
+def default_workers(wells: int, batch_wells: int = DEFAULT_BATCH_WELLS) -> int:
+    """Worker processes :func:`generate_demo` uses by default: ``$BASINLAB_THREADS`` (else the cores) for a
+    demo of :data:`PARALLEL_MIN_WELLS` wells or more in more than one batch, else one (none started)."""
+    return config.threads_setting() if int(wells) >= PARALLEL_MIN_WELLS and int(wells) > int(batch_wells) else 1
+
+
 def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, seed: int, bad_rows: bool,
-              progress: Callable[[str], None] | None, sink: Sink, batch_wells: int) -> DemoResult:
-    """:func:`generate_demo`'s work, stage by stage; every file goes through ``sink``."""
-    win = _check_arguments(wells, months, end_month, batch_wells)
+              progress: Callable[[str], None] | None, sink: Sink, batch_wells: int, workers: int = 1) -> DemoResult:
+    """:func:`generate_demo`'s work, stage by stage, with ``workers`` processes; every file goes through ``sink``."""
+    win = _check_arguments(wells, months, end_month, batch_wells, workers)
     W, M, B = int(wells), win.months, int(batch_wells)
     out_dir = Path(out_dir)
     say = progress or (lambda _msg: None)
@@ -1390,28 +1487,26 @@ def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, see
     wells_ = _sort_wells(_draw_wells(rng_wells, W, M))
     labels = _well_labels(wells_, win)
     batches = [(lo, min(lo + B, W)) for lo in range(0, W, B)]
-    n_batches_gt_one = len(batches) > 1  # progress lines only for work long enough to need them
     prod = _BatchStreams(rng_prod, PRODUCTION_DRAWS, batches, win)
     gl = _BatchStreams(rng_gl, GL_DRAWS, batches, win)
-    with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp:
+    shared = _Shared(wells_, labels, win, (wti, hh), prod, gl)
+    with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp, BatchPool(workers, what="demo") as pool:
+        ref: _Shared | str = shared
+        if pool.workers > 1:                  # the workers read it once each, not once per task
+            ref = str(Path(tmp) / "shared.pickle")
+            with open(ref, "wb") as fh:
+                pickle.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
         spill = _GlSpill(Path(tmp) / "gl-lines.bin")
-        n_prod, counts = _write_batches(out_dir, wells_, labels, win, (wti, hh), prod, gl, spill, sink, say)
+        n_prod, counts = _write_batches(out_dir, shared, ref, pool, spill, sink, say)
         say(f"well_header: {W} wells")
         say(f"well_production: {n_prod} rows")
         ga = _ga_cents(wells_, win, gl.after())
-        with sink(out_dir / FILE_GL) as write:
-            write((",".join(GL_COLUMNS) + "\n").encode())
-            gl_writer = _GlWriter(write, win, labels)
-            for m in range(M):
-                gl_writer.month(m, spill, int(ga[m]))
-                if n_batches_gt_one and (m + 1) * 10 // M != m * 10 // M:
-                    say(f"gl: journals of {win.month_str[m]} ({m + 1}/{M} months)")
-            gl_writer.flush()
+        gl_lines, gl_journals = _write_gl(out_dir, shared, ref, pool, spill, ga, sink, say)
         spill.close()
     result.files += [prices_file, fx_file, DemoFile("well_header", out_dir / FILE_HEADER, W),
                      DemoFile("well_production", out_dir / FILE_PRODUCTION, n_prod),
-                     DemoFile("gl", out_dir / FILE_GL, gl_writer.lines)]
-    say(f"gl: {gl_writer.lines} lines in {gl_writer.journals} journals")
+                     DemoFile("gl", out_dir / FILE_GL, gl_lines)]
+    say(f"gl: {gl_lines} lines in {gl_journals} journals")
     if bad_rows:
         _write_bad_files(result, rng_bad, counts, prod, wells_, labels, win, sink)
         say("bad rows: 5 production rows, 2 GL lines")

@@ -1,5 +1,6 @@
-"""The decline step's worker processes (:mod:`basinlab.decline.workers`): results in order, errors as
-from a direct call, bounded look-ahead, a clear error when a worker dies, scripts without a main guard."""
+"""Worker processes (:mod:`basinlab.workers`, the decline step's :mod:`basinlab.decline.workers`): results in
+order, errors as from a direct call, bounded look-ahead, a clear error when a worker dies, scripts without
+a main guard."""
 import os
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basinlab.decline import workers
-from basinlab.decline.workers import BatchPool, WorkerError, default_workers
+from basinlab import workers
+from basinlab.decline import workers as decline_workers
+from basinlab.decline.workers import default_workers
+from basinlab.workers import BatchPool, WorkerError
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,12 @@ def test_calls_are_taken_at_most_workers_plus_one_ahead(pool):
     assert seen == list(range(10))
 
 
-def test_a_worker_that_dies_gives_a_clear_error():
-    with BatchPool(2) as p, pytest.raises(WorkerError, match=workers.ENV_WORKERS):
+@pytest.mark.parametrize(("make", "names"), [
+    (lambda: BatchPool(2, what="demo"), "a demo worker .* set BASINLAB_THREADS=1"),
+    (lambda: decline_workers.BatchPool(2), "a decline worker .* set BASINLAB_DECLINE_WORKERS=1"),
+])
+def test_a_worker_that_dies_gives_a_clear_error(make, names):
+    with make() as p, pytest.raises(WorkerError, match=names):
         list(p.ordered([(abs, (1,)), (os._exit, (3,)), (abs, (2,))]))
 
 
@@ -58,7 +65,7 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     script = tmp_path / "no_guard.py"
     marker = tmp_path / "runs.txt"
     script.write_text(textwrap.dedent(f"""
-        from basinlab.decline.workers import BatchPool
+        from basinlab.workers import BatchPool
         with open({str(marker)!r}, "a") as fh:
             fh.write("run\\n")
         with BatchPool(2) as pool:
@@ -74,14 +81,14 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
                      st.sampled_from(["²", "٣", " 2 ", "1e3"])))
 def test_worker_setting_is_a_whole_number_or_a_clear_error(text):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(workers.ENV_WORKERS, text)
+        mp.setenv(decline_workers.ENV_WORKERS, text)
         stripped = text.strip()
         if not stripped:
             assert default_workers() >= 1
         elif stripped.isascii() and stripped.isdigit() and int(stripped) >= 1:
             assert default_workers() == int(stripped)
         else:
-            with pytest.raises(ValueError, match=workers.ENV_WORKERS):
+            with pytest.raises(ValueError, match=decline_workers.ENV_WORKERS):
                 default_workers()
 
 
@@ -102,7 +109,7 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
     script = tmp_path / "killed.py"
     script.write_text(textwrap.dedent("""
         import os, time
-        from basinlab.decline.workers import BatchPool
+        from basinlab.workers import BatchPool
         pool = BatchPool(2)
         print(" ".join(str(pool.submit(os.getpid).result()) for _ in range(2)), flush=True)
         time.sleep(600)
