@@ -222,7 +222,7 @@ def test_the_lookback_scores_oil_without_forecasting_water(batch_warehouse):
     ctx = ForecastContext.from_basis(ForecastContext.basis(st.params), header, cfg)
     full = _evaluate(seen, prod, header, cut, 12, "oil", cfg, None, None, stage=st, context=ctx)
     want = _LookbackBatch.of(full[0], full[1], *full[3:], "oil", cfg.uncertainty_scale)
-    (got,), _n, error = _lookback_task(prod, header, st.fit, None, None, None, ctx, cfg, cut, as_of, 12, "oil",
+    (got,), _n, error = _lookback_task((prod, header), st.fit, None, None, None, ctx, cfg, cut, as_of, 12, "oil",
                                        ("analog",))
     assert error is None and len(want.wells) > 5
     pd.testing.assert_frame_equal(got.wells.reset_index(drop=True), want.wells.reset_index(drop=True),
@@ -354,3 +354,32 @@ def test_an_ml_model_that_cannot_be_kept_is_trained_again(ml_cut_run, tmp_path, 
     assert stored_kept == stored_every
     if damage == "restated-training-rows":
         assert {s for _, m, s in stored_kept if m == f"{ML_CUT}-01"}.isdisjoint({s for _, _, s in stored})
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_IDS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ids=st.lists(_IDS, max_size=25), lo=_IDS, hi=_IDS)
+def test_a_batch_takes_the_rows_sql_between_gives(ids, lo, hi):
+    """The step reads the young wells' features and the limit inputs of every well once and gives each
+    batch its wells' rows: the same rows, in the same order, as ``where well_id between lo and hi`` in
+    DuckDB — whatever the ids (non-ASCII, blanks, prefixes of each other, repeated, lo above hi)."""
+    import duckdb
+    import pandas as pd
+
+    from basinlab.decline.step import _rows_between
+
+    con = duckdb.connect()
+    try:
+        con.execute("create table t (well_id varchar, n integer)")
+        if ids:
+            con.executemany("insert into t values (?, ?)", [[w, i] for i, w in enumerate(ids)])
+        everything = con.execute("select * from t order by well_id, n").df()
+        want = con.execute("select * from t where well_id between ? and ? order by well_id, n", [lo, hi]).df()
+    finally:
+        con.close()
+    pd.testing.assert_frame_equal(_rows_between(everything, lo, hi), want, check_dtype=False)

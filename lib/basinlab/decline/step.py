@@ -274,11 +274,11 @@ class _Scratch:
         return name
 
     def load(self, key: str):
-        path = self.folder / f"{key}.pkl"
-        if not path.exists():
-            return None
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+        return _load(self.folder, key)
+
+    def saved(self, key: str) -> _Saved:
+        """A reference to ``key``'s saved value, for a task to load where it runs."""
+        return _Saved(self.folder, key)
 
     def close(self) -> None:
         if self._batch_pool is not None:
@@ -295,6 +295,30 @@ def _save(folder: Path, key: str, obj) -> None:
     """Keep ``obj`` between passes as ``<folder>/<key>.pkl`` (:meth:`_Scratch.load` reads it back)."""
     with open(Path(folder) / f"{key}.pkl", "wb") as fh:
         pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(folder: Path, key: str):
+    """What :func:`_save` kept as ``key`` (``None`` when nothing was)."""
+    path = Path(folder) / f"{key}.pkl"
+    if not path.exists():
+        return None
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """A value a pass-A task saved to the scratch folder (a batch's rows, its fits), sent to a later
+    pass's task instead of the value: the task loads it where it runs (:func:`_loaded`), so the step's
+    process neither reads the batch again nor sends it through the pipe."""
+
+    folder: Path
+    key: str
+
+
+def _loaded(value):
+    """``value``, or what it refers to when it is a :class:`_Saved`."""
+    return _load(value.folder, value.key) if isinstance(value, _Saved) else value
 
 
 @dataclass
@@ -760,6 +784,7 @@ class _Run:
     pool: BatchPool
     limits_t: str | None = None
     training: dict = field(default_factory=dict)   # as-of month -> training jobs per phase (:meth:`start_training`)
+    per_month: dict = field(default_factory=dict)  # (what, as-of month) -> every well's rows, read once
 
     def batch_note(self, i: int, what: str, detail: str = "") -> None:
         """Say that batch ``i`` went through stage ``what`` (with ``detail``) when there is more than one batch."""
@@ -776,12 +801,15 @@ class _Run:
         return prod, header
 
     def limits_for(self, lo: str, hi: str, when: pd.Timestamp) -> pd.DataFrame | None:
-        """The economic limits of the wells ``lo`` .. ``hi`` as of ``when`` (``None``: no limit inputs)."""
+        """The economic limits of the wells ``lo`` .. ``hi`` as of ``when`` (``None``: no limit inputs).
+        The inputs of every well as of ``when`` are read in one query, the first time (:func:`_rows_between`)."""
         if self.limits_t is None:
             return None
-        d = self.con.execute(f"select * exclude (as_of) from {self.limits_t} where as_of = ?::date and "
-                             "well_id between ? and ? order by well_id", [when.date(), lo, hi]).df()
-        return limits_from_inputs(d)
+        if ("limits", when) not in self.per_month:
+            self.per_month["limits", when] = self.con.execute(
+                f"select * exclude (as_of) from {self.limits_t} where as_of = ?::date order by well_id",
+                [when.date()]).df()
+        return limits_from_inputs(_rows_between(self.per_month["limits", when], lo, hi))
 
     def start_training(self, *whens: pd.Timestamp) -> None:
         """Start training the ML trendline models as of each of ``whens``: the training rows are read here,
@@ -844,7 +872,9 @@ class _Run:
         if models is None:
             return None
         try:
-            return ml.young_features(self.con, when, (lo, hi))
+            if ("young", when) not in self.per_month:   # every young well's rows, in one query
+                self.per_month["young", when] = ml.young_features(self.con, when)
+            return _rows_between(self.per_month["young", when], lo, hi)
         except Exception as exc:  # noqa: BLE001 - ML is an option, never a run stopper
             log.warning("ML trendline features failed", exc_info=True)
             self.ml_failed(f"{type(exc).__name__}: {exc}")
@@ -855,6 +885,14 @@ class _Run:
         if error:
             log.warning("ML trendline prediction failed: %s", error)
             self.say(f"ML trendlines not available: {error}")
+
+
+def _rows_between(rows: pd.DataFrame, lo: str, hi: str) -> pd.DataFrame:
+    """The rows of ``rows`` (ordered by ``well_id``) whose well id is in ``lo`` .. ``hi`` (inclusive, the
+    order of ``between`` in SQL: code points), renumbered from 0 — what a query of those wells returns."""
+    ids = rows["well_id"].to_numpy(dtype=object)
+    a, b = np.searchsorted(ids, lo, side="left"), np.searchsorted(ids, hi, side="right")
+    return rows.iloc[a:b].reset_index(drop=True)
 
 
 def _predict_trendlines(models, features: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str | None]:
@@ -930,7 +968,8 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
             prod, header = run.read_batch(lo, hi)
             groups.append(header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]])
             yield _fit_task, (prod, run.cache.kept(lo, hi), run.cache.kept(lo, hi, "cut") if do_lookback else None,
-                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i)
+                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i,
+                              header)
 
     for i, (fit, fit_cut, now, at_cut, tally) in enumerate(run.pool.ordered(calls())):
         lo, hi = run.batches[i]
@@ -951,13 +990,16 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
 
 
 def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, kept_cut: pd.DataFrame | None, fit_config: FitConfig,
-              fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int):
+              fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int,
+              header: pd.DataFrame | None = None):
     """One batch of pass A, where the batch is computed (a worker process): fit it as of the month (the
     ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut
-    (the ``kept_cut`` fits for theirs); save both prepared fits to the scratch ``folder``. Returns the
+    (the ``kept_cut`` fits for theirs); save both prepared fits, and the batch's rows (``prod``, ``header``)
+    for the later passes, to the scratch ``folder``. Returns the
     batch's fit tables as of the month and the cut (for ``marts.decline_fits``; ``None`` without a cut),
     its forecast-context bases as of the month and the cut (empty lists when nothing was fitted) and the
     tally: wells refit and kept as of the month, then as of the cut."""
+    _save(folder, f"rows-{i}", (prod, header))
     fit, refit, reused = fit_with_kept(prod, kept, fit_config, as_of)
     fcfg = replace(fcfg, fit=fit_config)
     basis_now, basis_cut = [], []
@@ -1034,8 +1076,7 @@ def _forecast_pass(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | N
 
     def calls():
         for i, (lo, hi) in enumerate(run.batches):
-            prod, header = run.read_batch(lo, hi)
-            yield _forecast_task, (prod, header, run.scratch.load(f"now-{i}"), models_now,
+            yield _forecast_task, (run.scratch.saved(f"rows-{i}"), run.scratch.saved(f"now-{i}"), models_now,
                                    run.features(models_now, run.as_of, lo, hi), run.limits_for(lo, hi, run.as_of),
                                    ctx_now, fcfg, run.as_of, analogs, run.group_by)
 
@@ -1050,14 +1091,16 @@ def _forecast_pass(run: _Run, fcfg: ForecastConfig, ctx_now: ForecastContext | N
     return band_acc, counts
 
 
-def _forecast_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame | None, models,
+def _forecast_task(rows: tuple | _Saved, fit: pd.DataFrame | _Saved | None, models,
                    features: pd.DataFrame | None, limits: pd.DataFrame | None, ctx: ForecastContext | None,
                    fcfg: ForecastConfig, as_of: pd.Timestamp, analogs: bool, group_by: str):
     """One batch of pass C, where the batch is computed (a worker process): the forecast as of the month
     from the fit saved in pass A (:func:`~basinlab.decline.engine.finish` with the context, the batch's
-    economic limits and ML trendlines) and its part of the field bands. Returns the params, the forecast
-    rows and the trendlines (Arrow tables where they can be: :func:`_as_arrow`), the bands' parts per
-    phase and the ML error (``None`` when none)."""
+    economic limits and ML trendlines) and its part of the field bands. ``rows`` is the batch's
+    (production, header) and ``fit`` its fit as of the month, or where pass A saved them. Returns the
+    params, the forecast rows and the trendlines (Arrow tables where they can be: :func:`_as_arrow`),
+    the bands' parts per phase and the ML error (``None`` when none)."""
+    (prod, header), fit = _loaded(rows), _loaded(fit)
     st = prepare(prod, as_of=as_of, config=fcfg, fitted=fit)
     tl, error = _predict_trendlines(models, features)
     if isinstance(st, ForecastResult):
@@ -1182,8 +1225,7 @@ def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut
 
     def calls():
         for i, (lo, hi) in enumerate(run.batches):
-            prod, header = run.read_batch(lo, hi)
-            yield _lookback_task, (prod, header, run.scratch.load(f"cut-{i}"), models,
+            yield _lookback_task, (run.scratch.saved(f"rows-{i}"), run.scratch.saved(f"cut-{i}"), models,
                                    run.features(models, cut, lo, hi), run.limits_for(lo, hi, cut), ctx, fcfg, cut,
                                    run.as_of, horizon, phase, names)
 
@@ -1223,14 +1265,16 @@ def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut
     return bt, fcfg
 
 
-def _lookback_task(prod: pd.DataFrame, header: pd.DataFrame, fit: pd.DataFrame | None, models,
+def _lookback_task(rows: tuple | _Saved, fit: pd.DataFrame | _Saved | None, models,
                    features: pd.DataFrame | None, limits: pd.DataFrame | None, ctx: ForecastContext,
                    fcfg: ForecastConfig, cut: pd.Timestamp, as_of: pd.Timestamp, horizon: int, phase: str,
                    names: tuple[str, ...]) -> tuple[list[_LookbackBatch], int, str | None]:
     """One batch of pass B, where the batch is computed (a worker process): its forecast as of the cut
     (from the fit saved in pass A) with each short-history method of ``names``, scored against the
-    months after the cut. Returns one :class:`_LookbackBatch` per method, the ML trendline rows and the
-    ML error (``None`` when none)."""
+    months after the cut. ``rows`` is the batch's (production, header) and ``fit`` its fit as of the
+    cut, or where pass A saved them. Returns one :class:`_LookbackBatch` per method, the ML trendline
+    rows and the ML error (``None`` when none)."""
+    (prod, header), fit = _loaded(rows), _loaded(fit)
     prod = prod[prod["production_month"] <= as_of]
     seen = prod[prod["production_month"] <= cut]
     fcfg, fit = _scored_phases_only(fcfg, fit, phase)
