@@ -351,3 +351,29 @@ def test_row_checks_counted_in_one_scan_give_the_results_of_each_check_alone(ite
         if check.violation is not None and alone.error is None:
             expect = con.execute(f"select count(*) from staging.items where {check.violation}").fetchone()[0]
             assert alone.failing_rows == expect
+
+
+_KEY_TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "a", "A", "é", "a\x00b"]),
+                      st.text(st.characters(blacklist_categories=("Cs",)), max_size=4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(_KEY_TEXT, st.one_of(st.none(), st.integers(-3, 3))), max_size=40),
+       with_filter=st.booleans())
+def test_duplicates_found_through_hashes_are_those_of_grouping_by_the_key(rows, with_filter):
+    """``unique`` and ``unique_combination`` group by the key's hash first, then by the key only where a hash
+    repeats: the same duplicated values and counts as grouping every row by the key — whatever the keys
+    (nulls, blanks, case, NUL bytes, repeats) and with a ``where`` filter."""
+    con = duckdb.connect()
+    try:
+        con.execute("create table t (k varchar, n integer)")
+        if rows:
+            con.executemany("insert into t values (?, ?)", [list(r) for r in rows])
+        flt = "n is distinct from 0" if with_filter else "true"
+        for cols, extra in (("k, n", ""), ("k", " and k is not null")):
+            got = con.execute(quality._duplicates_sql("t", cols, flt + extra)).fetchall()
+            want = con.execute(f"select {cols}, count(*) from t where {flt}{extra} group by {cols} "
+                               "having count(*) > 1").fetchall()
+            assert sorted(got, key=repr) == sorted(want, key=repr)
+    finally:
+        con.close()
