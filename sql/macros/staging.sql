@@ -12,19 +12,20 @@
     instead of sorting every wide row by key. Ingest proved the keys of some files unique
     (metadata.ingested_files.keys_unique), so the largest of those is never grouped whole: only the
     other files' keys are, and the largest is probed for them (a hash join built on the small side).
-    A hash collision only sends a key through the window too. (The wide rows were materialised for
-    four readers and scanned twice before: stg_gl_lines 24.8 s, now 16.2 s at 18 M GL lines.) -#}
+    The files' sizes are counted without reading a key, so no (row, file, hash) list of every row is
+    kept. A hash collision only sends a key through the window too. (The wide rows were materialised
+    for four readers and scanned twice before: stg_gl_lines 24.8 s, then 16.2 s at 18 M GL lines; at
+    91 M GL lines the (row, file, hash) list of every row cost 4.5 of 100.8 s. Most of what is left
+    is writing the rows: the same select without any deduplication takes as long.) -#}
 {% macro current_rows(source, key) -%}
 {%- set k = key | join(', ') -%}
-with current_file_keys as (   -- narrow: the row, its file and its key's hash
-        select rowid as _row_id, _file_id, hash({{ k }}) as key_hash
-        from {{ source }}
-        where {{ _current_rows_filter(source, k) }}
-    ),
-
-    file_rows as (
+with file_rows as (   -- rows per current file: no key read yet
         select c._file_id, c.n, coalesce(f.keys_unique, false) as keys_unique
-        from (select _file_id, count(*) as n from current_file_keys group by _file_id) as c
+        from (
+            select _file_id, count(*) as n from {{ source }}
+            where {{ _current_rows_filter(source, k) }}
+            group by _file_id
+        ) as c
         left join metadata.ingested_files as f on f.file_id = c._file_id
     ),
 
@@ -32,17 +33,19 @@ with current_file_keys as (   -- narrow: the row, its file and its key's hash
         select _file_id from file_rows where keys_unique order by n desc, _file_id limit 1
     ),
 
-    other_keys as (
-        select key_hash from current_file_keys
-        where _file_id not in (select _file_id from largest_unique_file)
+    other_keys as (   -- the key hashes of every other current file
+        select hash({{ k }}) as key_hash from {{ source }}
+        where {{ _current_rows_filter(source, k) }}
+          and _file_id not in (select _file_id from largest_unique_file)
     ),
 
     repeated_keys as (
         select key_hash from other_keys group by key_hash having count(*) > 1
         union
-        select key_hash from current_file_keys
-        where _file_id in (select _file_id from largest_unique_file)
-          and key_hash in (select key_hash from other_keys)
+        select hash({{ k }}) as key_hash from {{ source }}
+        where {{ _current_rows_filter(source, k) }}
+          and _file_id in (select _file_id from largest_unique_file)
+          and hash({{ k }}) in (select key_hash from other_keys)
     ),
 
     superseded_rows as (   -- every current row of a repeated key but its latest
