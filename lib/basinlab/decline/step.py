@@ -967,9 +967,9 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
         for i, (lo, hi) in enumerate(run.batches):
             prod, header = run.read_batch(lo, hi)
             groups.append(header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]])
-            yield _fit_task, (prod, run.cache.kept(lo, hi), run.cache.kept(lo, hi, "cut") if do_lookback else None,
-                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i,
-                              header)
+            yield _fit_task, (prod, header, run.cache.kept(lo, hi),
+                              run.cache.kept(lo, hi, "cut") if do_lookback else None,
+                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i)
 
     for i, (fit, fit_cut, now, at_cut, tally) in enumerate(run.pool.ordered(calls())):
         lo, hi = run.batches[i]
@@ -989,15 +989,15 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
     return ctx_now, ctx_cut, do_lookback
 
 
-def _fit_task(prod: pd.DataFrame, kept: pd.DataFrame, kept_cut: pd.DataFrame | None, fit_config: FitConfig,
-              fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None, folder: Path, i: int,
-              header: pd.DataFrame | None = None):
+def _fit_task(prod: pd.DataFrame, header: pd.DataFrame, kept: pd.DataFrame, kept_cut: pd.DataFrame | None,
+              fit_config: FitConfig, fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None,
+              folder: Path, i: int):
     """One batch of pass A, where the batch is computed (a worker process): fit it as of the month (the
     ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut
-    (the ``kept_cut`` fits for theirs); save both prepared fits, and the batch's rows (``prod``, ``header``)
-    for the later passes, to the scratch ``folder``. Returns the
-    batch's fit tables as of the month and the cut (for ``marts.decline_fits``; ``None`` without a cut),
-    its forecast-context bases as of the month and the cut (empty lists when nothing was fitted) and the
+    (the ``kept_cut`` fits for theirs); save both prepared fits, and the batch's rows (``prod``,
+    ``header``: the later passes' tasks load them), to the scratch ``folder``. Returns the batch's fit
+    tables as of the month and the cut (for ``marts.decline_fits``; ``None`` without a cut), its
+    forecast-context bases as of the month and the cut (empty lists when nothing was fitted) and the
     tally: wells refit and kept as of the month, then as of the cut."""
     _save(folder, f"rows-{i}", (prod, header))
     fit, refit, reused = fit_with_kept(prod, kept, fit_config, as_of)
