@@ -1490,7 +1490,8 @@ def _generate(out_dir: Path, wells: int, months: int, end_month: str | None, see
     prod = _BatchStreams(rng_prod, PRODUCTION_DRAWS, batches, win)
     gl = _BatchStreams(rng_gl, GL_DRAWS, batches, win)
     shared = _Shared(wells_, labels, win, (wti, hh), prod, gl)
-    with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp, BatchPool(workers, what="demo") as pool:
+    pool = BatchPool(workers, what="demo", preload=(__name__,))
+    with tempfile.TemporaryDirectory(prefix="basinlab-demo-") as tmp, pool:
         ref: _Shared | str = shared
         if pool.workers > 1:                  # the workers read it once each, not once per task
             ref = str(Path(tmp) / "shared.pickle")

@@ -30,20 +30,19 @@ from itertools import islice
 
 from . import config
 
-#: modules the fork server imports once, so that each worker starts with them loaded (the fork server
-#: of a process starts once: the pool started first sets them for all, the others import on demand)
-PRELOAD = ("basinlab.decline.step", "basinlab.demo")
-
 
 class WorkerError(RuntimeError):
     """A worker process died (killed, out of memory) before returning its batch's result."""
 
 
-def _context() -> mp.context.BaseContext:
+def _context(preload: tuple[str, ...]) -> mp.context.BaseContext:
+    """``forkserver`` importing ``preload`` once, so that each worker starts with them loaded (a process's
+    fork server starts once: the pool started first sets them, the others' workers import on demand);
+    else ``spawn``."""
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(list(PRELOAD))
+        ctx.set_forkserver_preload(list(preload))
         return ctx
     return mp.get_context("spawn")
 
@@ -99,12 +98,13 @@ class BatchPool:
     ``workers <= 1`` runs every call in this process, lazily and in order (no process is started).
     Use as a context manager; the processes are started on first use and stopped on exit. ``what``
     names the work and ``setting`` the environment variable that turns the workers off, for the
-    error raised when a worker dies (:class:`WorkerError`).
+    error raised when a worker dies (:class:`WorkerError`); ``preload`` the modules of the tasks.
     """
 
-    def __init__(self, workers: int, what: str = "batch", setting: str = config.ENV_THREADS):
+    def __init__(self, workers: int, what: str = "batch", setting: str = config.ENV_THREADS,
+                 preload: tuple[str, ...] = ()):
         self.workers = max(1, int(workers))
-        self.what, self.setting = what, setting
+        self.what, self.setting, self.preload = what, setting, tuple(preload)
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> BatchPool:
@@ -115,8 +115,8 @@ class BatchPool:
 
     def _start(self) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_exit_with_parent,
-                                             initargs=(os.getpid(),))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(self.preload),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
 
     def close(self) -> None:
         if self._pool is not None:

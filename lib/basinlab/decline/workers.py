@@ -26,7 +26,7 @@ class BatchPool(_workers.BatchPool):
     ``$BASINLAB_DECLINE_WORKERS``."""
 
     def __init__(self, workers: int):
-        super().__init__(workers, what="decline", setting=ENV_WORKERS)
+        super().__init__(workers, what="decline", setting=ENV_WORKERS, preload=("basinlab.decline.step",))
 
 
 __all__ = ["BatchPool", "ENV_WORKERS", "PARENT_CHECK_S", "WorkerError", "default_workers"]
