@@ -245,7 +245,8 @@ def _well_batches(con: duckdb.DuckDBPyConnection, relation: str, batch_wells: in
 
 
 class _Scratch:
-    """Temporary tables of the step (dropped at the end) and a folder for the fits kept between passes."""
+    """Temporary tables of the step (dropped at the end) and a folder for what pass A keeps for the later
+    passes (each batch's rows and fits: :func:`_save`, :meth:`saved`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
@@ -273,9 +274,6 @@ class _Scratch:
         self.tables.append(name)
         return name
 
-    def load(self, key: str):
-        return _load(self.folder, key)
-
     def saved(self, key: str) -> _Saved:
         """A reference to ``key``'s saved value, for a task to load where it runs."""
         return _Saved(self.folder, key)
@@ -292,7 +290,7 @@ class _Scratch:
 
 
 def _save(folder: Path, key: str, obj) -> None:
-    """Keep ``obj`` between passes as ``<folder>/<key>.pkl`` (:meth:`_Scratch.load` reads it back)."""
+    """Keep ``obj`` between passes as ``<folder>/<key>.pkl`` (:func:`_load` reads it back)."""
     with open(Path(folder) / f"{key}.pkl", "wb") as fh:
         pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
 

@@ -9,9 +9,6 @@ from ..workers import WorkerError
 #: ``$BASINLAB_DECLINE_WORKERS``: worker processes of the decline step (``1``: none, all in the step's process)
 ENV_WORKERS = "BASINLAB_DECLINE_WORKERS"
 
-#: seconds between a worker's checks that the process that started it is still alive
-PARENT_CHECK_S = _workers.PARENT_CHECK_S
-
 
 def default_workers() -> int:
     """``$BASINLAB_DECLINE_WORKERS``, else ``$BASINLAB_THREADS``, else the cores this process may use.
@@ -29,4 +26,4 @@ class BatchPool(_workers.BatchPool):
         super().__init__(workers, what="decline", setting=ENV_WORKERS, preload=("basinlab.decline.step",))
 
 
-__all__ = ["BatchPool", "ENV_WORKERS", "PARENT_CHECK_S", "WorkerError", "default_workers"]
+__all__ = ["BatchPool", "ENV_WORKERS", "WorkerError", "default_workers"]
