@@ -91,14 +91,14 @@ def batch_warehouse(tmp_path_factory):
                           extra_files={"well_production/new.csv": new_well})
 
 
-def _step_tables(base, tmp, batch_wells, workers=None):
+def _step_tables(base, tmp, batch_wells, workers=None, **kw):
     import shutil
 
-    path = tmp / f"b{batch_wells}-w{workers}.duckdb"
+    path = tmp / f"b{batch_wells}-w{workers}-{'-'.join(f'{k}{v}' for k, v in kw.items())}.duckdb"
     shutil.copy(base, path)
     con = warehouse.connect(path)
     try:
-        res = fit_warehouse(con, run_id="r", batch_wells=batch_wells, workers=workers)
+        res = fit_warehouse(con, run_id="r", batch_wells=batch_wells, workers=workers, **kw)
         keys = {**BATCH_TABLES, **SUMMED_TABLES, "marts.decline_fits": ["well_id", "phase", "as_of_month"]}
         out = {t: con.execute(f"select * from {t} order by {', '.join(chr(34) + c + chr(34) for c in k)}").df()
                for t, k in keys.items()}
@@ -147,6 +147,63 @@ def test_results_do_not_depend_on_the_worker_processes(batch_warehouse, tmp_path
     assert len(ref[1]["marts.decline_forecast"]) and len(ref[1]["marts.decline_backtest"])
     for t, frame in ref[1].items():
         pd.testing.assert_frame_equal(got[1][t], frame, check_exact=True, obj=f"{t} with 3 worker processes")
+
+
+@pytest.mark.slow
+def test_the_lookback_backtests_a_fixed_sample_beyond_lookback_wells(batch_warehouse, tmp_path):
+    """With more wells than ``lookback_wells`` having production by the cut, the lookback backtests (and
+    fits as of the cut) only the sample :func:`lookback_sample` draws, whatever the batches or workers;
+    every well is still forecast as of the month; the summary says how many of how many. With as many
+    wells as ``lookback_wells`` nothing is sampled: every table is the default run's."""
+    import pandas as pd
+
+    from basinlab.decline.step import LOOKBACK_MONTHS, lookback_sample
+
+    con = warehouse.connect(batch_warehouse, read_only=True)
+    try:
+        as_of = pd.Timestamp(con.execute("select max(production_month) from staging.stg_production").fetchone()[0])
+        cut = as_of - pd.DateOffset(months=LOOKBACK_MONTHS)
+        eligible = [r[0] for r in con.execute("select distinct well_id from staging.stg_production "
+                                              "where production_month <= ?::date", [cut.date()]).fetchall()]
+    finally:
+        con.close()
+    n = len(eligible)
+    assert 6 < n < 17                              # the young wells and NEW-1 start after the cut
+    sample = set(lookback_sample(eligible, 6))
+    said = []
+    runs = {(b, w): _step_tables(batch_warehouse, tmp_path, b, workers=w, lookback_wells=6, progress=said.append)
+            for b, w in ((1000, 1), (1, 1), (7, 2))}
+    assert any(f"fixed sample of 6 of the {n} wells" in m for m in said)
+    ref = runs[1000, 1][1]
+    for (b, w), (_, got) in runs.items():
+        for t in BATCH_TABLES:
+            pd.testing.assert_frame_equal(got[t], ref[t], check_exact=True, obj=f"{t}, {b} per batch, {w} worker(s)")
+        for t in SUMMED_TABLES:
+            pd.testing.assert_frame_equal(got[t], ref[t], check_exact=False, rtol=1e-12, atol=0, obj=t)
+    backtested = set(ref["marts.decline_backtest"]["well_id"])
+    assert backtested and backtested <= sample
+    summary = ref["marts.decline_backtest_summary"].iloc[0]
+    assert (summary["wells_in_sample"], summary["wells_with_history"]) == (6, n)
+    fits = ref["marts.decline_fits"]
+    assert set(fits.loc[pd.to_datetime(fits["as_of_month"]) == cut, "well_id"]) == sample
+    assert ref["marts.decline_params"]["well_id"].nunique() == 17          # every well forecast as of the month
+
+    full = _step_tables(batch_warehouse, tmp_path, 1000)[1]
+    same = _step_tables(batch_warehouse, tmp_path, 1000, lookback_wells=n)[1]
+    assert full["marts.decline_backtest_summary"]["wells_in_sample"].iloc[0] == n
+    assert set(full["marts.decline_backtest"]["well_id"]) > backtested
+    for t, frame in full.items():
+        pd.testing.assert_frame_equal(same[t], frame, check_exact=True, obj=f"{t} with lookback_wells={n}")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_lookback_wells_is_validated(tmp_path, bad):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        with pytest.raises(ValueError, match="lookback_wells must be a whole number >= 1"):
+            fit_warehouse(con, lookback_wells=bad)
+    finally:
+        con.close()
 
 
 @pytest.mark.slow
@@ -383,3 +440,36 @@ def test_a_batch_takes_the_rows_sql_between_gives(ids, lo, hi):
     finally:
         con.close()
     pd.testing.assert_frame_equal(_rows_between(everything, lo, hi), want, check_dtype=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ids=st.lists(_IDS, max_size=30), limit=st.integers(1, 12), lo=_IDS, hi=_IDS, seed=st.randoms())
+def test_the_lookback_sample_is_the_smallest_md5s_whatever_the_order(ids, limit, lo, hi, seed):
+    """:func:`lookback_sample`: ``None`` when there are at most ``limit`` distinct wells; else ``limit``
+    distinct wells, sorted, none of whose MD5 (DuckDB's ``md5`` of the id) is above a left-out well's,
+    the same for the ids in any order or repeated; a batch's part of it is what SQL ``between`` gives."""
+    import duckdb
+
+    from basinlab.decline.step import _Run, lookback_sample
+
+    distinct = set(ids)
+    shuffled = list(ids) * 2
+    seed.shuffle(shuffled)
+    got = lookback_sample(ids, limit)
+    assert (lookback_sample(shuffled, limit) is None) if got is None else \
+        list(lookback_sample(shuffled, limit)) == list(got)
+    if len(distinct) <= limit:
+        assert got is None
+        return
+    con = duckdb.connect()
+    try:
+        md5 = dict(con.execute("select w, md5(w) from unnest(?::varchar[]) as t(w)", [sorted(distinct)]).fetchall())
+    finally:
+        con.close()
+    chosen = list(got)
+    assert len(chosen) == len(set(chosen)) == limit and set(chosen) <= distinct and chosen == sorted(chosen)
+    left_out = distinct - set(chosen)
+    assert max((md5[w], w) for w in chosen) < min((md5[w], w) for w in left_out)
+    run = _Run.__new__(_Run)
+    run.cut_sample = got
+    assert list(run.cut_wells(lo, hi)) == [w for w in chosen if lo <= w <= hi]

@@ -41,7 +41,7 @@ SUMMARY_COLUMNS = ("cut_month", "horizon_months", "phase", "method_set", "wells_
                    "forecast_share", "wells_with_actual", "median_ape", "p90_ape", "aggregate_error",
                    "coverage", "uncertainty_scale", "calibrated_scale", "short_history_wells",
                    "short_history_method", "short_history_median_ape_analog", "short_history_median_ape_ml",
-                   "forecast_total", "actual_total")
+                   "forecast_total", "actual_total", "wells_with_history", "wells_in_sample")
 
 
 @dataclass
@@ -122,6 +122,7 @@ def backtest(production: pd.DataFrame, header: pd.DataFrame | None = None, *, cu
     if calibrate and has.sum() >= 10:
         cal = unc.calibrate_scale(actual[has], vol[has], s[has], z1[has], z2[has], TARGET_COVERAGE)
     summary["calibrated_scale"] = cal
+    summary["wells_with_history"] = summary["wells_in_sample"] = int(seen["well_id"].nunique())
     summary = summary[list(SUMMARY_COLUMNS)]
     return BacktestResult(wells[list(WELL_COLUMNS)], summary, monthly, res,
                           {"short_history_ape": short_ape, "matrix": (vol, s, z1, z2, actual)})

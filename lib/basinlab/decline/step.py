@@ -23,7 +23,9 @@ A. every batch is fitted as of the month and as of the lookback cut (:func:`~bas
    are gathered;
 B. every batch's forecast as of the cut is scored against the year that followed (both
    short-history methods when the ML trendlines are trained); the lookback's figures, the choice
-   between the analog shape and the ML trendline and the P10/P90 calibration come from all wells;
+   between the analog shape and the ML trendline and the P10/P90 calibration come from all wells
+   (beyond ``lookback_wells``, default :data:`LOOKBACK_WELLS`, from a fixed sample of them: only the
+   sampled wells are fitted as of the cut, :func:`lookback_sample`);
 C. every batch is forecast as of the month (:func:`~basinlab.decline.engine.finish`) and its rows
    appended to the tables; field bands add up batch by batch.
 
@@ -90,6 +92,11 @@ BAND_MONTHS = 60
 DEFAULT_BATCH_WELLS = 2000
 #: wells the lookback calibrates the P10-P90 range on at most (a fixed sample by key beyond)
 CALIBRATION_WELLS = 20_000
+#: wells the lookback backtests at most (``fit_warehouse(lookback_wells=...)``): beyond, a fixed sample,
+#: the wells with the smallest MD5 of their id (:func:`lookback_sample`). A median or an aggregate error
+#: over 10,000 wells moves by a fraction of a point when taken over all of them (``bench/decline_step.py
+#: --lookback-sample``), while fitting and forecasting every well as of the cut is a third of the step.
+LOOKBACK_WELLS = 10_000
 #: phases of the field bands
 BAND_PHASES = ("oil", "gas")
 #: months of each ML trendline stored in ``marts.ml_trendlines`` (the first ten years)
@@ -646,7 +653,7 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
                   lookback: bool = True, economic_limits: bool = True, ml_trendlines: bool = True,
                   progress: Callable[[str], None] | None = None,
                   batch_wells: int | None = None, refit_all: bool = False,
-                  workers: int | None = None) -> DeclineStepResult:
+                  workers: int | None = None, lookback_wells: int = LOOKBACK_WELLS) -> DeclineStepResult:
     """Forecast every well in the warehouse as of ``month``; backtest last year's forecast; write the marts.
 
     Parameters
@@ -665,6 +672,10 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     lookback : bool
         Backtest the forecast made 12 months earlier against the year's actuals
         (``marts.decline_backtest*``, ``marts.decline_lookback``) and calibrate the P10/P90 with it.
+    lookback_wells : int
+        Wells the lookback backtests at most (default :data:`LOOKBACK_WELLS`): with more wells having
+        production by the cut, a fixed sample of them (:func:`lookback_sample`; the summary says how many
+        of how many), and only they are fitted as of the cut.
     economic_limits : bool
         Limits per well from LOE and prices where the warehouse has them (:mod:`.economics`).
     ml_trendlines : bool
@@ -690,6 +701,8 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
     n_workers = default_workers() if workers is None else int(workers)
     if n_workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if isinstance(lookback_wells, bool) or not isinstance(lookback_wells, (int, np.integer)) or lookback_wells < 1:
+        raise ValueError(f"lookback_wells must be a whole number >= 1, got {lookback_wells!r}")
     fcfg = forecast_config or ForecastConfig()
     fcfg = replace(fcfg, fit=config or fcfg.fit, inactive_months=inactive_months, group_by=type_curve_group)
     scratch = _Scratch(con)
@@ -697,14 +710,15 @@ def fit_warehouse(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, 
         return _fit_warehouse(con, scratch, run_id=run_id, fcfg=fcfg, analogs=analogs, rebuild_models=rebuild_models,
                               month=month, lookback=lookback, economic_limits=economic_limits,
                               ml_trendlines=ml_trendlines, say=say, secs=secs, n_batch=n_batch,
-                              refit_all=refit_all, n_workers=n_workers)
+                              refit_all=refit_all, n_workers=n_workers, lookback_wells=int(lookback_wells))
     finally:
         scratch.close()
 
 
 def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, analogs: bool, rebuild_models: bool,
                    month, lookback: bool, economic_limits: bool, ml_trendlines: bool, say, secs, n_batch: int,
-                   refit_all: bool = False, n_workers: int = 1) -> DeclineStepResult:
+                   refit_all: bool = False, n_workers: int = 1,
+                   lookback_wells: int = LOOKBACK_WELLS) -> DeclineStepResult:
     """The step's stages in order: read and plan the batches, fit (pass A), lookback (pass B), forecast
     (pass C), type curves and bands, backtest tables, downstream models and the result."""
     t = time.perf_counter()
@@ -717,7 +731,7 @@ def _fit_warehouse(con, scratch: _Scratch, *, run_id, fcfg: ForecastConfig, anal
     run = _plan_run(con, scratch, fcfg, as_of, cut if lookback else None, n_batch, refit_all, ml_trendlines, say,
                     secs, t, n_workers)
     run.limits_t = _limits_table(run, economic_limits, lookback)
-    ctx_now, ctx_cut, do_lookback = _fit_pass(run, fcfg, cut, lookback, refit_all)
+    ctx_now, ctx_cut, do_lookback = _fit_pass(run, fcfg, cut, lookback, refit_all, lookback_wells)
     bt = None
     if do_lookback:
         bt, fcfg = _lookback_pass(run, fcfg, ctx_cut, cut)
@@ -783,6 +797,15 @@ class _Run:
     limits_t: str | None = None
     training: dict = field(default_factory=dict)   # as-of month -> training jobs per phase (:meth:`start_training`)
     per_month: dict = field(default_factory=dict)  # (what, as-of month) -> every well's rows, read once
+    cut_sample: np.ndarray | None = None  # the lookback's wells, sorted (None: every well with rows by the cut)
+    cut_wells_total: int = 0              # wells with rows by the cut (what the sample is drawn from)
+
+    def cut_wells(self, lo: str, hi: str) -> np.ndarray | None:
+        """The lookback's sampled wells among ``lo`` .. ``hi`` (``None``: no sample, every well)."""
+        if self.cut_sample is None:
+            return None
+        ids = self.cut_sample
+        return ids[np.searchsorted(ids, lo, side="left"):np.searchsorted(ids, hi, side="right")]
 
     def batch_note(self, i: int, what: str, detail: str = "") -> None:
         """Say that batch ``i`` went through stage ``what`` (with ``detail``) when there is more than one batch."""
@@ -893,6 +916,20 @@ def _rows_between(rows: pd.DataFrame, lo: str, hi: str) -> pd.DataFrame:
     return rows.iloc[a:b].reset_index(drop=True)
 
 
+def lookback_sample(well_ids, limit: int) -> np.ndarray | None:
+    """The wells the lookback backtests when more than ``limit`` have production by the cut: the ``limit``
+    wells with the smallest MD5 of their id (hex digest of the UTF-8 bytes, as DuckDB's ``md5``; ties by
+    id) — a fixed sample whatever the batches, the order of the ids or the run, spread over every field
+    and vintage. Returns them sorted by id (code points, as SQL ``order by``), or ``None`` when there are
+    at most ``limit`` distinct wells (every well is backtested)."""
+    ids = pd.unique(np.asarray(well_ids, dtype=object))
+    if len(ids) <= limit:
+        return None
+    digest = np.array([hashlib.md5(str(w).encode("utf-8")).hexdigest() for w in ids], dtype=object)
+    order = np.lexsort((ids.astype(str), digest.astype(str)))
+    return np.sort(ids[order[:limit]].astype(object))
+
+
 def _predict_trendlines(models, features: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str | None]:
     """A batch's ML trendlines from its features (in the batch's task): (trendlines, None), or
     (None, the error) when the prediction fails — ML is an option, never a run stopper."""
@@ -947,15 +984,25 @@ def _limits_table(run: _Run, economic_limits: bool, lookback: bool) -> str | Non
 
 
 def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool,
-              refit_all: bool) -> tuple[ForecastContext | None, ForecastContext | None, bool]:
+              refit_all: bool, lookback_wells: int = LOOKBACK_WELLS
+              ) -> tuple[ForecastContext | None, ForecastContext | None, bool]:
     """Pass A: fit every batch as of the month (kept or refit by the cache, stored in ``marts.decline_fits``)
-    and, when the lookback runs, as of the cut (:func:`_fit_task`, in the worker processes); the fits go
-    to the scratch folder and the numbers a well's forecast takes from the other wells are gathered into
-    the two :class:`~basinlab.decline.ForecastContext`. Returns them and whether the lookback runs
-    (asked, and there is production up to the cut)."""
+    and, when the lookback runs, as of the cut (the lookback's wells only: :meth:`_Run.cut_wells`;
+    :func:`_fit_task`, in the worker processes); the fits go to the scratch folder and the numbers a
+    well's forecast takes from the other wells are gathered into the two
+    :class:`~basinlab.decline.ForecastContext`. Returns them and whether the lookback runs (asked, and
+    there is production up to the cut)."""
     t = time.perf_counter()
-    do_lookback = lookback and bool(run.con.execute(
-        f"select count(*) > 0 from {run.prod_t} where production_month <= ?::date", [cut.date()]).fetchone()[0])
+    do_lookback = False
+    if lookback:
+        seen = run.con.execute(f"select distinct well_id from {run.prod_t} where production_month <= ?::date",
+                               [cut.date()]).fetchnumpy()["well_id"]
+        do_lookback = len(seen) > 0
+        run.cut_wells_total = len(seen)
+        run.cut_sample = lookback_sample(seen, lookback_wells)
+        if run.cut_sample is not None:
+            run.say(f"lookback on a fixed sample of {len(run.cut_sample):,} of the {len(seen):,} wells with production "
+                    f"by {cut:%Y-%m} (smallest MD5 of the well id; lookback_wells={lookback_wells:,})")
     run.start_training(*([cut] if do_lookback else []), run.as_of)
     basis_now, basis_cut, groups = [], [], []
     # worker processes share the cores: each fits on one thread (the fits do not change with it)
@@ -967,7 +1014,8 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
             groups.append(header[["well_id", run.group_by]] if run.group_by in header else header[["well_id"]])
             yield _fit_task, (prod, header, run.cache.kept(lo, hi),
                               run.cache.kept(lo, hi, "cut") if do_lookback else None,
-                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i)
+                              fit_config, fcfg, run.as_of, cut if do_lookback else None, run.scratch.folder, i,
+                              run.cut_wells(lo, hi))
 
     for i, (fit, fit_cut, now, at_cut, tally) in enumerate(run.pool.ordered(calls())):
         lo, hi = run.batches[i]
@@ -989,10 +1037,11 @@ def _fit_pass(run: _Run, fcfg: ForecastConfig, cut: pd.Timestamp, lookback: bool
 
 def _fit_task(prod: pd.DataFrame, header: pd.DataFrame, kept: pd.DataFrame, kept_cut: pd.DataFrame | None,
               fit_config: FitConfig, fcfg: ForecastConfig, as_of: pd.Timestamp, cut: pd.Timestamp | None,
-              folder: Path, i: int):
+              folder: Path, i: int, cut_wells: np.ndarray | None = None):
     """One batch of pass A, where the batch is computed (a worker process): fit it as of the month (the
     ``kept`` fits for their wells, :func:`fit_with_kept`) and, unless ``cut`` is ``None``, as of the cut
-    (the ``kept_cut`` fits for theirs); save both prepared fits, and the batch's rows (``prod``,
+    (the ``kept_cut`` fits for theirs; only the wells of ``cut_wells``, the lookback's sample, unless it
+    is ``None``); save both prepared fits, and the batch's rows (``prod``,
     ``header``: the later passes' tasks load them), to the scratch ``folder``. Returns the batch's fit
     tables as of the month and the cut (for ``marts.decline_fits``; ``None`` without a cut), its
     forecast-context bases as of the month and the cut (empty lists when nothing was fitted) and the
@@ -1007,8 +1056,11 @@ def _fit_task(prod: pd.DataFrame, header: pd.DataFrame, kept: pd.DataFrame, kept
         basis_now.append(ForecastContext.basis(st.params))
     fit_cut, cut_refit, cut_reused = None, 0, 0
     if cut is not None:
-        fit_cut, cut_refit, cut_reused = fit_with_kept(prod, kept_cut if kept_cut is not None else pd.DataFrame(),
-                                                       fit_config, cut)
+        kept_cut = kept_cut if kept_cut is not None else pd.DataFrame()
+        if cut_wells is not None:
+            prod = prod[prod["well_id"].isin(cut_wells)]
+            kept_cut = kept_cut[kept_cut["well_id"].isin(cut_wells)] if len(kept_cut) else kept_cut
+        fit_cut, cut_refit, cut_reused = fit_with_kept(prod, kept_cut, fit_config, cut)
         st = prepare(prod[prod["production_month"] <= cut], as_of=cut, config=fcfg, fitted=fit_cut)
         if not isinstance(st, ForecastResult):
             _save(folder, f"cut-{i}", st.fit)
@@ -1225,7 +1277,7 @@ def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut
         for i, (lo, hi) in enumerate(run.batches):
             yield _lookback_task, (run.scratch.saved(f"rows-{i}"), run.scratch.saved(f"cut-{i}"), models,
                                    run.features(models, cut, lo, hi), run.limits_for(lo, hi, cut), ctx, fcfg, cut,
-                                   run.as_of, horizon, phase, names)
+                                   run.as_of, horizon, phase, names, run.cut_wells(lo, hi))
 
     for i, (evaluated, n_ml, error) in enumerate(run.pool.ordered(calls())):
         run.ml_failed(error)
@@ -1250,6 +1302,8 @@ def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut
     summary["short_history_median_ape_ml"] = short_ape.get("ml_trendline", np.nan)
     cal = _calibrated_scale(acc, horizon, fcfg)
     summary["calibrated_scale"] = cal
+    summary["wells_with_history"] = run.cut_wells_total
+    summary["wells_in_sample"] = run.cut_wells_total if run.cut_sample is None else len(run.cut_sample)
     summary = summary[list(SUMMARY_COLUMNS)]
     lookback = _lookback_frame(acc, wells, cut, horizon, phase)
     bt = StepBacktest(wells.reset_index(drop=True), summary, lookback)
@@ -1266,13 +1320,18 @@ def _lookback(run: _Run, models, ctx: ForecastContext, fcfg: ForecastConfig, cut
 def _lookback_task(rows: tuple | _Saved, fit: pd.DataFrame | _Saved | None, models,
                    features: pd.DataFrame | None, limits: pd.DataFrame | None, ctx: ForecastContext,
                    fcfg: ForecastConfig, cut: pd.Timestamp, as_of: pd.Timestamp, horizon: int, phase: str,
-                   names: tuple[str, ...]) -> tuple[list[_LookbackBatch], int, str | None]:
+                   names: tuple[str, ...], cut_wells: np.ndarray | None = None
+                   ) -> tuple[list[_LookbackBatch], int, str | None]:
     """One batch of pass B, where the batch is computed (a worker process): its forecast as of the cut
     (from the fit saved in pass A) with each short-history method of ``names``, scored against the
-    months after the cut. ``rows`` is the batch's (production, header) and ``fit`` its fit as of the
-    cut, or where pass A saved them. Returns one :class:`_LookbackBatch` per method, the ML trendline
-    rows and the ML error (``None`` when none)."""
+    months after the cut — of the wells of ``cut_wells`` (the lookback's sample) unless it is ``None``.
+    ``rows`` is the batch's (production, header) and ``fit`` its fit as of the cut, or where pass A
+    saved them. Returns one :class:`_LookbackBatch` per method, the ML trendline rows and the ML error
+    (``None`` when none)."""
     (prod, header), fit = _loaded(rows), _loaded(fit)
+    if cut_wells is not None:
+        prod = prod[prod["well_id"].isin(cut_wells)]
+        features = features[features["well_id"].isin(cut_wells)] if features is not None else None
     prod = prod[prod["production_month"] <= as_of]
     seen = prod[prod["production_month"] <= cut]
     fcfg, fit = _scored_phases_only(fcfg, fit, phase)

@@ -916,7 +916,8 @@ class Report:
     def lookback_summary(self) -> pd.DataFrame:
         return self._df("""select cut_month, horizon_months, phase, wells_producing, wells_forecast, forecast_share,
                                   median_ape, p90_ape, aggregate_error, coverage, calibrated_scale,
-                                  short_history_method, forecast_total, actual_total
+                                  short_history_method, forecast_total, actual_total, wells_with_history,
+                                  wells_in_sample
                            from marts.decline_backtest_summary""") if self.lookback_available else pd.DataFrame()
 
     @functools.cached_property
@@ -929,7 +930,8 @@ class Report:
                           order by field = 'Company', actual_bbl desc""") \
             if has_rows(self.con, "marts.decline_lookback") else pd.DataFrame()
         return Table("lookback_by_field", "Forecast lookback by field", df, sheet="Forecast lookback",
-                     description="Last year's oil forecast (P50) vs what the wells produced since, per field (bbl)",
+                     description="Last year's oil forecast (P50) vs what the wells produced since, per field (bbl)"
+                                 + lookback_sample_note(self.lookback_summary),
                      keys=["field"])
 
     @functools.cached_property
@@ -1358,7 +1360,20 @@ def lookback_markdown(summary: pd.DataFrame) -> str:
             f"(P90 {pct(r['p90_ape'])}); {int(r['wells_forecast'])} of {int(r['wells_producing'])} producing wells "
             f"had a forecast; {pct(r['coverage'])} of wells landed inside their P10–P90 range "
             f"(this year's ranges are calibrated on it). Short histories: **{r['short_history_method']}** "
-            "(the method with the lower backtest error).")
+            "(the method with the lower backtest error)." + lookback_sample_note(summary))
+
+
+def lookback_sample_note(summary: pd.DataFrame) -> str:
+    """``""``, or when the lookback backtested a sample of the wells (``wells_in_sample`` <
+    ``wells_with_history``): a sentence saying so, for the text and the table under it."""
+    if summary is None or summary.empty or "wells_in_sample" not in summary:
+        return ""
+    r = summary.iloc[0]
+    n, of = r["wells_in_sample"], r["wells_with_history"]
+    if is_missing(n) or is_missing(of) or int(n) >= int(of):
+        return ""
+    return (f" The lookback backtests a fixed sample of {int(n):,} of the {int(of):,} wells with production by "
+            "then (chosen by well id, not by size or result); its volumes are those wells'.")
 
 
 def quality_markdown(checks: pd.DataFrame) -> str:
