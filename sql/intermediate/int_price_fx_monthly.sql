@@ -18,7 +18,7 @@ months as (
     where first_month is not null
 ),
 
-settings as (
+settings as not materialized (
     select * from staging.stg_settings
 ),
 

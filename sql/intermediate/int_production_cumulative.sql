@@ -6,7 +6,7 @@
 -- monthly run reads the staged months from the first one that changed, and carries each well's
 -- month index and running totals from its last row before that month as built (`carried`; empty in
 -- a full build). The series of a well that resumes reporting is filled from its last carried month.
-with production as (
+with production as not materialized (
     select * from staging.stg_production
     where {{ from_first_changed_month('production_month') }}
 ),

@@ -8,7 +8,7 @@
 -- monthly run reads the staged months from the first one that changed and carries each well's first
 -- producing month and cumulative volumes from its last row before that month as built (`carried`;
 -- empty in a full build). A well without such a row had not produced before that month.
-with production as (
+with production as not materialized (
     select * from staging.stg_production
     where {{ from_first_changed_month('production_month') }}
 ),

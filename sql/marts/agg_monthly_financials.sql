@@ -32,7 +32,7 @@
 --
 -- Incremental by month (insert_overwrite): every row of a month comes from that month's rows
 -- upstream, so a monthly run rebuilds only the months whose GL, production or revenue changed.
-with gl as (   -- the P&L lines per well-month, USD, signed as fct_gl_transactions.signed_amount_usd
+with gl as not materialized (   -- the P&L lines per well-month, USD, signed as fct_gl_transactions.signed_amount_usd
     select * from marts.int_gl_well_month
     where {{ in_changed_months('month') }}   -- a monthly run: the months that changed upstream
 ),

@@ -6,11 +6,11 @@
 --   shut_in            produced before, but not in the last shut_in_months months
 --   not_yet_producing  never produced
 -- EUR / remaining reserves from the decline step (int_well_reserves): null until fitted.
-with wells as (
+with wells as not materialized (   -- read twice: inlined, not copied (see README, "Add a model")
     select * from staging.stg_well_header
 ),
 
-monthly as (
+monthly as not materialized (
     select * from marts.int_production_cumulative
 ),
 

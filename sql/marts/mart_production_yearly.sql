@@ -6,7 +6,7 @@ with monthly as (
     select * from marts.mart_production_monthly
 ),
 
-well_months as (
+well_months as not materialized (   -- read three times: inlined, not copied (README, "Add a model")
     select * from marts.mart_production_monthly where level = 'well'
 ),
 
