@@ -36,7 +36,7 @@ import pandas as pd
 from basinlab import config, quality, warehouse
 from basinlab.decline import FitConfig, fit_wells
 from basinlab.decline.engine import clean_production
-from basinlab.decline.step import DEFAULT_BATCH_WELLS, LOOKBACK_MONTHS, config_month
+from basinlab.decline.step import DEFAULT_BATCH_WELLS, LOOKBACK_MONTHS, config_month, lookback_sample
 from basinlab.transform import load_project
 
 #: what each floor is, for the JSON line
@@ -189,12 +189,17 @@ def notebook_fit_config(notebook: Path = DECLINE_NOTEBOOK) -> FitConfig:
 
 
 def fit_all_wells(con: duckdb.DuckDBPyConnection, month: str, fit_config: FitConfig,
-                  batch_wells: int = DEFAULT_BATCH_WELLS) -> pd.DataFrame:
+                  batch_wells: int = DEFAULT_BATCH_WELLS, wells_at_most: int | None = None) -> pd.DataFrame:
     """Fit every well-phase of ``staging.stg_production`` up to ``month`` with :func:`fit_wells`, reading
-    and fitting ``batch_wells`` wells at a time by well-id range like the decline step; the fits."""
+    and fitting ``batch_wells`` wells at a time by well-id range like the decline step; the fits. With
+    ``wells_at_most``, only the wells of :func:`~basinlab.decline.step.lookback_sample` (the wells the
+    step fits as of the lookback cut when more have production by then)."""
     as_of = config_month(month)
     wells = [w for (w,) in con.execute("select distinct well_id from staging.stg_production "
                                        "where production_month <= ?::date order by well_id", [as_of]).fetchall()]
+    sample = lookback_sample(wells, wells_at_most) if wells_at_most is not None else None
+    if sample is not None:
+        wells = list(sample)
     fits = []
     for start in range(0, len(wells), batch_wells):
         lo, hi = wells[start], wells[min(start + batch_wells, len(wells)) - 1]
@@ -202,29 +207,35 @@ def fit_all_wells(con: duckdb.DuckDBPyConnection, month: str, fit_config: FitCon
                               from staging.stg_production
                               where well_id between ? and ? and production_month <= ?::date
                               order by well_id, production_month""", [lo, hi, as_of]).df()
+        if sample is not None:
+            prod = prod[prod["well_id"].isin(wells[start:start + batch_wells])]
         rows, _dropped = clean_production(prod)
         fits.append(fit_wells(rows, fit_config))
     return pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
 
 
-def fit_months(month: str, notebook: Path = DECLINE_NOTEBOOK) -> list[str]:
-    """The months the decline step fits every well as of: the run month and, when the notebook's
-    ``lookback`` parameter is on (its default), the lookback cut :data:`LOOKBACK_MONTHS` earlier."""
+def fit_months(month: str, notebook: Path = DECLINE_NOTEBOOK) -> list[tuple[str, int | None]]:
+    """The months the decline step fits as of, each with the most wells it fits then (``None``: every
+    well): the run month, every well; and, when the notebook's ``lookback`` parameter is on (its
+    default), the lookback cut :data:`LOOKBACK_MONTHS` earlier, at most its ``lookback_wells``."""
     import papermill as pm
 
     params = pm.inspect_notebook(str(notebook))
     lookback = ast.literal_eval(params["lookback"]["default"]) if "lookback" in params else True
+    at_most = ast.literal_eval(params["lookback_wells"]["default"]) if "lookback_wells" in params else None
     cut = (pd.Period(month, "M") - LOOKBACK_MONTHS).strftime("%Y-%m")
-    return [month, cut] if lookback else [month]
+    return [(month, None), (cut, at_most)] if lookback else [(month, None)]
 
 
 def decline_floor(published: Path, month: str) -> float:
     """Seconds to :func:`fit_all_wells` of the ``published`` warehouse with :func:`notebook_fit_config` as of
-    each of :func:`fit_months` (the fits the step makes: as of the month, and as of the lookback cut)."""
+    each of :func:`fit_months` (the fits the step makes: as of the month, and as of the lookback cut for
+    the lookback's wells)."""
     fit_config = notebook_fit_config()
     con = warehouse.connect(published, read_only=True)
     try:
-        return sum(_timed(fit_all_wells, con, m, fit_config) for m in fit_months(month))
+        return sum(_timed(fit_all_wells, con, m, fit_config, DEFAULT_BATCH_WELLS, at_most)
+                   for m, at_most in fit_months(month))
     finally:
         con.close()
 

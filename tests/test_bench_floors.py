@@ -8,6 +8,7 @@ import pytest
 from basinlab import generate_demo, ingest_inbox, quality, run_models, warehouse
 from basinlab.decline import fit_wells
 from basinlab.decline.engine import clean_production
+from basinlab.decline.step import LOOKBACK_WELLS, lookback_sample
 from basinlab.transform import load_project
 
 FLOORS_PY = Path(__file__).resolve().parents[1] / "bench" / "floors.py"
@@ -93,6 +94,15 @@ def test_decline_floor_fits_every_well_phase_up_to_the_month_batch_size_aside(bu
         got = floors.fit_all_wells(con, month, cfg, batch_wells=batch_wells)
         pd.testing.assert_frame_equal(got, whole)
         assert len(got) == prod["well_id"].nunique() * len(cfg.phases)
+    # as of the lookback cut the step fits only its sample of the wells: the floor too
+    wells = con.execute("select distinct well_id from staging.stg_production").fetchnumpy()["well_id"]
+    sample = set(lookback_sample(wells, 3))
+    prod = con.execute("select * from staging.stg_production where production_month <= ?::date "
+                       "order by well_id, production_month", [f"{MONTH}-01"]).df()
+    whole = fit_wells(clean_production(prod[prod["well_id"].isin(sample)])[0].reset_index(drop=True), cfg)
+    got = floors.fit_all_wells(con, MONTH, cfg, batch_wells=batch_wells, wells_at_most=3)
+    assert set(got["well_id"]) == sample
+    pd.testing.assert_frame_equal(got, whole)
     con.close()
 
 
@@ -113,10 +123,13 @@ def test_decline_floor_fit_config_follows_the_notebook_parameters(tmp_path):
 def test_decline_floor_fits_as_of_the_month_and_the_lookback_cut(tmp_path, month, expected):
     import nbformat
 
-    assert floors.fit_months(month) == expected
+    assert floors.fit_months(month) == [(expected[0], None), (expected[1], LOOKBACK_WELLS)]
     nb = nbformat.read(floors.DECLINE_NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assert "lookback: bool = True" in cell.source
+    assert "lookback: bool = True" in cell.source and f"lookback_wells: int = {LOOKBACK_WELLS}" in cell.source
+    cell.source = cell.source.replace(f"lookback_wells: int = {LOOKBACK_WELLS}", "lookback_wells: int = 250")
+    nbformat.write(nb, tmp_path / "sampled.ipynb")
+    assert floors.fit_months(month, tmp_path / "sampled.ipynb") == [(expected[0], None), (expected[1], 250)]
     cell.source = cell.source.replace("lookback: bool = True", "lookback: bool = False")
     nbformat.write(nb, tmp_path / "decline.ipynb")
-    assert floors.fit_months(month, tmp_path / "decline.ipynb") == [month]
+    assert floors.fit_months(month, tmp_path / "decline.ipynb") == [(month, None)]

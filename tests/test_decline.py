@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -682,3 +683,14 @@ def test_forecast_with_a_last_row_that_has_no_month_left_does_not_raise() -> Non
     assert set(fc["well_id"]) == {"A"} and (fc["volume"] > 0).all()
     a = fc.sort_values("month")
     np.testing.assert_allclose(a["cumulative"].to_numpy(), 1e5 + np.cumsum(a["volume"].to_numpy()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(1678, 1, 1), max_value=datetime(2261, 12, 31)), max_size=20))
+def test_a_curve_reason_names_its_fit_months_as_strftime_does(dates):
+    """The curve's reason says its fit window's months in one vectorised call (``_year_months``): the text
+    ``f"{pd.Timestamp(d):%Y-%m}"`` gives, for any date pandas holds (years 1677 to 2262, four digits)."""
+    from basinlab.decline.engine import _year_months
+
+    s = pd.Series(pd.to_datetime(dates), dtype="datetime64[ns]")
+    assert list(_year_months(s)) == [f"{pd.Timestamp(d):%Y-%m}" for d in s]

@@ -656,6 +656,11 @@ def _terminal_decline_for_the_rest(params: pd.DataFrame, producing: np.ndarray, 
         for st, r in zip(params.loc[rest, "status"], params.loc[rest, "reason"])]
 
 
+def _year_months(dates: pd.Series) -> np.ndarray:
+    """``YYYY-MM`` of each date (``NaT`` where missing), as ``f"{pd.Timestamp(d):%Y-%m}"`` gives, in one call."""
+    return np.datetime_as_string(pd.to_datetime(dates).to_numpy().astype("datetime64[M]"), unit="M")
+
+
 def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: ForecastConfig | None = None,
            context: ForecastContext | None = None, well_limits: pd.DataFrame | None = None,
            trendlines: pd.DataFrame | None = None, months: int | None = None,
@@ -723,11 +728,12 @@ def finish(stage: Stage, header: pd.DataFrame | None = None, *, config: Forecast
     if cv.any():
         c = params.loc[cv]
         params.loc[cv, "reason"] = [
-            f"fit {pd.Timestamp(fs):%Y-%m}..{pd.Timestamp(fe):%Y-%m} ({int(k)} months, segment from {sr}"
+            f"fit {fs}..{fe} ({int(k)} months, segment from {sr}"
             + (f", {int(cu)} catch-up month(s) left out" if cu else "") + f"); anchored x{af:.2f}"
             + ("" if not r or r == "ok" else f"; {r}")
-            for fs, fe, k, sr, cu, af, r in zip(c["fit_start"], c["fit_end"], c["n_points"], c["segment_rule"],
-                                                c["catchup_months"], c["anchor_factor"], c["reason"])]
+            for fs, fe, k, sr, cu, af, r in zip(_year_months(c["fit_start"]), _year_months(c["fit_end"]),
+                                                c["n_points"], c["segment_rule"], c["catchup_months"],
+                                                c["anchor_factor"], c["reason"])]
 
     # 7. economic limit
     q_default = {p: float(fcfg.q_limits.get(p, 0.0)) for p in fcfg.phases}
