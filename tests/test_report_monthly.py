@@ -513,3 +513,29 @@ def test_summary_well_lists_say_how_many_are_not_named(total, listed, shown):
     assert len(named) == min(listed, shown)
     more = re.search(r" and ([\d,]+) more$", text)
     assert (int(more.group(1)) if more else 0) == (total - len(named) if listed else 0)
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(n=hypothesis.strategies.one_of(hypothesis.strategies.integers(0, 200_000),
+                                                 hypothesis.strategies.none()),
+                  of=hypothesis.strategies.one_of(hypothesis.strategies.integers(0, 200_000),
+                                                  hypothesis.strategies.none()),
+                  has_columns=hypothesis.strategies.booleans())
+def test_the_lookback_text_says_when_it_backtested_a_sample(n, of, has_columns):
+    """The lookback paragraph (and the table under it) says "a fixed sample of N of the M wells" exactly when
+    the step backtested fewer wells than had production by the cut; a warehouse from before the columns,
+    or missing figures, gives the paragraph without the sentence — never an error."""
+    from basinlab.report.monthly import lookback_markdown, lookback_sample_note
+
+    row = {"cut_month": pd.Timestamp("2023-06-01"), "horizon_months": 12, "aggregate_error": -0.008,
+           "median_ape": 0.054, "p90_ape": 0.148, "wells_forecast": 10_000, "wells_producing": 10_000,
+           "coverage": 0.846, "short_history_method": "ml_trendline"}
+    if has_columns:
+        row |= {"wells_in_sample": n, "wells_with_history": of}
+    summary = pd.DataFrame([row])
+    text = lookback_markdown(summary)
+    sampled = has_columns and n is not None and of is not None and n < of
+    assert ("fixed sample" in text) == sampled == bool(lookback_sample_note(summary))
+    assert "10,000 of 10,000 producing wells had a forecast" in text
+    if sampled:
+        assert f"a fixed sample of {n:,} of the {of:,} wells with production by then" in text

@@ -1357,8 +1357,8 @@ def lookback_markdown(summary: pd.DataFrame) -> str:
     return (f"The forecast made as of **{cut:%B %Y}** (fitted on the data known then) against the "
             f"{int(r['horizon_months'])} months since: total oil **{pct(r['aggregate_error'], True)}** "
             f"against what was produced; the median well was off by {pct(r['median_ape'])} "
-            f"(P90 {pct(r['p90_ape'])}); {int(r['wells_forecast'])} of {int(r['wells_producing'])} producing wells "
-            f"had a forecast; {pct(r['coverage'])} of wells landed inside their P10–P90 range "
+            f"(P90 {pct(r['p90_ape'])}); {int(r['wells_forecast']):,} of {int(r['wells_producing']):,} "
+            f"producing wells had a forecast; {pct(r['coverage'])} of wells landed inside their P10–P90 range "
             f"(this year's ranges are calibrated on it). Short histories: **{r['short_history_method']}** "
             "(the method with the lower backtest error)." + lookback_sample_note(summary))
 
@@ -1366,7 +1366,7 @@ def lookback_markdown(summary: pd.DataFrame) -> str:
 def lookback_sample_note(summary: pd.DataFrame) -> str:
     """``""``, or when the lookback backtested a sample of the wells (``wells_in_sample`` <
     ``wells_with_history``): a sentence saying so, for the text and the table under it."""
-    if summary is None or summary.empty or "wells_in_sample" not in summary:
+    if summary is None or summary.empty or not {"wells_in_sample", "wells_with_history"} <= set(summary.columns):
         return ""
     r = summary.iloc[0]
     n, of = r["wells_in_sample"], r["wells_with_history"]
