@@ -16,7 +16,8 @@ rows, checkpoints, row counts, charts, the lookback, the forecast, the writes):
 * decline — the fitter alone (:func:`basinlab.decline.fit_wells` with the decline notebook's
   :class:`~basinlab.decline.FitConfig`) on every well-phase, read and fitted in batches of
   :data:`~basinlab.decline.step.DEFAULT_BATCH_WELLS` wells like the step, as of each month the step
-  fits every well as of: the run month and the lookback cut a year earlier (:func:`decline_floor`).
+  fits as of: the run month (every well) and the lookback cut a year earlier (the lookback's wells: at
+  most its ``lookback_wells``, the step's fixed sample) (:func:`decline_floor`).
 
 Each floor connects with :func:`basinlab.warehouse.connect`, so it runs with the chain's DuckDB
 resource settings (memory limit, threads, spill folder): the difference is what the chain does,
@@ -49,8 +50,9 @@ DESCRIPTIONS: dict[str, str] = {
     "quality": "the same check SQL (yml tests, sql/checks, freshness) run bare on the published warehouse, "
                "violating rows fetched, nothing recorded",
     "decline": "fit_wells alone with the notebook's FitConfig on every well-phase of staging.stg_production up "
-               "to the month and up to the lookback cut 12 months earlier (the two fits the step makes), read and "
-               "fitted in batches like the step; no forecast, backtest scoring, ML or writes",
+               "to the month and, for the lookback's wells (at most lookback_wells, the step's sample), up to the "
+               "lookback cut 12 months earlier (the two fits the step makes), read and fitted in batches like the "
+               "step; no forecast, backtest scoring, ML or writes",
 }
 
 #: the decline notebook, whose parameter defaults give the fit configuration
