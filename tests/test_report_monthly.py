@@ -539,3 +539,22 @@ def test_the_lookback_text_says_when_it_backtested_a_sample(n, of, has_columns):
     assert "10,000 of 10,000 producing wells had a forecast" in text
     if sampled:
         assert f"a fixed sample of {n:,} of the {of:,} wells with production by then" in text
+
+
+def test_a_lookback_summary_from_before_the_sample_columns_still_reports(tmp_path):
+    """A warehouse published before ``wells_with_history`` / ``wells_in_sample`` existed (an upgrade, then
+    ``basinlab report`` before the next run): the lookback paragraph reads the other figures, no error."""
+    from basinlab.report import monthly
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("create schema marts")
+    con.execute("""create table marts.decline_backtest_summary as select date '2023-06-01' as cut_month,
+                   12 as horizon_months, 'oil' as phase, 1200 as wells_producing, 1190 as wells_forecast,
+                   0.99 as forecast_share, 0.05 as median_ape, 0.15 as p90_ape, -0.01 as aggregate_error,
+                   0.82 as coverage, 0.9 as calibrated_scale, 'analog' as short_history_method,
+                   10.0 as forecast_total, 10.1 as actual_total""")
+    rep = monthly.Report(con, "2024-06")
+    assert "wells_in_sample" not in rep.lookback_summary.columns
+    text = rep.lookback_markdown()
+    assert "1,190 of 1,200 producing wells had a forecast" in text and "fixed sample" not in text
+    con.close()

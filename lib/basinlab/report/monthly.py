@@ -78,6 +78,13 @@ def _ratio(a: Any, b: Any) -> float | None:
     return None if a is None or not b else a / b - 1
 
 
+#: the lookback figures the report reads (the last two from the lookback's sample on)
+_LOOKBACK_SUMMARY_COLUMNS = ("cut_month", "horizon_months", "phase", "wells_producing", "wells_forecast",
+                             "forecast_share", "median_ape", "p90_ape", "aggregate_error", "coverage",
+                             "calibrated_scale", "short_history_method", "forecast_total", "actual_total",
+                             "wells_with_history", "wells_in_sample")
+
+
 def has_rows(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     try:
         return bool(con.execute(f"select count(*) from {relation}").fetchone()[0])
@@ -914,11 +921,12 @@ class Report:
 
     @functools.cached_property
     def lookback_summary(self) -> pd.DataFrame:
-        return self._df("""select cut_month, horizon_months, phase, wells_producing, wells_forecast, forecast_share,
-                                  median_ape, p90_ape, aggregate_error, coverage, calibrated_scale,
-                                  short_history_method, forecast_total, actual_total, wells_with_history,
-                                  wells_in_sample
-                           from marts.decline_backtest_summary""") if self.lookback_available else pd.DataFrame()
+        """The lookback's figures; a warehouse published before the sample's columns
+        (``wells_with_history``, ``wells_in_sample``) gives the others."""
+        if not self.lookback_available:
+            return pd.DataFrame()
+        df = self._df("select * from marts.decline_backtest_summary")
+        return df[[c for c in _LOOKBACK_SUMMARY_COLUMNS if c in df.columns]]
 
     @functools.cached_property
     def lookback_by_field(self) -> Table:
